@@ -1,0 +1,35 @@
+// The engine's notion of time, injected so that every timeout is testable without sleeping.
+//
+// Time is milliseconds since an arbitrary epoch. Milliseconds are fine-grained enough for TCP
+// timeouts (the shortest is seconds) and let a flow entry keep its last-seen time in 32 bits.
+#pragma once
+
+#include <cstdint>
+
+namespace privlink::nat {
+
+using TimeMs = uint64_t;
+// 32-bit timestamps wrap after 49.7 days; compare them only through ElapsedMs().
+using TimeMs32 = uint32_t;
+
+constexpr uint32_t ElapsedMs(TimeMs32 now, TimeMs32 then) { return now - then; }
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimeMs NowMs() const = 0;
+};
+
+// Tests and replay: time moves only when told to.
+class VirtualClock final : public Clock {
+ public:
+  explicit VirtualClock(TimeMs start = 0) : now_(start) {}
+  TimeMs NowMs() const override { return now_; }
+  void Set(TimeMs now) { now_ = now; }
+  void Advance(TimeMs delta) { now_ += delta; }
+
+ private:
+  TimeMs now_;
+};
+
+}  // namespace privlink::nat
