@@ -12,7 +12,13 @@ using TimeMs = uint64_t;
 // 32-bit timestamps wrap after 49.7 days; compare them only through ElapsedMs().
 using TimeMs32 = uint32_t;
 
-constexpr uint32_t ElapsedMs(TimeMs32 now, TimeMs32 then) { return now - then; }
+// Time from `then` to `now`, wrap-safe. A `then` slightly after `now` (another worker stamped it
+// with a later reading) counts as 0, not as 49 days.
+constexpr uint32_t ElapsedMs(TimeMs32 now, TimeMs32 then) {
+  const auto diff = static_cast<int32_t>(now - then);
+  return diff > 0 ? static_cast<uint32_t>(diff) : 0;
+}
+constexpr TimeMs32 ToMs32(TimeMs t) { return static_cast<TimeMs32>(t); }
 
 class Clock {
  public:

@@ -1,0 +1,313 @@
+#include "nat/flow_table.h"
+
+#include <rte_prefetch.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace privlink::nat {
+namespace {
+
+const FlowKey& KeyOf(const FlowBinding& b, FlowDirection dir) {
+  return dir == FlowDirection::kIn2Out ? b.fwd : b.rev;
+}
+
+uint32_t SlotsUsed(const std::atomic<uint64_t>* slots) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+    n += slots[i].load(std::memory_order_relaxed) != 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableConfig& config) {
+  if (config.capacity < kMinFlowCapacity || config.capacity > kMaxFlowCapacity) {
+    return absl::InvalidArgumentError(absl::StrCat("flow table capacity ", config.capacity,
+                                                   " outside [", kMinFlowCapacity, ", ",
+                                                   kMaxFlowCapacity, "]"));
+  }
+  if (config.worker_count == 0 || config.worker_count > kMaxFlowWorkers) {
+    return absl::InvalidArgumentError(absl::StrCat("flow table worker_count ",
+                                                   config.worker_count, " outside [1, ",
+                                                   kMaxFlowWorkers, "]"));
+  }
+  if (config.worker_count > config.capacity) {
+    return absl::InvalidArgumentError("flow table capacity is smaller than worker_count");
+  }
+  std::unique_ptr<FlowTable> t(new FlowTable());
+  t->capacity_ = config.capacity;
+  t->rcu_ = config.rcu;
+  // Two keys per flow at kFlowTableMaxLoad when full; at least two buckets so the two choices
+  // can differ.
+  const double slots = 2.0 * config.capacity / kFlowTableMaxLoad;
+  t->bucket_count_ =
+      std::max<uint32_t>(2, static_cast<uint32_t>(std::ceil(slots / kSlotsPerBucket)));
+
+  t->entries_bytes_ = sizeof(FlowEntry) * size_t{config.capacity};
+  t->buckets_bytes_ = sizeof(Bucket) * size_t{t->bucket_count_};
+  auto entries = AllocateHugeRegion(t->entries_bytes_);
+  if (!entries.ok()) return entries.status();
+  auto buckets = AllocateHugeRegion(t->buckets_bytes_);
+  if (!buckets.ok()) return buckets.status();
+  t->entries_region_ = std::move(*entries);
+  t->buckets_region_ = std::move(*buckets);
+  // Zero-filled pages are valid objects of these types (all-zero atomics and keys); placement
+  // new makes that explicit without touching every page up front.
+  t->entries_ = static_cast<FlowEntry*>(t->entries_region_.get());
+  t->buckets_ = static_cast<Bucket*>(t->buckets_region_.get());
+
+  t->shard_count_ = config.worker_count;
+  t->shards_ = std::make_unique<Shard[]>(config.worker_count);
+  const uint32_t per = config.capacity / config.worker_count;
+  const uint32_t extra = config.capacity % config.worker_count;
+  FlowId next = 0;
+  for (uint32_t w = 0; w < config.worker_count; ++w) {
+    Shard& s = t->shards_[w];
+    s.begin = next;
+    s.end = next + per + (w < extra ? 1 : 0);
+    s.next_unused = s.begin;
+    s.expiry_cursor = s.begin;
+    next = s.end;
+  }
+  return t;
+}
+
+FlowTable::~FlowTable() = default;
+
+uint32_t FlowTable::Size() const {
+  uint32_t n = 0;
+  for (uint32_t w = 0; w < shard_count_; ++w) n += ShardSize(w);
+  return n;
+}
+
+uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) const {
+  const uint32_t n = std::min<uint32_t>(static_cast<uint32_t>(keys.size()), kMaxBulkLookup);
+  uint32_t hashes[kMaxBulkLookup];
+  uint32_t b1[kMaxBulkLookup];
+  uint32_t b2[kMaxBulkLookup];
+  // Stage 1: hash every key and prefetch both candidate buckets, so the misses of all keys
+  // overlap instead of being paid one after another.
+  for (uint32_t i = 0; i < n; ++i) {
+    hashes[i] = HashFlowKey(keys[i]);
+    b1[i] = Bucket1(hashes[i]);
+    b2[i] = Bucket2(hashes[i]);
+    rte_prefetch0(&buckets_[b1[i]]);
+    rte_prefetch0(&buckets_[b2[i]]);
+  }
+  // Stage 2: find each key's tag match and prefetch the entry it names (both of its lines: the
+  // caller rewrites from the binding and updates the counters).
+  uint32_t candidate[kMaxBulkLookup];
+  for (uint32_t i = 0; i < n; ++i) {
+    candidate[i] = 0;
+    for (const uint32_t b : {b1[i], b2[i]}) {
+      for (uint32_t s = 0; s < kSlotsPerBucket && candidate[i] == 0; ++s) {
+        const uint64_t slot = buckets_[b].slots[s].load(std::memory_order_acquire);
+        if (slot != 0 && static_cast<uint32_t>(slot >> 32) == hashes[i]) {
+          candidate[i] = static_cast<uint32_t>(slot);
+        }
+      }
+      if (candidate[i] != 0) break;
+    }
+    if (candidate[i] != 0) {
+      const char* e = reinterpret_cast<const char*>(&entries_[(candidate[i] >> 1) - 1]);
+      rte_prefetch0(e);
+      rte_prefetch0(e + 64);
+    }
+  }
+  // Stage 3: confirm with a full key compare; on a tag collision fall back to the exact scan.
+  uint64_t hits = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    FlowRef r;
+    if (candidate[i] != 0) {
+      const FlowId id = (candidate[i] >> 1) - 1;
+      const auto dir = static_cast<FlowDirection>(candidate[i] & 1);
+      if (KeyOf(entries_[id].binding, dir) == keys[i]) r = FlowRef{id, dir};
+      else r = LookupHashed(keys[i], hashes[i]);
+    }
+    out[i] = r;
+    if (r.found()) hits |= uint64_t{1} << i;
+  }
+  return hits;
+}
+
+FlowId FlowTable::AllocateId(Shard& shard) {
+  if (shard.free_head != kInvalidFlowId) {
+    const FlowId id = shard.free_head;
+    shard.free_head = entries_[id].binding.fwd.src_ip;
+    return id;
+  }
+  if (shard.next_unused < shard.end) return shard.next_unused++;
+  return kInvalidFlowId;
+}
+
+void FlowTable::FreeId(Shard& shard, FlowId id) {
+  FlowBinding& b = entries_[id].binding;
+  b = FlowBinding{};
+  b.fwd.src_ip = shard.free_head;
+  shard.free_head = id;
+}
+
+bool FlowTable::TryClaimEmpty(Bucket& b, uint64_t slot) {
+  for (auto& s : b.slots) {
+    uint64_t expected = 0;
+    // Release: the binding written before this CAS is visible to a reader whose acquire load
+    // sees the slot.
+    if (s.load(std::memory_order_relaxed) == 0 &&
+        s.compare_exchange_strong(expected, slot, std::memory_order_release,
+                                  std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Moves one resident of `full` to its other bucket. Order matters for lock-free readers: the copy
+// is published first, then moves_ is bumped, then the original is cleared with release. A reader
+// that sees the cleared original therefore also sees the bump and retries its miss, and a reader
+// that read the bumped counter first sees the copy.
+bool FlowTable::Displace(Bucket& full) {
+  const uint32_t here = static_cast<uint32_t>(&full - buckets_);
+  for (auto& s : full.slots) {
+    const uint64_t resident = s.load(std::memory_order_acquire);
+    if (resident == 0) return true;  // a slot freed up meanwhile
+    const uint32_t tag = static_cast<uint32_t>(resident >> 32);
+    const uint32_t b1 = Bucket1(tag);
+    const uint32_t other = b1 == here ? Bucket2(tag) : b1;
+    if (other == here) continue;
+    Bucket& dest = buckets_[other];
+    for (auto& d : dest.slots) {
+      uint64_t expected = 0;
+      if (d.load(std::memory_order_relaxed) != 0 ||
+          !d.compare_exchange_strong(expected, resident, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
+        continue;
+      }
+      moves_.fetch_add(1, std::memory_order_acq_rel);
+      uint64_t original = resident;
+      if (s.compare_exchange_strong(original, 0, std::memory_order_release,
+                                    std::memory_order_relaxed)) {
+        return true;
+      }
+      // The owner removed (or another writer moved) the key meanwhile: withdraw our copy.
+      uint64_t copy = resident;
+      d.compare_exchange_strong(copy, 0, std::memory_order_release, std::memory_order_relaxed);
+      break;
+    }
+  }
+  return false;
+}
+
+absl::Status FlowTable::InsertKey(const FlowKey& key, FlowId id, FlowDirection dir) {
+  const uint32_t hash = HashFlowKey(key);
+  if (LookupHashed(key, hash).found()) {
+    return absl::AlreadyExistsError(absl::StrCat("flow key exists: ", FormatFlowKey(key)));
+  }
+  const uint64_t slot = MakeSlot(hash, id, dir);
+  Bucket* const choices[2] = {&buckets_[Bucket1(hash)], &buckets_[Bucket2(hash)]};
+  // Bounded: each round either places the key or makes room by moving another key, and a room
+  // made can be taken by a concurrent inserter only a few times in a row.
+  constexpr int kMaxRounds = 4;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    // Less loaded bucket first.
+    const int first = SlotsUsed(choices[1]->slots) < SlotsUsed(choices[0]->slots) ? 1 : 0;
+    if (TryClaimEmpty(*choices[first], slot) || TryClaimEmpty(*choices[first ^ 1], slot)) {
+      return absl::OkStatus();
+    }
+    if (!Displace(*choices[0]) && !Displace(*choices[1])) break;
+  }
+  return absl::ResourceExhaustedError("flow table: both buckets of the key are full");
+}
+
+void FlowTable::RemoveKey(const FlowKey& key, FlowId id, FlowDirection dir) {
+  const uint32_t hash = HashFlowKey(key);
+  const uint64_t slot = MakeSlot(hash, id, dir);
+  for (;;) {
+    const uint32_t moves = moves_.load(std::memory_order_acquire);
+    for (const uint32_t bi : {Bucket1(hash), Bucket2(hash)}) {
+      for (auto& s : buckets_[bi].slots) {
+        uint64_t expected = slot;
+        // A reader that loaded the slot before still finds the binding intact until reclaim.
+        if (s.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                      std::memory_order_relaxed)) {
+          return;
+        }
+      }
+    }
+    // Not found: either gone, or moving between the buckets while we scanned them.
+    if (moves_.load(std::memory_order_acquire) == moves) return;
+  }
+}
+
+absl::StatusOr<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& binding,
+                                         TimeMs32 now) {
+  Shard& shard = shards_[worker];
+  const FlowId id = AllocateId(shard);
+  if (id == kInvalidFlowId) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("flow table full: worker ", worker, " holds ", shard.end - shard.begin,
+                     " flows"));
+  }
+  FlowEntry& e = entries_[id];
+  e.binding = binding;
+  e.binding.owner_worker = static_cast<uint8_t>(worker);
+  e.binding.flags = kFlowLive;
+  e.tcp_state.store(TcpState::kSynSent, std::memory_order_relaxed);
+  e.last_seen_ms.store(now, std::memory_order_relaxed);
+  for (auto& c : e.counters) {
+    c.packets.store(0, std::memory_order_relaxed);
+    c.bytes.store(0, std::memory_order_relaxed);
+  }
+  absl::Status st = InsertKey(e.binding.fwd, id, FlowDirection::kIn2Out);
+  if (st.ok()) {
+    st = InsertKey(e.binding.rev, id, FlowDirection::kOut2In);
+    if (!st.ok()) RemoveKey(e.binding.fwd, id, FlowDirection::kIn2Out);
+  }
+  if (!st.ok()) {
+    // The forward key may have been visible for a moment: defer reuse like any removal.
+    e.binding.flags = 0;
+    shard.pending.push_back(id);
+    return st;
+  }
+  shard.live.store(shard.live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return id;
+}
+
+void FlowTable::Remove(uint32_t worker, FlowId id) {
+  Shard& shard = shards_[worker];
+  FlowEntry& e = entries_[id];
+  if ((e.binding.flags & kFlowLive) == 0) return;  // already removed: a flow is freed once
+  RemoveKey(e.binding.fwd, id, FlowDirection::kIn2Out);
+  RemoveKey(e.binding.rev, id, FlowDirection::kOut2In);
+  e.binding.flags = 0;
+  shard.pending.push_back(id);
+  shard.live.store(shard.live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+void FlowTable::Reclaim(uint32_t worker) {
+  Shard& shard = shards_[worker];
+  if (rcu_ == nullptr) {
+    for (const FlowId id : shard.pending) FreeId(shard, id);
+    shard.pending.clear();
+    return;
+  }
+  // Return every batch whose grace period is over; they complete in order.
+  size_t done = 0;
+  while (done < shard.limbo.size() &&
+         rte_rcu_qsbr_check(rcu_, shard.limbo[done].token, false) == 1) {
+    for (const FlowId id : shard.limbo[done].ids) FreeId(shard, id);
+    ++done;
+  }
+  shard.limbo.erase(shard.limbo.begin(), shard.limbo.begin() + static_cast<ptrdiff_t>(done));
+  if (!shard.pending.empty()) {
+    // One token per batch: rte_rcu_qsbr_start is an atomic increment on a shared line.
+    shard.limbo.push_back(Shard::Batch{rte_rcu_qsbr_start(rcu_), std::move(shard.pending)});
+    shard.pending = {};
+  }
+}
+
+}  // namespace privlink::nat

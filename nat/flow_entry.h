@@ -1,0 +1,83 @@
+// One NAT flow: both directions' keys, the precomputed rewrite, and its live state.
+//
+// 96 bytes. The first 56 are written once, before the entry is published in the table, and only
+// read afterwards; the fields after them change per packet. Everything a translated header needs
+// is derived from the two keys:
+//   in2out (consumer -> provider): src := rev.dst (NAT ip:port), dst := rev.src (backend ip:port)
+//   out2in (provider -> consumer): src := fwd.dst (PE ip:frontend port), dst := fwd.src (client)
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "nat/checksum.h"
+#include "nat/clock.h"
+#include "nat/flow_key.h"
+#include "nat/tcp_state.h"
+
+namespace privlink::nat {
+
+using FlowId = uint32_t;
+inline constexpr FlowId kInvalidFlowId = 0xffffffffu;
+
+// Per-direction counters. Each direction of a flow is written by one worker only (RSS keeps a
+// 5-tuple on one queue), so the counters use relaxed load + store: no locked instruction on the
+// fast path, and readers on other threads (stats, flow listings) still see untorn values.
+struct DirectionCounters {
+  std::atomic<uint64_t> packets{0};
+  std::atomic<uint64_t> bytes{0};
+
+  void Add(uint32_t frame_bytes) {
+    packets.store(packets.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    bytes.store(bytes.load(std::memory_order_relaxed) + frame_bytes, std::memory_order_relaxed);
+  }
+};
+
+// What a flow is bound to: written once, before the entry is published, then only read.
+struct FlowBinding {
+  FlowKey fwd;  // consumer side: client -> PE, on the consumer network
+  FlowKey rev;  // provider side: backend -> NAT ip:port
+  RewriteDelta in2out_delta;
+  RewriteDelta out2in_delta;
+  uint8_t client_mac[6] = {};  // where out2in frames go (learned from the flow's first packet)
+  uint16_t service_id = 0;     // control plane ids: stats and timeouts are looked up by them
+  uint32_t endpoint_id = 0;
+  uint16_t backend_index = 0;  // the Maglev choice, kept so table changes never move the flow
+  uint8_t owner_worker = 0;    // the worker that created it: it alone expires and frees it
+  uint8_t flags = 0;           // owner-only bookkeeping (kFlowLive)
+};
+static_assert(sizeof(FlowBinding) == 56);
+
+struct alignas(32) FlowEntry {
+  FlowBinding binding;
+
+  // ---- mutable ----
+  std::atomic<TcpState> tcp_state{TcpState::kSynSent};  // both directions may advance it (CAS)
+  uint8_t reserved[3] = {};
+  std::atomic<TimeMs32> last_seen_ms{0};  // both directions store "now"; any interleaving is fine
+  DirectionCounters counters[2];          // indexed by FlowDirection
+
+  DirectionCounters& counter(FlowDirection d) { return counters[static_cast<int>(d)]; }
+  const DirectionCounters& counter(FlowDirection d) const { return counters[static_cast<int>(d)]; }
+  TcpState state() const { return tcp_state.load(std::memory_order_relaxed); }
+
+  // Advances the TCP state for a segment. Only flag-carrying segments get here (the caller checks
+  // TcpFlagsMayChangeState first), and the CAS keeps a FIN seen by one worker from being lost to
+  // a concurrent FIN seen by another.
+  void AdvanceTcpState(FlowDirection dir, uint8_t tcp_flags) {
+    TcpState cur = tcp_state.load(std::memory_order_relaxed);
+    for (;;) {
+      const TcpState next = NextTcpState(cur, dir, tcp_flags);
+      if (next == cur ||
+          tcp_state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+        return;
+      }
+    }
+  }
+};
+
+inline constexpr uint8_t kFlowLive = 0x01;
+
+static_assert(sizeof(FlowEntry) == 96, "flow entry must stay at 96 bytes (memory per flow target)");
+
+}  // namespace privlink::nat
