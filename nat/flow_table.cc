@@ -39,12 +39,14 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableConf
   if (config.worker_count > config.capacity) {
     return absl::InvalidArgumentError("flow table capacity is smaller than worker_count");
   }
+  if (!(config.max_load >= 0.1 && config.max_load <= 1.0)) {
+    return absl::InvalidArgumentError("flow table max_load outside [0.1, 1]");
+  }
   std::unique_ptr<FlowTable> t(new FlowTable());
   t->capacity_ = config.capacity;
   t->rcu_ = config.rcu;
-  // Two keys per flow at kFlowTableMaxLoad when full; at least two buckets so the two choices
-  // can differ.
-  const double slots = 2.0 * config.capacity / kFlowTableMaxLoad;
+  // Two keys per flow at max_load when full; at least two buckets so the two choices can differ.
+  const double slots = 2.0 * config.capacity / config.max_load;
   t->bucket_count_ =
       std::max<uint32_t>(2, static_cast<uint32_t>(std::ceil(slots / kSlotsPerBucket)));
 
@@ -87,6 +89,7 @@ uint32_t FlowTable::Size() const {
 
 uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) const {
   const uint32_t n = std::min<uint32_t>(static_cast<uint32_t>(keys.size()), kMaxBulkLookup);
+  const uint32_t moves = moves_.load(std::memory_order_acquire);
   uint32_t hashes[kMaxBulkLookup];
   uint32_t b1[kMaxBulkLookup];
   uint32_t b2[kMaxBulkLookup];
@@ -131,6 +134,16 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) cons
     }
     out[i] = r;
     if (r.found()) hits |= uint64_t{1} << i;
+  }
+  // A key moving between its buckets during the scan may have been missed: re-check the misses
+  // (rare: moves happen only when an insert finds both buckets full).
+  if (hits != (n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1) &&
+      moves_.load(std::memory_order_acquire) != moves) {
+    for (uint32_t i = 0; i < n; ++i) {
+      if ((hits >> i) & 1) continue;
+      out[i] = LookupHashed(keys[i], hashes[i]);
+      if (out[i].found()) hits |= uint64_t{1} << i;
+    }
   }
   return hits;
 }

@@ -44,6 +44,9 @@ inline constexpr uint32_t kMaxBulkLookup = 64;
 struct FlowTableConfig {
   uint32_t capacity = 1u << 20;  // flows (each has two keys)
   uint32_t worker_count = 1;     // number of shards; worker w owns ids [w*shard, (w+1)*shard)
+  // Slot load when the table holds `capacity` flows. Above the default, inserts start to be
+  // refused before capacity is reached; tests raise it to exercise key displacement.
+  double max_load = kFlowTableMaxLoad;
   // Readers' RCU variable. nullptr = single-threaded use: removed ids are reusable at once.
   rte_rcu_qsbr* rcu = nullptr;
 };
@@ -106,6 +109,8 @@ class FlowTable {
   uint32_t Size() const;
   size_t MemoryBytes() const { return entries_bytes_ + buckets_bytes_; }
   uint32_t bucket_count() const { return bucket_count_; }
+  // Keys moved between buckets so far (displacement on full buckets).
+  uint32_t moves() const { return moves_.load(std::memory_order_relaxed); }
 
  private:
   struct alignas(64) Bucket {
