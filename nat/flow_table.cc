@@ -15,14 +15,6 @@ const FlowKey& KeyOf(const FlowBinding& b, FlowDirection dir) {
   return dir == FlowDirection::kIn2Out ? b.fwd : b.rev;
 }
 
-uint32_t SlotsUsed(const std::atomic<uint64_t>* slots) {
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
-    n += slots[i].load(std::memory_order_relaxed) != 0;
-  }
-  return n;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableConfig& config) {
@@ -93,34 +85,37 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) cons
   uint32_t hashes[kMaxBulkLookup];
   uint32_t b1[kMaxBulkLookup];
   uint32_t b2[kMaxBulkLookup];
-  // Stage 1: hash every key and prefetch both candidate buckets, so the misses of all keys
-  // overlap instead of being paid one after another.
+  // Stage 1: hash every key and prefetch its first bucket, where inserts put keys whenever it has
+  // room; the misses of all keys overlap instead of being paid one after another.
   for (uint32_t i = 0; i < n; ++i) {
     hashes[i] = HashFlowKey(keys[i]);
     b1[i] = Bucket1(hashes[i]);
-    b2[i] = Bucket2(hashes[i]);
     rte_prefetch0(&buckets_[b1[i]]);
-    rte_prefetch0(&buckets_[b2[i]]);
   }
-  // Stage 2: find each key's tag match and prefetch the entry it names (both of its lines: the
-  // caller rewrites from the binding and updates the counters).
+  // Stage 2: look for each key's tag in its first bucket; prefetch the entry it names (both of
+  // its lines: the caller rewrites from the binding and updates the counters), or else the
+  // second bucket.
   uint32_t candidate[kMaxBulkLookup];
+  auto prefetch_entry = [&](uint32_t value) {
+    const char* e = reinterpret_cast<const char*>(&entries_[(value >> 1) - 1]);
+    rte_prefetch0(e);
+    rte_prefetch0(e + 64);
+  };
+  uint64_t need_second = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    candidate[i] = 0;
-    for (const uint32_t b : {b1[i], b2[i]}) {
-      for (uint32_t s = 0; s < kSlotsPerBucket && candidate[i] == 0; ++s) {
-        const uint64_t slot = buckets_[b].slots[s].load(std::memory_order_acquire);
-        if (slot != 0 && static_cast<uint32_t>(slot >> 32) == hashes[i]) {
-          candidate[i] = static_cast<uint32_t>(slot);
-        }
-      }
-      if (candidate[i] != 0) break;
-    }
+    candidate[i] = FindTag(buckets_[b1[i]], hashes[i]);
     if (candidate[i] != 0) {
-      const char* e = reinterpret_cast<const char*>(&entries_[(candidate[i] >> 1) - 1]);
-      rte_prefetch0(e);
-      rte_prefetch0(e + 64);
+      prefetch_entry(candidate[i]);
+    } else {
+      b2[i] = Bucket2(hashes[i]);
+      rte_prefetch0(&buckets_[b2[i]]);
+      need_second |= uint64_t{1} << i;
     }
+  }
+  for (uint64_t m = need_second; m != 0; m &= m - 1) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctzll(m));
+    candidate[i] = FindTag(buckets_[b2[i]], hashes[i]);
+    if (candidate[i] != 0) prefetch_entry(candidate[i]);
   }
   // Stage 3: confirm with a full key compare; on a tag collision fall back to the exact scan.
   uint64_t hits = 0;
@@ -226,9 +221,9 @@ absl::Status FlowTable::InsertKey(const FlowKey& key, FlowId id, FlowDirection d
   // made can be taken by a concurrent inserter only a few times in a row.
   constexpr int kMaxRounds = 4;
   for (int round = 0; round < kMaxRounds; ++round) {
-    // Less loaded bucket first.
-    const int first = SlotsUsed(choices[1]->slots) < SlotsUsed(choices[0]->slots) ? 1 : 0;
-    if (TryClaimEmpty(*choices[first], slot) || TryClaimEmpty(*choices[first ^ 1], slot)) {
+    // First bucket whenever it has room: most keys then sit in the bucket lookups fetch first, so
+    // a hit usually costs one bucket line.
+    if (TryClaimEmpty(*choices[0], slot) || TryClaimEmpty(*choices[1], slot)) {
       return absl::OkStatus();
     }
     if (!Displace(*choices[0]) && !Displace(*choices[1])) break;

@@ -151,6 +151,14 @@ class FlowTable {
   }
   // Acquire pairs with the inserter's release CAS: once a slot is seen, the entry's binding written
   // before it is visible too.
+  // The slot value (FlowId+direction) of the first slot whose tag is `hash`, or 0.
+  static uint32_t FindTag(const Bucket& b, uint32_t hash) {
+    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+      const uint64_t slot = b.slots[i].load(std::memory_order_acquire);
+      if (static_cast<uint32_t>(slot >> 32) == hash && slot != 0) return static_cast<uint32_t>(slot);
+    }
+    return 0;
+  }
   FlowRef MatchBucket(const Bucket& b, const FlowKey& key, uint32_t hash) const {
     for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
       const uint64_t slot = b.slots[i].load(std::memory_order_acquire);
