@@ -5,6 +5,7 @@
 // creation, and kept in the flow entry, so rebuilding the table never moves an existing flow.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -16,6 +17,11 @@ namespace privlink::lb {
 
 // Default table size: a prime well above 100x the backends a service has, as the paper advises.
 inline constexpr uint32_t kDefaultMaglevTableSize = 65537;
+// Slot is 16 bits and 0xffff is kNoBackend; the cap leaves 0xfffe spare for a future sentinel.
+inline constexpr size_t kMaxMaglevBackends = 65534;
+// 32 MiB of slots: 100x the most backends still fits, a typo cannot allocate gigabytes, and the
+// size stays far below 2^32 so Pick's multiply-shift remains uniform.
+inline constexpr uint32_t kMaxMaglevTableSize = 1u << 24;
 
 struct MaglevBackend {
   // Stable identity (e.g. "192.168.10.11:8080"); the permutation depends on it, not on the
@@ -44,8 +50,12 @@ class MaglevTable {
   std::vector<Slot> slots_;
 };
 
-// Pure: same input, same table. Errors: empty backend list, no backend with weight > 0, more than
-// 65534 backends, table size not prime or smaller than the number of backends.
+// Pure: same input, same table, on any machine and in any process (the hash of a name is our own,
+// not absl::Hash). The slot -> name mapping depends only on the set of (name, weight) pairs, not on
+// the list's order. Slot shares follow weight shares to within one slot; weight 0 gets no slot.
+// Errors (InvalidArgument): empty backend list, no backend with weight > 0, more than
+// kMaxMaglevBackends backends, two backends with the same name, table size not prime, above
+// kMaxMaglevTableSize or smaller than the number of backends.
 absl::StatusOr<MaglevTable> BuildMaglevTable(std::span<const MaglevBackend> backends,
                                              uint32_t table_size = kDefaultMaglevTableSize);
 
