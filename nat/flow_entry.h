@@ -1,8 +1,8 @@
 // One NAT flow: both directions' keys, the precomputed rewrite, and its live state.
 //
 // 96 bytes. The first 56 are written once, before the entry is published in the table, and only
-// read afterwards; the fields after them change per packet. Everything a translated header needs
-// is derived from the two keys:
+// read afterwards; the fields after them change per packet. A translated header is the key of
+// the *other* direction, swapped:
 //   in2out (consumer -> provider): src := rev.dst (NAT ip:port), dst := rev.src (backend ip:port)
 //   out2in (provider -> consumer): src := fwd.dst (PE ip:frontend port), dst := fwd.src (client)
 #pragma once
@@ -37,14 +37,19 @@ struct DirectionCounters {
 struct FlowBinding {
   FlowKey fwd;  // consumer side: client -> PE, on the consumer network
   FlowKey rev;  // provider side: backend -> NAT ip:port
-  RewriteDelta in2out_delta;
-  RewriteDelta out2in_delta;
+  RewriteDelta delta[2];  // checksum deltas, indexed by FlowDirection (computed at creation)
   uint8_t client_mac[6] = {};  // where out2in frames go (learned from the flow's first packet)
   uint16_t service_id = 0;     // control plane ids: stats and timeouts are looked up by them
   uint32_t endpoint_id = 0;
   uint16_t backend_index = 0;  // the Maglev choice, kept so table changes never move the flow
   uint8_t owner_worker = 0;    // the worker that created it: it alone expires and frees it
   uint8_t flags = 0;           // owner-only bookkeeping (kFlowLive)
+
+  const FlowKey& key(FlowDirection d) const { return d == FlowDirection::kIn2Out ? fwd : rev; }
+  // What a packet travelling in `d` is rewritten to: the other direction's key, swapped.
+  const FlowKey& rewrite_source(FlowDirection d) const {
+    return d == FlowDirection::kIn2Out ? rev : fwd;
+  }
 };
 static_assert(sizeof(FlowBinding) == 56);
 

@@ -9,13 +9,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace privlink::nat {
-namespace {
-
-const FlowKey& KeyOf(const FlowBinding& b, FlowDirection dir) {
-  return dir == FlowDirection::kIn2Out ? b.fwd : b.rev;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableConfig& config) {
   if (config.capacity < kMinFlowCapacity || config.capacity > kMaxFlowCapacity) {
@@ -124,7 +117,7 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) cons
     if (candidate[i] != 0) {
       const FlowId id = (candidate[i] >> 1) - 1;
       const auto dir = static_cast<FlowDirection>(candidate[i] & 1);
-      if (KeyOf(entries_[id].binding, dir) == keys[i]) r = FlowRef{id, dir};
+      if (entries_[id].binding.key(dir) == keys[i]) r = FlowRef{id, dir};
       else r = LookupHashed(keys[i], hashes[i]);
     }
     out[i] = r;

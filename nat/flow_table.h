@@ -167,7 +167,7 @@ class FlowTable {
       const FlowId id = (value >> 1) - 1;
       const auto dir = static_cast<FlowDirection>(value & 1);
       const FlowBinding& bind = entries_[id].binding;
-      if ((dir == FlowDirection::kIn2Out ? bind.fwd : bind.rev) == key) return FlowRef{id, dir};
+      if (bind.key(dir) == key) return FlowRef{id, dir};
     }
     return FlowRef{};
   }

@@ -1,0 +1,37 @@
+// The slow path's engine step: turn a consumer's first SYN into a NAT flow.
+//
+// The caller (dataplane slow path) has already found the private endpoint, checked its
+// connection is Approved and picked the backend with Maglev; this allocates the NAT ip:port,
+// builds both keys and both checksum deltas once, and publishes the flow. On any error nothing
+// is left allocated.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "nat/flow_table.h"
+#include "nat/port_alloc.h"
+
+namespace privlink::nat {
+
+struct NewFlow {
+  FlowKey client_to_endpoint;  // the SYN's key: client ip:port -> PE ip:frontend port, network
+  Ipv4Be backend_ip = 0;
+  PortBe backend_port = 0;     // the rule's backend port
+  std::span<const Ipv4Be> nat_ips;
+  uint16_t service_id = 0;
+  uint32_t endpoint_id = 0;
+  uint16_t backend_index = 0;
+  const uint8_t* client_mac = nullptr;  // 6 bytes, or nullptr
+};
+
+// Errors: those of NatPortAllocator::Allocate (no NAT port: ResourceExhausted) and of
+// FlowTable::Insert (table full: ResourceExhausted; flow exists: AlreadyExists).
+absl::StatusOr<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint32_t worker,
+                                  const NewFlow& request, TimeMs now);
+
+// Returns the flow's NAT port to its allocator (call once, when the owner removes the flow).
+absl::Status ReleaseFlowPort(NatPortAllocator& ports, const FlowBinding& flow, TimeMs now);
+
+}  // namespace privlink::nat

@@ -1,0 +1,137 @@
+// A consumer SYN becomes a flow; packets both ways are translated through it.
+#include "nat/translate.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "nat/flow_setup.h"
+#include "tests/nat/packet_bytes.h"
+
+namespace privlink::nat {
+namespace {
+
+using testing::MakeIpv4Tcp;
+
+const Ipv4Be kClient = Ipv4(10, 0, 0, 2);
+const Ipv4Be kPe = Ipv4(10, 0, 0, 100);
+const Ipv4Be kBackend = Ipv4(192, 168, 10, 11);
+const std::vector<Ipv4Be> kNatIps = {Ipv4(192, 168, 10, 200), Ipv4(192, 168, 10, 201)};
+const PortBe kClientPort = HostToBe16(40000);
+const PortBe kFrontend = HostToBe16(80);
+const PortBe kBackendPort = HostToBe16(8080);
+
+class TranslateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    table_ = std::move(*FlowTable::Create({.capacity = 64}));
+    ports_ = std::make_unique<NatPortAllocator>(std::move(*NatPortAllocator::Create({})));
+  }
+  NewFlow Request(NetworkId network = 1, PortBe client_port = kClientPort) const {
+    static const uint8_t mac[6] = {2, 0, 0, 0, 0, 2};
+    return NewFlow{.client_to_endpoint = FlowKey{kClient, kPe, client_port, kFrontend, network},
+                   .backend_ip = kBackend,
+                   .backend_port = kBackendPort,
+                   .nat_ips = kNatIps,
+                   .service_id = 3,
+                   .endpoint_id = 9,
+                   .backend_index = 0,
+                   .client_mac = mac};
+  }
+  std::unique_ptr<FlowTable> table_;
+  std::unique_ptr<NatPortAllocator> ports_;
+};
+
+TEST_F(TranslateTest, SynCreatesFlowAndBothDirectionsTranslate) {
+  auto id = CreateFlow(*table_, *ports_, 0, Request(), 1000);
+  ASSERT_TRUE(id.ok()) << id.status();
+  FlowEntry& flow = table_->entry(*id);
+  const FlowKey& rev = flow.binding.rev;
+  EXPECT_EQ(rev.src_ip, kBackend);
+  EXPECT_EQ(rev.src_port, kBackendPort);
+  EXPECT_TRUE(rev.dst_ip == kNatIps[0] || rev.dst_ip == kNatIps[1]);
+  EXPECT_GE(Be16ToHost(rev.dst_port), 1024);
+  EXPECT_EQ(flow.binding.client_mac[5], 2);
+
+  // Consumer -> provider: the SYN leaves as NAT ip:port -> backend:8080.
+  auto syn = MakeIpv4Tcp(kClient, kClientPort, kPe, kFrontend, kTcpSyn);
+  FlowRef hit = table_->Lookup(flow.binding.fwd);
+  ASSERT_EQ(hit.dir, FlowDirection::kIn2Out);
+  TranslateOnFlow(flow, hit.dir, syn.ip(), syn.tcp(), kTcpSyn, 54, 1001);
+  EXPECT_EQ(syn.src(), rev.dst_ip);
+  EXPECT_EQ(syn.sport(), rev.dst_port);
+  EXPECT_EQ(syn.dst(), kBackend);
+  EXPECT_EQ(syn.dport(), kBackendPort);
+  EXPECT_TRUE(syn.Ipv4ChecksumOk());
+  EXPECT_TRUE(syn.TcpChecksumOk());
+
+  // Provider -> consumer: the SYN-ACK comes back as PE:80 -> client.
+  auto synack = MakeIpv4Tcp(kBackend, kBackendPort, rev.dst_ip, rev.dst_port, kTcpSyn | kTcpAck, 100);
+  const FlowKey back{kBackend, rev.dst_ip, kBackendPort, rev.dst_port, kProviderNetwork};
+  hit = table_->Lookup(back);
+  ASSERT_TRUE(hit.found());
+  ASSERT_EQ(hit.dir, FlowDirection::kOut2In);
+  TranslateOnFlow(flow, hit.dir, synack.ip(), synack.tcp(), kTcpSyn | kTcpAck, 154, 1002);
+  EXPECT_EQ(synack.src(), kPe);
+  EXPECT_EQ(synack.sport(), kFrontend);
+  EXPECT_EQ(synack.dst(), kClient);
+  EXPECT_EQ(synack.dport(), kClientPort);
+  EXPECT_TRUE(synack.Ipv4ChecksumOk());
+  EXPECT_TRUE(synack.TcpChecksumOk());
+
+  // The client's ACK completes the handshake.
+  auto ack = MakeIpv4Tcp(kClient, kClientPort, kPe, kFrontend, kTcpAck, 11);
+  TranslateOnFlow(flow, FlowDirection::kIn2Out, ack.ip(), ack.tcp(), kTcpAck, 65, 1003);
+  EXPECT_TRUE(ack.TcpChecksumOk());
+  EXPECT_EQ(flow.state(), TcpState::kEstablished);
+  EXPECT_EQ(flow.counter(FlowDirection::kIn2Out).packets.load(), 2u);
+  EXPECT_EQ(flow.counter(FlowDirection::kIn2Out).bytes.load(), 54u + 65u);
+  EXPECT_EQ(flow.counter(FlowDirection::kOut2In).bytes.load(), 154u);
+  EXPECT_EQ(flow.last_seen_ms.load(), 1003u);
+}
+
+TEST_F(TranslateTest, OffloadModeLeavesPseudoHeaderChecksum) {
+  auto id = CreateFlow(*table_, *ports_, 0, Request(), 0);
+  ASSERT_TRUE(id.ok());
+  FlowEntry& flow = table_->entry(*id);
+  auto p = MakeIpv4Tcp(kClient, kClientPort, kPe, kFrontend, kTcpAck, 30);
+  TranslateOnFlow<ChecksumMode::kOffload>(flow, FlowDirection::kIn2Out, p.ip(), p.tcp(), kTcpAck,
+                                          84, 0);
+  EXPECT_EQ(p.ip()[10], 0);
+  EXPECT_EQ(p.ip()[11], 0);
+  uint16_t stored;
+  std::memcpy(&stored, p.tcp() + 16, 2);
+  EXPECT_EQ(stored, TcpPseudoHeaderChecksum(p.src(), p.dst(), 50));
+}
+
+TEST_F(TranslateTest, IdenticalTuplesInTwoNetworksGetDifferentNatTuples) {
+  auto a = CreateFlow(*table_, *ports_, 0, Request(/*network=*/1), 0);
+  auto b = CreateFlow(*table_, *ports_, 0, Request(/*network=*/2), 0);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const FlowKey& ra = table_->entry(*a).binding.rev;
+  const FlowKey& rb = table_->entry(*b).binding.rev;
+  EXPECT_FALSE(ra.dst_ip == rb.dst_ip && ra.dst_port == rb.dst_port);
+}
+
+TEST_F(TranslateTest, FailedInsertReturnsThePort) {
+  ASSERT_TRUE(CreateFlow(*table_, *ports_, 0, Request(), 0).ok());
+  const uint32_t used = ports_->Usage(kNatIps[0], 0).used + ports_->Usage(kNatIps[1], 0).used;
+  EXPECT_EQ(used, 1u);
+  auto dup = CreateFlow(*table_, *ports_, 0, Request(), 0);  // same client tuple again
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(ports_->Usage(kNatIps[0], 0).used + ports_->Usage(kNatIps[1], 0).used, 1u);
+}
+
+TEST_F(TranslateTest, ReleasingAFlowPortHappensOnce) {
+  auto id = CreateFlow(*table_, *ports_, 0, Request(), 0);
+  ASSERT_TRUE(id.ok());
+  const FlowBinding b = table_->entry(*id).binding;
+  EXPECT_TRUE(ReleaseFlowPort(*ports_, b, 10).ok());
+  EXPECT_FALSE(ReleaseFlowPort(*ports_, b, 11).ok());
+  EXPECT_EQ(ports_->Usage(b.rev.dst_ip, 12).used, 0u);
+  EXPECT_EQ(ports_->Usage(b.rev.dst_ip, 12).quarantined, 1u);
+}
+
+}  // namespace
+}  // namespace privlink::nat
