@@ -40,12 +40,24 @@ struct FlowKey {
 };
 static_assert(sizeof(FlowKey) == 16, "a flow key is two 64-bit words");
 
-// CRC32-C of the two key words: two instructions on SSE4.2 / ARMv8 CRC, and the same function
-// that NICs' RSS does not use, so table placement is independent of queue placement.
+// MurmurHash3's 32-bit finaliser: every input bit affects every output bit.
+constexpr uint32_t MixBits32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+// CRC32-C of the two key words (two instructions on SSE4.2 / ARMv8 CRC; not the Toeplitz hash
+// NICs use for RSS, so table placement is independent of queue placement), then mixed: CRC is
+// linear, and real tuples (clients in one subnet, sequential ports) differ in few bits, which a
+// linear hash maps onto few bucket patterns (10M such flows overflowed buckets without it).
 inline uint32_t HashFlowKey(const FlowKey& key) {
   uint64_t w[2];
   std::memcpy(w, &key, sizeof w);
-  return rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0x9e3779b9u));
+  return MixBits32(rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0x9e3779b9u)));
 }
 
 std::string FormatFlowKey(const FlowKey& key);

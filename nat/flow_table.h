@@ -136,15 +136,10 @@ class FlowTable {
   uint32_t Bucket1(uint32_t hash) const {
     return static_cast<uint32_t>((uint64_t{hash} * bucket_count_) >> 32);
   }
-  // The second choice must be independent of the first. CRC is linear, so a CRC of the hash would
-  // correlate with it; MurmurHash3's finaliser mixes every bit into every other.
+  // The second choice must be independent of the first: the first uses the hash's high bits (via
+  // multiply-shift), the second a remixed hash.
   uint32_t Bucket2(uint32_t hash) const {
-    uint32_t h = hash ^ (hash >> 16);
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return static_cast<uint32_t>((uint64_t{h} * bucket_count_) >> 32);
+    return static_cast<uint32_t>((uint64_t{MixBits32(hash ^ 0x9e3779b9u)} * bucket_count_) >> 32);
   }
   static uint64_t MakeSlot(uint32_t hash, FlowId id, FlowDirection dir) {
     return (uint64_t{hash} << 32) | ((uint64_t{id} + 1) << 1) | static_cast<uint64_t>(dir);

@@ -126,6 +126,22 @@ TEST(FlowTable, FillsToCapacityWithRandomKeys) {
   }
 }
 
+TEST(FlowTable, FillsToCapacityWithSequentialClientTuples) {
+  // Real tuples differ in few bits (clients of one subnet, sequential ports, one PE); the hash
+  // must still spread them, or buckets overflow long before capacity.
+  constexpr uint32_t kCap = 1 << 20;
+  auto t = MakeTable(kCap);
+  for (uint32_t i = 0; i < kCap; ++i) {
+    FlowBinding b;
+    b.fwd = FlowKey{HostToBe32(0x0a000000u + (i >> 15)), Ipv4(10, 0, 0, 100),
+                    HostToBe16(static_cast<uint16_t>(1024 + (i & 0x7fff))), HostToBe16(80), 1};
+    b.rev = FlowKey{HostToBe32(0xc0a80a0bu + (i % 3)), HostToBe32(0xc0a80ac8u + ((i >> 16) & 7)),
+                    HostToBe16(8080), HostToBe16(static_cast<uint16_t>(1024 + (i & 0xffff))),
+                    kProviderNetwork};
+    ASSERT_TRUE(t->Insert(0, b, 0).ok()) << "insert " << i << " failed";
+  }
+}
+
 TEST(FlowTable, MemoryPerFlowIsWithinBudget) {
   for (uint32_t cap : {1024u, 1u << 20}) {
     auto t = MakeTable(cap);
