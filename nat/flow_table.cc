@@ -296,14 +296,22 @@ void FlowTable::Reclaim(uint32_t worker) {
     shard.pending.clear();
     return;
   }
-  // Return every batch whose grace period is over; they complete in order.
-  size_t done = 0;
-  while (done < shard.limbo.size() &&
-         rte_rcu_qsbr_check(rcu_, shard.limbo[done].token, false) == 1) {
-    for (const FlowId id : shard.limbo[done].ids) FreeId(shard, id);
-    ++done;
+  // Return every batch whose grace period is over; they complete in order. One thread checks at
+  // a time: rte_rcu_qsbr_check() shares its "least acknowledged token" between callers with
+  // relaxed accesses, so without this flag a caller could see another's result without seeing
+  // the readers' quiescent states behind it. A busy flag means "try next loop": never wait.
+  if (!shard.limbo.empty() && !rcu_check_busy_.exchange(true, std::memory_order_acquire)) {
+    size_t done = 0;
+    while (done < shard.limbo.size() &&
+           rte_rcu_qsbr_check(rcu_, shard.limbo[done].token, false) == 1) {
+      ++done;
+    }
+    rcu_check_busy_.store(false, std::memory_order_release);
+    for (size_t b = 0; b < done; ++b) {
+      for (const FlowId id : shard.limbo[b].ids) FreeId(shard, id);
+    }
+    shard.limbo.erase(shard.limbo.begin(), shard.limbo.begin() + static_cast<ptrdiff_t>(done));
   }
-  shard.limbo.erase(shard.limbo.begin(), shard.limbo.begin() + static_cast<ptrdiff_t>(done));
   if (!shard.pending.empty()) {
     // One token per batch: rte_rcu_qsbr_start is an atomic increment on a shared line.
     shard.limbo.push_back(Shard::Batch{rte_rcu_qsbr_start(rcu_), std::move(shard.pending)});

@@ -176,6 +176,7 @@ class FlowTable {
   // Bumped by every key move; readers that miss re-check it (a moving key is briefly in neither
   // bucket they scanned). Its own cache line: writers touch it only when buckets overflow.
   alignas(64) std::atomic<uint32_t> moves_{0};
+  std::atomic<bool> rcu_check_busy_{false};  // see Reclaim
   alignas(64) uint32_t capacity_ = 0;
   uint32_t bucket_count_ = 0;
   rte_rcu_qsbr* rcu_ = nullptr;
