@@ -1,10 +1,30 @@
 // TCP connection tracking for one NAT flow, both directions, and the timeout each state gets.
 //
 // The state machine is a pure function of (state, direction, TCP flags) so that tests, replay and
-// the fast path agree exactly. The fast path calls it only for packets carrying SYN, FIN or RST,
-// or an ACK while the handshake is incomplete; plain data segments never write the state.
+// the fast path agree exactly. Only SYN, ACK, FIN and RST matter; PSH, URG, ECE and CWR are
+// ignored. The fast path asks TcpFlagsMayChangeState() first, so plain data segments never write
+// the state. Sequence numbers are not tracked: a NAT only needs to know how long to keep a flow.
+//
+// The rules (client = kIn2Out, server = kOut2In), first match wins:
+//  1. RST in either direction, from any state -> kReset.
+//  2. SYN together with FIN is invalid (as in Linux conntrack) and changes nothing.
+//  3. A client SYN without ACK -> kSynSent from kSynSent (retransmission), kReset or kClosing
+//     (port reuse after the old connection ended); elsewhere it is a stray and changes nothing.
+//     A client SYN+ACK changes nothing.
+//  4. A server SYN (SYN+ACK, or a bare SYN in a simultaneous open) in kSynSent -> kSynReceived;
+//     elsewhere (a retransmitted SYN-ACK) it changes nothing.
+//  5. A client ACK in kSynReceived completes the handshake -> kEstablished; any FIN it carries is
+//     then applied by rule 6. Nothing from the server establishes the flow, so a handshake that
+//     never completes keeps the embryonic timeout.
+//  6. FIN in kEstablished -> kFinFromClient / kFinFromServer by its sender; the other side's FIN
+//     in those states -> kClosing. A FIN before the handshake completes (kSynSent, kSynReceived
+//     without the client's ACK) changes nothing, so junk segments cannot buy a half-open flow the
+//     longer transitory timeout.
+//  7. Anything else changes nothing.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -15,13 +35,13 @@ namespace privlink::nat {
 enum class FlowDirection : uint8_t { kIn2Out = 0, kOut2In = 1 };
 
 enum class TcpState : uint8_t {
-  kSynSent = 0,      // client SYN seen                       -> embryonic timeout
-  kSynReceived,      // backend SYN-ACK seen, no final ACK yet  -> embryonic timeout
-  kEstablished,      // handshake completed                    -> established (idle) timeout
-  kFinFromClient,    // client closed its side                 -> transitory timeout
-  kFinFromServer,    // backend closed its side                -> transitory timeout
-  kClosing,          // both sides sent FIN                    -> transitory timeout
-  kReset,            // RST seen in either direction           -> reset timeout
+  kSynSent = 0,    // client SYN seen                       -> embryonic timeout
+  kSynReceived,    // backend SYN-ACK seen, no final ACK yet  -> embryonic timeout
+  kEstablished,    // handshake completed                    -> established (idle) timeout
+  kFinFromClient,  // client closed its side                 -> transitory timeout
+  kFinFromServer,  // backend closed its side                -> transitory timeout
+  kClosing,        // both sides sent FIN                    -> transitory timeout
+  kReset,          // RST seen in either direction           -> reset timeout
   kCount,
 };
 
@@ -41,19 +61,118 @@ struct TcpTimeouts {
   uint32_t transitory_ms = 240'000;
   uint32_t reset_ms = 10'000;
 };
-inline constexpr uint32_t kMaxTimeoutMs = 24u * 3600u * 1000u;  // one day: far past RFC 5382's 124 min
+inline constexpr uint32_t kMaxTimeoutMs =
+    24u * 3600u * 1000u;  // one day: far past RFC 5382's 124 min
 
 // OK when every timeout is in [1 ms, kMaxTimeoutMs]; the error names the field.
 absl::Status ValidateTcpTimeouts(const TcpTimeouts& timeouts);
 
-// The next state after a segment with `tcp_flags` travelling in `direction`.
-TcpState NextTcpState(TcpState state, FlowDirection direction, uint8_t tcp_flags);
+namespace tcp_state_internal {
 
-// Whether NextTcpState can return something other than `state` for these flags; lets the fast
-// path skip the state machine (and any write to the shared entry) for plain data segments.
-bool TcpFlagsMayChangeState(TcpState state, uint8_t tcp_flags);
+inline constexpr size_t kStates = static_cast<size_t>(TcpState::kCount);
+// SYN, FIN, RST and ACK packed into 4 bits: the only flags the rules read.
+inline constexpr size_t kFlagClasses = 16;
+constexpr size_t FlagClass(uint8_t tcp_flags) {
+  return (tcp_flags & (kTcpFin | kTcpSyn | kTcpRst)) | ((tcp_flags & kTcpAck) >> 1);
+}
+constexpr uint8_t FlagsOfClass(size_t flag_class) {
+  return static_cast<uint8_t>((flag_class & 0x7) | ((flag_class & 0x8) << 1));
+}
 
-uint32_t TcpStateTimeoutMs(TcpState state, const TcpTimeouts& timeouts);
+// The rules from the top of this file, written for people; the lookups below use a table built
+// from this function at compile time.
+constexpr TcpState Transition(TcpState state, FlowDirection direction, uint8_t tcp_flags) {
+  const bool syn = tcp_flags & kTcpSyn;
+  const bool ack = tcp_flags & kTcpAck;
+  const bool fin = tcp_flags & kTcpFin;
+  const bool from_client = direction == FlowDirection::kIn2Out;
+  if (tcp_flags & kTcpRst) return TcpState::kReset;
+  if (syn && fin) return state;
+  if (syn && from_client) {
+    const bool opens =
+        state == TcpState::kSynSent || state == TcpState::kReset || state == TcpState::kClosing;
+    return !ack && opens ? TcpState::kSynSent : state;
+  }
+  if (syn) return state == TcpState::kSynSent ? TcpState::kSynReceived : state;
+  if (from_client && ack && state == TcpState::kSynReceived) state = TcpState::kEstablished;
+  if (!fin) return state;
+  switch (state) {
+    case TcpState::kEstablished:
+      return from_client ? TcpState::kFinFromClient : TcpState::kFinFromServer;
+    case TcpState::kFinFromClient:
+      return from_client ? state : TcpState::kClosing;
+    case TcpState::kFinFromServer:
+      return from_client ? TcpState::kClosing : state;
+    default:
+      return state;
+  }
+}
+
+using TransitionTable = std::array<std::array<std::array<TcpState, kFlagClasses>, 2>, kStates>;
+inline constexpr TransitionTable kTransitions = [] {
+  TransitionTable table{};
+  for (size_t s = 0; s < kStates; ++s) {
+    for (size_t d = 0; d < 2; ++d) {
+      for (size_t c = 0; c < kFlagClasses; ++c) {
+        table[s][d][c] =
+            Transition(static_cast<TcpState>(s), static_cast<FlowDirection>(d), FlagsOfClass(c));
+      }
+    }
+  }
+  return table;
+}();
+
+// Bit c of entry s: a segment of flag class c, in either direction, moves state s elsewhere.
+inline constexpr std::array<uint16_t, kStates> kMayChange = [] {
+  std::array<uint16_t, kStates> masks{};
+  for (size_t s = 0; s < kStates; ++s) {
+    for (size_t c = 0; c < kFlagClasses; ++c) {
+      const auto state = static_cast<TcpState>(s);
+      if (kTransitions[s][0][c] != state || kTransitions[s][1][c] != state) {
+        masks[s] = static_cast<uint16_t>(masks[s] | (1u << c));
+      }
+    }
+  }
+  return masks;
+}();
+
+}  // namespace tcp_state_internal
+
+// The next state after a segment with `tcp_flags` travelling in `direction`. A value outside the
+// enum (never produced here) is treated as a reset flow.
+constexpr TcpState NextTcpState(TcpState state, FlowDirection direction, uint8_t tcp_flags) {
+  namespace internal = tcp_state_internal;
+  const auto s = static_cast<size_t>(state);
+  if (s >= internal::kStates) return TcpState::kReset;
+  return internal::kTransitions[s][static_cast<size_t>(direction) & 1]
+                               [internal::FlagClass(tcp_flags)];
+}
+
+// Whether NextTcpState can return something other than `state` for these flags, in either
+// direction (exact: false only when both directions keep `state`). Lets the fast path skip the
+// state machine, and any write to the shared entry, for plain data segments.
+constexpr bool TcpFlagsMayChangeState(TcpState state, uint8_t tcp_flags) {
+  namespace internal = tcp_state_internal;
+  const auto s = static_cast<size_t>(state);
+  if (s >= internal::kStates) return true;
+  return (internal::kMayChange[s] >> internal::FlagClass(tcp_flags)) & 1u;
+}
+
+constexpr uint32_t TcpStateTimeoutMs(TcpState state, const TcpTimeouts& timeouts) {
+  switch (state) {
+    case TcpState::kSynSent:
+    case TcpState::kSynReceived:
+      return timeouts.embryonic_ms;
+    case TcpState::kEstablished:
+      return timeouts.established_ms;
+    case TcpState::kFinFromClient:
+    case TcpState::kFinFromServer:
+    case TcpState::kClosing:
+      return timeouts.transitory_ms;
+    default:
+      return timeouts.reset_ms;
+  }
+}
 
 // "SYN_SENT", "ESTABLISHED", ... (bounded set; used as metric label values).
 const char* TcpStateName(TcpState state);

@@ -1,0 +1,67 @@
+// The per-packet NAT rewrite of an IPv4 + TCP header: four stores and two checksum updates.
+//
+// Headers are reached through byte offsets and memcpy, so they may sit at any address (after a
+// 14-byte Ethernet header they are only 2-byte aligned) without undefined behaviour; compilers turn
+// each memcpy into one load or store.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "nat/checksum.h"
+#include "nat/inet.h"
+
+namespace privlink::nat {
+
+// kSoftware: incremental update of both checksums (RFC 1624), the packet is complete on return.
+// kOffload: the IPv4 checksum is zeroed and the TCP field holds the pseudo-header checksum, as a
+// NIC with IPv4 and TCP checksum offload expects (the mbuf's offload flags are the caller's job).
+enum class ChecksumMode : uint8_t { kSoftware, kOffload };
+
+namespace rewrite_internal {
+
+template <typename T>
+inline T LoadAt(const unsigned char* base, size_t offset) {
+  T value;
+  std::memcpy(&value, base + offset, sizeof value);
+  return value;
+}
+
+template <typename T>
+inline void StoreAt(unsigned char* base, size_t offset, T value) {
+  std::memcpy(base + offset, &value, sizeof value);
+}
+
+}  // namespace rewrite_internal
+
+// Rewrites the addresses and ports and fixes the checksums. `delta` is ComputeRewriteDelta() from
+// the header's current (src, sport, dst, dport) to the new ones; kOffload ignores it and instead
+// reads total length and IHL, which the parser has validated (IHL >= 5, total length >= IHL * 4).
+template <ChecksumMode kMode = ChecksumMode::kSoftware>
+inline void RewriteIpv4Tcp(void* ipv4_header, void* tcp_header, Ipv4Be new_src, PortBe new_sport,
+                           Ipv4Be new_dst, PortBe new_dport, RewriteDelta delta) {
+  using rewrite_internal::LoadAt;
+  using rewrite_internal::StoreAt;
+  auto* ip = static_cast<unsigned char*>(ipv4_header);
+  auto* tcp = static_cast<unsigned char*>(tcp_header);
+  StoreAt(ip, kIpv4SrcOffset, new_src);
+  StoreAt(ip, kIpv4DstOffset, new_dst);
+  StoreAt(tcp, kTcpSrcPortOffset, new_sport);
+  StoreAt(tcp, kTcpDstPortOffset, new_dport);
+  if constexpr (kMode == ChecksumMode::kSoftware) {
+    StoreAt(ip, kIpv4ChecksumOffset,
+            ApplyChecksumDelta(LoadAt<uint16_t>(ip, kIpv4ChecksumOffset), delta.ip));
+    StoreAt(tcp, kTcpChecksumOffset,
+            ApplyChecksumDelta(LoadAt<uint16_t>(tcp, kTcpChecksumOffset), delta.l4));
+  } else {
+    static_assert(kMode == ChecksumMode::kOffload);
+    const uint16_t total_len = Be16ToHost(LoadAt<uint16_t>(ip, kIpv4TotalLengthOffset));
+    const auto ip_header_len = static_cast<uint16_t>((ip[kIpv4VersionIhlOffset] & 0x0f) * 4);
+    const auto tcp_len = static_cast<uint16_t>(total_len - ip_header_len);
+    StoreAt(ip, kIpv4ChecksumOffset, uint16_t{0});
+    StoreAt(tcp, kTcpChecksumOffset, TcpPseudoHeaderChecksum(new_src, new_dst, tcp_len));
+  }
+}
+
+}  // namespace privlink::nat
