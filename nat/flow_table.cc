@@ -167,37 +167,47 @@ bool FlowTable::TryClaimEmpty(Bucket& b, uint64_t slot) {
   return false;
 }
 
-// Moves one resident of `full` to its other bucket. Order matters for lock-free readers: the copy
-// is published first, then moves_ is bumped, then the original is cleared with release. A reader
-// that sees the cleared original therefore also sees the bump and retries its miss, and a reader
-// that read the bumped counter first sees the copy.
-bool FlowTable::Displace(Bucket& full) {
-  const uint32_t here = static_cast<uint32_t>(&full - buckets_);
+// Moves `resident` from slot `from` into an empty slot of `dest`. Order matters for lock-free
+// readers: the copy is published first, then moves_ is bumped, then the original is cleared with
+// release. A reader that sees the cleared original therefore also sees the bump and retries its
+// miss, and a reader that read the bumped counter first sees the copy.
+bool FlowTable::MoveSlot(std::atomic<uint64_t>& from, uint64_t resident, Bucket& dest) {
+  for (auto& d : dest.slots) {
+    uint64_t expected = 0;
+    if (d.load(std::memory_order_relaxed) != 0 ||
+        !d.compare_exchange_strong(expected, resident, std::memory_order_release,
+                                   std::memory_order_relaxed)) {
+      continue;
+    }
+    moves_.fetch_add(1, std::memory_order_acq_rel);
+    uint64_t original = resident;
+    if (from.compare_exchange_strong(original, 0, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
+      return true;
+    }
+    // The owner removed (or another writer moved) the key meanwhile: withdraw our copy.
+    uint64_t copy = resident;
+    d.compare_exchange_strong(copy, 0, std::memory_order_release, std::memory_order_relaxed);
+    return false;
+  }
+  return false;
+}
+
+// Frees a slot in `full` by moving one resident to its other bucket, first making room there
+// the same way, down to `depth` more levels (a bounded cuckoo path, searched depth first).
+bool FlowTable::MakeRoom(Bucket& full, int depth) {
+  const auto here = static_cast<uint32_t>(&full - buckets_);
   for (auto& s : full.slots) {
     const uint64_t resident = s.load(std::memory_order_acquire);
     if (resident == 0) return true;  // a slot freed up meanwhile
-    const uint32_t tag = static_cast<uint32_t>(resident >> 32);
+    const auto tag = static_cast<uint32_t>(resident >> 32);
     const uint32_t b1 = Bucket1(tag);
     const uint32_t other = b1 == here ? Bucket2(tag) : b1;
     if (other == here) continue;
-    Bucket& dest = buckets_[other];
-    for (auto& d : dest.slots) {
-      uint64_t expected = 0;
-      if (d.load(std::memory_order_relaxed) != 0 ||
-          !d.compare_exchange_strong(expected, resident, std::memory_order_release,
-                                     std::memory_order_relaxed)) {
-        continue;
-      }
-      moves_.fetch_add(1, std::memory_order_acq_rel);
-      uint64_t original = resident;
-      if (s.compare_exchange_strong(original, 0, std::memory_order_release,
-                                    std::memory_order_relaxed)) {
-        return true;
-      }
-      // The owner removed (or another writer moved) the key meanwhile: withdraw our copy.
-      uint64_t copy = resident;
-      d.compare_exchange_strong(copy, 0, std::memory_order_release, std::memory_order_relaxed);
-      break;
+    if (MoveSlot(s, resident, buckets_[other])) return true;
+    if (depth > 0 && MakeRoom(buckets_[other], depth - 1) &&
+        MoveSlot(s, resident, buckets_[other])) {
+      return true;
     }
   }
   return false;
@@ -219,7 +229,7 @@ absl::Status FlowTable::InsertKey(const FlowKey& key, FlowId id, FlowDirection d
     if (TryClaimEmpty(*choices[0], slot) || TryClaimEmpty(*choices[1], slot)) {
       return absl::OkStatus();
     }
-    if (!Displace(*choices[0]) && !Displace(*choices[1])) break;
+    if (!MakeRoom(*choices[0], kCuckooDepth) && !MakeRoom(*choices[1], kCuckooDepth)) break;
   }
   return absl::ResourceExhaustedError("flow table: both buckets of the key are full");
 }
