@@ -1,0 +1,214 @@
+#include "nat/port_alloc.h"
+
+#include <bit>
+
+#include "absl/strings/str_format.h"
+
+namespace privlink::nat {
+namespace {
+
+constexpr uint64_t kAllBits = ~uint64_t{0};
+
+}  // namespace
+
+absl::StatusOr<PortSlice> WorkerPortSlice(const PortAllocatorConfig& config) {
+  if (config.worker_count == 0) {
+    return absl::InvalidArgumentError("worker_count must be at least 1");
+  }
+  if (config.worker_index >= config.worker_count) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "worker_index %u must be below worker_count %u", config.worker_index, config.worker_count));
+  }
+  if (config.first_port == 0) {
+    return absl::InvalidArgumentError("first_port must be at least 1: port 0 is not a TCP port");
+  }
+  if (config.first_port > config.last_port) {
+    return absl::InvalidArgumentError(absl::StrFormat("first_port %u is above last_port %u",
+                                                      config.first_port, config.last_port));
+  }
+  const uint64_t range = uint64_t{config.last_port} - config.first_port + 1;
+  if (config.worker_count > range) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "port range [%u, %u] has %u ports, fewer than worker_count %u: a worker would get none",
+        config.first_port, config.last_port, range, config.worker_count));
+  }
+  const uint64_t begin = config.first_port + range * config.worker_index / config.worker_count;
+  const uint64_t end = config.first_port + range * (config.worker_index + 1) / config.worker_count;
+  return PortSlice{static_cast<uint16_t>(begin), static_cast<uint16_t>(end - 1)};
+}
+
+absl::StatusOr<NatPortAllocator> NatPortAllocator::Create(const PortAllocatorConfig& config) {
+  absl::StatusOr<PortSlice> slice = WorkerPortSlice(config);
+  if (!slice.ok()) return slice.status();
+  if (config.quarantine_ms > kMaxPortQuarantineMs) {
+    return absl::InvalidArgumentError(absl::StrFormat("quarantine_ms %u is above the maximum %u",
+                                                      config.quarantine_ms, kMaxPortQuarantineMs));
+  }
+  return NatPortAllocator(*slice, config.quarantine_ms);
+}
+
+NatPortAllocator::NatPortAllocator(PortSlice slice, uint32_t quarantine_ms)
+    : slice_(slice),
+      slice_size_(slice.size()),
+      word_count_((slice.size() + kBitsPerWord - 1) / kBitsPerWord),
+      quarantine_ms_(quarantine_ms) {}
+
+NatPortAllocator::NatPortAllocator(NatPortAllocator&&) noexcept = default;
+NatPortAllocator& NatPortAllocator::operator=(NatPortAllocator&&) noexcept = default;
+NatPortAllocator::~NatPortAllocator() = default;
+
+absl::StatusOr<NatTuple> NatPortAllocator::Allocate(std::span<const Ipv4Be> nat_ips,
+                                                    Ipv4Be backend_ip, PortBe backend_port,
+                                                    uint32_t spread_hint, TimeMs now) {
+  const size_t n = nat_ips.size();
+  if (n == 0 || n > kMaxNatIpsPerService) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "nat_ips has %u addresses; a service has 1 to %u", n, kMaxNatIpsPerService));
+  }
+  Expire(now);
+  size_t pick = spread_hint % static_cast<uint32_t>(n);  // 32-bit division: n <= 8
+  for (size_t tried = 0; tried < n; ++tried) {
+    PairSpace& space = FindOrCreateSpace({nat_ips[pick], backend_ip, backend_port});
+    if (space.used + space.quarantined < slice_size_) {
+      const uint32_t index = TakeFreePort(space);
+      return NatTuple{nat_ips[pick], HostToBe16(static_cast<uint16_t>(slice_.first_port + index))};
+    }
+    pick = pick + 1 == n ? 0 : pick + 1;
+  }
+  // A constant message: under a flood towards a full backend this path runs per SYN, so it must
+  // not format strings.
+  return absl::ResourceExhaustedError(
+      "no NAT port free for this backend: every NAT IP's slice is in use or in quarantine");
+}
+
+absl::Status NatPortAllocator::Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,
+                                       TimeMs now) {
+  const uint16_t port = Be16ToHost(nat.port);
+  if (port < slice_.first_port || port > slice_.last_port) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("nat.port %u is outside this worker's slice [%u, %u]", port,
+                        slice_.first_port, slice_.last_port));
+  }
+  const auto it = spaces_.find(PairKey{nat.ip, backend_ip, backend_port});
+  const uint32_t index = port - slice_.first_port;
+  const uint64_t bit = uint64_t{1} << (index % kBitsPerWord);
+  if (it == spaces_.end() || (it->second->words[index / kBitsPerWord].used & bit) == 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "nat %s is not in use for backend %s (released twice?)", FormatEndpoint(nat.ip, nat.port),
+        FormatEndpoint(backend_ip, backend_port)));
+  }
+  PairSpace& space = *it->second;
+  PortWord& word = space.words[index / kBitsPerWord];
+  word.used &= ~bit;
+  --space.used;
+  --space.totals->used;
+  if (quarantine_ms_ == 0) {
+    MarkWordHasFree(space, index);
+    DropIfIdle(space);
+    return absl::OkStatus();
+  }
+  word.quarantined |= bit;
+  ++space.quarantined;
+  ++space.totals->quarantined;
+  quarantine_.push_back({&space, now + quarantine_ms_, index});
+  return absl::OkStatus();
+}
+
+void NatPortAllocator::Expire(TimeMs now) {
+  while (!quarantine_.empty() && quarantine_.front().ends_at <= now) {
+    const QuarantineEntry entry = quarantine_.front();
+    quarantine_.pop_front();
+    PairSpace& space = *entry.space;
+    space.words[entry.port_index / kBitsPerWord].quarantined &=
+        ~(uint64_t{1} << (entry.port_index % kBitsPerWord));
+    --space.quarantined;
+    --space.totals->quarantined;
+    MarkWordHasFree(space, entry.port_index);
+    DropIfIdle(space);
+  }
+}
+
+PortUsage NatPortAllocator::Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port,
+                                  TimeMs now) {
+  Expire(now);
+  const auto it = spaces_.find(PairKey{nat_ip, backend_ip, backend_port});
+  if (it == spaces_.end()) return PortUsage{0, 0, slice_size_};
+  return PortUsage{it->second->used, it->second->quarantined, slice_size_};
+}
+
+PortUsage NatPortAllocator::Usage(Ipv4Be nat_ip, TimeMs now) {
+  Expire(now);
+  const auto it = totals_.find(nat_ip);
+  if (it == totals_.end()) return PortUsage{0, 0, slice_size_};
+  return PortUsage{it->second->used, it->second->quarantined, slice_size_};
+}
+
+NatPortAllocator::PairSpace& NatPortAllocator::FindOrCreateSpace(const PairKey& key) {
+  if (const auto it = spaces_.find(key); it != spaces_.end()) return *it->second;
+  auto space = std::make_unique<PairSpace>();
+  space->key = key;
+  space->words = std::make_unique<PortWord[]>(word_count_);
+  // Bits past the slice's end in the last word count as used forever, so scans never pick them;
+  // Release rejects those ports by range before looking at bits.
+  const uint32_t tail_bits = slice_size_ % kBitsPerWord;
+  if (tail_bits != 0) space->words[word_count_ - 1].used = kAllBits << tail_bits;
+  for (uint32_t w = 0; w < word_count_; ++w) {
+    space->words_with_free[w / kBitsPerWord] |= uint64_t{1} << (w % kBitsPerWord);
+  }
+  auto& totals = totals_[key.nat_ip];
+  if (totals == nullptr) totals = std::make_unique<NatIpTotals>();
+  ++totals->pairs;
+  space->totals = totals.get();
+  return *spaces_.emplace(key, std::move(space)).first->second;
+}
+
+// Requires a free port in `space`. The cursor moves past each port it hands out, so ports rotate
+// through the slice and a freed port waits a full turn before it is picked again.
+uint32_t NatPortAllocator::TakeFreePort(PairSpace& space) {
+  uint32_t w = space.cursor / kBitsPerWord;
+  uint64_t free = ~(space.words[w].used | space.words[w].quarantined) &
+                  (kAllBits << (space.cursor % kBitsPerWord));
+  if (free == 0) {
+    w = FindWordWithFree(space, w + 1 == word_count_ ? 0 : w + 1);
+    free = ~(space.words[w].used | space.words[w].quarantined);
+  }
+  PortWord& word = space.words[w];
+  const uint32_t bit = static_cast<uint32_t>(std::countr_zero(free));
+  word.used |= uint64_t{1} << bit;
+  if ((word.used | word.quarantined) == kAllBits) {
+    space.words_with_free[w / kBitsPerWord] &= ~(uint64_t{1} << (w % kBitsPerWord));
+  }
+  const uint32_t index = w * kBitsPerWord + bit;
+  space.cursor = index + 1 == slice_size_ ? 0 : index + 1;
+  ++space.used;
+  ++space.totals->used;
+  return index;
+}
+
+// First word at or after start_word, wrapping, with a free port; requires one to exist.
+uint32_t NatPortAllocator::FindWordWithFree(const PairSpace& space, uint32_t start_word) const {
+  const uint32_t summary_words = (word_count_ + kBitsPerWord - 1) / kBitsPerWord;
+  uint32_t s = start_word / kBitsPerWord;
+  uint64_t bits = space.words_with_free[s] & (kAllBits << (start_word % kBitsPerWord));
+  // At most one lap; its last step sees the first summary word whole, words below start_word too.
+  for (uint32_t step = 0; bits == 0 && step < summary_words; ++step) {
+    s = s + 1 == summary_words ? 0 : s + 1;
+    bits = space.words_with_free[s];
+  }
+  return s * kBitsPerWord + static_cast<uint32_t>(std::countr_zero(bits));
+}
+
+void NatPortAllocator::MarkWordHasFree(PairSpace& space, uint32_t port_index) {
+  const uint32_t w = port_index / kBitsPerWord;
+  space.words_with_free[w / kBitsPerWord] |= uint64_t{1} << (w % kBitsPerWord);
+}
+
+void NatPortAllocator::DropIfIdle(PairSpace& space) {
+  if (space.used != 0 || space.quarantined != 0) return;
+  NatIpTotals* totals = space.totals;
+  const PairKey key = space.key;
+  spaces_.erase(key);  // destroys `space`
+  if (--totals->pairs == 0) totals_.erase(key.nat_ip);
+}
+
+}  // namespace privlink::nat

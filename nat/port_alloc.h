@@ -1,15 +1,23 @@
 // Per-service NAT IP and port allocation, endpoint-dependent, as Azure Private Link does it.
 //
-// Each NAT IP has ports [first, last] (default 1024-65535 = 64,512). A NAT ip:port may serve several
-// backends at once (the provider-side tuple still differs), so every (NAT IP, backend ip:port) pair
-// has its own port space. Each worker owns a disjoint slice of every NAT IP's ports, so allocation
-// takes no lock and a port can never be handed out twice. A released port stays in quarantine for
-// that backend (default 120 s) so a backend still in TIME_WAIT never sees the tuple reused.
+// Each NAT IP has ports [first, last] (default 1024-65535 = 64,512). A NAT ip:port may serve
+// several backends at once (the provider-side tuple still differs), so every (NAT IP, backend
+// ip:port) pair has its own port space. Each worker owns a disjoint slice of every NAT IP's ports,
+// so allocation takes no lock and a port can never be handed out twice. A released port stays in
+// quarantine for that backend (default 120 s) so a backend still in TIME_WAIT never sees the tuple
+// reused.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <span>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nat/clock.h"
 #include "nat/inet.h"
@@ -19,14 +27,17 @@ namespace privlink::nat {
 inline constexpr uint16_t kDefaultFirstNatPort = 1024;
 inline constexpr uint16_t kDefaultLastNatPort = 65535;
 inline constexpr uint32_t kDefaultPortQuarantineMs = 120'000;
+// One hour: far past any backend's TIME_WAIT (2 MSL is at most 4 minutes), yet short enough that a
+// typo cannot park a whole slice for days.
+inline constexpr uint32_t kMaxPortQuarantineMs = 3'600'000;
 inline constexpr size_t kMaxNatIpsPerService = 8;
 
 struct PortAllocatorConfig {
   uint16_t first_port = kDefaultFirstNatPort;  // host order
   uint16_t last_port = kDefaultLastNatPort;    // host order, inclusive
   uint32_t worker_count = 1;
-  uint32_t worker_index = 0;  // which slice this allocator owns
-  uint32_t quarantine_ms = kDefaultPortQuarantineMs;
+  uint32_t worker_index = 0;                          // which slice this allocator owns
+  uint32_t quarantine_ms = kDefaultPortQuarantineMs;  // 0: a released port is free at once
 };
 
 struct NatTuple {
@@ -38,6 +49,120 @@ struct PortUsage {
   uint32_t used = 0;         // handed out and not released
   uint32_t quarantined = 0;  // released, not yet reusable for that backend
   uint32_t capacity = 0;     // this slice's ports per (NAT IP, backend)
+};
+
+// One worker's contiguous share of the port range, host order, inclusive.
+struct PortSlice {
+  uint16_t first_port = 0;
+  uint16_t last_port = 0;
+  uint32_t size() const { return uint32_t{last_port} - first_port + 1; }
+};
+
+// Worker i of n gets ports [first + i*N/n, first + (i+1)*N/n) of the N in the range: contiguous,
+// disjoint, covering the range, sizes differing by at most one. InvalidArgument (naming the field)
+// for worker_count 0, worker_index >= worker_count, first_port 0, first_port > last_port, or fewer
+// ports than workers.
+absl::StatusOr<PortSlice> WorkerPortSlice(const PortAllocatorConfig& config);
+
+// One worker's allocator for every NAT IP it serves. Owned and used by exactly one thread: no
+// locks, no atomics. State exists only for (NAT IP, backend) pairs with ports in use or in
+// quarantine: two bitmaps of the slice (in use, quarantined; 16 KB for the full default range on
+// one worker, 2 KB on eight) plus a 128-byte summary of which 64-port words have a free port.
+// Quarantine expiry is lazy: Allocate, Usage and Expire apply it as of their `now`.
+class NatPortAllocator {
+ public:
+  // Errors: those of WorkerPortSlice, and quarantine_ms above kMaxPortQuarantineMs.
+  static absl::StatusOr<NatPortAllocator> Create(const PortAllocatorConfig& config);
+
+  NatPortAllocator(NatPortAllocator&&) noexcept;
+  NatPortAllocator& operator=(NatPortAllocator&&) noexcept;
+  ~NatPortAllocator();
+
+  // Picks a NAT IP, starting at nat_ips[spread_hint % n] (pass the flow hash so new connections
+  // spread evenly) and moving to the next one when a NAT IP has no free port for this backend;
+  // then a port of this worker's slice that is neither in use nor in quarantine for this backend.
+  // InvalidArgument: nat_ips empty or longer than kMaxNatIpsPerService. ResourceExhausted: no NAT
+  // IP has a free port for this backend (the caller drops the connection and counts it).
+  absl::StatusOr<NatTuple> Allocate(std::span<const Ipv4Be> nat_ips, Ipv4Be backend_ip,
+                                    PortBe backend_port, uint32_t spread_hint, TimeMs now);
+
+  // Puts an allocated port in quarantine for this backend until now + quarantine_ms. A port that
+  // is not in use for this backend (double release, wrong backend or NAT IP, another worker's
+  // slice) is an error and changes nothing, so a port returns to the pool exactly once.
+  absl::Status Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
+
+  // Ends every quarantine that is over at `now` and drops pairs left with no port in use.
+  void Expire(TimeMs now);
+
+  // Exact as of `now`. Per NAT IP the counts are summed over backends; capacity stays the slice
+  // size because every backend has the whole slice.
+  PortUsage Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
+  PortUsage Usage(Ipv4Be nat_ip, TimeMs now);
+
+  PortSlice slice() const { return slice_; }
+  // (NAT IP, backend) pairs holding state; memory follows this number.
+  size_t active_pairs() const { return spaces_.size(); }
+
+ private:
+  static constexpr uint32_t kBitsPerWord = 64;
+  // 65,535 ports at most -> 1,024 words of 64 ports -> 16 summary words.
+  static constexpr uint32_t kMaxSummaryWords = 16;
+
+  struct PairKey {
+    Ipv4Be nat_ip = 0;
+    Ipv4Be backend_ip = 0;
+    PortBe backend_port = 0;
+    bool operator==(const PairKey&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const PairKey& k) {
+      return H::combine(std::move(h), k.nat_ip, k.backend_ip, k.backend_port);
+    }
+  };
+  struct NatIpTotals {
+    uint32_t used = 0;
+    uint32_t quarantined = 0;
+    uint32_t pairs = 0;  // erased with its last pair
+  };
+  // 64 ports; both bitmaps side by side so a scan or a release touches one cache line.
+  struct PortWord {
+    uint64_t used = 0;
+    uint64_t quarantined = 0;
+  };
+  // The port space of one (NAT IP, backend) pair within this worker's slice.
+  struct PairSpace {
+    PairKey key;
+    NatIpTotals* totals = nullptr;
+    uint32_t used = 0;
+    uint32_t quarantined = 0;
+    uint32_t cursor = 0;  // slice offset where the next search starts; rotates
+    std::array<uint64_t, kMaxSummaryWords> words_with_free{};  // bit w: word w has a free port
+    std::unique_ptr<PortWord[]> words;
+  };
+  struct QuarantineEntry {
+    PairSpace* space;
+    TimeMs ends_at;
+    uint32_t port_index;  // offset in the slice
+  };
+
+  NatPortAllocator(PortSlice slice, uint32_t quarantine_ms);
+
+  PairSpace& FindOrCreateSpace(const PairKey& key);
+  uint32_t TakeFreePort(PairSpace& space);
+  uint32_t FindWordWithFree(const PairSpace& space, uint32_t start_word) const;
+  void MarkWordHasFree(PairSpace& space, uint32_t port_index);
+  void DropIfIdle(PairSpace& space);
+
+  PortSlice slice_;
+  uint32_t slice_size_;
+  uint32_t word_count_;
+  uint32_t quarantine_ms_;
+  // unique_ptr keeps each space and totals at one address for the quarantine FIFO's pointers.
+  absl::flat_hash_map<PairKey, std::unique_ptr<PairSpace>> spaces_;
+  absl::flat_hash_map<Ipv4Be, std::unique_ptr<NatIpTotals>> totals_;
+  // In release order, which is end-time order since quarantine_ms is the same for every entry.
+  // Entries leave only from the front, so a clock stepping back lengthens a quarantine, never
+  // shortens it.
+  std::deque<QuarantineEntry> quarantine_;
 };
 
 }  // namespace privlink::nat
