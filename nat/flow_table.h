@@ -170,7 +170,7 @@ class FlowTable {
     }
     return FlowRef{};
   }
-  absl::Status InsertKey(const FlowKey& key, FlowId id, FlowDirection dir);
+  absl::Status InsertKey(const FlowKey& key, uint32_t hash, FlowId id, FlowDirection dir);
   static bool TryClaimEmpty(Bucket& b, uint64_t slot);
   bool MoveSlot(std::atomic<uint64_t>& from, uint64_t resident, Bucket& dest);
   bool MakeRoom(Bucket& full, int depth);
