@@ -11,21 +11,14 @@
 #include <gtest/gtest.h>
 
 #include "nat/inet.h"
+#include "tests/nat/reference_checksum.h"
 
 namespace privlink::nat {
 namespace {
 
-// Textbook RFC 1071 over big-endian 16-bit words, byte by byte: independent of the code under
-// test (which sums native 64-bit loads). Results are in host order.
-uint64_t ReferenceSum(const uint8_t* data, size_t len, uint64_t sum = 0) {
-  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t{data[i]} << 8) | data[i + 1];
-  if (len % 2) sum += uint32_t{data[len - 1]} << 8;
-  return sum;
-}
-uint16_t ReferenceFold(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
+using testing::ReferenceFold;
+using testing::ReferenceSum;
+
 uint64_t ReferencePseudoHeaderSum(Ipv4Be src, Ipv4Be dst, uint16_t tcp_len) {
   const uint32_t s = Be32ToHost(src), d = Be32ToHost(dst);
   return (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + kIpProtoTcp + tcp_len;

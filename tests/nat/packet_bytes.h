@@ -1,5 +1,5 @@
-// A minimal IPv4 + TCP packet for engine tests, with checksums from an independent reference
-// (a plain RFC 1071 sum written here, not the engine's checksum code).
+// A minimal IPv4 + TCP packet for engine tests, with checksums from the independent reference
+// (tests/nat/reference_checksum.h, not the engine's checksum code).
 #pragma once
 
 #include <cstdint>
@@ -7,18 +7,10 @@
 #include <vector>
 
 #include "nat/inet.h"
+#include "tests/nat/reference_checksum.h"
 
 namespace privlink::nat::testing {
 
-inline uint32_t RefSum(const uint8_t* p, size_t n, uint32_t sum = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t{p[i]} << 8) | p[i + 1];
-  if (n % 2) sum += uint32_t{p[n - 1]} << 8;
-  return sum;
-}
-inline uint16_t RefFold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
 
 struct Ipv4TcpPacket {
   std::vector<uint8_t> bytes;  // IPv4 header (20) + TCP header (20) + payload
@@ -29,11 +21,11 @@ struct Ipv4TcpPacket {
   PortBe sport() const { return Get16(20); }
   PortBe dport() const { return Get16(22); }
   // Receiver-side verification: the sum over the header with its checksum folds to 0xffff.
-  bool Ipv4ChecksumOk() const { return RefFold(RefSum(bytes.data(), 20)) == 0xffff; }
+  bool Ipv4ChecksumOk() const { return ReferenceFold(ReferenceSum(bytes.data(), 20)) == 0xffff; }
   bool TcpChecksumOk() const {
     const size_t tcp_len = bytes.size() - 20;
-    uint32_t pseudo = RefSum(bytes.data() + 12, 8) + 6 + static_cast<uint32_t>(tcp_len);
-    return RefFold(RefSum(bytes.data() + 20, tcp_len, pseudo)) == 0xffff;
+    uint64_t pseudo = ReferenceSum(bytes.data() + 12, 8) + 6 + static_cast<uint32_t>(tcp_len);
+    return ReferenceFold(ReferenceSum(bytes.data() + 20, tcp_len, pseudo)) == 0xffff;
   }
 
  private:
@@ -69,11 +61,11 @@ inline Ipv4TcpPacket MakeIpv4Tcp(Ipv4Be src, PortBe sport, Ipv4Be dst, PortBe dp
   tcp[13] = flags;
   tcp[14] = 0xff;
   for (size_t i = 0; i < payload; ++i) tcp[20 + i] = static_cast<uint8_t>(i * 7 + 3);
-  const uint16_t ipc = static_cast<uint16_t>(~RefFold(RefSum(ip, 20)));
+  const uint16_t ipc = static_cast<uint16_t>(~ReferenceFold(ReferenceSum(ip, 20)));
   ip[10] = static_cast<uint8_t>(ipc >> 8);
   ip[11] = static_cast<uint8_t>(ipc);
-  const uint32_t pseudo = RefSum(ip + 12, 8) + 6 + static_cast<uint32_t>(20 + payload);
-  const uint16_t tc = static_cast<uint16_t>(~RefFold(RefSum(tcp, 20 + payload, pseudo)));
+  const uint64_t pseudo = ReferenceSum(ip + 12, 8) + 6 + static_cast<uint32_t>(20 + payload);
+  const uint16_t tc = static_cast<uint16_t>(~ReferenceFold(ReferenceSum(tcp, 20 + payload, pseudo)));
   tcp[16] = static_cast<uint8_t>(tc >> 8);
   tcp[17] = static_cast<uint8_t>(tc);
   return p;

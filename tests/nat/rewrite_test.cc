@@ -15,6 +15,7 @@
 
 #include "nat/checksum.h"
 #include "nat/inet.h"
+#include "tests/nat/reference_checksum.h"
 
 namespace privlink::nat {
 namespace {
@@ -29,16 +30,9 @@ static_assert(kTcpChecksumOffset == offsetof(rte_tcp_hdr, cksum));
 
 // ---- Reference arithmetic: textbook RFC 1071 over big-endian words, host-order results. ----
 
-uint64_t ReferenceSum(const uint8_t* data, size_t len) {
-  uint64_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t{data[i]} << 8) | data[i + 1];
-  if (len % 2) sum += uint32_t{data[len - 1]} << 8;
-  return sum;
-}
-uint16_t ReferenceFold(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
+using testing::ReferenceFold;
+using testing::ReferenceSum;
+
 uint16_t ReadHost16(const uint8_t* p) {
   return static_cast<uint16_t>((p[0] << 8) | p[1]);
 }
