@@ -1,0 +1,74 @@
+// The "dataplane" section of privlinkd's config file: ports, workers, table sizes, API listener,
+// state dir and region. Parsed and validated here (the control side owns the file format); the
+// dataplane consumes the struct. It always comes from the config file, even when a state file
+// holds the resources.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "nat/inet.h"
+
+namespace privlink::control {
+
+inline constexpr std::string_view kDefaultApiListen = "127.0.0.1:9180";
+inline constexpr uint32_t kDefaultWorkers = 1;
+inline constexpr uint32_t kMaxWorkers = 128;                 // one RCU reader slot each
+inline constexpr uint32_t kDefaultFlowTableSize = 1u << 20;  // entries; both directions count
+inline constexpr uint32_t kMinFlowTableSize = 1u << 10;
+inline constexpr uint32_t kMaxFlowTableSize = 1u << 28;
+// A freed NAT port waits this long before reuse, so late packets of the old flow cannot be taken
+// for the new one (the backend may still be in TIME_WAIT: 2 MSL = 120 s on Linux and in RFC 793).
+inline constexpr uint32_t kDefaultNatPortQuarantineSeconds = 120;
+inline constexpr uint32_t kMaxNatPortQuarantineSeconds = 3600;
+inline constexpr uint32_t kDefaultMaglevTableSize = 65537;  // lb::kDefaultMaglevTableSize
+inline constexpr uint32_t kMaxMaglevTableSize = 16777213;   // largest prime below 2^24
+
+enum class PortRole : uint8_t { kConsumer, kProvider };
+
+struct Ipv4Prefix {
+  Ipv4Be address = 0;
+  uint8_t length = 0;
+  bool operator==(const Ipv4Prefix&) const = default;
+};
+
+struct PortConfig {
+  std::string name;
+  PortRole role = PortRole::kConsumer;
+  std::string device;                // DPDK device string, e.g. "net_af_packet0,iface=pl-cons0"
+  std::optional<Ipv4Be> gateway;     // provider: next hop for backends outside `subnet`
+  std::optional<Ipv4Prefix> subnet;  // provider: the on-link subnet ("192.168.10.0/24")
+  std::optional<std::array<uint8_t, 6>> mac;  // overrides the device's MAC address
+  bool operator==(const PortConfig&) const = default;
+};
+
+struct DataplaneConfig {
+  std::string region = "local";  // part of every service alias
+  uint32_t workers = kDefaultWorkers;
+  uint32_t flow_table_size = kDefaultFlowTableSize;
+  std::string api_listen{kDefaultApiListen};  // "host:port" or "unix:/path"
+  std::string state_dir;                      // "" = keep state in memory only
+  std::vector<PortConfig> ports;
+  uint32_t nat_port_quarantine_seconds = kDefaultNatPortQuarantineSeconds;
+  uint32_t maglev_table_size = kDefaultMaglevTableSize;
+  bool operator==(const DataplaneConfig&) const = default;
+};
+
+// Reads document["dataplane"] (absent -> defaults); errors name the field
+// ("dataplane.ports[1].role").
+absl::StatusOr<DataplaneConfig> DecodeDataplaneConfig(const nlohmann::json& document);
+nlohmann::json EncodeDataplaneConfig(const DataplaneConfig& config);
+
+std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config);
+
+absl::StatusOr<Ipv4Prefix> ParseIpv4Prefix(std::string_view text);
+absl::StatusOr<std::array<uint8_t, 6>> ParseMac(std::string_view text);
+
+}  // namespace privlink::control

@@ -1,0 +1,24 @@
+// Compiles the model into an immutable Snapshot for the data path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "control/model.h"
+#include "control/snapshot.h"
+
+namespace privlink::control {
+
+struct SnapshotOptions {
+  uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
+};
+
+// `previous` (may be null) lends its per-service entries, Maglev tables included, to services
+// that did not change. Fails only if a Maglev table cannot be built (e.g. more backends than
+// table slots), which the caller reports as an invalid change.
+absl::StatusOr<std::unique_ptr<Snapshot>> BuildSnapshot(const Model& model, uint64_t generation,
+                                                        const SnapshotOptions& options,
+                                                        const Snapshot* previous);
+
+}  // namespace privlink::control

@@ -1,0 +1,319 @@
+// The REST API over a real HTTP connection: resources and verbs of issue 3, the approval workflow,
+// and a table of invalid requests answered 400/404/409 with the state unchanged.
+#include "control/api_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "control/api_client.h"
+#include "control/daemon_config.h"
+#include "tests/control/test_util.h"
+
+namespace privlink::control {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace privlink::control::testing;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = ParseDaemonConfig(kReferenceConfig);
+    ASSERT_TRUE(config.ok());
+    ControlPlaneOptions options;
+    options.consumer_ports = ConsumerPortNames(config->dataplane);
+    auto plane = ControlPlane::Create(options, nullptr, config->resources, &uuids_);
+    ASSERT_TRUE(plane.ok()) << plane.status();
+    control_ = std::move(*plane);
+    server_ = std::make_unique<ApiServer>(*control_, nullptr);
+    ASSERT_TRUE(server_->Bind({false, "127.0.0.1", 0, ""}).ok());
+    server_->Start();
+    client_ = std::make_unique<ApiClient>(ListenAddress{false, "127.0.0.1", server_->port(), ""});
+  }
+  void TearDown() override { server_->Stop(); }
+
+  ApiResponse Call(const std::string& method, const std::string& path,
+                   const std::optional<json>& body = std::nullopt) {
+    auto response = client_->Call(method, path, body);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : ApiResponse{};
+  }
+  ApiResponse Raw(const std::string& method, const std::string& path, const std::string& body) {
+    httplib::Client client("127.0.0.1", server_->port());
+    auto result = method == "PUT" ? client.Put(path, body, "application/json")
+                                  : client.Post(path, body, "application/json");
+    EXPECT_TRUE(result);
+    ApiResponse response;
+    response.status = result->status;
+    response.body = json::parse(result->body, nullptr, false);
+    return response;
+  }
+  json State() { return Call("GET", "/v1/state").body; }
+
+  SequentialUuids uuids_;
+  std::unique_ptr<ControlPlane> control_;
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<ApiClient> client_;
+};
+
+const json kService = {{"subscription", "sub-b"},
+                       {"loadBalancingRules", {{{"frontendPort", 443}, {"backendPort", 8443}}}},
+                       {"backends", {{{"ip", "192.168.20.11"}}}},
+                       {"natIps", {"192.168.20.200"}},
+                       {"visibility", {"sub-contoso"}}};
+
+TEST_F(ApiTest, PutCreatesThenUpdatesIdempotently) {
+  const json network = {{"port", "consumer0"}, {"vlan", 12}};
+  ApiResponse created = Call("PUT", "/v1/networks/tailspin", network);
+  EXPECT_EQ(created.status, 201);
+  EXPECT_EQ(created.body["name"], "tailspin");
+  const uint64_t generation = control_->counters().snapshot_generation;
+  ApiResponse again = Call("PUT", "/v1/networks/tailspin", network);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, created.body);
+  // Nothing changed: no new snapshot to publish.
+  EXPECT_EQ(control_->counters().snapshot_generation, generation);
+  EXPECT_EQ(Call("GET", "/v1/networks/tailspin").body, created.body);
+  ApiResponse list = Call("GET", "/v1/networks");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.body["value"].size(), 2u);
+  EXPECT_EQ(Call("DELETE", "/v1/networks/tailspin").status, 204);
+  ApiResponse gone = Call("GET", "/v1/networks/tailspin");
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(gone.body["error"]["code"], "NotFound");
+  EXPECT_EQ(gone.body["error"]["message"], "network 'tailspin' not found");
+}
+
+TEST_F(ApiTest, ServiceHasAliasAndReadOnlyFieldsSurviveARoundTrip) {
+  ApiResponse created = Call("PUT", "/v1/privateLinkServices/b-svc", kService);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.body["alias"],
+            "b-svc.00000000-0000-4000-8000-000000000002.local.privlinkservice");
+  EXPECT_EQ(created.body["provisioningState"], "Succeeded");
+  // What GET returns can be PUT back unchanged.
+  ApiResponse back = Call("PUT", "/v1/privateLinkServices/b-svc", created.body);
+  EXPECT_EQ(back.status, 200);
+  EXPECT_EQ(back.body, created.body);
+}
+
+TEST_F(ApiTest, ApprovalWorkflowOverHttp) {
+  ASSERT_EQ(Call("PUT", "/v1/privateLinkServices/b-svc", kService).status, 201);
+  const json endpoint = {{"subscription", "sub-contoso"},
+                         {"network", "contoso"},
+                         {"ip", "10.0.0.50"},
+                         {"privateLinkService", "b-svc"},
+                         {"requestMessage", "hello"}};
+  ApiResponse pe = Call("PUT", "/v1/privateEndpoints/c-pe", endpoint);
+  ASSERT_EQ(pe.status, 201) << pe.body;
+  EXPECT_EQ(pe.body["connectionStatus"], "Pending");
+
+  const std::string connection = "/v1/privateLinkServices/b-svc/privateEndpointConnections/c-pe";
+  ApiResponse list = Call("GET", "/v1/privateLinkServices/b-svc/privateEndpointConnections");
+  ASSERT_EQ(list.body["value"].size(), 1u);
+  EXPECT_EQ(list.body["value"][0]["requestMessage"], "hello");
+  EXPECT_EQ(list.body["value"][0]["subscription"], "sub-contoso");
+
+  ApiResponse approved = Call("POST", connection + "/approve", json{{"description", "ok"}});
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(approved.body["status"], "Approved");
+  EXPECT_EQ(Call("GET", "/v1/privateEndpoints/c-pe").body["connectionStatus"], "Approved");
+  const EndpointId id = control_->model()->endpoints.at("c-pe").id;
+  EXPECT_TRUE(control_->publisher().latest()->Endpoint(id).carries_traffic);
+
+  // The service cannot go while the connection is live; the 409 names it.
+  ApiResponse refused = Call("DELETE", "/v1/privateLinkServices/b-svc");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_THAT(refused.body["error"]["message"].get<std::string>(), HasSubstr("c-pe (Approved)"));
+
+  ApiResponse rejected = Call("POST", connection + "/reject");  // empty body is fine
+  ASSERT_EQ(rejected.status, 200);
+  EXPECT_EQ(rejected.body["status"], "Rejected");
+  EXPECT_FALSE(control_->publisher().latest()->Endpoint(id).carries_traffic);
+
+  EXPECT_EQ(Call("DELETE", connection).status, 204);
+  EXPECT_EQ(Call("GET", connection).status, 404);
+  EXPECT_EQ(Call("GET", "/v1/privateEndpoints/c-pe").body["connectionStatus"], "Disconnected");
+  EXPECT_EQ(Call("DELETE", "/v1/privateLinkServices/b-svc").status, 204);
+}
+
+TEST_F(ApiTest, DeletingAnEndpointLeavesADisconnectedConnection) {
+  EXPECT_EQ(Call("DELETE", "/v1/privateEndpoints/contoso-pe").status, 204);
+  ApiResponse c =
+      Call("GET", "/v1/privateLinkServices/fabrikam-api/privateEndpointConnections/contoso-pe");
+  EXPECT_EQ(c.body["status"], "Disconnected");
+  EXPECT_EQ(Call("DELETE", "/v1/privateLinkServices/fabrikam-api").status, 204);
+}
+
+TEST_F(ApiTest, ApplyTakesAWholeDocumentAsOneChange) {
+  json document = json::parse(kReferenceConfig);
+  ApiResponse unchanged = Call("POST", "/v1/apply", document);
+  ASSERT_EQ(unchanged.status, 200) << unchanged.body;
+  EXPECT_EQ(unchanged.body, (json{{"created", 0}, {"updated", 0}, {"unchanged", 3}}));
+  document["networks"].push_back({{"name", "n2"}, {"port", "consumer0"}, {"vlan", 2}});
+  document["privateLinkServices"][0]["backends"].push_back({{"ip", "192.168.10.13"}});
+  ApiResponse applied = Call("POST", "/v1/apply", document);
+  EXPECT_EQ(applied.body, (json{{"created", 1}, {"updated", 1}, {"unchanged", 2}}));
+  // GET /v1/state is itself an apply document.
+  EXPECT_EQ(Call("POST", "/v1/apply", State()).body["unchanged"], 4);
+}
+
+TEST_F(ApiTest, StatsCountTheControlPlane) {
+  ApiResponse stats = Call("GET", "/v1/stats");
+  ASSERT_EQ(stats.status, 200);
+  EXPECT_EQ(stats.body["control"]["networks"], 1);
+  EXPECT_EQ(stats.body["control"]["connections"]["Approved"], 1);
+  EXPECT_EQ(stats.body["control"]["snapshotGeneration"], 1);
+  EXPECT_TRUE(stats.body["dataplane"].is_null());
+}
+
+// Every invalid request gets its status, an error naming the problem, and changes nothing.
+TEST_F(ApiTest, InvalidRequestsAreRefusedWithStateUnchanged) {
+  ASSERT_EQ(Call("PUT", "/v1/privateLinkServices/b-svc", kService).status, 201);
+  json svc = kService;
+  const std::string pls = "/v1/privateLinkServices/";
+  auto with = [](json base, const std::string& key, json value) {
+    base[key] = std::move(value);
+    return base;
+  };
+  const json pe = {{"subscription", "sub-contoso"},
+                   {"network", "contoso"},
+                   {"ip", "10.0.0.60"},
+                   {"privateLinkService", "b-svc"}};
+  struct Case {
+    std::string method, path;
+    std::optional<json> body;
+    int status;
+    std::string message;  // prefix of error.message
+  } cases[] = {
+      {"PUT", "/v1/networks/n", json::array(), 400, "body must be a JSON object"},
+      {"PUT", "/v1/networks/n", json{{"port", "consumer0"}, {"vlan", "1"}}, 400,
+       "vlan: must be an integer"},
+      {"PUT", "/v1/networks/n", json{{"port", "consumer0"}, {"colour", 1}}, 400,
+       "colour: unknown field"},
+      {"PUT", "/v1/networks/n", json{{"port", "consumer0"}, {"vlan", 4095}}, 400, "vlan: must be"},
+      {"PUT", "/v1/networks/n", json{{"name", "m"}, {"port", "consumer0"}}, 400,
+       "name: 'm' does not match"},
+      {"PUT", "/v1/networks/n", json{{"port", "provider0"}}, 400, "port: 'provider0' is not"},
+      {"PUT", "/v1/networks/n", json{{"port", "consumer0"}, {"vlan", 0}}, 409, "vlan: port"},
+      {"PUT", "/v1/networks/bad%20name", json{{"port", "consumer0"}}, 400, "name: invalid name"},
+      {"DELETE", "/v1/networks/contoso", std::nullopt, 409, "network 'contoso' is used by"},
+      {"DELETE", "/v1/networks/ghost", std::nullopt, 404, "network 'ghost' not found"},
+      {"PUT", pls + "b-svc", with(svc, "natIps", {"192.168.20.300"}), 400,
+       "natIps[0]: invalid IPv4 address"},
+      {"PUT", pls + "b-svc", with(svc, "natIps", json::array()), 400, "natIps: at least one"},
+      {"PUT", pls + "b-svc",
+       with(svc, "natIps",
+            {"192.168.20.200", "192.168.20.1", "192.168.20.2", "192.168.20.3", "192.168.20.4",
+             "192.168.20.5", "192.168.20.6", "192.168.20.7", "192.168.20.8"}),
+       400, "natIps: at most 8"},
+      {"PUT", pls + "b-svc", with(svc, "natIps", {"192.168.20.201"}), 400,
+       "natIps: NAT IP 192.168.20.200 cannot be removed"},
+      {"PUT", pls + "b-svc", with(svc, "natIps", {"192.168.20.200", "192.168.10.200"}), 409,
+       "natIps[1]: 192.168.10.200 is already a NAT IP of private link service 'fabrikam-api'"},
+      {"PUT", pls + "b-svc",
+       with(svc, "loadBalancingRules", {{{"frontendPort", 0}, {"backendPort", 1}}}), 400,
+       "loadBalancingRules[0].frontendPort: must be 1..65535"},
+      {"PUT", pls + "b-svc",
+       with(svc, "loadBalancingRules", {{{"frontendPort", 80}, {"backendPort", 65536}}}), 400,
+       "loadBalancingRules[0].backendPort: must be 1..65535"},
+      {"PUT", pls + "b-svc",
+       with(svc, "backends", {{{"ip", "192.168.20.11"}}, {{"ip", "192.168.20.11"}}}), 400,
+       "backends[1].ip: duplicate backend"},
+      {"PUT", pls + "b-svc", with(svc, "autoApproval", {"sub-stranger"}), 400,
+       "autoApproval[0]: subscription 'sub-stranger' is not in visibility"},
+      {"PUT", pls + "b-svc", with(svc, "subscription", "sub-thief"), 400, "subscription: cannot"},
+      {"PUT", pls + "b-svc", with(svc, "idleTimeoutMinutes", 500), 400, "idleTimeoutMinutes"},
+      {"DELETE", pls + "fabrikam-api", std::nullopt, 409,
+       "private link service 'fabrikam-api' has connections: contoso-pe (Approved)"},
+      {"GET", pls + "ghost", std::nullopt, 404, "private link service 'ghost' not found"},
+      {"PUT", "/v1/privateEndpoints/p", with(pe, "ip", "10.0.0.100"), 409,
+       "ip: 10.0.0.100 is already used by private endpoint 'contoso-pe'"},
+      {"PUT", "/v1/privateEndpoints/p", with(pe, "ip", "192.168.10.200"), 409,
+       "ip: 192.168.10.200 is a NAT IP"},
+      {"PUT", "/v1/privateEndpoints/p", with(pe, "network", "nowhere"), 404,
+       "network: network 'nowhere' not found"},
+      {"PUT", "/v1/privateEndpoints/p", with(pe, "subscription", "sub-stranger"), 404,
+       "privateLinkService: private link service 'b-svc' not found"},
+      {"PUT", "/v1/privateEndpoints/p", with(pe, "privateLinkService", "ghost"), 404,
+       "privateLinkService: private link service 'ghost' not found"},
+      {"PUT", "/v1/privateEndpoints/contoso-pe",
+       json{{"subscription", "sub-contoso"},
+            {"network", "contoso"},
+            {"ip", "10.0.0.101"},
+            {"privateLinkService", "fabrikam-api"}},
+       400, "ip: cannot be changed"},
+      {"DELETE", "/v1/privateEndpoints/ghost", std::nullopt, 404, "private endpoint 'ghost'"},
+      {"POST", pls + "fabrikam-api/privateEndpointConnections/ghost/approve", json::object(), 404,
+       "privateEndpointConnection: private link service 'fabrikam-api' has no connection"},
+      {"POST", pls + "fabrikam-api/privateEndpointConnections/contoso-pe/approve",
+       json{{"note", "x"}}, 400, "note: unknown field"},
+      {"DELETE", pls + "ghost/privateEndpointConnections/x", std::nullopt, 404,
+       "private link service 'ghost' not found"},
+      {"POST", "/v1/apply",
+       json{{"networks",
+             {{{"name", "fine"}, {"port", "consumer0"}, {"vlan", 9}},
+              {{"name", "broken"}, {"port", "consumer0"}, {"vlan", 9}}}}},
+       409, "networks[1].vlan: port 'consumer0' vlan 9 already belongs to network 'fine'"},
+      {"POST", "/v1/apply", json{{"dataplane", {{"workers", 0}}}}, 400, "dataplane.workers"},
+      {"GET", "/v1/nothing-here", std::nullopt, 404, "no such resource: GET /v1/nothing-here"},
+  };
+  const json before = State();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.method + " " + c.path);
+    ApiResponse r = Call(c.method, c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << r.body;
+    ASSERT_TRUE(r.body.contains("error")) << r.body;
+    EXPECT_EQ(r.body["error"]["code"], r.status == 400   ? "BadRequest"
+                                       : r.status == 404 ? "NotFound"
+                                                         : "Conflict");
+    EXPECT_THAT(r.body["error"]["message"].get<std::string>(), StartsWith(c.message));
+    EXPECT_EQ(State(), before);
+  }
+  // Malformed JSON and a wrong top-level type, sent raw.
+  for (const std::string& body :
+       {std::string("{\"port\": "), std::string("[1, 2"), std::string("\"text\"")}) {
+    ApiResponse r = Raw("PUT", "/v1/networks/n", body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(r.body["error"]["code"], "BadRequest");
+  }
+  EXPECT_EQ(Raw("POST", "/v1/apply", "{").status, 400);
+  EXPECT_EQ(State(), before);
+}
+
+TEST(ApiUnixSocketTest, ServesOnASocketOnlyItsOwnerCanUse) {
+  SequentialUuids uuids;
+  auto plane = ControlPlane::Create({}, nullptr, {}, &uuids);
+  ASSERT_TRUE(plane.ok());
+  char dir[] = "/tmp/privlink-api-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/api.sock";
+  {
+    ApiServer server(**plane, nullptr);
+    ASSERT_TRUE(server.Bind({true, "", 0, path}).ok());
+    server.Start();
+    struct stat info;
+    ASSERT_EQ(stat(path.c_str(), &info), 0);
+    EXPECT_TRUE(S_ISSOCK(info.st_mode));
+    EXPECT_EQ(info.st_mode & 0777, 0600u);
+    ApiClient client({true, "", 0, path});
+    auto r = client.Call("PUT", "/v1/networks/n", json{{"port", "p"}});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 201);
+    // A second server may not steal a live socket.
+    ApiServer second(**plane, nullptr);
+    EXPECT_FALSE(second.Bind({true, "", 0, path}).ok());
+  }
+  // Stopping removes the socket file.
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+  rmdir(dir);
+}
+
+}  // namespace
+}  // namespace privlink::control
