@@ -1,0 +1,50 @@
+// PacketView: the one way privlink reads packet bytes (the glb-director habit).
+//
+// A view is a pointer and a length, nothing else, so the parser and the translation run the same
+// on an mbuf's data (one segment: rte_pktmbuf_mtod + rte_pktmbuf_data_len), a pcap record and a
+// test buffer. Loads go through memcpy at byte offsets: headers after a 14- or 18-byte Ethernet
+// header are only 2-byte aligned, and memcpy compiles to a plain load without undefined behaviour.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "nat/inet.h"
+
+namespace privlink::dataplane {
+
+class PacketView {
+ public:
+  constexpr PacketView() = default;
+  constexpr PacketView(const uint8_t* data, uint32_t len) : data_(data), len_(len) {}
+
+  constexpr const uint8_t* data() const { return data_; }
+  constexpr uint32_t size() const { return len_; }
+
+  // Whether bytes [offset, offset + count) lie inside the packet (no overflow for any input).
+  constexpr bool Contains(size_t offset, size_t count) const {
+    return offset <= len_ && count <= len_ - offset;
+  }
+
+  // Unchecked reads: the caller has checked Contains() for the bytes read (the parser checks each
+  // header's extent once, then reads its fields).
+  const uint8_t* At(size_t offset) const { return data_ + offset; }
+  uint8_t U8(size_t offset) const { return data_[offset]; }
+  // The bytes as they sit in memory: network byte order for wire fields (Ipv4Be, PortBe).
+  template <typename T>
+  T Load(size_t offset) const {
+    T value;
+    std::memcpy(&value, data_ + offset, sizeof value);
+    return value;
+  }
+  // A big-endian 16-bit field (ethertype, length, ...) converted to host order.
+  uint16_t LoadHost16(size_t offset) const { return Be16ToHost(Load<uint16_t>(offset)); }
+  uint32_t LoadHost32(size_t offset) const { return Be32ToHost(Load<uint32_t>(offset)); }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  uint32_t len_ = 0;
+};
+
+}  // namespace privlink::dataplane
