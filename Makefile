@@ -27,10 +27,12 @@ test-unit: build
 	$(MESON_TEST) -C $(BUILD)
 
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+	meson setup $(ASAN_BUILD) -Ddebug=true -Doptimization=1 -Db_sanitize=address,undefined \
+	  -Db_lundef=false -Dbenchmarks=false
 
 $(TSAN_BUILD)/build.ninja:
-	meson setup $(TSAN_BUILD) --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dtsan_only_concurrency=true
+	meson setup $(TSAN_BUILD) -Ddebug=true -Doptimization=1 -Db_sanitize=thread -Db_lundef=false \
+	  -Dtsan_only_concurrency=true -Dbenchmarks=false
 
 test-sanitize: test-asan test-tsan
 
