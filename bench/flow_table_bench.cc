@@ -26,9 +26,9 @@ constexpr uint32_t kLookupBatch = 32 * 1024;
 constexpr uint32_t kBurst = 32;  // rx burst size: the bulk lookup width
 
 struct Dataset {
-  std::vector<FlowKey> keys;     // every inserted key (2 per flow)
-  std::vector<FlowKey> probes;   // lookup order: random inserted keys
-  std::vector<FlowKey> misses;   // keys never inserted
+  std::vector<FlowKey> keys;    // every inserted key (2 per flow)
+  std::vector<FlowKey> probes;  // lookup order: random inserted keys
+  std::vector<FlowKey> misses;  // keys never inserted
 };
 
 const Dataset& GetDataset(uint32_t flows) {
@@ -138,8 +138,8 @@ void BM_OurTableLookup(benchmark::State& state) {
     if (bulk) {
       nat::FlowRef out[kBurst];
       for (uint32_t i = 0; i < kLookupBatch; i += kBurst) {
-        found += __builtin_popcountll(
-            t.LookupBulk(std::span<const FlowKey>(&probes[i], kBurst), out));
+        found +=
+            __builtin_popcountll(t.LookupBulk(std::span<const FlowKey>(&probes[i], kBurst), out));
       }
     } else {
       for (uint32_t i = 0; i < kLookupBatch; ++i) found += t.Lookup(probes[i]).found();
@@ -169,7 +169,8 @@ void BM_RteHashLookup(benchmark::State& state) {
         found += __builtin_popcountll(hits);
         if (read_entry) {
           for (uint32_t j = 0; j < kBurst; ++j) {
-            if ((hits >> j) & 1) rte_prefetch0(&flow_state[reinterpret_cast<uintptr_t>(data[j]) - 1]);
+            if ((hits >> j) & 1)
+              rte_prefetch0(&flow_state[reinterpret_cast<uintptr_t>(data[j]) - 1]);
           }
           for (uint64_t m = hits; m != 0; m &= m - 1) {
             const int j = __builtin_ctzll(m);

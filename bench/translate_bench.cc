@@ -37,7 +37,8 @@ const Service& GetService() {
   static const Service s = [] {
     Service s;
     std::vector<lb::MaglevBackend> lb_backends;
-    for (uint32_t i = 0; i < 8; ++i) s.nat_ips.push_back(Ipv4(192, 168, 200, static_cast<uint8_t>(i + 1)));
+    for (uint32_t i = 0; i < 8; ++i)
+      s.nat_ips.push_back(Ipv4(192, 168, 200, static_cast<uint8_t>(i + 1)));
     for (uint32_t i = 0; i < 32; ++i) {
       s.backends.push_back(Ipv4(192, 168, 10, static_cast<uint8_t>(i + 10)));
       lb_backends.push_back({FormatIpv4(s.backends.back()), 1});
@@ -80,7 +81,8 @@ World& GetWorld(uint32_t flows) {
     w = std::make_unique<World>();
     // Room for the setup benchmark's extra flows.
     w->table = std::move(*nat::FlowTable::Create({.capacity = flows + 65536}));
-    w->ports = std::make_unique<nat::NatPortAllocator>(std::move(*nat::NatPortAllocator::Create({})));
+    w->ports =
+        std::make_unique<nat::NatPortAllocator>(std::move(*nat::NatPortAllocator::Create({})));
     for (uint32_t i = 0; i < flows; ++i) {
       if (Open(*w, ClientKey(i), 0) == nat::kInvalidFlowId) std::abort();
     }
@@ -141,8 +143,8 @@ void BM_TranslateEstablished(benchmark::State& state) {
           continue;
         }
         uint8_t* h = &work[size_t{b + i} * kHeaderBytes];
-        nat::TranslateOnFlow(w.table->entry(refs[i].id), refs[i].dir, h, h + 20, nat::kTcpAck,
-                             64, 1);
+        nat::TranslateOnFlow(w.table->entry(refs[i].id), refs[i].dir, h, h + 20, nat::kTcpAck, 64,
+                             1);
       }
     }
     cycles += rte_rdtsc_precise() - t0;

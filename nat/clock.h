@@ -18,7 +18,9 @@ constexpr uint32_t ElapsedMs(TimeMs32 now, TimeMs32 then) {
   const auto diff = static_cast<int32_t>(now - then);
   return diff > 0 ? static_cast<uint32_t>(diff) : 0;
 }
-constexpr TimeMs32 ToMs32(TimeMs t) { return static_cast<TimeMs32>(t); }
+constexpr TimeMs32 ToMs32(TimeMs t) {
+  return static_cast<TimeMs32>(t);
+}
 
 class Clock {
  public:

@@ -35,9 +35,9 @@ struct DirectionCounters {
 
 // What a flow is bound to: written once, before the entry is published, then only read.
 struct FlowBinding {
-  FlowKey fwd;  // consumer side: client -> PE, on the consumer network
-  FlowKey rev;  // provider side: backend -> NAT ip:port
-  RewriteDelta delta[2];  // checksum deltas, indexed by FlowDirection (computed at creation)
+  FlowKey fwd;                 // consumer side: client -> PE, on the consumer network
+  FlowKey rev;                 // provider side: backend -> NAT ip:port
+  RewriteDelta delta[2];       // checksum deltas, indexed by FlowDirection (computed at creation)
   uint8_t client_mac[6] = {};  // where out2in frames go (learned from the flow's first packet)
   uint16_t service_id = 0;     // control plane ids: stats and timeouts are looked up by them
   uint32_t endpoint_id = 0;
@@ -73,8 +73,7 @@ struct alignas(32) FlowEntry {
     TcpState cur = tcp_state.load(std::memory_order_relaxed);
     for (;;) {
       const TcpState next = NextTcpState(cur, dir, tcp_flags);
-      if (next == cur ||
-          tcp_state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+      if (next == cur || tcp_state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
         return;
       }
     }

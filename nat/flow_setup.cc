@@ -22,7 +22,8 @@ absl::StatusOr<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uin
                   .dst_port = nat->port,
                   .network = kProviderNetwork,
                   .proto = fwd.proto};
-  // in2out: (client -> PE) becomes (NAT -> backend); out2in: (backend -> NAT) becomes (PE -> client).
+  // in2out: (client -> PE) becomes (NAT -> backend); out2in: (backend -> NAT) becomes (PE ->
+  // client).
   b.delta[static_cast<int>(FlowDirection::kIn2Out)] =
       ComputeRewriteDelta(fwd.src_ip, fwd.src_port, fwd.dst_ip, fwd.dst_port, b.rev.dst_ip,
                           b.rev.dst_port, b.rev.src_ip, b.rev.src_port);

@@ -18,7 +18,7 @@ namespace privlink::nat {
 struct NewFlow {
   FlowKey client_to_endpoint;  // the SYN's key: client ip:port -> PE ip:frontend port, network
   Ipv4Be backend_ip = 0;
-  PortBe backend_port = 0;     // the rule's backend port
+  PortBe backend_port = 0;  // the rule's backend port
   std::span<const Ipv4Be> nat_ips;
   uint16_t service_id = 0;
   uint32_t endpoint_id = 0;

@@ -17,9 +17,8 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableConf
                                                    kMaxFlowCapacity, "]"));
   }
   if (config.worker_count == 0 || config.worker_count > kMaxFlowWorkers) {
-    return absl::InvalidArgumentError(absl::StrCat("flow table worker_count ",
-                                                   config.worker_count, " outside [1, ",
-                                                   kMaxFlowWorkers, "]"));
+    return absl::InvalidArgumentError(absl::StrCat("flow table worker_count ", config.worker_count,
+                                                   " outside [1, ", kMaxFlowWorkers, "]"));
   }
   if (config.worker_count > config.capacity) {
     return absl::InvalidArgumentError("flow table capacity is smaller than worker_count");
@@ -117,8 +116,10 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) cons
     if (candidate[i] != 0) {
       const FlowId id = (candidate[i] >> 1) - 1;
       const auto dir = static_cast<FlowDirection>(candidate[i] & 1);
-      if (entries_[id].binding.key(dir) == keys[i]) r = FlowRef{id, dir};
-      else r = LookupHashed(keys[i], hashes[i]);
+      if (entries_[id].binding.key(dir) == keys[i])
+        r = FlowRef{id, dir};
+      else
+        r = LookupHashed(keys[i], hashes[i]);
     }
     out[i] = r;
     if (r.found()) hits |= uint64_t{1} << i;
@@ -215,8 +216,7 @@ bool FlowTable::MakeRoom(Bucket& full, int depth) {
   return false;
 }
 
-absl::Status FlowTable::InsertKey(const FlowKey& key, uint32_t hash, FlowId id,
-                                  FlowDirection dir) {
+absl::Status FlowTable::InsertKey(const FlowKey& key, uint32_t hash, FlowId id, FlowDirection dir) {
   if (LookupHashed(key, hash).found()) {
     return absl::AlreadyExistsError(absl::StrCat("flow key exists: ", FormatFlowKey(key)));
   }
@@ -268,9 +268,8 @@ absl::StatusOr<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& bin
   }
   const FlowId id = AllocateId(shard);
   if (id == kInvalidFlowId) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("flow table full: worker ", worker, " holds ", shard.end - shard.begin,
-                     " flows"));
+    return absl::ResourceExhaustedError(absl::StrCat("flow table full: worker ", worker, " holds ",
+                                                     shard.end - shard.begin, " flows"));
   }
   FlowEntry& e = entries_[id];
   e.binding = binding;

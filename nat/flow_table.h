@@ -41,7 +41,7 @@ inline constexpr uint32_t kSlotsPerBucket = 8;
 inline constexpr int kCuckooDepth = 2;
 inline constexpr uint32_t kMinFlowCapacity = 1;
 inline constexpr uint32_t kMaxFlowCapacity = 1u << 30;  // FlowId+direction must fit 32 bits
-inline constexpr uint32_t kMaxFlowWorkers = 255;         // FlowEntry::owner_worker is 8 bits
+inline constexpr uint32_t kMaxFlowWorkers = 255;        // FlowEntry::owner_worker is 8 bits
 // Keys looked up together by LookupBulk: the rx burst size.
 inline constexpr uint32_t kMaxBulkLookup = 64;
 
@@ -89,8 +89,9 @@ class FlowTable {
 
   // ---- writers: worker `worker` only, for its own shard ----
   // Copies `binding` into a new entry (mutable fields start fresh: kSynSent, last seen `now`,
-  // zero counters) and publishes both keys. Errors: AlreadyExists (a key is present), ResourceExhausted (the
-  // worker's shard or both buckets of a key are full). On error nothing is left behind.
+  // zero counters) and publishes both keys. Errors: AlreadyExists (a key is present),
+  // ResourceExhausted (the worker's shard or both buckets of a key are full). On error nothing is
+  // left behind.
   absl::StatusOr<FlowId> Insert(uint32_t worker, const FlowBinding& binding, TimeMs32 now);
   // Unlinks both keys; the id is reused once readers are quiescent (see Reclaim).
   void Remove(uint32_t worker, FlowId id);
@@ -124,7 +125,7 @@ class FlowTable {
   struct alignas(64) Shard {
     FlowId begin = 0;
     FlowId end = 0;
-    FlowId next_unused = 0;  // ids in [next_unused, end) were never used
+    FlowId next_unused = 0;             // ids in [next_unused, end) were never used
     FlowId free_head = kInvalidFlowId;  // intrusive free list through binding.fwd.src_ip
     uint32_t expiry_cursor = 0;
     std::atomic<uint32_t> live{0};  // single writer (owner): relaxed load + store
@@ -154,7 +155,8 @@ class FlowTable {
   static uint32_t FindTag(const Bucket& b, uint32_t hash) {
     for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
       const uint64_t slot = b.slots[i].load(std::memory_order_acquire);
-      if (static_cast<uint32_t>(slot >> 32) == hash && slot != 0) return static_cast<uint32_t>(slot);
+      if (static_cast<uint32_t>(slot >> 32) == hash && slot != 0)
+        return static_cast<uint32_t>(slot);
     }
     return 0;
   }

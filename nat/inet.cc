@@ -6,7 +6,10 @@
 namespace privlink {
 
 absl::StatusOr<Ipv4Be> ParseIpv4(std::string_view text) {
-  auto bad = [&] { return absl::InvalidArgumentError(absl::StrCat("invalid IPv4 address '", absl::string_view(text.data(), text.size()), "'")); };
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid IPv4 address '", absl::string_view(text.data(), text.size()), "'"));
+  };
   uint32_t host = 0;
   int octets = 0;
   size_t i = 0;

@@ -14,9 +14,8 @@ namespace privlink::nat {
 struct PacketView;  // forward use only in the dataplane; the engine sees raw headers
 
 template <ChecksumMode kMode = ChecksumMode::kSoftware>
-inline void TranslateOnFlow(FlowEntry& flow, FlowDirection dir, void* ipv4_header,
-                            void* tcp_header, uint8_t tcp_flags, uint32_t frame_bytes,
-                            TimeMs32 now) {
+inline void TranslateOnFlow(FlowEntry& flow, FlowDirection dir, void* ipv4_header, void* tcp_header,
+                            uint8_t tcp_flags, uint32_t frame_bytes, TimeMs32 now) {
   const FlowBinding& b = flow.binding;
   const FlowKey& to = b.rewrite_source(dir);
   RewriteIpv4Tcp<kMode>(ipv4_header, tcp_header, to.dst_ip, to.dst_port, to.src_ip, to.src_port,

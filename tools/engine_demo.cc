@@ -81,8 +81,9 @@ int RunDemo() {
   const Ipv4Be pe = Ipv4(10, 0, 0, 100);
   const Ipv4Be client = Ipv4(10, 0, 0, 2);
   const PortBe frontend = HostToBe16(80), backend_port = HostToBe16(8080);
-  std::printf("service fabrikam-api: PE 10.0.0.100:80 -> backends .11 (w1) .12 (w2) .13 (w1) :8080, "
-              "NAT IPs .200 .201\n\n");
+  std::printf(
+      "service fabrikam-api: PE 10.0.0.100:80 -> backends .11 (w1) .12 (w2) .13 (w1) :8080, "
+      "NAT IPs .200 .201\n\n");
 
   int bad = 0;
   // The same client tuple in two overlapping consumer networks, then more clients.
@@ -116,8 +117,8 @@ int RunDemo() {
                 syn.Describe().c_str(), ChecksumsValid(syn) ? "checksums ok" : "BAD CHECKSUM");
     bad += !ChecksumsValid(syn);
     const nat::FlowKey& rev = flow.binding.rev;
-    Packet synack = MakePacket(rev.src_ip, rev.src_port, rev.dst_ip, rev.dst_port,
-                               nat::kTcpSyn | nat::kTcpAck);
+    Packet synack =
+        MakePacket(rev.src_ip, rev.src_port, rev.dst_ip, rev.dst_port, nat::kTcpSyn | nat::kTcpAck);
     const std::string back = synack.Describe();
     auto hit = (*table)->Lookup(rev);
     nat::TranslateOnFlow((*table)->entry(hit.id), hit.dir, synack.ip(), synack.tcp(),
@@ -132,8 +133,8 @@ int RunDemo() {
   }
   for (Ipv4Be ip : nat_ips) {
     const nat::PortUsage u = ports->Usage(ip, clock.NowMs());
-    std::printf("\nNAT IP %s: %u ports used, %u in quarantine, %u per backend", FormatIpv4(ip).c_str(),
-                u.used, u.quarantined, u.capacity);
+    std::printf("\nNAT IP %s: %u ports used, %u in quarantine, %u per backend",
+                FormatIpv4(ip).c_str(), u.used, u.quarantined, u.capacity);
   }
   const nat::TcpTimeouts timeouts;  // defaults: RST 10 s, established idle 4 min
   auto expire = [&] {
@@ -164,4 +165,6 @@ int RunDemo() {
 }  // namespace
 }  // namespace privlink
 
-int main() { return privlink::RunDemo(); }
+int main() {
+  return privlink::RunDemo();
+}

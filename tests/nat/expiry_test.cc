@@ -15,10 +15,8 @@
 namespace privlink::nat {
 namespace {
 
-constexpr TcpTimeouts kTimeouts{.embryonic_ms = 30'000,
-                                .established_ms = 240'000,
-                                .transitory_ms = 60'000,
-                                .reset_ms = 10'000};
+constexpr TcpTimeouts kTimeouts{
+    .embryonic_ms = 30'000, .established_ms = 240'000, .transitory_ms = 60'000, .reset_ms = 10'000};
 
 struct Harness {
   std::unique_ptr<FlowTable> table = std::move(*FlowTable::Create({.capacity = 1024}));

@@ -22,8 +22,9 @@ namespace {
 using testing::MakeBinding;
 
 constexpr uint32_t kCapacity = 50'000;
-constexpr uint32_t kStable = 25'000;         // inserted first, never removed
-constexpr uint32_t kChurnPerWriter = 25'000;  // > free space: the table stays full, keys get displaced
+constexpr uint32_t kStable = 25'000;  // inserted first, never removed
+constexpr uint32_t kChurnPerWriter =
+    25'000;  // > free space: the table stays full, keys get displaced
 constexpr uint32_t kWriters = 2;
 constexpr uint32_t kReaders = 2;
 constexpr auto kDuration = std::chrono::milliseconds(1500);
@@ -120,8 +121,10 @@ TEST(FlowTableConcurrency, ReadersNeverSeeLostPhantomOrTornEntries) {
       // Single lookups take the other code path (with the moved-key retry).
       const uint32_t s = rng() % kStable;
       const FlowRef one = table.Lookup(MakeBinding(s).rev);
-      if (!one.found()) lost.fetch_add(1, std::memory_order_relaxed);
-      else if (!Consistent(table.entry(one.id), s)) phantom.fetch_add(1, std::memory_order_relaxed);
+      if (!one.found())
+        lost.fetch_add(1, std::memory_order_relaxed);
+      else if (!Consistent(table.entry(one.id), s))
+        phantom.fetch_add(1, std::memory_order_relaxed);
       reads.fetch_add(33, std::memory_order_relaxed);
       rte_rcu_qsbr_quiescent(rcu.get(), tid);
     }

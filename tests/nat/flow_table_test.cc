@@ -113,9 +113,9 @@ TEST(FlowTable, FillsToCapacityWithRandomKeys) {
   std::vector<FlowBinding> flows(kCap);
   for (uint32_t i = 0; i < kCap; ++i) {
     FlowBinding& b = flows[i];
-    b.fwd = FlowKey{static_cast<Ipv4Be>(rng()), static_cast<Ipv4Be>(rng()),
-                    static_cast<PortBe>(rng()), static_cast<PortBe>(rng()),
-                    static_cast<NetworkId>(rng() % 100)};
+    b.fwd =
+        FlowKey{static_cast<Ipv4Be>(rng()), static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()),
+                static_cast<PortBe>(rng()), static_cast<NetworkId>(rng() % 100)};
     b.rev = FlowKey{static_cast<Ipv4Be>(rng()), static_cast<Ipv4Be>(rng()),
                     static_cast<PortBe>(rng()), static_cast<PortBe>(rng()), kProviderNetwork};
     ASSERT_TRUE(t->Insert(0, b, 0).ok()) << "insert " << i << " failed";

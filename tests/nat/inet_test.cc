@@ -13,13 +13,20 @@ TEST(Inet, ParsesAndFormatsDottedQuads) {
     bool ok;
     uint32_t host;
   } cases[] = {
-      {"10.0.0.1", true, 0x0a000001},   {"0.0.0.0", true, 0},
-      {"255.255.255.255", true, 0xffffffff}, {"192.168.10.200", true, 0xc0a80ac8},
-      {"256.0.0.1", false, 0},          {"1.2.3", false, 0},
-      {"1.2.3.4.5", false, 0},          {"01.2.3.4", false, 0},
-      {" 1.2.3.4", false, 0},           {"1.2.3.4 ", false, 0},
-      {"1..3.4", false, 0},             {"", false, 0},
-      {"a.b.c.d", false, 0},            {"1.2.3.1000", false, 0},
+      {"10.0.0.1", true, 0x0a000001},
+      {"0.0.0.0", true, 0},
+      {"255.255.255.255", true, 0xffffffff},
+      {"192.168.10.200", true, 0xc0a80ac8},
+      {"256.0.0.1", false, 0},
+      {"1.2.3", false, 0},
+      {"1.2.3.4.5", false, 0},
+      {"01.2.3.4", false, 0},
+      {" 1.2.3.4", false, 0},
+      {"1.2.3.4 ", false, 0},
+      {"1..3.4", false, 0},
+      {"", false, 0},
+      {"a.b.c.d", false, 0},
+      {"1.2.3.1000", false, 0},
       {"-1.2.3.4", false, 0},
   };
   for (const auto& c : cases) {
@@ -35,8 +42,8 @@ TEST(Inet, ParsesAndFormatsDottedQuads) {
 }
 
 TEST(FlowKey, ComparesAllFieldsAndHashesDeterministically) {
-  const nat::FlowKey a{Ipv4(10, 0, 0, 2), Ipv4(10, 0, 0, 100), HostToBe16(40000),
-                       HostToBe16(80), 1};
+  const nat::FlowKey a{Ipv4(10, 0, 0, 2), Ipv4(10, 0, 0, 100), HostToBe16(40000), HostToBe16(80),
+                       1};
   nat::FlowKey b = a;
   EXPECT_EQ(a, b);
   EXPECT_EQ(nat::HashFlowKey(a), nat::HashFlowKey(b));

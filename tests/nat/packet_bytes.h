@@ -11,7 +11,6 @@
 
 namespace privlink::nat::testing {
 
-
 struct Ipv4TcpPacket {
   std::vector<uint8_t> bytes;  // IPv4 header (20) + TCP header (20) + payload
   uint8_t* ip() { return bytes.data(); }
@@ -41,8 +40,8 @@ struct Ipv4TcpPacket {
   }
 };
 
-inline Ipv4TcpPacket MakeIpv4Tcp(Ipv4Be src, PortBe sport, Ipv4Be dst, PortBe dport,
-                                 uint8_t flags, size_t payload = 0) {
+inline Ipv4TcpPacket MakeIpv4Tcp(Ipv4Be src, PortBe sport, Ipv4Be dst, PortBe dport, uint8_t flags,
+                                 size_t payload = 0) {
   Ipv4TcpPacket p;
   p.bytes.assign(40 + payload, 0);
   uint8_t* ip = p.bytes.data();
@@ -65,7 +64,8 @@ inline Ipv4TcpPacket MakeIpv4Tcp(Ipv4Be src, PortBe sport, Ipv4Be dst, PortBe dp
   ip[10] = static_cast<uint8_t>(ipc >> 8);
   ip[11] = static_cast<uint8_t>(ipc);
   const uint64_t pseudo = ReferenceSum(ip + 12, 8) + 6 + static_cast<uint32_t>(20 + payload);
-  const uint16_t tc = static_cast<uint16_t>(~ReferenceFold(ReferenceSum(tcp, 20 + payload, pseudo)));
+  const uint16_t tc =
+      static_cast<uint16_t>(~ReferenceFold(ReferenceSum(tcp, 20 + payload, pseudo)));
   tcp[16] = static_cast<uint8_t>(tc >> 8);
   tcp[17] = static_cast<uint8_t>(tc);
   return p;

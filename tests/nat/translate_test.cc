@@ -67,7 +67,8 @@ TEST_F(TranslateTest, SynCreatesFlowAndBothDirectionsTranslate) {
   EXPECT_TRUE(syn.TcpChecksumOk());
 
   // Provider -> consumer: the SYN-ACK comes back as PE:80 -> client.
-  auto synack = MakeIpv4Tcp(kBackend, kBackendPort, rev.dst_ip, rev.dst_port, kTcpSyn | kTcpAck, 100);
+  auto synack =
+      MakeIpv4Tcp(kBackend, kBackendPort, rev.dst_ip, rev.dst_port, kTcpSyn | kTcpAck, 100);
   const FlowKey back{kBackend, rev.dst_ip, kBackendPort, rev.dst_port, kProviderNetwork};
   hit = table_->Lookup(back);
   ASSERT_TRUE(hit.found());
