@@ -12,7 +12,8 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
   options.region = config.dataplane.region;
   options.consumer_ports = ConsumerPortNames(config.dataplane);
   options.maglev_table_size = config.dataplane.maglev_table_size;
-  options.max_readers = config.dataplane.workers;
+  // One snapshot reader per worker, plus the dataplane's control-thread and stats readers.
+  options.max_readers = config.dataplane.workers + kDataplaneExtraReaders;
   std::unique_ptr<StateStore> store;
   if (!config.dataplane.state_dir.empty()) {
     store = std::make_unique<StateStore>(config.dataplane.state_dir);

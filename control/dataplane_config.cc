@@ -20,7 +20,7 @@ bool IsPrime(uint32_t n) {
   return true;
 }
 
-std::string FormatMac(const std::array<uint8_t, 6>& mac) {
+std::string FormatMacText(const std::array<uint8_t, 6>& mac) {
   char text[18];
   std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
                 mac[4], mac[5]);
@@ -57,13 +57,27 @@ PortConfig ReadPort(JsonObjectReader& r) {
       mac.ok() ? void(port.mac = *mac) : r.Fail("mac", ToStd(mac.status().message()));
     }
   }
-  if (r.ok() && port.role == PortRole::kConsumer && (port.gateway || port.subnet)) {
-    r.Fail(port.gateway ? "gateway" : "subnet", "only provider ports have one");
+  r.ObjectList("staticNeighbors", [&](JsonObjectReader& n) {
+    StaticNeighborConfig neighbor;
+    neighbor.ip = n.Ipv4("ip");
+    const std::string text = n.String("mac");
+    if (n.ok()) {
+      auto mac = ParseMac(text);
+      mac.ok() ? void(neighbor.mac = *mac) : n.Fail("mac", ToStd(mac.status().message()));
+    }
+    port.static_neighbors.push_back(neighbor);
+  });
+  if (r.ok() && port.role == PortRole::kConsumer &&
+      (port.gateway || port.subnet || !port.static_neighbors.empty())) {
+    r.Fail(port.gateway ? "gateway" : port.subnet ? "subnet" : "staticNeighbors",
+           "only provider ports have one");
   }
   return port;
 }
 
 }  // namespace
+
+std::string FormatMac(const std::array<uint8_t, 6>& mac) { return FormatMacText(mac); }
 
 absl::StatusOr<Ipv4Prefix> ParseIpv4Prefix(std::string_view text) {
   const size_t slash = text.find('/');
@@ -152,6 +166,13 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
       p["subnet"] = Cat(FormatIpv4(port.subnet->address), "/", port.subnet->length);
     }
     if (port.mac) p["mac"] = FormatMac(*port.mac);
+    if (!port.static_neighbors.empty()) {
+      json neighbors = json::array();
+      for (const StaticNeighborConfig& n : port.static_neighbors) {
+        neighbors.push_back({{"ip", FormatIpv4(n.ip)}, {"mac", FormatMac(n.mac)}});
+      }
+      p["staticNeighbors"] = std::move(neighbors);
+    }
     ports.push_back(std::move(p));
   }
   return json{{"region", config.region},

@@ -39,6 +39,13 @@ struct Ipv4Prefix {
   bool operator==(const Ipv4Prefix&) const = default;
 };
 
+// A provider-side next hop whose MAC is configured rather than learned by ARP.
+struct StaticNeighborConfig {
+  Ipv4Be ip = 0;
+  std::array<uint8_t, 6> mac{};
+  bool operator==(const StaticNeighborConfig&) const = default;
+};
+
 struct PortConfig {
   std::string name;
   PortRole role = PortRole::kConsumer;
@@ -46,6 +53,9 @@ struct PortConfig {
   std::optional<Ipv4Be> gateway;     // provider: next hop for backends outside `subnet`
   std::optional<Ipv4Prefix> subnet;  // provider: the on-link subnet ("192.168.10.0/24")
   std::optional<std::array<uint8_t, 6>> mac;  // overrides the device's MAC address
+  // provider: host bits in `subnet` ("192.168.10.1/24") are the port's own address, the sender
+  // of its ARP requests.
+  std::vector<StaticNeighborConfig> static_neighbors;  // provider only
   bool operator==(const PortConfig&) const = default;
 };
 
@@ -70,5 +80,6 @@ std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config);
 
 absl::StatusOr<Ipv4Prefix> ParseIpv4Prefix(std::string_view text);
 absl::StatusOr<std::array<uint8_t, 6>> ParseMac(std::string_view text);
+std::string FormatMac(const std::array<uint8_t, 6>& mac);
 
 }  // namespace privlink::control

@@ -26,12 +26,23 @@
 
 namespace privlink::control {
 
-inline constexpr size_t kVlanCount = 4096;  // 802.1Q VLAN ids 0..4095 (0 = untagged)
+inline constexpr size_t kVlanCount = 4096;
+// Snapshot readers the dataplane registers besides its workers (ids workers, workers + 1): the
+// control thread's (ARP, neighbours) and the stats reader's.
+inline constexpr uint32_t kDataplaneExtraReaders = 2;  // 802.1Q VLAN ids 0..4095 (0 = untagged)
 
 struct SnapshotNetwork {
   NetworkId id = kNoNetwork;
   std::string name;
   std::string port;
+  uint16_t vlan = 0;
+};
+
+// Which consumer port (by its position in SnapshotOptions::consumer_ports, i.e. the config's
+// order of consumer ports) and VLAN a network's packets use, in both directions.
+inline constexpr uint16_t kNoConsumerPort = 0xffff;
+struct NetworkAttachment {
+  uint16_t consumer_port = kNoConsumerPort;
   uint16_t vlan = 0;
 };
 
@@ -90,6 +101,11 @@ struct Snapshot {
   // Consumer port name -> network id per VLAN (kVlanCount entries, kNoNetwork where none), so the
   // dataplane can resolve its port index once per snapshot and index by VLAN per packet.
   absl::flat_hash_map<std::string, std::vector<NetworkId>> networks_by_port;
+  // The same by consumer port position (SnapshotOptions::consumer_ports), so a worker indexes two
+  // arrays per packet: [port][vlan] -> network on the way in, [network] -> port and VLAN on the
+  // way back. Empty where the snapshot was built without a port list.
+  std::vector<std::vector<NetworkId>> networks_by_consumer_port;
+  std::vector<NetworkAttachment> attachments;  // indexed by NetworkId
   absl::flat_hash_map<PeKey, PeTarget> pe_lookup;
   // Every (network, PE IP) with any rule, for answering ARP on the consumer side.
   absl::flat_hash_map<std::pair<NetworkId, Ipv4Be>, EndpointId> endpoints_by_ip;
@@ -103,6 +119,15 @@ struct Snapshot {
   NetworkId FindNetwork(std::string_view port, uint16_t vlan) const {
     auto it = networks_by_port.find(absl::string_view(port.data(), port.size()));
     return it == networks_by_port.end() || vlan >= kVlanCount ? kNoNetwork : it->second[vlan];
+  }
+  // The [vlan] -> network array of a consumer port position, or nullptr.
+  const NetworkId* NetworksOfConsumerPort(uint16_t consumer_port) const {
+    return consumer_port < networks_by_consumer_port.size()
+               ? networks_by_consumer_port[consumer_port].data()
+               : nullptr;
+  }
+  NetworkAttachment Attachment(NetworkId id) const {
+    return id < attachments.size() ? attachments[id] : NetworkAttachment{};
   }
   const PeTarget* FindPe(NetworkId network, Ipv4Be ip, PortBe frontend_port) const {
     auto it = pe_lookup.find(PeKey{network, frontend_port, ip});

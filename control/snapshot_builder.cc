@@ -75,6 +75,25 @@ absl::StatusOr<std::unique_ptr<Snapshot>> BuildSnapshot(const Model& model, uint
     if (by_vlan.empty()) by_vlan.assign(kVlanCount, kNoNetwork);
     by_vlan[network.vlan] = network.id;
   }
+  NetworkId max_network = 0;
+  for (const auto& [name, network] : model.networks) max_network = std::max(max_network, network.id);
+  snapshot->attachments.resize(size_t{max_network} + 1);
+  snapshot->networks_by_consumer_port.resize(options.consumer_ports.size());
+  for (size_t i = 0; i < options.consumer_ports.size(); ++i) {
+    auto it = snapshot->networks_by_port.find(options.consumer_ports[i]);
+    if (it == snapshot->networks_by_port.end()) {
+      snapshot->networks_by_consumer_port[i].assign(kVlanCount, kNoNetwork);
+    } else {
+      snapshot->networks_by_consumer_port[i] = it->second;
+    }
+  }
+  for (const auto& [name, network] : model.networks) {
+    for (size_t i = 0; i < options.consumer_ports.size(); ++i) {
+      if (options.consumer_ports[i] == network.port) {
+        snapshot->attachments[network.id] = {static_cast<uint16_t>(i), network.vlan};
+      }
+    }
+  }
 
   ServiceId max_service = 0;
   for (const auto& [name, service] : model.services)

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "control/model.h"
@@ -12,6 +14,8 @@ namespace privlink::control {
 
 struct SnapshotOptions {
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
+  // The dataplane's consumer ports in config order: positions index Snapshot's per-port arrays.
+  std::vector<std::string> consumer_ports;
 };
 
 // `previous` (may be null) lends its per-service entries, Maglev tables included, to services

@@ -110,6 +110,8 @@ class NeighborSnapshot {
     return it == macs_.end() ? nullptr : &it->second;
   }
   size_t size() const { return macs_.size(); }
+  const std::optional<Ipv4Subnet>& subnet() const { return subnet_; }
+  const std::optional<Ipv4Be>& gateway() const { return gateway_; }
 
  private:
   std::optional<Ipv4Subnet> subnet_;

@@ -1,9 +1,12 @@
-// privlinkd: the daemon. For now only its control-only form runs:
+// privlinkd: the daemon.
 //
-//   privlinkd --config FILE --no-dataplane [--state-dir DIR] [--listen ADDR]
-//   privlinkd [EAL options] -- --config FILE ...     (EAL options are for the dataplane)
+//   privlinkd [EAL options] -- --config FILE [--state-dir DIR] [--listen ADDR] [--idle-sleep-us N]
+//   privlinkd --config FILE --no-dataplane ...     (the control API alone, no DPDK)
 //
-// main() parses options, wires the parts and waits for SIGINT/SIGTERM (exit 0).
+// main() parses options, wires the parts and runs the control thread's loop on the main lcore
+// until SIGINT/SIGTERM (exit 0). Start-up failures print one line and exit 1.
+#include <rte_eal.h>
+#include <rte_errno.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -16,31 +19,48 @@
 
 #include "control/control_service.h"
 #include "control/daemon_config.h"
+#include "dataplane/dataplane.h"
 
 namespace {
 
 namespace po = boost::program_options;
 
-// How often the main thread frees snapshots that every worker has moved past.
-constexpr long kPollIntervalNs = 100'000'000;
+// The control loop's pace when the dataplane has nothing for it: ARP answers and held packets
+// wait at most this long. Housekeeping (snapshot reclamation) runs every kHousekeepingRounds.
+constexpr long kControlPollNs = 200'000;
+constexpr unsigned kHousekeepingRounds = 500;  // 100 ms
+// Without a dataplane the loop only does housekeeping.
+constexpr long kControlOnlyPollNs = 100'000'000;
 
 struct Options {
   std::string config;
   bool no_dataplane = false;
   std::string state_dir;
   std::string listen;
+  uint32_t idle_sleep_us = 0;
 };
 
-// Our options follow "--" when EAL options come first; otherwise the whole command line is ours.
-std::vector<std::string> OwnArguments(int argc, char** argv) {
-  std::vector<std::string> all(argv + 1, argv + argc);
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (all[i] == "--") return {all.begin() + static_cast<std::ptrdiff_t>(i) + 1, all.end()};
+// EAL options come before "--", ours after it; without "--" the whole command line is ours.
+int SplitArguments(int argc, char** argv, std::vector<char*>& eal, std::vector<std::string>& own) {
+  eal.push_back(argv[0]);
+  int split = -1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") {
+      split = i;
+      break;
+    }
   }
-  return all;
+  for (int i = 1; i < argc; ++i) {
+    if (split < 0 || i > split) {
+      own.emplace_back(argv[i]);
+    } else if (i < split) {
+      eal.push_back(argv[i]);
+    }
+  }
+  return split;
 }
 
-int ParseOptions(int argc, char** argv, Options& options) {
+int ParseOptions(const std::vector<std::string>& args, Options& options) {
   po::options_description description("privlinkd options");
   description.add_options()("help,h", "show usage")(
       "config", po::value<std::string>(&options.config), "config file (JSON)")(
@@ -48,35 +68,41 @@ int ParseOptions(int argc, char** argv, Options& options) {
       "state-dir", po::value<std::string>(&options.state_dir),
       "state directory (overrides dataplane.stateDir)")(
       "listen", po::value<std::string>(&options.listen),
-      "API address host:port or unix:/path (overrides dataplane.api.listen)");
+      "API address host:port or unix:/path (overrides dataplane.api.listen)")(
+      "idle-sleep-us", po::value<uint32_t>(&options.idle_sleep_us),
+      "an idle worker sleeps this long after an empty poll (default 0: busy poll)");
   try {
     po::variables_map vm;
-    po::store(po::command_line_parser(OwnArguments(argc, argv)).options(description).run(), vm);
+    po::store(po::command_line_parser(args).options(description).run(), vm);
     po::notify(vm);
     if (vm.count("help")) {
-      std::cout << "usage: privlinkd [EAL options --] --config FILE [--no-dataplane] "
-                   "[--state-dir DIR] [--listen ADDR]\n"
+      std::cout << "usage: privlinkd [EAL options] -- --config FILE [options]\n"
+                   "       privlinkd --config FILE --no-dataplane [options]\n"
                 << description;
       return 0;
     }
     if (options.config.empty()) throw po::error("--config is required");
   } catch (const po::error& e) {
-    std::cerr << "privlinkd: " << e.what() << "\n";
+    std::cerr << "privlinkd: " << e.what() << " (see --help)\n";
     return 2;
   }
   return -1;
 }
 
+bool StopRequested(const sigset_t& signals, long wait_ns) {
+  const timespec wait{0, wait_ns};
+  return sigtimedwait(&signals, nullptr, &wait) >= 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<char*> eal_args;
+  std::vector<std::string> own_args;
+  SplitArguments(argc, argv, eal_args, own_args);
   Options options;
-  if (const int rc = ParseOptions(argc, argv, options); rc >= 0) return rc;
-  if (!options.no_dataplane) {
-    std::cerr << "privlinkd: the dataplane is not built yet; run with --no-dataplane to serve "
-                 "the control API alone\n";
-    return 1;
-  }
+  if (const int rc = ParseOptions(own_args, options); rc >= 0) return rc;
+
   auto config = privlink::control::LoadDaemonConfig(options.config);
   if (!config.ok()) {
     std::cerr << "privlinkd: " << config.status().message() << "\n";
@@ -92,16 +118,66 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto service = privlink::control::ControlService::Start(*config, nullptr);
+  if (!options.no_dataplane) {
+    if (rte_eal_init(static_cast<int>(eal_args.size()), eal_args.data()) < 0) {
+      std::cerr << "privlinkd: DPDK EAL initialisation failed: " << rte_strerror(rte_errno)
+                << "\n";
+      return 1;
+    }
+  }
+
+  // The dataplane reports its statistics through the API, which starts first.
+  struct DeferredStats final : privlink::control::StatsSource {
+    const privlink::control::StatsSource* target = nullptr;
+    nlohmann::json Stats() const override { return target ? target->Stats() : nullptr; }
+  } stats;
+  auto service = privlink::control::ControlService::Start(*config, &stats);
   if (!service.ok()) {
     std::cerr << "privlinkd: " << service.status().message() << "\n";
+    if (!options.no_dataplane) rte_eal_cleanup();
     return 1;
   }
-  std::cerr << "privlinkd: control API listening on " << config->dataplane.api_listen
-            << " (no dataplane)\n";
-  const timespec poll_interval{0, kPollIntervalNs};
-  while (sigtimedwait(&stop_signals, nullptr, &poll_interval) < 0) (*service)->Poll();
+
+  if (options.no_dataplane) {
+    std::cerr << "privlinkd: control API listening on " << config->dataplane.api_listen
+              << " (no dataplane)\n";
+    while (!StopRequested(stop_signals, kControlOnlyPollNs)) (*service)->Poll();
+    (*service)->Stop();
+    std::cerr << "privlinkd: stopped\n";
+    return 0;
+  }
+
+  auto dataplane = privlink::dataplane::Dataplane::Start(
+      config->dataplane, (*service)->control().publisher(), {.idle_sleep_us = options.idle_sleep_us});
+  if (!dataplane.ok()) {
+    std::cerr << "privlinkd: " << dataplane.status().message() << "\n";
+    (*service)->Stop();
+    rte_eal_cleanup();
+    return 1;
+  }
+  stats.target = dataplane->get();
+  std::cerr << "privlinkd: forwarding on " << (*dataplane)->port_count() << " ports with "
+            << (*dataplane)->worker_count() << " workers; API on " << config->dataplane.api_listen
+            << "\n";
+
+  unsigned round = 0;
+  for (;;) {
+    // Busy rounds go on at once; an idle round waits for a signal for a short while.
+    if ((*dataplane)->Poll() == 0 && StopRequested(stop_signals, kControlPollNs)) break;
+    if (++round % kHousekeepingRounds == 0) {
+      (*service)->Poll();
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM)) break;
+    }
+  }
+  // The API first, so no request reads the dataplane while it goes.
   (*service)->Stop();
+  stats.target = nullptr;
+  (*dataplane)->Stop();
+  dataplane->reset();
+  service->reset();
+  rte_eal_cleanup();
   std::cerr << "privlinkd: stopped\n";
   return 0;
 }

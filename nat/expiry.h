@@ -14,10 +14,14 @@
 namespace privlink::nat {
 
 // `timeouts_of(service_id)` returns the flow's service's TcpTimeouts; `on_expire(id, entry)` runs
-// before the flow is unlinked (release its NAT port, count it, log it). Returns flows expired.
-template <typename TimeoutsOf, typename OnExpire>
+// before the flow is unlinked (release its NAT port, count it, log it); `on_keep(entry)` sees
+// every live flow that stays (statistics by state). Returns flows expired.
+struct KeepNothing {
+  void operator()(const FlowEntry&) const {}
+};
+template <typename TimeoutsOf, typename OnExpire, typename OnKeep = KeepNothing>
 uint32_t ExpireFlows(FlowTable& table, uint32_t worker, TimeMs32 now, uint32_t budget,
-                     TimeoutsOf&& timeouts_of, OnExpire&& on_expire) {
+                     TimeoutsOf&& timeouts_of, OnExpire&& on_expire, OnKeep&& on_keep = {}) {
   const FlowId begin = table.ShardBegin(worker);
   const FlowId high_water = table.ShardHighWater(worker);
   if (high_water == begin) return 0;
@@ -35,6 +39,8 @@ uint32_t ExpireFlows(FlowTable& table, uint32_t worker, TimeMs32 now, uint32_t b
         on_expire(cursor, e);
         table.Remove(worker, cursor);
         ++expired;
+      } else {
+        on_keep(e);
       }
     }
     ++cursor;

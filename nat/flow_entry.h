@@ -34,6 +34,9 @@ struct DirectionCounters {
 };
 
 // What a flow is bound to: written once, before the entry is published, then only read.
+inline constexpr uint8_t kFlowLive = 0x01;
+inline constexpr unsigned kFlowNatIpIndexShift = 4;  // bits 4..7: up to 16 NAT IPs per service
+
 struct FlowBinding {
   FlowKey fwd;                 // consumer side: client -> PE, on the consumer network
   FlowKey rev;                 // provider side: backend -> NAT ip:port
@@ -43,7 +46,11 @@ struct FlowBinding {
   uint32_t endpoint_id = 0;
   uint16_t backend_index = 0;  // the Maglev choice, kept so table changes never move the flow
   uint8_t owner_worker = 0;    // the worker that created it: it alone expires and frees it
-  uint8_t flags = 0;           // owner-only bookkeeping (kFlowLive)
+  uint8_t flags = 0;           // owner-only bookkeeping (kFlowLive, NAT IP position)
+
+  // Position of the flow's NAT IP in its service's list (lists only grow), for per-NAT-IP gauges
+  // that must go down when the flow ends even if the service is gone by then.
+  uint8_t nat_ip_index() const { return flags >> kFlowNatIpIndexShift; }
 
   const FlowKey& key(FlowDirection d) const { return d == FlowDirection::kIn2Out ? fwd : rev; }
   // What a packet travelling in `d` is rewritten to: the other direction's key, swapped.
@@ -79,8 +86,6 @@ struct alignas(32) FlowEntry {
     }
   }
 };
-
-inline constexpr uint8_t kFlowLive = 0x01;
 
 static_assert(sizeof(FlowEntry) == 96, "flow entry must stay at 96 bytes (memory per flow target)");
 

@@ -6,13 +6,28 @@
 
 namespace privlink::nat {
 
-absl::StatusOr<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint32_t worker,
-                                  const NewFlow& request, TimeMs now) {
+std::string_view FlowSetupErrorName(FlowSetupError error) {
+  switch (error) {
+    case FlowSetupError::kNone: return "none";
+    case FlowSetupError::kNatPortsExhausted: return "nat_ports_exhausted";
+    case FlowSetupError::kFlowTableFull: return "flow_table_full";
+    case FlowSetupError::kFlowExists: return "flow_exists";
+    case FlowSetupError::kInvalidRequest: return "invalid_request";
+  }
+  return "unknown";
+}
+
+FlowSetupResult CreateFlow(FlowTable& table, NatPortAllocator& ports, uint32_t worker,
+                           const NewFlow& request, TimeMs now) {
   const FlowKey& fwd = request.client_to_endpoint;
   // Spread connections over the NAT IPs by the client tuple's hash.
   absl::StatusOr<NatTuple> nat = ports.Allocate(request.nat_ips, request.backend_ip,
                                                 request.backend_port, HashFlowKey(fwd), now);
-  if (!nat.ok()) return nat.status();
+  if (!nat.ok()) {
+    return {kInvalidFlowId, absl::IsResourceExhausted(nat.status())
+                                ? FlowSetupError::kNatPortsExhausted
+                                : FlowSetupError::kInvalidRequest};
+  }
 
   FlowBinding b;
   b.fwd = fwd;
@@ -34,13 +49,18 @@ absl::StatusOr<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uin
   b.service_id = request.service_id;
   b.endpoint_id = request.endpoint_id;
   b.backend_index = request.backend_index;
+  for (size_t i = 0; i < request.nat_ips.size(); ++i) {
+    if (request.nat_ips[i] == nat->ip) b.flags = static_cast<uint8_t>(i << kFlowNatIpIndexShift);
+  }
 
   absl::StatusOr<FlowId> id = table.Insert(worker, b, ToMs32(now));
   if (!id.ok()) {
     // Never published: the port goes straight back (its quarantine is harmless).
     ports.Release(*nat, request.backend_ip, request.backend_port, now).IgnoreError();
+    return {kInvalidFlowId, absl::IsAlreadyExists(id.status()) ? FlowSetupError::kFlowExists
+                                                               : FlowSetupError::kFlowTableFull};
   }
-  return id;
+  return {*id, FlowSetupError::kNone};
 }
 
 absl::Status ReleaseFlowPort(NatPortAllocator& ports, const FlowBinding& flow, TimeMs now) {

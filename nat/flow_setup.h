@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <span>
 
+#include <string_view>
+
 #include "absl/status/statusor.h"
 #include "nat/flow_table.h"
 #include "nat/port_alloc.h"
@@ -26,9 +28,26 @@ struct NewFlow {
   const uint8_t* client_mac = nullptr;  // 6 bytes, or nullptr
 };
 
-// Errors: those of NatPortAllocator::Allocate (no NAT port: ResourceExhausted) and of
-// FlowTable::Insert (table full: ResourceExhausted; flow exists: AlreadyExists).
-absl::StatusOr<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint32_t worker,
+// Why a flow could not be created: each maps to one drop reason in the dataplane. An enum, not a
+// Status: under a SYN flood against a full table this runs per packet and must not format text.
+enum class FlowSetupError : uint8_t {
+  kNone,
+  kNatPortsExhausted,  // no NAT IP has a free port for this backend
+  kFlowTableFull,      // the worker's shard, or both buckets of a key, are full
+  kFlowExists,         // a key is already present (a SYN raced another worker's)
+  kInvalidRequest,     // no NAT IPs, or more than a service may have
+};
+std::string_view FlowSetupErrorName(FlowSetupError error);
+
+struct FlowSetupResult {
+  FlowId id = kInvalidFlowId;
+  FlowSetupError error = FlowSetupError::kNone;
+  bool ok() const { return error == FlowSetupError::kNone; }
+  FlowId operator*() const { return id; }
+};
+
+// On any error nothing is left allocated.
+FlowSetupResult CreateFlow(FlowTable& table, NatPortAllocator& ports, uint32_t worker,
                                   const NewFlow& request, TimeMs now);
 
 // Returns the flow's NAT port to its allocator (call once, when the owner removes the flow).

@@ -268,13 +268,14 @@ absl::StatusOr<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& bin
   }
   const FlowId id = AllocateId(shard);
   if (id == kInvalidFlowId) {
-    return absl::ResourceExhaustedError(absl::StrCat("flow table full: worker ", worker, " holds ",
-                                                     shard.end - shard.begin, " flows"));
+    // A constant message: under a SYN flood this runs per packet.
+    return absl::ResourceExhaustedError("flow table full: the worker's shard has no free entry");
   }
   FlowEntry& e = entries_[id];
   e.binding = binding;
   e.binding.owner_worker = static_cast<uint8_t>(worker);
-  e.binding.flags = kFlowLive;
+  // Keep the caller's bookkeeping bits (the NAT IP's position), mark the entry live.
+  e.binding.flags = static_cast<uint8_t>(binding.flags | kFlowLive);
   e.tcp_state.store(TcpState::kSynSent, std::memory_order_relaxed);
   e.last_seen_ms.store(now, std::memory_order_relaxed);
   for (auto& c : e.counters) {

@@ -45,7 +45,7 @@ class TranslateTest : public ::testing::Test {
 
 TEST_F(TranslateTest, SynCreatesFlowAndBothDirectionsTranslate) {
   auto id = CreateFlow(*table_, *ports_, 0, Request(), 1000);
-  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(id.ok()) << FlowSetupErrorName(id.error);
   FlowEntry& flow = table_->entry(*id);
   const FlowKey& rev = flow.binding.rev;
   EXPECT_EQ(rev.src_ip, kBackend);
@@ -120,7 +120,7 @@ TEST_F(TranslateTest, FailedInsertReturnsThePort) {
   const uint32_t used = ports_->Usage(kNatIps[0], 0).used + ports_->Usage(kNatIps[1], 0).used;
   EXPECT_EQ(used, 1u);
   auto dup = CreateFlow(*table_, *ports_, 0, Request(), 0);  // same client tuple again
-  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(dup.error, FlowSetupError::kFlowExists);
   EXPECT_EQ(ports_->Usage(kNatIps[0], 0).used + ports_->Usage(kNatIps[1], 0).used, 1u);
 }
 

@@ -1,0 +1,259 @@
+#include "dataplane/dataplane.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/ports.h"
+#include "dataplane/worker_loop.h"
+
+namespace privlink::dataplane {
+namespace {
+
+using nlohmann::json;
+
+// Frames waiting for the control thread (ARP from every port, packets held for ARP): a burst of
+// new connections to a backend whose MAC is unknown lands here at once.
+constexpr unsigned kToControlRingSize = 4096;
+// Frames the control thread sends through worker 0 (ARP, released held packets).
+constexpr unsigned kFromControlRingSize = 2048;
+// Per-lcore mbuf cache: DPDK's usual size, amortises the pool's ring on alloc and free.
+constexpr unsigned kMbufCacheSize = 256;
+
+struct WorkerLaunch {
+  Dataplane* dataplane;
+  Worker* worker;
+};
+
+absl::StatusOr<rte_mempool*> CreatePool(size_t ports, uint32_t workers) {
+  // Every RX and TX ring full, each worker's TX queues full, the rings to and from the control
+  // thread full, held packets, and the lcore caches.
+  const size_t mbufs = ports * workers * (kRxDescriptors + kTxDescriptors) +
+                       size_t{workers} * (ports * kTxQueueCapacity + kRxBurst) +
+                       kToControlRingSize + kFromControlRingSize + kDefaultMaxHeldTotal * ports +
+                       size_t{workers + 1} * kMbufCacheSize + 1024;
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("privlink_mbufs", static_cast<unsigned>(mbufs), kMbufCacheSize, 0,
+                              RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (pool == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate ", mbufs, " packet buffers: ", rte_strerror(rte_errno),
+        " (give DPDK more memory: hugepages, or -m MB with --no-huge)"));
+  }
+  return pool;
+}
+
+absl::StatusOr<std::vector<ProviderPortSetup>> ProviderSetups(
+    const control::DataplaneConfig& config) {
+  std::vector<ProviderPortSetup> out;
+  for (uint16_t i = 0; i < config.ports.size(); ++i) {
+    const control::PortConfig& pc = config.ports[i];
+    if (pc.role != control::PortRole::kProvider) continue;
+    ProviderPortSetup setup;
+    setup.port = i;
+    if (pc.subnet) {
+      const uint8_t len = pc.subnet->length;
+      const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+      auto subnet = Ipv4Subnet::Make(HostToBe32(Be32ToHost(pc.subnet->address) & mask), len);
+      if (!subnet.ok()) return subnet.status();
+      setup.subnet = *subnet;
+    }
+    setup.gateway = pc.gateway;
+    for (const auto& n : pc.static_neighbors) setup.static_neighbors.push_back({n.ip, n.mac});
+    out.push_back(std::move(setup));
+  }
+  return out;
+}
+
+absl::Status CheckConfig(const control::DataplaneConfig& config) {
+  if (config.ports.size() > kMaxPorts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataplane.ports: ", config.ports.size(), " ports, at most ", kMaxPorts));
+  }
+  bool consumer = false, provider = false;
+  for (const auto& p : config.ports) {
+    consumer |= p.role == control::PortRole::kConsumer;
+    provider |= p.role == control::PortRole::kProvider;
+  }
+  if (!consumer || !provider) {
+    return absl::InvalidArgumentError(
+        "dataplane.ports: at least one consumer and one provider port are needed");
+  }
+  const unsigned worker_lcores = rte_lcore_count() - 1;
+  if (config.workers > worker_lcores) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dataplane.workers is ", config.workers, " but the EAL has ", worker_lcores,
+        " worker lcores (give it more with -l, e.g. -l 0-", config.workers, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(
+    const control::DataplaneConfig& config, control::SnapshotPublisher& publisher,
+    const DataplaneOptions& options) {
+  if (absl::Status s = CheckConfig(config); !s.ok()) return s;
+  auto providers = ProviderSetups(config);
+  if (!providers.ok()) return providers.status();
+  const uint32_t workers = config.workers;
+  if (publisher.max_readers() < workers + control::kDataplaneExtraReaders) {
+    return absl::InternalError("snapshot publisher has too few reader slots");
+  }
+
+  std::unique_ptr<Dataplane> d(new Dataplane());
+  d->publisher_ = &publisher;
+  DataplaneShared& shared = d->shared_;
+  shared.clock = &d->clock_;
+
+  auto pool = CreatePool(config.ports.size(), workers);
+  if (!pool.ok()) return pool.status();
+  shared.pool = *pool;
+
+  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers);
+  shared.flow_rcu =
+      static_cast<rte_rcu_qsbr*>(rte_zmalloc("privlink_flow_rcu", qsbr_size, RTE_CACHE_LINE_SIZE));
+  if (shared.flow_rcu == nullptr || rte_rcu_qsbr_init(shared.flow_rcu, workers) != 0) {
+    return absl::ResourceExhaustedError("cannot allocate the flow table's RCU variable");
+  }
+  auto flows = nat::FlowTable::Create({.capacity = config.flow_table_size / 2,
+                                       .worker_count = workers,
+                                       .rcu = shared.flow_rcu});
+  if (!flows.ok()) return flows.status();
+  d->flows_ = std::move(*flows);
+  shared.flows = d->flows_.get();
+
+  auto ports = OpenPorts(config, static_cast<uint16_t>(workers), shared.pool);
+  if (!ports.ok()) return ports.status();
+  shared.ports = std::move(*ports);
+  for (uint16_t i = 0; i < shared.ports.size(); ++i) {
+    if (shared.ports[i].role == PortRole::kConsumer) shared.consumer_ports.push_back(i);
+  }
+
+  const int socket = static_cast<int>(rte_socket_id());
+  shared.to_control =
+      rte_ring_create("privlink_to_control", kToControlRingSize, socket, RING_F_SC_DEQ);
+  d->from_control_ = rte_ring_create("privlink_from_control", kFromControlRingSize, socket,
+                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (shared.to_control == nullptr || d->from_control_ == nullptr) {
+    d->Stop();
+    return absl::ResourceExhaustedError("cannot create the control thread's rings");
+  }
+  d->view_ = std::make_unique<RcuCell<DataplaneView>>(workers, std::make_unique<DataplaneView>());
+  shared.view = d->view_.get();
+
+  for (uint32_t w = 0; w < workers; ++w) {
+    auto alloc = nat::NatPortAllocator::Create(
+        {.worker_count = workers,
+         .worker_index = w,
+         .quarantine_ms = config.nat_port_quarantine_seconds * 1000});
+    if (!alloc.ok()) {
+      d->Stop();
+      return alloc.status();
+    }
+    auto worker = std::make_unique<Worker>(w, &d->shared_, std::move(*alloc));
+    worker->idle_sleep_us = options.idle_sleep_us;
+    if (w == 0) worker->from_control = d->from_control_;
+    d->workers_.push_back(std::move(worker));
+  }
+
+  auto controller_reader = publisher.RegisterReader(workers);
+  auto stats_reader = publisher.RegisterReader(workers + 1);
+  if (!controller_reader.ok() || !stats_reader.ok()) {
+    d->Stop();
+    return !controller_reader.ok() ? controller_reader.status() : stats_reader.status();
+  }
+  d->controller_reader_ = *controller_reader;
+  d->stats_reader_ = *stats_reader;
+  d->readers_registered_ = true;
+  d->stats_reader_.Offline();  // online only while a stats request reads names
+  auto controller =
+      Controller::Create(&d->shared_, d->view_.get(), d->controller_reader_, d->from_control_,
+                         *providers);
+  if (!controller.ok()) {
+    d->Stop();
+    return controller.status();
+  }
+  d->controller_ = std::move(*controller);
+
+  unsigned lcore = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (d->worker_lcores_.size() == workers) break;
+    d->worker_lcores_.push_back(lcore);
+  }
+  d->launched_ = true;
+  for (uint32_t w = 0; w < workers; ++w) {
+    auto* launch = new WorkerLaunch{d.get(), d->workers_[w].get()};
+    if (rte_eal_remote_launch(&Dataplane::WorkerMain, launch, d->worker_lcores_[w]) != 0) {
+      delete launch;
+      d->Stop();
+      return absl::InternalError(absl::StrCat("cannot launch worker ", w, " on lcore ",
+                                              d->worker_lcores_[w]));
+    }
+  }
+  return d;
+}
+
+int Dataplane::WorkerMain(void* arg) {
+  std::unique_ptr<WorkerLaunch> launch(static_cast<WorkerLaunch*>(arg));
+  Dataplane& d = *launch->dataplane;
+  Worker& w = *launch->worker;
+  // Register with every RCU domain from the worker's own thread, before the first read.
+  auto reader = d.publisher_->RegisterReader(w.index);
+  if (!reader.ok()) return -1;
+  w.snapshot = *reader;
+  rte_rcu_qsbr_thread_register(d.shared_.flow_rcu, w.index);
+  rte_rcu_qsbr_thread_online(d.shared_.flow_rcu, w.index);
+  d.view_->RegisterReader(w.index);
+
+  RunWorker(w, d.stop_);
+
+  d.view_->UnregisterReader(w.index);
+  rte_rcu_qsbr_thread_offline(d.shared_.flow_rcu, w.index);
+  rte_rcu_qsbr_thread_unregister(d.shared_.flow_rcu, w.index);
+  d.publisher_->UnregisterReader(w.snapshot);
+  return 0;
+}
+
+uint32_t Dataplane::Poll() { return controller_ ? controller_->Poll() : 0; }
+
+void Dataplane::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_.store(true, std::memory_order_relaxed);
+  if (launched_) {
+    for (unsigned lcore : worker_lcores_) rte_eal_wait_lcore(lcore);
+  }
+  // Workers are gone: nothing reads the queues, rings or tables any more.
+  for (auto& w : workers_) DrainWorker(*w);
+  if (controller_) controller_->Drain();
+  ClosePorts(shared_.ports);
+  controller_.reset();
+  if (readers_registered_) {
+    publisher_->UnregisterReader(controller_reader_);
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      publisher_->UnregisterReader(stats_reader_);
+    }
+  }
+  rte_ring_free(shared_.to_control);
+  rte_ring_free(from_control_);
+  shared_.to_control = nullptr;
+  from_control_ = nullptr;
+  view_.reset();
+  flows_.reset();
+  rte_free(shared_.flow_rcu);
+  shared_.flow_rcu = nullptr;
+  rte_mempool_free(shared_.pool);
+  shared_.pool = nullptr;
+}
+
+Dataplane::~Dataplane() { Stop(); }
+
+}  // namespace privlink::dataplane

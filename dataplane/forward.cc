@@ -1,0 +1,277 @@
+#include "dataplane/forward.h"
+
+#include <rte_prefetch.h>
+
+#include <cstring>
+
+#include "dataplane/packet_view.h"
+#include "dataplane/parse.h"
+#include "dataplane/tcp_reset.h"
+#include "dataplane/tx.h"
+#include "nat/flow_setup.h"
+#include "nat/translate.h"
+
+namespace privlink::dataplane {
+namespace {
+
+using control::EndpointEntry;
+using control::NetworkId;
+using control::Snapshot;
+using control::SnapshotService;
+using nat::FlowBinding;
+using nat::FlowDirection;
+using nat::FlowEntry;
+using nat::FlowRef;
+
+// ---- leaving: the L2 header of the side a frame goes to, then its TX queue ----
+
+// Towards a backend: the provider port that reaches it, the next hop's MAC, no VLAN tag. A next
+// hop without a MAC yet sends the frame to the control thread, which holds it and asks by ARP.
+void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+                    Ipv4Be backend) {
+  const ProviderRoute* route = ctx.view->RouteTo(backend);
+  if (route == nullptr) return DropPacket(w.counters, m, DropReason::kNoProviderRoute);
+  const std::optional<Ipv4Be> hop = route->neighbors->NextHop(backend);
+  const MacAddress* mac = hop ? route->neighbors->FindMac(*hop) : nullptr;
+  const PortInfo& port = w.shared->ports[route->port];
+  if (!WriteL2(m, l3_offset, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
+    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  }
+  if (mac != nullptr) [[likely]] {
+    Send(w, route->port, m);
+  } else {
+    SendToControl(w, route->port, m);
+  }
+}
+
+// Towards a client: its network's consumer port and VLAN, the MAC its first packet came from.
+void EmitToConsumer(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+                    const FlowBinding& b) {
+  const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
+  if (at.consumer_port >= w.shared->consumer_ports.size()) {
+    return DropPacket(w.counters, m, DropReason::kUnknownNetwork);
+  }
+  const uint16_t port = w.shared->consumer_ports[at.consumer_port];
+  MacAddress client;
+  std::memcpy(client.data(), b.client_mac, client.size());
+  if (!WriteL2(m, l3_offset, client, w.shared->ports[port].mac, at.vlan)) {
+    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  }
+  Send(w, port, m);
+}
+
+void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+          const FlowBinding& b, FlowDirection dir) {
+  if (dir == FlowDirection::kIn2Out) {
+    EmitToProvider(w, ctx, m, l3_offset, b.rev.src_ip);
+  } else {
+    EmitToConsumer(w, ctx, m, l3_offset, b);
+  }
+}
+
+// ---- resets ----
+
+// Turns the frame in `m` (or a copy of its L2 header in a fresh mbuf) into `reset`, sent back
+// out of `port` to the frame's sender, on the same VLAN.
+void SendResetBack(Worker& w, uint16_t port, rte_mbuf* m, const ParsedPacket& p,
+                   const ResetSegment& reset) {
+  uint8_t* f = FrameOf(m);
+  std::memcpy(f + kEthDstOffset, p.src_mac.data(), 6);
+  std::memcpy(f + kEthSrcOffset, w.shared->ports[port].mac.data(), 6);
+  WriteTcpReset(f + p.l3_offset, reset);
+  SetFrameLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
+  Send(w, port, m);
+}
+
+// A packet of a flow whose endpoint no longer carries traffic under the reset policy: the first
+// one after the change resets both ends (the flow then expires on the reset timeout); later ones
+// are only dropped. Resets need live sequence numbers, so they ride on the next packet.
+void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
+              const ParsedPacket& p, FlowEntry& flow, FlowDirection dir) {
+  w.counters.Drop(DropReason::kConnectionTornDown);
+  if (flow.state() == nat::TcpState::kReset || (p.tcp_flags & nat::kTcpRst) != 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  flow.AdvanceTcpState(dir, nat::kTcpRst);
+  const FlowBinding& b = flow.binding;
+  const uint8_t* f = FrameOf(m);
+  const ResetSegment to_sender = ResetToSender(f, p);
+  const nat::FlowKey& to = b.rewrite_source(dir);
+  const ResetSegment to_receiver =
+      ResetToReceiver(f, p, to.dst_ip, to.dst_port, to.src_ip, to.src_port);
+
+  if (rte_mbuf* back = rte_pktmbuf_alloc(w.shared->pool); back != nullptr) {
+    // The sender's reset keeps the frame's L2 header (and VLAN tag): copy it over.
+    std::memcpy(rte_pktmbuf_mtod(back, uint8_t*), f, p.l3_offset);
+    back->data_len = p.l3_offset;
+    SendResetBack(w, in_port, back, p, to_sender);
+  } else {
+    w.counters.Drop(DropReason::kMbufPoolExhausted);
+  }
+  WriteTcpReset(FrameOf(m) + p.l3_offset, to_receiver);
+  SetFrameLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
+  Emit(w, ctx, m, p.l3_offset, b, dir);
+}
+
+// ---- the fast path ----
+
+void ForwardOnFlow(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
+                   const ParsedPacket& p, FlowRef ref) {
+  FlowEntry& flow = w.shared->flows->entry(ref.id);
+  const FlowBinding& b = flow.binding;
+  // One 4-byte load per packet: a rejected or deleted connection stops here at once.
+  const EndpointEntry endpoint = ctx.snapshot->Endpoint(b.endpoint_id);
+  if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset)
+      [[unlikely]] {
+    return TearDown(w, ctx, in_port, m, p, flow, ref.dir);
+  }
+  uint8_t* f = FrameOf(m);
+  nat::TranslateOnFlow(flow, ref.dir, f + p.l3_offset, f + p.l4_offset, p.tcp_flags, m->pkt_len,
+                       ctx.now32);
+  w.counters.endpoints[b.endpoint_id][ref.dir].Add(m->pkt_len);
+  w.counters.services[b.service_id][ref.dir].Add(m->pkt_len);
+  Emit(w, ctx, m, p.l3_offset, b, ref.dir);
+}
+
+// ---- the slow path ----
+
+DropReason SetupFailureReason(nat::FlowSetupError error) {
+  switch (error) {
+    case nat::FlowSetupError::kFlowTableFull:
+      return DropReason::kFlowTableFull;
+    case nat::FlowSetupError::kNatPortsExhausted:
+    case nat::FlowSetupError::kInvalidRequest:  // a service without NAT IPs has no ports
+    default:
+      return DropReason::kNatPortsExhausted;
+  }
+}
+
+// A consumer packet that matched no flow: only a SYN to an Approved endpoint with a backend
+// creates one.
+void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
+                      const ParsedPacket& p) {
+  constexpr uint8_t kHandshakeFlags = nat::kTcpSyn | nat::kTcpAck | nat::kTcpRst | nat::kTcpFin;
+  if ((p.tcp_flags & kHandshakeFlags) != nat::kTcpSyn) {
+    return DropPacket(w.counters, m, DropReason::kNoFlowNotSyn);
+  }
+  const Snapshot& snap = *ctx.snapshot;
+  const control::PeTarget* target = snap.FindPe(p.key.network, p.key.dst_ip, p.key.dst_port);
+  if (target == nullptr) return DropPacket(w.counters, m, DropReason::kNoEndpoint);
+  if (!target->approved) {
+    // Refused at once rather than left to time out: the client learns it cannot connect.
+    w.counters.Drop(DropReason::kEndpointNotApproved);
+    return SendResetBack(w, in_port, m, p, ResetToSender(FrameOf(m), p));
+  }
+  const SnapshotService* service = snap.Service(target->service);
+  if (service == nullptr || !service->HasBackends()) {
+    return DropPacket(w.counters, m, DropReason::kNoBackend);
+  }
+  const uint16_t backend = service->maglev.Pick(nat::HashFlowKey(p.key));
+  const nat::NewFlow request{.client_to_endpoint = p.key,
+                             .backend_ip = service->backends[backend].ip,
+                             .backend_port = target->backend_port,
+                             .nat_ips = service->nat_ips,
+                             .service_id = service->id,
+                             .endpoint_id = target->endpoint,
+                             .backend_index = backend,
+                             .client_mac = p.src_mac.data()};
+  const nat::FlowSetupResult created =
+      nat::CreateFlow(*w.shared->flows, w.ports, w.index, request, ctx.now);
+  if (!created.ok()) {
+    if (created.error == nat::FlowSetupError::kFlowExists) {
+      // Another worker created it since the lookup (a retransmitted SYN on another queue).
+      const FlowRef again = w.shared->flows->Lookup(p.key);
+      if (again.found()) return ForwardOnFlow(w, ctx, in_port, m, p, again);
+    }
+    return DropPacket(w.counters, m, SetupFailureReason(created.error));
+  }
+  const FlowBinding& b = w.shared->flows->entry(created.id).binding;
+  w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Add(1);
+  w.counters.flows_created.Add(1);
+  ForwardOnFlow(w, ctx, in_port, m, p, FlowRef{created.id, FlowDirection::kIn2Out});
+}
+
+// A provider packet that matched no flow: never forwarded (a provider cannot open a connection
+// into a consumer network); the reason says whether it at least aimed at a NAT IP.
+void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const ParsedPacket& p) {
+  for (const Ipv4Be nat_ip : ctx.snapshot->nat_ips) {
+    if (nat_ip == p.key.dst_ip) return DropPacket(w.counters, m, DropReason::kNatIpNoFlow);
+  }
+  DropPacket(w.counters, m, DropReason::kProviderDstNotNatIp);
+}
+
+}  // namespace
+
+template <PortRole kRole>
+void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
+                  uint16_t count) {
+  const PortInfo& info = w.shared->ports[port];
+  PortCounters& port_counters = w.counters.ports[port];
+  const NetworkId* networks = nullptr;
+  if constexpr (kRole == PortRole::kConsumer) {
+    networks = ctx.snapshot->NetworksOfConsumerPort(info.position);
+  }
+  ParsedPacket parsed[kRxBurst];
+  nat::FlowKey keys[kRxBurst];
+  rte_mbuf* tcp[kRxBurst];
+  uint16_t n = 0;
+  for (uint16_t i = 0; i < count; ++i) {
+    if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_mbuf* m = pkts[i];
+    port_counters.rx.Add(m->pkt_len);
+    if (m->nb_segs != 1) [[unlikely]] {
+      DropPacket(w.counters, m, DropReason::kMultiSegment);
+      continue;
+    }
+    ParsedPacket& p = parsed[n];
+    p = ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+    if (p.verdict != ParseVerdict::kTcp) [[unlikely]] {
+      if (p.verdict == ParseVerdict::kArp) {
+        SendToControl(w, port, m);
+      } else {
+        DropPacket(w.counters, m, p.drop_reason);
+      }
+      continue;
+    }
+    if (p.dst_mac != info.mac) [[unlikely]] {
+      DropPacket(w.counters, m, DropReason::kEthDstNotOurs);
+      continue;
+    }
+    if constexpr (kRole == PortRole::kConsumer) {
+      // The (port, VLAN) pair names the consumer network: part of every consumer-side key, so
+      // identical addresses in two networks are two different flows.
+      const NetworkId network = networks != nullptr ? networks[p.vlan_id] : control::kNoNetwork;
+      if (network == control::kNoNetwork) [[unlikely]] {
+        DropPacket(w.counters, m, DropReason::kUnknownNetwork);
+        continue;
+      }
+      p.key.network = network;
+    } else {
+      p.key.network = nat::kProviderNetwork;
+    }
+    keys[n] = p.key;
+    tcp[n] = m;
+    ++n;
+  }
+  if (n == 0) return;
+
+  FlowRef refs[kRxBurst];
+  const uint64_t hits = w.shared->flows->LookupBulk({keys, n}, refs);
+  for (uint16_t i = 0; i < n; ++i) {
+    if ((hits >> i) & 1) [[likely]] {
+      ForwardOnFlow(w, ctx, port, tcp[i], parsed[i], refs[i]);
+    } else if constexpr (kRole == PortRole::kConsumer) {
+      CreateFlowOrDrop(w, ctx, port, tcp[i], parsed[i]);
+    } else {
+      DropProviderMiss(w, ctx, tcp[i], parsed[i]);
+    }
+  }
+}
+
+template void ProcessBurst<PortRole::kConsumer>(Worker&, const BurstContext&, uint16_t,
+                                                rte_mbuf**, uint16_t);
+template void ProcessBurst<PortRole::kProvider>(Worker&, const BurstContext&, uint16_t,
+                                                rte_mbuf**, uint16_t);
+
+}  // namespace privlink::dataplane

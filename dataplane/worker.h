@@ -1,0 +1,95 @@
+// The state a worker lcore runs on: what every worker shares read-only (ports, tables, rings),
+// and one cache-aligned Worker per lcore holding everything only it writes.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "control/snapshot.h"
+#include "dataplane/counters.h"
+#include "dataplane/rcu_cell.h"
+#include "dataplane/view.h"
+#include "dataplane/wire_format.h"
+#include "nat/clock.h"
+#include "nat/flow_table.h"
+#include "nat/port_alloc.h"
+
+namespace privlink::dataplane {
+
+// Packets per rx burst: DPDK's usual 32 amortises the PMD call and fills the bulk lookup.
+inline constexpr uint16_t kRxBurst = 32;
+// A burst can emit up to two frames per packet (both resets of a torn-down flow) plus what the
+// control thread hands over; the queue is flushed when full and after every loop iteration.
+inline constexpr uint16_t kTxQueueCapacity = 4 * kRxBurst;
+// Flow ids the expiry sweep inspects per loop iteration: a few microseconds at most, so
+// forwarding never pauses, while an idle worker still sweeps millions of flows per second.
+inline constexpr uint32_t kExpiryBudget = 256;
+// Quarantined NAT ports are returned to their pools this often (the allocator also does it lazily
+// on each allocation).
+inline constexpr nat::TimeMs kPortExpiryIntervalMs = 1000;
+
+enum class PortRole : uint8_t { kConsumer, kProvider };
+
+struct PortInfo {
+  std::string name;
+  PortRole role = PortRole::kConsumer;
+  uint16_t ethdev = 0;                         // DPDK port id
+  MacAddress mac{};                            // what we send from and answer ARP with
+  uint16_t position = 0;                       // among ports of its role, config order
+  Ipv4Be address = 0;                          // provider: the port's own IP (ARP sender), or 0
+  bool promiscuous = false;                    // frames for other MACs reach us: filter them
+};
+
+// Read-only after start; every worker and the control thread point at the same one.
+struct DataplaneShared {
+  std::vector<PortInfo> ports;
+  std::vector<uint16_t> consumer_ports;  // consumer position -> port index
+  nat::FlowTable* flows = nullptr;
+  rte_rcu_qsbr* flow_rcu = nullptr;     // the flow table's readers: RCU thread id = worker index
+  RcuCell<DataplaneView>* view = nullptr;
+  rte_mempool* pool = nullptr;          // for frames privlink builds (resets)
+  rte_ring* to_control = nullptr;       // ARP and packets waiting for a neighbour (MP/SC)
+  const nat::Clock* clock = nullptr;
+};
+
+struct TxQueue {
+  uint16_t count = 0;
+  rte_mbuf* pkts[kTxQueueCapacity];
+};
+
+// Everything one burst needs besides the packets: loaded once per loop iteration.
+struct BurstContext {
+  const control::Snapshot* snapshot = nullptr;
+  const DataplaneView* view = nullptr;
+  nat::TimeMs now = 0;
+  nat::TimeMs32 now32 = 0;
+};
+
+struct alignas(RTE_CACHE_LINE_SIZE) Worker {
+  Worker(uint32_t index, const DataplaneShared* shared, nat::NatPortAllocator ports)
+      : index(index), shared(shared), ports(std::move(ports)) {}
+
+  uint32_t index = 0;  // also its RX/TX queue on every port and its flow-table shard
+  const DataplaneShared* shared = nullptr;
+  nat::NatPortAllocator ports;
+  control::SnapshotReader snapshot;
+  rte_ring* from_control = nullptr;  // frames the control thread sends through this worker
+  nat::TimeMs next_port_expiry_ms = 0;
+  uint32_t idle_sleep_us = 0;  // sleep this long after an empty poll (0 = busy poll)
+  // The expiry sweep's running count of flows by state (published to counters once per pass).
+  struct {
+    uint64_t by_state[kTcpStateCount] = {};
+    uint32_t visited = 0;
+  } sweep;
+  std::array<TxQueue, kMaxPorts> tx{};
+  CounterSet counters;
+};
+
+}  // namespace privlink::dataplane
