@@ -83,20 +83,25 @@ void SendResetBack(Worker& w, uint16_t port, rte_mbuf* m, const ParsedPacket& p,
   Send(w, port, m);
 }
 
-// A packet of a flow whose endpoint no longer carries traffic under the reset policy: the first
-// one after the change resets both ends (the flow then expires on the reset timeout); later ones
-// are only dropped. Resets need live sequence numbers, so they ride on the next packet.
+// A packet of a flow whose endpoint no longer carries traffic under the reset policy. Resets
+// need live sequence numbers, so they ride on packets: every packet is answered with a reset to
+// its sender, whose ACK number gives the exact sequence its receiver expects (RFC 5961 accepts
+// only that); the first one also sends a reset on to the other end, with the packet's own
+// sequence number (exact when the packet was in order; when it is merely in the window the end
+// answers with a challenge ACK, which the first rule then resets). The flow then expires on the
+// reset timeout.
 void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
               const ParsedPacket& p, FlowEntry& flow, FlowDirection dir) {
   w.counters.Drop(DropReason::kConnectionTornDown);
-  if (flow.state() == nat::TcpState::kReset || (p.tcp_flags & nat::kTcpRst) != 0) {
+  if ((p.tcp_flags & nat::kTcpRst) != 0) {
     rte_pktmbuf_free(m);
     return;
   }
-  flow.AdvanceTcpState(dir, nat::kTcpRst);
-  const FlowBinding& b = flow.binding;
   const uint8_t* f = FrameOf(m);
   const ResetSegment to_sender = ResetToSender(f, p);
+  if (flow.state() == nat::TcpState::kReset) return SendResetBack(w, in_port, m, p, to_sender);
+  flow.AdvanceTcpState(dir, nat::kTcpRst);
+  const FlowBinding& b = flow.binding;
   const nat::FlowKey& to = b.rewrite_source(dir);
   const ResetSegment to_receiver =
       ResetToReceiver(f, p, to.dst_ip, to.dst_port, to.src_ip, to.src_port);
