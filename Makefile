@@ -46,6 +46,7 @@ test-tsan: deps $(TSAN_BUILD)/build.ninja
 	TSAN_OPTIONS=halt_on_error=1 $(MESON_TEST) -C $(TSAN_BUILD) --suite concurrency
 
 bench: build
+	meson compile -C $(BUILD) bench/privlink-microbench
 	$(BUILD)/bench/privlink-microbench
 
 format:

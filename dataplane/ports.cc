@@ -29,7 +29,10 @@ absl::StatusOr<uint16_t> ProbeDevice(const control::PortConfig& port) {
   // Already probed (a PCI device the EAL found, or a --vdev): use it as it is.
   if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0) return id;
   const int rc = rte_dev_probe(port.device.c_str());
-  if (rc != 0) return PortError(port, "cannot probe the device", rc);
+  // rte_dev_probe's code says little (the driver logs the cause): name what to check instead.
+  if (rc != 0) {
+    return PortError(port, "cannot probe the device (does the interface or PCI device exist?)", 0);
+  }
   if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
     return PortError(port, "the device has no ethdev port after probing", 0);
   }

@@ -1,0 +1,146 @@
+// privlinkd with its dataplane, the real binary (path in $PRIVLINKD), on virtual devices without
+// hugepages: start-up failures end with one clear line and exit 1; a daemon on net_null ports
+// (which receive a stream of all-zero frames) counts them under a named drop reason, reports
+// its ports through GET /v1/stats, and stops cleanly (exit 0) on SIGTERM and SIGINT.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "control/api_client.h"
+#include "tests/control/process_util.h"
+#include "tests/control/test_util.h"
+
+namespace privlink::dataplane {
+namespace {
+
+using control::ApiClient;
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace privlink::control::testing;
+
+class PrivlinkdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    binary_ = BinaryFromEnv("PRIVLINKD");
+    ASSERT_FALSE(binary_.empty()) << "set PRIVLINKD to the privlinkd binary";
+    char dir[] = "/tmp/privlinkd-dp-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    socket_ = dir_ + "/api.sock";
+    config_ = json::parse(control::testing::kReferenceConfig);
+    config_["dataplane"]["stateDir"] = "";
+    config_["dataplane"]["flowTableSize"] = 4096;
+    config_["dataplane"]["api"]["listen"] = "unix:" + socket_;
+    config_["dataplane"]["ports"][0]["device"] = "net_null0";
+    config_["dataplane"]["ports"][1]["device"] = "net_null1";
+    config_["dataplane"]["ports"][1]["subnet"] = "192.168.10.1/24";
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      WaitExitCode(pid_);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::vector<std::string> Argv(const std::string& lcores, int memory_mb) {
+    const std::string path = dir_ + "/config.json";
+    std::ofstream(path) << config_.dump(2);
+    return {binary_,
+            "-l",
+            lcores,
+            "--no-huge",
+            "--no-pci",
+            "--no-shconf",
+            "--no-telemetry",
+            "--log-level=*:error",
+            "--file-prefix=privlinkd-test-" + std::to_string(getpid()),
+            "-m",
+            std::to_string(memory_mb),
+            "--",
+            "--config",
+            path,
+            "--idle-sleep-us",
+            "100"};
+  }
+
+  std::string binary_, dir_, socket_;
+  json config_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(PrivlinkdTest, StartUpFailuresEndWithOneClearMessage) {
+  struct Case {
+    const char* description;
+    std::function<void(json&)> change;
+    std::string lcores;
+    int memory_mb;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"a device that does not exist", [](json& c) {
+         c["dataplane"]["ports"][0]["device"] = "net_af_packet0,iface=privlink-no-such-if";
+       },
+       "0,1", 256, "port 'consumer0' (net_af_packet0,iface=privlink-no-such-if): cannot probe"},
+      {"fewer worker lcores than workers", [](json&) {}, "0", 256, "worker lcores"},
+      {"too little memory for the packet buffers", [](json&) {}, "0,1", 16,
+       "cannot allocate"},
+      {"a bad config", [](json& c) { c["dataplane"]["workers"] = "two"; }, "0,1", 256,
+       "dataplane.workers"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.description);
+    json saved = config_;
+    c.change(config_);
+    const ProcessResult r = RunProcess(Argv(c.lcores, c.memory_mb), dir_);
+    config_ = saved;
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+    EXPECT_THAT(r.err, Not(HasSubstr("forwarding")));
+  }
+}
+
+TEST_F(PrivlinkdTest, ForwardsCountsAndStopsCleanly) {
+  for (int signal : {SIGTERM, SIGINT}) {
+    pid_ = Spawn(Argv("0,1", 256), "", dir_ + "/daemon.err");
+    ApiClient client({true, "", 0, socket_});
+    json dataplane;
+    // net_null delivers 64-byte all-zero frames (ethertype 0) as fast as the worker polls.
+    for (int i = 0; i < 500; ++i) {
+      auto r = client.Call("GET", "/v1/stats");
+      if (r.ok() && r->status == 200 && r->body["dataplane"].is_object() &&
+          r->body["dataplane"]["drops"]["ethertype_unsupported"].get<uint64_t>() > 0) {
+        dataplane = r->body["dataplane"];
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(dataplane.is_object()) << Slurp(dir_ + "/daemon.err");
+    ASSERT_EQ(dataplane["ports"].size(), 2u);
+    EXPECT_EQ(dataplane["ports"][0]["name"], "consumer0");
+    EXPECT_EQ(dataplane["ports"][1]["role"], "provider");
+    EXPECT_GT(dataplane["ports"][0]["rxPackets"].get<uint64_t>(), 0u);
+    // Nothing of it is forwarded.
+    EXPECT_EQ(dataplane["ports"][0]["txPackets"].get<uint64_t>() +
+                  dataplane["ports"][1]["txPackets"].get<uint64_t>(),
+              dataplane["ports"][1]["txPackets"].get<uint64_t>())
+        << "only ARP announcements leave, on the provider port";
+    EXPECT_EQ(dataplane["endpoints"][0]["name"], "contoso-pe");
+    EXPECT_EQ(dataplane["natPorts"].size(), 2u);
+    kill(pid_, signal);
+    EXPECT_EQ(WaitExitCode(pid_), 0) << Slurp(dir_ + "/daemon.err");
+    pid_ = -1;
+    EXPECT_THAT(Slurp(dir_ + "/daemon.err"), HasSubstr("privlinkd: stopped"));
+  }
+}
+
+}  // namespace
+}  // namespace privlink::dataplane
