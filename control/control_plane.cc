@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(
   std::lock_guard<std::mutex> lock(plane->change_mutex_);
   if (restored) {
     // Saved again only by the next change: the file on disk already holds exactly this.
-    auto snapshot = BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports}, nullptr);
+    auto snapshot =
+        BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports}, nullptr);
     if (!snapshot.ok()) {
       return absl::DataLossError(Cat("state file ", plane->store_->path(),
                                      " cannot be compiled: ", snapshot.status().message()));
@@ -76,8 +77,8 @@ absl::Status ControlPlane::Change(
 
 absl::Status ControlPlane::Commit(Model next) {
   const uint64_t generation = counters().snapshot_generation + 1;
-  auto snapshot =
-      BuildSnapshot(next, generation, {options_.maglev_table_size, options_.consumer_ports}, publisher_.latest());
+  auto snapshot = BuildSnapshot(
+      next, generation, {options_.maglev_table_size, options_.consumer_ports}, publisher_.latest());
   if (!snapshot.ok()) return snapshot.status();
   if (store_ != nullptr) {
     if (auto s = store_->Save(next); !s.ok()) {

@@ -69,7 +69,9 @@ PortConfig ReadPort(JsonObjectReader& r) {
   });
   if (r.ok() && port.role == PortRole::kConsumer &&
       (port.gateway || port.subnet || !port.static_neighbors.empty())) {
-    r.Fail(port.gateway ? "gateway" : port.subnet ? "subnet" : "staticNeighbors",
+    r.Fail(port.gateway  ? "gateway"
+           : port.subnet ? "subnet"
+                         : "staticNeighbors",
            "only provider ports have one");
   }
   return port;
@@ -77,7 +79,9 @@ PortConfig ReadPort(JsonObjectReader& r) {
 
 }  // namespace
 
-std::string FormatMac(const std::array<uint8_t, 6>& mac) { return FormatMacText(mac); }
+std::string FormatMac(const std::array<uint8_t, 6>& mac) {
+  return FormatMacText(mac);
+}
 
 absl::StatusOr<Ipv4Prefix> ParseIpv4Prefix(std::string_view text) {
   const size_t slash = text.find('/');

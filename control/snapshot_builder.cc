@@ -76,7 +76,8 @@ absl::StatusOr<std::unique_ptr<Snapshot>> BuildSnapshot(const Model& model, uint
     by_vlan[network.vlan] = network.id;
   }
   NetworkId max_network = 0;
-  for (const auto& [name, network] : model.networks) max_network = std::max(max_network, network.id);
+  for (const auto& [name, network] : model.networks)
+    max_network = std::max(max_network, network.id);
   snapshot->attachments.resize(size_t{max_network} + 1);
   snapshot->networks_by_consumer_port.resize(options.consumer_ports.size());
   for (size_t i = 0; i < options.consumer_ports.size(); ++i) {

@@ -68,8 +68,7 @@ uint32_t Controller::Poll() {
 
 void Controller::HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::TimeMs now) {
   const uint16_t port = m->port;
-  const ParsedPacket p =
-      ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+  const ParsedPacket p = ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
   if (shared_->ports[port].role == PortRole::kConsumer) {
     if (p.verdict == ParseVerdict::kArp) HandleConsumerArp(port, p, snap);
     rte_pktmbuf_free(m);
@@ -85,12 +84,13 @@ void Controller::HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::Ti
 // the network its (port, VLAN) names.
 void Controller::HandleConsumerArp(uint16_t port, const ParsedPacket& p,
                                    const control::Snapshot& snap) {
-  if (p.arp.op != kArpOpRequest) return;  // replies teach nothing here: clients' MACs come with
-                                          // their SYNs
-  const control::NetworkId* networks =
-      snap.NetworksOfConsumerPort(shared_->ports[port].position);
+  if (p.arp.op != kArpOpRequest)
+    return;  // replies teach nothing here: clients' MACs come with
+             // their SYNs
+  const control::NetworkId* networks = snap.NetworksOfConsumerPort(shared_->ports[port].position);
   const control::NetworkId network = networks != nullptr ? networks[p.vlan_id] : 0;
-  if (network == control::kNoNetwork || !snap.endpoints_by_ip.contains({network, p.arp.target_ip})) {
+  if (network == control::kNoNetwork ||
+      !snap.endpoints_by_ip.contains({network, p.arp.target_ip})) {
     counters_.Drop(DropReason::kArpTargetNotOurs);
     return;
   }
@@ -114,8 +114,7 @@ void Controller::HandleProviderArp(Provider& provider, const ParsedPacket& p,
 // A translated frame for a backend whose next hop has no MAC yet (its L2 source is set, its
 // destination is zero): hold it and ask, or drop it when that is hopeless.
 void Controller::HoldForNeighbor(Provider& provider, rte_mbuf* m, nat::TimeMs now) {
-  const ParsedPacket p =
-      ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+  const ParsedPacket p = ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
   auto hop = provider.neighbors.NextHop(p.key.dst_ip);
   if (!hop.ok()) return DropPacket(counters_, m, DropReason::kNoProviderRoute);
   const ResolveResult r = provider.neighbors.Resolve(*hop, now);
@@ -182,7 +181,8 @@ void Controller::Tick(nat::TimeMs now) {
 }
 
 void Controller::PublishView() {
-  bool changed = view_->latest() == nullptr || view_->latest()->providers.size() != providers_.size();
+  bool changed =
+      view_->latest() == nullptr || view_->latest()->providers.size() != providers_.size();
   for (Provider& p : providers_) changed |= p.neighbors.version() != p.published_version;
   if (!changed) return;
   auto view = std::make_unique<DataplaneView>();

@@ -42,9 +42,9 @@ absl::StatusOr<rte_mempool*> CreatePool(size_t ports, uint32_t workers) {
       rte_pktmbuf_pool_create("privlink_mbufs", static_cast<unsigned>(mbufs), kMbufCacheSize, 0,
                               RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
   if (pool == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot allocate ", mbufs, " packet buffers: ", rte_strerror(rte_errno),
-        " (give DPDK more memory: hugepages, or -m MB with --no-huge)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", mbufs, " packet buffers: ", rte_strerror(rte_errno),
+                     " (give DPDK more memory: hugepages, or -m MB with --no-huge)"));
   }
   return pool;
 }
@@ -87,18 +87,18 @@ absl::Status CheckConfig(const control::DataplaneConfig& config) {
   }
   const unsigned worker_lcores = rte_lcore_count() - 1;
   if (config.workers > worker_lcores) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dataplane.workers is ", config.workers, " but the EAL has ", worker_lcores,
-        " worker lcores (give it more with -l, e.g. -l 0-", config.workers, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataplane.workers is ", config.workers, " but the EAL has ", worker_lcores,
+                     " worker lcores (give it more with -l, e.g. -l 0-", config.workers, ")"));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(
-    const control::DataplaneConfig& config, control::SnapshotPublisher& publisher,
-    const DataplaneOptions& options) {
+absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::DataplaneConfig& config,
+                                                            control::SnapshotPublisher& publisher,
+                                                            const DataplaneOptions& options) {
   if (absl::Status s = CheckConfig(config); !s.ok()) return s;
   auto providers = ProviderSetups(config);
   if (!providers.ok()) return providers.status();
@@ -122,9 +122,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(
   if (shared.flow_rcu == nullptr || rte_rcu_qsbr_init(shared.flow_rcu, workers) != 0) {
     return absl::ResourceExhaustedError("cannot allocate the flow table's RCU variable");
   }
-  auto flows = nat::FlowTable::Create({.capacity = config.flow_table_size / 2,
-                                       .worker_count = workers,
-                                       .rcu = shared.flow_rcu});
+  auto flows = nat::FlowTable::Create(
+      {.capacity = config.flow_table_size / 2, .worker_count = workers, .rcu = shared.flow_rcu});
   if (!flows.ok()) return flows.status();
   d->flows_ = std::move(*flows);
   shared.flows = d->flows_.get();
@@ -149,10 +148,10 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(
   shared.view = d->view_.get();
 
   for (uint32_t w = 0; w < workers; ++w) {
-    auto alloc = nat::NatPortAllocator::Create(
-        {.worker_count = workers,
-         .worker_index = w,
-         .quarantine_ms = config.nat_port_quarantine_seconds * 1000});
+    auto alloc =
+        nat::NatPortAllocator::Create({.worker_count = workers,
+                                       .worker_index = w,
+                                       .quarantine_ms = config.nat_port_quarantine_seconds * 1000});
     if (!alloc.ok()) {
       d->Stop();
       return alloc.status();
@@ -173,9 +172,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(
   d->stats_reader_ = *stats_reader;
   d->readers_registered_ = true;
   d->stats_reader_.Offline();  // online only while a stats request reads names
-  auto controller =
-      Controller::Create(&d->shared_, d->view_.get(), d->controller_reader_, d->from_control_,
-                         *providers);
+  auto controller = Controller::Create(&d->shared_, d->view_.get(), d->controller_reader_,
+                                       d->from_control_, *providers);
   if (!controller.ok()) {
     d->Stop();
     return controller.status();
@@ -193,8 +191,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(
     if (rte_eal_remote_launch(&Dataplane::WorkerMain, launch, d->worker_lcores_[w]) != 0) {
       delete launch;
       d->Stop();
-      return absl::InternalError(absl::StrCat("cannot launch worker ", w, " on lcore ",
-                                              d->worker_lcores_[w]));
+      return absl::InternalError(
+          absl::StrCat("cannot launch worker ", w, " on lcore ", d->worker_lcores_[w]));
     }
   }
   return d;
@@ -221,7 +219,9 @@ int Dataplane::WorkerMain(void* arg) {
   return 0;
 }
 
-uint32_t Dataplane::Poll() { return controller_ ? controller_->Poll() : 0; }
+uint32_t Dataplane::Poll() {
+  return controller_ ? controller_->Poll() : 0;
+}
 
 void Dataplane::Stop() {
   if (stopped_) return;
@@ -254,6 +254,8 @@ void Dataplane::Stop() {
   shared_.pool = nullptr;
 }
 
-Dataplane::~Dataplane() { Stop(); }
+Dataplane::~Dataplane() {
+  Stop();
+}
 
 }  // namespace privlink::dataplane

@@ -60,8 +60,8 @@ void EmitToConsumer(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3
   Send(w, port, m);
 }
 
-void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
-          const FlowBinding& b, FlowDirection dir) {
+void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset, const FlowBinding& b,
+          FlowDirection dir) {
   if (dir == FlowDirection::kIn2Out) {
     EmitToProvider(w, ctx, m, l3_offset, b.rev.src_ip);
   } else {
@@ -274,9 +274,9 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
   }
 }
 
-template void ProcessBurst<PortRole::kConsumer>(Worker&, const BurstContext&, uint16_t,
-                                                rte_mbuf**, uint16_t);
-template void ProcessBurst<PortRole::kProvider>(Worker&, const BurstContext&, uint16_t,
-                                                rte_mbuf**, uint16_t);
+template void ProcessBurst<PortRole::kConsumer>(Worker&, const BurstContext&, uint16_t, rte_mbuf**,
+                                                uint16_t);
+template void ProcessBurst<PortRole::kProvider>(Worker&, const BurstContext&, uint16_t, rte_mbuf**,
+                                                uint16_t);
 
 }  // namespace privlink::dataplane

@@ -21,7 +21,9 @@ absl::Status PortError(const control::PortConfig& port, std::string_view what, i
 
 // The device name DPDK registers: the device string up to its first comma
 // ("net_af_packet0,iface=x" -> "net_af_packet0", "0000:03:00.0" stays).
-std::string DeviceName(const std::string& device) { return device.substr(0, device.find(',')); }
+std::string DeviceName(const std::string& device) {
+  return device.substr(0, device.find(','));
+}
 
 absl::StatusOr<uint16_t> ProbeDevice(const control::PortConfig& port) {
   const std::string name = DeviceName(port.device);
@@ -42,7 +44,8 @@ absl::StatusOr<uint16_t> ProbeDevice(const control::PortConfig& port) {
 absl::Status StartPort(const control::PortConfig& port, uint16_t id, uint16_t queues,
                        rte_mempool* pool) {
   rte_eth_dev_info info{};
-  if (int rc = rte_eth_dev_info_get(id, &info); rc != 0) return PortError(port, "no device info", rc);
+  if (int rc = rte_eth_dev_info_get(id, &info); rc != 0)
+    return PortError(port, "no device info", rc);
   if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
     return PortError(port,
                      absl::StrCat("the device has ", info.max_rx_queues, " RX / ",

@@ -120,8 +120,7 @@ int main(int argc, char** argv) {
 
   if (!options.no_dataplane) {
     if (rte_eal_init(static_cast<int>(eal_args.size()), eal_args.data()) < 0) {
-      std::cerr << "privlinkd: DPDK EAL initialisation failed: " << rte_strerror(rte_errno)
-                << "\n";
+      std::cerr << "privlinkd: DPDK EAL initialisation failed: " << rte_strerror(rte_errno) << "\n";
       return 1;
     }
   }
@@ -147,8 +146,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto dataplane = privlink::dataplane::Dataplane::Start(
-      config->dataplane, (*service)->control().publisher(), {.idle_sleep_us = options.idle_sleep_us});
+  auto dataplane =
+      privlink::dataplane::Dataplane::Start(config->dataplane, (*service)->control().publisher(),
+                                            {.idle_sleep_us = options.idle_sleep_us});
   if (!dataplane.ok()) {
     std::cerr << "privlinkd: " << dataplane.status().message() << "\n";
     (*service)->Stop();

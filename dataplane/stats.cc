@@ -8,8 +8,8 @@
 namespace privlink::dataplane {
 namespace {
 
-using nlohmann::json;
 using nat::FlowDirection;
+using nlohmann::json;
 
 struct Totals {
   uint64_t packets = 0;

@@ -14,7 +14,9 @@ namespace privlink::dataplane {
 
 inline constexpr MacAddress kZeroMac{};
 
-inline uint8_t* FrameOf(rte_mbuf* m) { return rte_pktmbuf_mtod(m, uint8_t*); }
+inline uint8_t* FrameOf(rte_mbuf* m) {
+  return rte_pktmbuf_mtod(m, uint8_t*);
+}
 
 inline void DropPacket(CounterSet& counters, rte_mbuf* m, DropReason reason) {
   counters.Drop(reason);
@@ -28,7 +30,8 @@ inline void FlushPort(Worker& w, uint16_t port) {
   const uint16_t sent = rte_eth_tx_burst(w.shared->ports[port].ethdev, w.index, q.pkts, q.count);
   PortCounters& pc = w.counters.ports[port];
   for (uint16_t i = 0; i < sent; ++i) pc.tx.Add(q.pkts[i]->pkt_len);
-  for (uint16_t i = sent; i < q.count; ++i) DropPacket(w.counters, q.pkts[i], DropReason::kTxRingFull);
+  for (uint16_t i = sent; i < q.count; ++i)
+    DropPacket(w.counters, q.pkts[i], DropReason::kTxRingFull);
   q.count = 0;
 }
 

@@ -40,11 +40,11 @@ enum class PortRole : uint8_t { kConsumer, kProvider };
 struct PortInfo {
   std::string name;
   PortRole role = PortRole::kConsumer;
-  uint16_t ethdev = 0;                         // DPDK port id
-  MacAddress mac{};                            // what we send from and answer ARP with
-  uint16_t position = 0;                       // among ports of its role, config order
-  Ipv4Be address = 0;                          // provider: the port's own IP (ARP sender), or 0
-  bool promiscuous = false;                    // frames for other MACs reach us: filter them
+  uint16_t ethdev = 0;       // DPDK port id
+  MacAddress mac{};          // what we send from and answer ARP with
+  uint16_t position = 0;     // among ports of its role, config order
+  Ipv4Be address = 0;        // provider: the port's own IP (ARP sender), or 0
+  bool promiscuous = false;  // frames for other MACs reach us: filter them
 };
 
 // Read-only after start; every worker and the control thread point at the same one.
@@ -52,10 +52,10 @@ struct DataplaneShared {
   std::vector<PortInfo> ports;
   std::vector<uint16_t> consumer_ports;  // consumer position -> port index
   nat::FlowTable* flows = nullptr;
-  rte_rcu_qsbr* flow_rcu = nullptr;     // the flow table's readers: RCU thread id = worker index
+  rte_rcu_qsbr* flow_rcu = nullptr;  // the flow table's readers: RCU thread id = worker index
   RcuCell<DataplaneView>* view = nullptr;
-  rte_mempool* pool = nullptr;          // for frames privlink builds (resets)
-  rte_ring* to_control = nullptr;       // ARP and packets waiting for a neighbour (MP/SC)
+  rte_mempool* pool = nullptr;     // for frames privlink builds (resets)
+  rte_ring* to_control = nullptr;  // ARP and packets waiting for a neighbour (MP/SC)
   const nat::Clock* clock = nullptr;
 };
 

@@ -15,8 +15,8 @@ namespace {
 void SendFromControl(Worker& w) {
   if (w.from_control == nullptr) return;
   rte_mbuf* pkts[kRxBurst];
-  const unsigned n = rte_ring_sc_dequeue_burst(w.from_control, reinterpret_cast<void**>(pkts),
-                                               kRxBurst, nullptr);
+  const unsigned n =
+      rte_ring_sc_dequeue_burst(w.from_control, reinterpret_cast<void**>(pkts), kRxBurst, nullptr);
   for (unsigned i = 0; i < n; ++i) Send(w, pkts[i]->port, pkts[i]);
 }
 

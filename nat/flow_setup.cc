@@ -8,11 +8,16 @@ namespace privlink::nat {
 
 std::string_view FlowSetupErrorName(FlowSetupError error) {
   switch (error) {
-    case FlowSetupError::kNone: return "none";
-    case FlowSetupError::kNatPortsExhausted: return "nat_ports_exhausted";
-    case FlowSetupError::kFlowTableFull: return "flow_table_full";
-    case FlowSetupError::kFlowExists: return "flow_exists";
-    case FlowSetupError::kInvalidRequest: return "invalid_request";
+    case FlowSetupError::kNone:
+      return "none";
+    case FlowSetupError::kNatPortsExhausted:
+      return "nat_ports_exhausted";
+    case FlowSetupError::kFlowTableFull:
+      return "flow_table_full";
+    case FlowSetupError::kFlowExists:
+      return "flow_exists";
+    case FlowSetupError::kInvalidRequest:
+      return "invalid_request";
   }
   return "unknown";
 }

@@ -48,7 +48,7 @@ struct FlowSetupResult {
 
 // On any error nothing is left allocated.
 FlowSetupResult CreateFlow(FlowTable& table, NatPortAllocator& ports, uint32_t worker,
-                                  const NewFlow& request, TimeMs now);
+                           const NewFlow& request, TimeMs now);
 
 // Returns the flow's NAT port to its allocator (call once, when the owner removes the flow).
 absl::Status ReleaseFlowPort(NatPortAllocator& ports, const FlowBinding& flow, TimeMs now);

@@ -86,13 +86,13 @@ TEST_F(PrivlinkdTest, StartUpFailuresEndWithOneClearMessage) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"a device that does not exist", [](json& c) {
+      {"a device that does not exist",
+       [](json& c) {
          c["dataplane"]["ports"][0]["device"] = "net_af_packet0,iface=privlink-no-such-if";
        },
        "0,1", 256, "port 'consumer0' (net_af_packet0,iface=privlink-no-such-if): cannot probe"},
       {"fewer worker lcores than workers", [](json&) {}, "0", 256, "worker lcores"},
-      {"too little memory for the packet buffers", [](json&) {}, "0,1", 16,
-       "cannot allocate"},
+      {"too little memory for the packet buffers", [](json&) {}, "0,1", 16, "cannot allocate"},
       {"a bad config", [](json& c) { c["dataplane"]["workers"] = "two"; }, "0,1", 256,
        "dataplane.workers"},
   };
