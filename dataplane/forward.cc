@@ -116,6 +116,25 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
   }
   WriteTcpReset(FrameOf(m) + p.l3_offset, to_receiver);
   SetFrameLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
+  // A segment without payload, SYN or FIN is a pure ACK (sequence exact) or a keepalive or
+  // zero-window probe (sequence one below the receiver's next, out of window, silently
+  // dropped): a second reset one higher covers the probe. Sent after the first, so when the
+  // first was exact the second meets a closed connection and is ignored.
+  const bool zero_length =
+      p.tcp_payload_len() == 0 && (p.tcp_flags & (nat::kTcpSyn | nat::kTcpFin)) == 0;
+  if (zero_length) {
+    if (rte_mbuf* probe = rte_pktmbuf_alloc(w.shared->pool); probe != nullptr) {
+      std::memcpy(FrameOf(probe), FrameOf(m), m->data_len);
+      probe->data_len = m->data_len;
+      probe->pkt_len = m->pkt_len;
+      ResetSegment next = to_receiver;
+      ++next.seq;
+      WriteTcpReset(FrameOf(probe) + p.l3_offset, next);
+      Emit(w, ctx, m, p.l3_offset, b, dir);
+      return Emit(w, ctx, probe, p.l3_offset, b, dir);
+    }
+    w.counters.Drop(DropReason::kMbufPoolExhausted);
+  }
   Emit(w, ctx, m, p.l3_offset, b, dir);
 }
 

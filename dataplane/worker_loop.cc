@@ -38,9 +38,14 @@ void ExpireSlice(Worker& w, const BurstContext& ctx) {
     ++w.sweep.by_state[static_cast<size_t>(e.state())];
   };
   const uint32_t span = table.ShardHighWater(w.index) - table.ShardBegin(w.index);
-  nat::ExpireFlows(table, w.index, ctx.now32, kExpiryBudget, timeouts_of, on_expire, on_keep);
+  // A pass counts each flow once: its last slice stops exactly at the pass's end (the expiry
+  // cursor wraps inside the shard, so a full budget would count the first flows twice).
+  if (w.sweep.visited >= span) w.sweep.visited = 0;
+  const uint32_t left = span - w.sweep.visited;
+  const uint32_t budget = kExpiryBudget < left ? kExpiryBudget : left;
+  nat::ExpireFlows(table, w.index, ctx.now32, budget, timeouts_of, on_expire, on_keep);
+  w.sweep.visited += budget;
   // A whole pass over the shard: publish what it counted (flows by state) and start again.
-  w.sweep.visited += kExpiryBudget < span ? kExpiryBudget : span;
   if (w.sweep.visited >= span) {
     for (size_t s = 0; s < kTcpStateCount; ++s) {
       w.counters.flows_by_state[s].Set(w.sweep.by_state[s]);

@@ -26,16 +26,21 @@ PLK_VLAN_B=20
 PLK_IF_CONS_B_VLAN=plk-c1n.20
 PLK_IF_PROV_NS=plk-p0n
 
-PLK_CLIENT_IP=10.0.0.2
-PLK_PE_IP=10.0.0.100
-PLK_PROVIDER_PORT_IP=192.168.10.1
-PLK_BACKENDS=(192.168.10.11 192.168.10.12 192.168.10.13)
-PLK_NAT_IPS=(192.168.10.200 192.168.10.201)
-PLK_BACKEND_PORT=8080
+# Used by the scripts that source this file.
+# shellcheck disable=SC2034
+{
+  PLK_CLIENT_IP=10.0.0.2
+  PLK_PE_IP=10.0.0.100
+  PLK_PROVIDER_PORT_IP=192.168.10.1
+  PLK_BACKENDS=(192.168.10.11 192.168.10.12 192.168.10.13)
+  PLK_NAT_IPS=(192.168.10.200 192.168.10.201)
+  PLK_BACKEND_PORT=8080
+}
 
 # Filled in by the functions below; plk_topo_cleanup uses them.
 PLK_BACKEND_PIDS=()
 PLK_DAEMON_PID=
+PLK_LOCK_FD=
 
 plk_log() { echo "[$(date +%T)] $*" >&2; }
 
@@ -46,7 +51,7 @@ plk_topo_require() {
     exit 77
   fi
   local tool
-  for tool in ip ethtool curl python3 sysctl; do
+  for tool in ip ethtool curl python3 sysctl flock; do
     if ! command -v "$tool" >/dev/null; then
       echo "FAIL: '$tool' is missing (tools/install-deps installs it)" >&2
       exit 1
@@ -60,34 +65,49 @@ plk_topo_require() {
   ip netns del "$probe"
 }
 
+# The namespace and interface names are fixed, so two runs (the e2e test in two build directories,
+# the demo) must take turns: an exclusive lock held until the script exits.
+plk_topo_lock() {
+  local lock_dir=/run/lock
+  [ -d "$lock_dir" ] || lock_dir=/tmp
+  exec {PLK_LOCK_FD}>"$lock_dir/privlink-topology.lock"
+  if ! flock -n "$PLK_LOCK_FD"; then
+    echo "waiting for another privlink topology user (e2e test or demo) to finish" >&2
+    if ! flock -w 600 "$PLK_LOCK_FD"; then
+      echo "the privlink topology stayed in use for 10 minutes" >&2
+      return 1
+    fi
+  fi
+}
+
 # Stops what the topology started (backends, privlinkd) and removes namespaces and links. Safe to
 # call any number of times, also when nothing exists (cleans leftovers of an interrupted run).
 plk_topo_cleanup() {
   local pid
   if [ -n "${PLK_DAEMON_PID:-}" ] && kill -0 "$PLK_DAEMON_PID" 2>/dev/null; then
-    kill -TERM "$PLK_DAEMON_PID" 2>/dev/null
+    kill -TERM "$PLK_DAEMON_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$PLK_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$PLK_DAEMON_PID" 2>/dev/null
-    wait "$PLK_DAEMON_PID" 2>/dev/null
+    kill -KILL "$PLK_DAEMON_PID" 2>/dev/null || true
+    wait "$PLK_DAEMON_PID" 2>/dev/null || true
   fi
   PLK_DAEMON_PID=
   for pid in "${PLK_BACKEND_PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
   PLK_BACKEND_PIDS=()
   local ns
   for ns in "$PLK_NS_CONS_A" "$PLK_NS_CONS_B" "$PLK_NS_PROV"; do
     if [ -e "/run/netns/$ns" ]; then
       # Processes left inside a namespace (an earlier run's backends) keep it alive; end them.
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+      ip netns del "$ns" 2>/dev/null || true
     fi
   done
   # Deleting a namespace deletes its veth ends and so their peers; this catches half-made pairs.
   local link
   for link in "$PLK_IF_CONS_A" "$PLK_IF_CONS_B" "$PLK_IF_PROV"; do
-    ip link del "$link" 2>/dev/null
+    if [ -e "/sys/class/net/$link" ]; then ip link del "$link" 2>/dev/null || true; fi
   done
   return 0
 }
@@ -129,8 +149,31 @@ plk_make_netns() {
   ip -n "$ns" link set lo up
 }
 
-# Builds the three namespaces and their links (after cleaning leftovers).
+# VLAN VID on DEV in NS without a VLAN device: a tc egress program tags every frame, an ingress one
+# accepts only frames of VID and untags them (tests/e2e/vlan_bpf.py). The programs are pinned on a
+# private bpffs mount only until tc holds them.
+plk_vlan_by_bpf() {
+  local ns=$1 dev=$2 vid=$3 pins
+  pins=$(mktemp -d /tmp/plk-bpf.XXXXXX) || return 1
+  local ok=
+  if mount -t bpf bpf "$pins" && python3 "$PLK_E2E_DIR/vlan_bpf.py" --pin-dir "$pins" --vlan "$vid" &&
+      ip netns exec "$ns" tc qdisc add dev "$dev" clsact &&
+      ip netns exec "$ns" tc filter add dev "$dev" egress bpf da pinned "$pins/push" &&
+      ip netns exec "$ns" tc filter add dev "$dev" ingress bpf da pinned "$pins/pop"; then
+    ok=1
+  fi
+  rm -f "$pins/push" "$pins/pop"
+  umount "$pins" 2>/dev/null || true
+  rmdir "$pins" 2>/dev/null || true
+  if [ -z "$ok" ]; then
+    echo "cannot put $dev into VLAN $vid: the kernel has neither 8021q nor cls_bpf" >&2
+    return 1
+  fi
+}
+
+# Builds the three namespaces and their links (after cleaning leftovers), holding the lock.
 plk_topo_create() {
+  if [ -z "${PLK_LOCK_FD:-}" ]; then plk_topo_lock || return 1; fi
   plk_topo_cleanup
   plk_make_netns "$PLK_NS_CONS_A"
   plk_make_netns "$PLK_NS_CONS_B"
@@ -139,14 +182,21 @@ plk_topo_create() {
   plk_make_veth "$PLK_IF_CONS_A" "$PLK_IF_CONS_A_NS" "$PLK_NS_CONS_A"
   ip -n "$PLK_NS_CONS_A" addr add "$PLK_CLIENT_IP/24" dev "$PLK_IF_CONS_A_NS"
 
-  # Consumer B: the same client address, on a VLAN subinterface of the second consumer link.
+  # Consumer B: the same client address, in VLAN 20 on the second consumer link.
   plk_make_veth "$PLK_IF_CONS_B" "$PLK_IF_CONS_B_NS" "$PLK_NS_CONS_B"
-  ip -n "$PLK_NS_CONS_B" link add link "$PLK_IF_CONS_B_NS" name "$PLK_IF_CONS_B_VLAN" \
-    type vlan id "$PLK_VLAN_B"
-  ip netns exec "$PLK_NS_CONS_B" sysctl -qw "net.ipv6.conf.$PLK_IF_CONS_B_VLAN.disable_ipv6=1"
-  plk_offloads_off "$PLK_NS_CONS_B" "$PLK_IF_CONS_B_VLAN"
-  ip -n "$PLK_NS_CONS_B" link set "$PLK_IF_CONS_B_VLAN" up
-  ip -n "$PLK_NS_CONS_B" addr add "$PLK_CLIENT_IP/24" dev "$PLK_IF_CONS_B_VLAN"
+  local client_b_dev
+  if ip -n "$PLK_NS_CONS_B" link add link "$PLK_IF_CONS_B_NS" name "$PLK_IF_CONS_B_VLAN" \
+      type vlan id "$PLK_VLAN_B" 2>/dev/null; then
+    client_b_dev=$PLK_IF_CONS_B_VLAN
+    ip netns exec "$PLK_NS_CONS_B" sysctl -qw "net.ipv6.conf.$client_b_dev.disable_ipv6=1"
+    plk_offloads_off "$PLK_NS_CONS_B" "$client_b_dev"
+    ip -n "$PLK_NS_CONS_B" link set "$client_b_dev" up
+  else
+    # No 8021q in this kernel: tc programs tag and untag on the veth end itself.
+    client_b_dev=$PLK_IF_CONS_B_NS
+    plk_vlan_by_bpf "$PLK_NS_CONS_B" "$client_b_dev" "$PLK_VLAN_B" || return 1
+  fi
+  ip -n "$PLK_NS_CONS_B" addr add "$PLK_CLIENT_IP/24" dev "$client_b_dev"
 
   # Provider: three backend addresses on one link; the NAT IPs are on-link (same /24).
   plk_make_veth "$PLK_IF_PROV" "$PLK_IF_PROV_NS" "$PLK_NS_PROV"
@@ -164,7 +214,7 @@ plk_start_backends() {
     : >"$logdir/access-$ip.log"
     ip netns exec "$PLK_NS_PROV" python3 "$PLK_E2E_DIR/backend.py" --bind "$ip" \
       --port "$PLK_BACKEND_PORT" --root "$docroot" --log "$logdir/access-$ip.log" \
-      2>>"$logdir/backend-$ip.stderr" &
+      2>>"$logdir/backend-$ip.stderr" {PLK_LOCK_FD}>&- &
     PLK_BACKEND_PIDS+=($!)
   done
   for ip in "${PLK_BACKENDS[@]}"; do
@@ -193,13 +243,15 @@ plk_start_privlinkd() {
   local privlinkd=$1 config=$2 logfile=$3
   shift 3
   "$privlinkd" -l 0,1 --no-huge --no-pci --no-shconf -m 512 --file-prefix="plk-e2e-$$" \
-    --log-level='*:notice' -- --config "$config" --idle-sleep-us 50 "$@" >"$logfile" 2>&1 &
+    --log-level='*:notice' -- --config "$config" --idle-sleep-us 50 "$@" >"$logfile" 2>&1 \
+    {PLK_LOCK_FD}>&- &
   PLK_DAEMON_PID=$!
   for _ in $(seq 300); do
     if grep -q '^privlinkd: forwarding' "$logfile"; then return 0; fi
     if ! kill -0 "$PLK_DAEMON_PID" 2>/dev/null; then
-      wait "$PLK_DAEMON_PID"
-      echo "privlinkd exited with status $? before forwarding:" >&2
+      local status=0
+      wait "$PLK_DAEMON_PID" || status=$?
+      echo "privlinkd exited with status $status before forwarding:" >&2
       cat "$logfile" >&2
       PLK_DAEMON_PID=
       return 1
@@ -214,15 +266,14 @@ plk_start_privlinkd() {
 # SIGTERM to privlinkd; returns its exit status (the daemon promises 0).
 plk_stop_privlinkd() {
   [ -n "${PLK_DAEMON_PID:-}" ] || return 1
-  kill -TERM "$PLK_DAEMON_PID"
-  local status
+  kill -TERM "$PLK_DAEMON_PID" || true
+  local status=0
   for _ in $(seq 100); do kill -0 "$PLK_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$PLK_DAEMON_PID" 2>/dev/null; then
     echo "privlinkd still running 10 s after SIGTERM; killing it" >&2
-    kill -KILL "$PLK_DAEMON_PID"
+    kill -KILL "$PLK_DAEMON_PID" || true
   fi
-  wait "$PLK_DAEMON_PID"
-  status=$?
+  wait "$PLK_DAEMON_PID" || status=$?
   PLK_DAEMON_PID=
   return "$status"
 }
