@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 
 #include "control/api_client.h"
+#include "control/cli_stats.h"
 #include "control/cli_table.h"
 #include "control/json_reader.h"
 #include "control/listen_address.h"
@@ -352,7 +353,7 @@ std::map<std::string, Command> Commands() {
         });
       }};
   c["stats"] = {"", no_options, [](const po::variables_map&, Context& ctx) {
-                  return Report(ctx, "GET", "/v1/stats", std::nullopt, PrintObject);
+                  return Report(ctx, "GET", "/v1/stats", std::nullopt, PrintStats);
                 }};
   return c;
 }

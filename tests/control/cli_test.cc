@@ -186,6 +186,7 @@ TEST_F(CliTest, ApplyAndStats) {
   ProcessResult stats = Ctl({"stats"});
   ASSERT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_THAT(stats.out, HasSubstr("control.networks "));
+  EXPECT_THAT(stats.out, HasSubstr("(no dataplane"));
   ProcessResult json_stats = Ctl({"-o", "json", "stats"});
   EXPECT_EQ(json::parse(json_stats.out)["control"]["networks"], 2);
 }

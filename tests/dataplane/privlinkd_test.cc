@@ -135,6 +135,14 @@ TEST_F(PrivlinkdTest, ForwardsCountsAndStopsCleanly) {
         << "only ARP announcements leave, on the provider port";
     EXPECT_EQ(dataplane["endpoints"][0]["name"], "contoso-pe");
     EXPECT_EQ(dataplane["natPorts"].size(), 2u);
+    // privlinkctl stats shows the same as tables, with the drop reasons that counted.
+    const std::string ctl = BinaryFromEnv("PRIVLINKCTL");
+    ASSERT_FALSE(ctl.empty()) << "set PRIVLINKCTL to the privlinkctl binary";
+    const ProcessResult shown = RunProcess({ctl, "--server", "unix:" + socket_, "stats"}, dir_);
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    EXPECT_THAT(shown.out, HasSubstr("PORTS"));
+    EXPECT_THAT(shown.out, HasSubstr("contoso-pe"));
+    EXPECT_THAT(shown.out, HasSubstr("ethertype_unsupported"));
     kill(pid_, signal);
     EXPECT_EQ(WaitExitCode(pid_), 0) << Slurp(dir_ + "/daemon.err");
     pid_ = -1;
