@@ -37,6 +37,7 @@ void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3
   if (!WriteL2(m, l3_offset, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
     return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
   }
+  PadToMinimum(m);
   if (mac != nullptr) [[likely]] {
     Send(w, route->port, m);
   } else {
@@ -57,6 +58,7 @@ void EmitToConsumer(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3
   if (!WriteL2(m, l3_offset, client, w.shared->ports[port].mac, at.vlan)) {
     return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
   }
+  PadToMinimum(m);
   Send(w, port, m);
 }
 
@@ -115,7 +117,8 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
     w.counters.Drop(DropReason::kMbufPoolExhausted);
   }
   WriteTcpReset(FrameOf(m) + p.l3_offset, to_receiver);
-  SetFrameLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
+  // Padded by Emit once the other side's L2 header (with or without a tag) is in place.
+  SetUnpaddedLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
   // A segment without payload, SYN or FIN is a pure ACK (sequence exact) or a keepalive or
   // zero-window probe (sequence one below the receiver's next, out of window, silently
   // dropped): a second reset one higher covers the probe. Sent after the first, so when the

@@ -79,12 +79,29 @@ inline bool WriteL2(rte_mbuf* m, uint16_t l3_offset, const MacAddress& dst, cons
   return true;
 }
 
+// Sets a frame's length without padding: for a frame whose L2 header is still to change.
+inline void SetUnpaddedLength(rte_mbuf* m, uint16_t len) {
+  m->data_len = len;
+  m->pkt_len = len;
+}
+
 // Sets a frame privlink wrote to `len` bytes, zero-padded to Ethernet's 60-byte minimum.
 inline void SetFrameLength(rte_mbuf* m, uint16_t len) {
   const uint16_t padded = len < kEthMinFrameLen ? static_cast<uint16_t>(kEthMinFrameLen) : len;
   if (padded > len) std::memset(FrameOf(m) + len, 0, padded - len);
   m->data_len = padded;
   m->pkt_len = padded;
+}
+
+}  // namespace privlink::dataplane
+
+namespace privlink::dataplane {
+
+// After the final L2 header: a reset that lost its VLAN tag may be under Ethernet's minimum.
+inline void PadToMinimum(rte_mbuf* m) {
+  if (m->pkt_len < kEthMinFrameLen) [[unlikely]] {
+    SetFrameLength(m, static_cast<uint16_t>(m->pkt_len));
+  }
 }
 
 }  // namespace privlink::dataplane

@@ -102,10 +102,10 @@ TEST_F(DaemonTest, AcceptsEalOptionsBeforeTheSeparatorAndOverrides) {
   EXPECT_EQ(StopDaemon(SIGTERM), 0);
 }
 
-TEST_F(DaemonTest, WithoutNoDataplaneItSaysTheDataplaneIsNotBuilt) {
-  ProcessResult r = RunProcess({binary_, "-l", "0", "--", "--config", config_}, dir_);
+TEST_F(DaemonTest, WithTheDataplaneEalErrorsAndUsageErrorsAreReported) {
+  ProcessResult r = RunProcess({binary_, "--no-such-eal-option", "--", "--config", config_}, dir_);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("dataplane is not built yet"));
+  EXPECT_THAT(r.err, HasSubstr("privlinkd: DPDK EAL initialisation failed"));
   ProcessResult usage = RunProcess({binary_, "--no-dataplane"}, dir_);
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_THAT(usage.err, HasSubstr("--config"));

@@ -1,0 +1,153 @@
+// A complete single-worker dataplane in one process, without lcores: mbuf pool, three net_ring
+// ports (the test enqueues frames on a port's RX ring and dequeues what the worker sent from its
+// TX ring), flow table, control plane with a seeded model and its snapshot publisher, the
+// neighbour view, a Worker and a VirtualClock. Tests call Poll() to run one worker iteration.
+//
+// The topology every test shares (client 10.0.0.2 in both consumer networks):
+//   consumer0 (port 0): network "a", untagged; PE "pe-a" 10.0.0.100 (Approved)
+//   consumer1 (port 1): network "b", VLAN 20;  PE "pe-b" 10.0.0.100 (Approved)
+//   both networks also hold a Pending PE at 10.0.0.101 ("pe-a-pending", "pe-b-pending")
+//   provider0 (port 2): 192.168.10.0/24, address 192.168.10.1
+//   service "svc": rule 80 -> 8080, backends 192.168.10.11-13, NAT IPs 192.168.10.200/.201
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "control/control_plane.h"
+#include "control/model.h"
+#include "control/snapshot.h"
+#include "control/uuid.h"
+#include "dataplane/drop_reason.h"
+#include "dataplane/rcu_cell.h"
+#include "dataplane/view.h"
+#include "dataplane/worker.h"
+#include "nat/clock.h"
+#include "nat/flow_table.h"
+#include "nat/inet.h"
+#include "tests/dataplane/packet_builder.h"
+
+namespace privlink::dataplane::testing {
+
+// Port indices (DataplaneShared::ports).
+inline constexpr uint16_t kConsumer0 = 0;
+inline constexpr uint16_t kConsumer1 = 1;
+inline constexpr uint16_t kProvider = 2;
+inline constexpr uint16_t kPortCount = 3;
+
+inline constexpr MacAddress kConsumer0Mac = {0x02, 0x00, 0x00, 0x00, 0xc0, 0x00};
+inline constexpr MacAddress kConsumer1Mac = {0x02, 0x00, 0x00, 0x00, 0xc1, 0x00};
+inline constexpr MacAddress kProviderMac = {0x02, 0x00, 0x00, 0x00, 0xb0, 0x00};
+inline constexpr std::array<MacAddress, kPortCount> kPortMacs = {kConsumer0Mac, kConsumer1Mac,
+                                                                 kProviderMac};
+
+inline constexpr uint16_t kNetworkBVlan = 20;
+inline constexpr Ipv4Be kClientIp = Ipv4(10, 0, 0, 2);
+inline constexpr Ipv4Be kPeIp = Ipv4(10, 0, 0, 100);
+inline constexpr Ipv4Be kPendingPeIp = Ipv4(10, 0, 0, 101);
+inline constexpr uint16_t kFrontendPort = 80;
+inline constexpr uint16_t kBackendPort = 8080;
+inline constexpr Ipv4Be kProviderAddress = Ipv4(192, 168, 10, 1);
+inline constexpr std::array<Ipv4Be, 3> kBackends = {Ipv4(192, 168, 10, 11), Ipv4(192, 168, 10, 12),
+                                                    Ipv4(192, 168, 10, 13)};
+// Not in the seed: AddBackend() adds it (its MAC is in the neighbour view from the start).
+inline constexpr Ipv4Be kExtraBackend = Ipv4(192, 168, 10, 14);
+inline constexpr std::array<Ipv4Be, 2> kNatIps = {Ipv4(192, 168, 10, 200), Ipv4(192, 168, 10, 201)};
+inline constexpr uint16_t kFirstNatPort = nat::kDefaultFirstNatPort;
+
+inline constexpr char kService[] = "svc";
+inline constexpr char kEndpointA[] = "pe-a";
+inline constexpr char kEndpointB[] = "pe-b";
+
+// 02:00:00:00:be:<last octet of the backend's address>.
+inline MacAddress BackendMac(Ipv4Be backend) {
+  return {0x02, 0x00, 0x00, 0x00, 0xbe, static_cast<uint8_t>(Be32ToHost(backend))};
+}
+
+struct HarnessOptions {
+  // false: the neighbour view knows no backend MAC, so translated packets go to the control ring.
+  bool backend_macs = true;
+};
+
+struct ControlFrame {
+  uint16_t port = 0;  // mbuf->port: the port index the worker tagged it with
+  std::vector<uint8_t> bytes;
+};
+
+class WorkerHarness {
+ public:
+  // Throws std::runtime_error when a DPDK object cannot be made.
+  explicit WorkerHarness(const HarnessOptions& options = {});
+  ~WorkerHarness();
+  WorkerHarness(const WorkerHarness&) = delete;
+  WorkerHarness& operator=(const WorkerHarness&) = delete;
+
+  // Queues a frame on `port`'s RX ring (one mbuf, one segment).
+  void Inject(uint16_t port, const std::vector<uint8_t>& frame);
+  void Inject(uint16_t port, const Frame& frame) { Inject(port, frame.bytes); }
+  // One worker iteration (PollOnce); returns the packets it received.
+  uint32_t Poll();
+  // What the worker sent on `port` since the last call, oldest first; the mbufs are freed.
+  std::vector<std::vector<uint8_t>> TakeSent(uint16_t port);
+  // What the worker handed to the control thread; the mbufs are freed.
+  std::vector<ControlFrame> TakeToControl();
+  unsigned ToControlCount() const;
+
+  uint64_t DropCount(DropReason reason) const;
+  uint64_t TotalDrops() const;
+  // Mbufs of the pool not in the pool: frames queued on rings, or leaked.
+  unsigned MbufsInUse() const;
+
+  // ---- the model: each change publishes a new snapshot at once ----
+  absl::Status Change(
+      const std::function<absl::Status(control::Model&, const control::WorkflowContext&)>& mutate);
+  absl::Status ApproveConnection(std::string_view endpoint);
+  absl::Status RejectConnection(std::string_view endpoint);
+  absl::Status DeleteConnection(std::string_view endpoint);
+  absl::Status SetTeardown(control::TeardownPolicy policy);
+  // Network "c" (consumer0, VLAN 30), service "svc2" (NAT IP 192.168.10.210, backend
+  // 192.168.10.21, 443 -> 8443) and its Approved endpoint "pe-c" in network c.
+  absl::Status AddUnrelatedResources();
+  // Appends a backend to svc's list (Maglev moves some keys to it).
+  absl::Status AddBackend(Ipv4Be backend);
+
+  const control::Snapshot& snapshot() const { return *control_->publisher().latest(); }
+  control::ControlPlane& control() { return *control_; }
+  Worker& worker() { return *worker_; }
+  nat::VirtualClock& clock() { return clock_; }
+  nat::FlowTable& flows() { return *flows_; }
+  DataplaneShared& shared() { return shared_; }
+
+ private:
+  struct RingPort {
+    rte_ring* rx = nullptr;
+    rte_ring* tx = nullptr;
+    uint16_t ethdev = 0;
+    bool open = false;
+  };
+
+  void OpenRingPort(const std::string& name, uint16_t index);
+
+  nat::VirtualClock clock_{1'000'000};
+  std::unique_ptr<control::UuidGenerator> uuids_;
+  std::unique_ptr<control::ControlPlane> control_;
+  rte_mempool* pool_ = nullptr;
+  std::array<RingPort, kPortCount> ports_{};
+  rte_rcu_qsbr* flow_rcu_ = nullptr;
+  std::unique_ptr<nat::FlowTable> flows_;
+  std::unique_ptr<RcuCell<DataplaneView>> view_;
+  DataplaneShared shared_;
+  std::unique_ptr<Worker> worker_;
+  bool readers_registered_ = false;
+};
+
+}  // namespace privlink::dataplane::testing
