@@ -1,4 +1,5 @@
-// Frames and checks shared by the packet-path tests (forward_test.cc, forward_table_test.cc):
+// Frames and checks shared by the packet-path tests (forward_test.cc, forward_table_test.cc,
+// controller_test.cc):
 // what clients and backends send, what each must become on the other side, and byte-level
 // comparison with readable differences.
 #pragma once
@@ -206,6 +207,7 @@ inline Ipv4Be MaglevBackend(const WorkerHarness& h, const Net& net, const TcpFra
 inline void DrainAndCheckNoLeak(WorkerHarness& h) {
   for (uint16_t p = 0; p < kPortCount; ++p) h.TakeSent(p);
   h.TakeToControl();
+  h.TakeFromControl();
   EXPECT_EQ(h.MbufsInUse(), 0u) << "mbufs leaked";
 }
 

@@ -24,6 +24,10 @@ constexpr unsigned kPoolSize = 511;
 constexpr unsigned kRxRingSize = 64;
 constexpr unsigned kTxRingSize = 512;
 constexpr unsigned kToControlRingSize = 256;
+constexpr unsigned kFromControlRingSize = 256;
+// Snapshot reader ids: the worker's, then the Controller's (as Dataplane::Start numbers them).
+constexpr unsigned kWorkerReader = 0;
+constexpr unsigned kControllerReader = 1;
 constexpr uint32_t kFlowCapacity = 4096;
 constexpr char kConsumerSubscription[] = "sub-consumer";  // auto-approved by svc
 constexpr char kOtherSubscription[] = "sub-other";        // visible, so its connection is Pending
@@ -89,7 +93,7 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   uuids_ = std::make_unique<control::RandomUuidGenerator>(42);
   control::ControlPlaneOptions cp_options;
   cp_options.consumer_ports = {"consumer0", "consumer1"};
-  cp_options.max_readers = 1;
+  cp_options.max_readers = options.controller ? 2 : 1;
   auto plane = control::ControlPlane::Create(cp_options, nullptr, SeedDocument(), uuids_.get());
   Require(plane.ok(), "control plane: " + std::string(plane.status().message()));
   control_ = std::move(*plane);
@@ -149,13 +153,30 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   Require(ports.ok(), "NAT port allocator");
   worker_ = std::make_unique<Worker>(0, &shared_, std::move(*ports));
   // The worker's thread is this one: register it with every RCU domain, as WorkerMain does.
-  auto reader = control_->publisher().RegisterReader(0);
+  auto reader = control_->publisher().RegisterReader(kWorkerReader);
   Require(reader.ok(), "snapshot reader");
   worker_->snapshot = *reader;
   rte_rcu_qsbr_thread_register(flow_rcu_, 0);
   rte_rcu_qsbr_thread_online(flow_rcu_, 0);
   view_->RegisterReader(0);
   readers_registered_ = true;
+
+  if (options.controller) {
+    from_control_ = rte_ring_create(name("fctl").c_str(), kFromControlRingSize, SOCKET_ID_ANY,
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+    Require(from_control_ != nullptr, "from-control ring");
+    worker_->from_control = from_control_;
+    auto controller_reader = control_->publisher().RegisterReader(kControllerReader);
+    Require(controller_reader.ok(), "controller snapshot reader");
+    controller_reader_ = *controller_reader;
+    ProviderPortSetup provider;
+    provider.port = kProvider;
+    provider.subnet = *subnet;
+    auto controller =
+        Controller::Create(&shared_, view_.get(), controller_reader_, from_control_, {provider});
+    Require(controller.ok(), "controller: " + std::string(controller.status().message()));
+    controller_ = std::move(*controller);
+  }
 }
 
 void WorkerHarness::OpenRingPort(const std::string& name, uint16_t index) {
@@ -180,6 +201,7 @@ void WorkerHarness::OpenRingPort(const std::string& name, uint16_t index) {
 }
 
 WorkerHarness::~WorkerHarness() {
+  if (controller_) controller_->Drain();
   if (worker_) DrainWorker(*worker_);
   for (RingPort& p : ports_) {
     void* m;
@@ -195,7 +217,9 @@ WorkerHarness::~WorkerHarness() {
     rte_rcu_qsbr_thread_offline(flow_rcu_, 0);
     rte_rcu_qsbr_thread_unregister(flow_rcu_, 0);
     control_->publisher().UnregisterReader(worker_->snapshot);
+    if (controller_) control_->publisher().UnregisterReader(controller_reader_);
   }
+  controller_.reset();
   worker_.reset();
   view_.reset();
   flows_.reset();
@@ -209,6 +233,7 @@ WorkerHarness::~WorkerHarness() {
     rte_ring_free(p.tx);
   }
   rte_ring_free(shared_.to_control);
+  rte_ring_free(from_control_);
   rte_mempool_free(pool_);
   control_.reset();
 }
@@ -253,6 +278,37 @@ std::vector<ControlFrame> WorkerHarness::TakeToControl() {
 
 unsigned WorkerHarness::ToControlCount() const {
   return rte_ring_count(shared_.to_control);
+}
+
+void WorkerHarness::ToControl(uint16_t port, const std::vector<uint8_t>& frame) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  Require(m != nullptr, "mbuf for a frame to the control thread");
+  char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
+  Require(data != nullptr, "room for a frame to the control thread");
+  std::memcpy(data, frame.data(), frame.size());
+  m->port = port;
+  Require(rte_ring_enqueue(shared_.to_control, m) == 0, "control ring full");
+}
+
+uint32_t WorkerHarness::PollController() {
+  return controller_->Poll();
+}
+
+std::vector<ControlFrame> WorkerHarness::TakeFromControl() {
+  std::vector<ControlFrame> out;
+  void* obj;
+  while (from_control_ != nullptr && rte_ring_dequeue(from_control_, &obj) == 0) {
+    auto* m = static_cast<rte_mbuf*>(obj);
+    Require(m->nb_segs == 1 && m->pkt_len == m->data_len, "mbuf with inconsistent lengths");
+    const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
+    out.push_back({m->port, std::vector<uint8_t>(data, data + m->data_len)});
+    rte_pktmbuf_free(m);
+  }
+  return out;
+}
+
+uint64_t WorkerHarness::ControllerDropCount(DropReason reason) const {
+  return controller_->counters().drops[static_cast<size_t>(reason)].Read();
 }
 
 uint64_t WorkerHarness::DropCount(DropReason reason) const {

@@ -2,6 +2,8 @@
 // ports (the test enqueues frames on a port's RX ring and dequeues what the worker sent from its
 // TX ring), flow table, control plane with a seeded model and its snapshot publisher, the
 // neighbour view, a Worker and a VirtualClock. Tests call Poll() to run one worker iteration.
+// With HarnessOptions::controller it also holds the control thread's Controller, wired as
+// Dataplane::Start wires it; PollController() runs one of its rounds.
 //
 // The topology every test shares (client 10.0.0.2 in both consumer networks):
 //   consumer0 (port 0): network "a", untagged; PE "pe-a" 10.0.0.100 (Approved)
@@ -27,6 +29,7 @@
 #include "control/model.h"
 #include "control/snapshot.h"
 #include "control/uuid.h"
+#include "dataplane/controller.h"
 #include "dataplane/drop_reason.h"
 #include "dataplane/rcu_cell.h"
 #include "dataplane/view.h"
@@ -76,6 +79,10 @@ inline MacAddress BackendMac(Ipv4Be backend) {
 struct HarnessOptions {
   // false: the neighbour view knows no backend MAC, so translated packets go to the control ring.
   bool backend_macs = true;
+  // true: also a Controller for the provider port (192.168.10.0/24, no gateway), reading the
+  // to_control ring and sending through the worker's from_control ring. It publishes its own
+  // neighbour view at once, replacing the one `backend_macs` describes: no MAC is known.
+  bool controller = false;
 };
 
 struct ControlFrame {
@@ -101,6 +108,19 @@ class WorkerHarness {
   // What the worker handed to the control thread; the mbufs are freed.
   std::vector<ControlFrame> TakeToControl();
   unsigned ToControlCount() const;
+
+  // ---- the Controller (HarnessOptions::controller) ----
+  // Queues a frame for the control thread as a worker does (SendToControl): mbuf->port = `port`.
+  void ToControl(uint16_t port, const std::vector<uint8_t>& frame);
+  void ToControl(uint16_t port, const Frame& frame) { ToControl(port, frame.bytes); }
+  // One Controller round (Controller::Poll).
+  uint32_t PollController();
+  // What the Controller queued for the worker to send, oldest first; the mbufs are freed.
+  std::vector<ControlFrame> TakeFromControl();
+  Controller& controller() { return *controller_; }
+  uint64_t ControllerDropCount(DropReason reason) const;
+  // The neighbour view workers read now (the Controller's latest publication).
+  const DataplaneView& view() const { return *view_->latest(); }
 
   uint64_t DropCount(DropReason reason) const;
   uint64_t TotalDrops() const;
@@ -148,6 +168,9 @@ class WorkerHarness {
   DataplaneShared shared_;
   std::unique_ptr<Worker> worker_;
   bool readers_registered_ = false;
+  rte_ring* from_control_ = nullptr;
+  control::SnapshotReader controller_reader_;
+  std::unique_ptr<Controller> controller_;
 };
 
 }  // namespace privlink::dataplane::testing
