@@ -70,7 +70,9 @@ nat::FlowId Open(World& w, const nat::FlowKey& key, nat::TimeMs now) {
                              .nat_ips = s.nat_ips,
                              .backend_index = slot},
                             now);
-  if (!id.ok()) std::fprintf(stderr, "flow setup failed: %s\n", std::string(nat::FlowSetupErrorName(id.error)).c_str());
+  if (!id.ok())
+    std::fprintf(stderr, "flow setup failed: %s\n",
+                 std::string(nat::FlowSetupErrorName(id.error)).c_str());
   return id.ok() ? *id : nat::kInvalidFlowId;
 }
 

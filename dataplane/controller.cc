@@ -70,19 +70,19 @@ void Controller::HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::Ti
   const uint16_t port = m->port;
   const ParsedPacket p = ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
   if (shared_->ports[port].role == PortRole::kConsumer) {
-    if (p.verdict == ParseVerdict::kArp) HandleConsumerArp(port, p, snap);
+    if (p.verdict == ParseVerdict::kArp) HandleConsumerArp(port, m, p, snap);
     rte_pktmbuf_free(m);
     return;
   }
   Provider* provider = ProviderOf(port);
   if (p.verdict == ParseVerdict::kTcp) return HoldForNeighbor(*provider, m, now);
-  if (p.verdict == ParseVerdict::kArp) HandleProviderArp(*provider, p, snap, now);
+  if (p.verdict == ParseVerdict::kArp) HandleProviderArp(*provider, m, p, snap, now);
   rte_pktmbuf_free(m);
 }
 
 // A client asks for its private endpoint's MAC: the consumer port answers for every PE IP of
 // the network its (port, VLAN) names.
-void Controller::HandleConsumerArp(uint16_t port, const ParsedPacket& p,
+void Controller::HandleConsumerArp(uint16_t port, const rte_mbuf* m, const ParsedPacket& p,
                                    const control::Snapshot& snap) {
   if (p.arp.op != kArpOpRequest)
     return;  // replies teach nothing here: clients' MACs come with
@@ -91,13 +91,13 @@ void Controller::HandleConsumerArp(uint16_t port, const ParsedPacket& p,
   const control::NetworkId network = networks != nullptr ? networks[p.vlan_id] : 0;
   if (network == control::kNoNetwork ||
       !snap.endpoints_by_ip.contains({network, p.arp.target_ip})) {
-    counters_.Drop(DropReason::kArpTargetNotOurs);
+    NoteDrop(counters_, m, DropReason::kArpTargetNotOurs);
     return;
   }
   SendArpReply(port, p);
 }
 
-void Controller::HandleProviderArp(Provider& provider, const ParsedPacket& p,
+void Controller::HandleProviderArp(Provider& provider, const rte_mbuf* m, const ParsedPacket& p,
                                    const control::Snapshot& snap, nat::TimeMs now) {
   // Our own announcements looped back teach nothing.
   if (!IsOurProviderAddress(p.arp.sender_ip, snap)) {
@@ -107,7 +107,7 @@ void Controller::HandleProviderArp(Provider& provider, const ParsedPacket& p,
   if (IsOurProviderAddress(p.arp.target_ip, snap)) {
     SendArpReply(provider.port, p);
   } else {
-    counters_.Drop(DropReason::kArpTargetNotOurs);
+    NoteDrop(counters_, m, DropReason::kArpTargetNotOurs);
   }
 }
 

@@ -51,6 +51,8 @@ class Controller {
   void Drain();
 
   const CounterSet& counters() const { return counters_; }
+  // Replay: frames the control thread drops are also shown to `tap` (nullptr: counted only).
+  void set_drop_tap(const DropTap* tap) { counters_.drop_tap = tap; }
 
  private:
   struct Provider {
@@ -64,9 +66,11 @@ class Controller {
       : shared_(shared), view_(view), reader_(reader), to_worker_(to_worker) {}
 
   void HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::TimeMs now);
-  void HandleConsumerArp(uint16_t port, const ParsedPacket& p, const control::Snapshot& snap);
-  void HandleProviderArp(Provider& provider, const ParsedPacket& p, const control::Snapshot& snap,
-                         nat::TimeMs now);
+  // `m` is the ARP frame itself (freed by the caller), shown to a drop tap when not answered.
+  void HandleConsumerArp(uint16_t port, const rte_mbuf* m, const ParsedPacket& p,
+                         const control::Snapshot& snap);
+  void HandleProviderArp(Provider& provider, const rte_mbuf* m, const ParsedPacket& p,
+                         const control::Snapshot& snap, nat::TimeMs now);
   void HoldForNeighbor(Provider& provider, rte_mbuf* m, nat::TimeMs now);
   void SendReady(uint16_t port, const LearnResult& learned);
   void OnSnapshot(const control::Snapshot& snap, nat::TimeMs now);

@@ -20,6 +20,8 @@
 #include "nat/port_alloc.h"
 #include "nat/tcp_state.h"
 
+struct rte_mbuf;
+
 namespace privlink::dataplane {
 
 // Ports one daemon drives (all roles together); bounds the per-worker TX and counter arrays.
@@ -100,6 +102,13 @@ struct ServiceNatPorts {
 
 inline constexpr size_t kTcpStateCount = static_cast<size_t>(nat::TcpState::kCount);
 
+// Shown every frame counted as dropped, before it is freed (privlink-replay --drops). The daemon
+// never sets one: only drop paths read the pointer, the forwarding path does not.
+struct DropTap {
+  void (*see)(void* context, const rte_mbuf* frame, DropReason reason) = nullptr;
+  void* context = nullptr;
+};
+
 struct CounterSet {
   CounterSet()
       : endpoints(control::kEndpointIdLimit),
@@ -115,6 +124,7 @@ struct CounterSet {
   SparseArray<DirectionalTraffic> endpoints;  // indexed by EndpointId
   SparseArray<DirectionalTraffic> services;   // indexed by ServiceId
   SparseArray<ServiceNatPorts> nat_ports;     // indexed by ServiceId
+  const DropTap* drop_tap = nullptr;
 
   void Drop(DropReason reason) { drops[static_cast<size_t>(reason)].Add(1); }
 };

@@ -49,28 +49,6 @@ absl::StatusOr<rte_mempool*> CreatePool(size_t ports, uint32_t workers) {
   return pool;
 }
 
-absl::StatusOr<std::vector<ProviderPortSetup>> ProviderSetups(
-    const control::DataplaneConfig& config) {
-  std::vector<ProviderPortSetup> out;
-  for (uint16_t i = 0; i < config.ports.size(); ++i) {
-    const control::PortConfig& pc = config.ports[i];
-    if (pc.role != control::PortRole::kProvider) continue;
-    ProviderPortSetup setup;
-    setup.port = i;
-    if (pc.subnet) {
-      const uint8_t len = pc.subnet->length;
-      const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
-      auto subnet = Ipv4Subnet::Make(HostToBe32(Be32ToHost(pc.subnet->address) & mask), len);
-      if (!subnet.ok()) return subnet.status();
-      setup.subnet = *subnet;
-    }
-    setup.gateway = pc.gateway;
-    for (const auto& n : pc.static_neighbors) setup.static_neighbors.push_back({n.ip, n.mac});
-    out.push_back(std::move(setup));
-  }
-  return out;
-}
-
 absl::Status CheckConfig(const control::DataplaneConfig& config) {
   if (config.ports.size() > kMaxPorts) {
     return absl::InvalidArgumentError(
@@ -95,6 +73,28 @@ absl::Status CheckConfig(const control::DataplaneConfig& config) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<ProviderPortSetup>> ProviderSetups(
+    const control::DataplaneConfig& config) {
+  std::vector<ProviderPortSetup> out;
+  for (uint16_t i = 0; i < config.ports.size(); ++i) {
+    const control::PortConfig& pc = config.ports[i];
+    if (pc.role != control::PortRole::kProvider) continue;
+    ProviderPortSetup setup;
+    setup.port = i;
+    if (pc.subnet) {
+      const uint8_t len = pc.subnet->length;
+      const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+      auto subnet = Ipv4Subnet::Make(HostToBe32(Be32ToHost(pc.subnet->address) & mask), len);
+      if (!subnet.ok()) return subnet.status();
+      setup.subnet = *subnet;
+    }
+    setup.gateway = pc.gateway;
+    for (const auto& n : pc.static_neighbors) setup.static_neighbors.push_back({n.ip, n.mac});
+    out.push_back(std::move(setup));
+  }
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::DataplaneConfig& config,
                                                             control::SnapshotPublisher& publisher,

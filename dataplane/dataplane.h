@@ -24,6 +24,11 @@ struct DataplaneOptions {
   uint32_t idle_sleep_us = 0;
 };
 
+// The provider ports' addressing for the Controller (subnet with its host bits cleared, gateway,
+// static neighbours), from the config; indices are positions in config.ports.
+absl::StatusOr<std::vector<ProviderPortSetup>> ProviderSetups(
+    const control::DataplaneConfig& config);
+
 class Dataplane final : public control::StatsSource {
  public:
   // The EAL must be initialised with at least config.workers worker lcores. Snapshot reader ids

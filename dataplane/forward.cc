@@ -94,7 +94,7 @@ void SendResetBack(Worker& w, uint16_t port, rte_mbuf* m, const ParsedPacket& p,
 // reset timeout.
 void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
               const ParsedPacket& p, FlowEntry& flow, FlowDirection dir) {
-  w.counters.Drop(DropReason::kConnectionTornDown);
+  NoteDrop(w.counters, m, DropReason::kConnectionTornDown);
   if ((p.tcp_flags & nat::kTcpRst) != 0) {
     rte_pktmbuf_free(m);
     return;
@@ -158,6 +158,12 @@ void ForwardOnFlow(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbu
                        ctx.now32);
   w.counters.endpoints[b.endpoint_id][ref.dir].Add(m->pkt_len);
   w.counters.services[b.service_id][ref.dir].Add(m->pkt_len);
+  // Bytes past the IPv4 datagram (padding, or a trailer a sender appended) stay on their side,
+  // as a router would cut them; Emit pads to Ethernet's minimum again.
+  const uint32_t datagram_end = uint32_t{p.l3_offset} + p.ip_total_len;
+  if (m->pkt_len > datagram_end) [[unlikely]] {
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - datagram_end));
+  }
   Emit(w, ctx, m, p.l3_offset, b, ref.dir);
 }
 
@@ -187,7 +193,7 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_
   if (target == nullptr) return DropPacket(w.counters, m, DropReason::kNoEndpoint);
   if (!target->approved) {
     // Refused at once rather than left to time out: the client learns it cannot connect.
-    w.counters.Drop(DropReason::kEndpointNotApproved);
+    NoteDrop(w.counters, m, DropReason::kEndpointNotApproved);
     return SendResetBack(w, in_port, m, p, ResetToSender(FrameOf(m), p));
   }
   const SnapshotService* service = snap.Service(target->service);

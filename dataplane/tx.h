@@ -18,8 +18,17 @@ inline uint8_t* FrameOf(rte_mbuf* m) {
   return rte_pktmbuf_mtod(m, uint8_t*);
 }
 
-inline void DropPacket(CounterSet& counters, rte_mbuf* m, DropReason reason) {
+// Counts a frame as dropped and shows it to the drop tap when one is set (replay), for a frame
+// that is then freed or turned into something else (a reset).
+inline void NoteDrop(CounterSet& counters, const rte_mbuf* m, DropReason reason) {
   counters.Drop(reason);
+  if (counters.drop_tap != nullptr) [[unlikely]] {
+    counters.drop_tap->see(counters.drop_tap->context, m, reason);
+  }
+}
+
+inline void DropPacket(CounterSet& counters, rte_mbuf* m, DropReason reason) {
+  NoteDrop(counters, m, reason);
   rte_pktmbuf_free(m);
 }
 

@@ -104,7 +104,8 @@ int RunDemo() {
                                .backend_index = slot},
                               clock.NowMs());
     if (!id.ok()) {
-      std::printf("flow setup failed: %s\n", std::string(nat::FlowSetupErrorName(id.error)).c_str());
+      std::printf("flow setup failed: %s\n",
+                  std::string(nat::FlowSetupErrorName(id.error)).c_str());
       return 1;
     }
     ids.push_back(*id);

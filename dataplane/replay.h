@@ -1,0 +1,177 @@
+// Offline replay: the daemon's dataplane in one process and one thread, fed from traces instead
+// of NICs. ReplayPipeline builds what Dataplane::Start builds for one worker (mbuf pool, one
+// net_ring port per configured port, the control plane from the config's resources, flow table,
+// Worker, Controller) and drives the same code privlinkd runs: PollOnce for the worker,
+// Controller::Poll for the control thread's part (ARP, held packets). Only time differs: a
+// VirtualClock set from the frames' timestamps, so a run is deterministic and timeouts replay
+// as they would have happened.
+//
+//   auto pipeline = ReplayPipeline::Create(config);      // the EAL must be initialised
+//   (*pipeline)->OnSent([](uint16_t port, std::span<const uint8_t> frame, uint64_t us) {...});
+//   (*pipeline)->Feed(*(*pipeline)->PortIndex("consumer0"), frame, time_us);  // time order
+//   (*pipeline)->Flush();
+//   ReplaySummary s = (*pipeline)->Summary();
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "control/control_plane.h"
+#include "control/daemon_config.h"
+#include "dataplane/controller.h"
+#include "dataplane/drop_reason.h"
+#include "dataplane/rcu_cell.h"
+#include "dataplane/view.h"
+#include "dataplane/worker.h"
+#include "nat/clock.h"
+#include "nat/flow_table.h"
+
+namespace privlink::dataplane {
+
+// Microseconds since the Unix epoch, as pcap records carry them.
+using ReplayTimeUs = uint64_t;
+
+// pcap's largest snap length: a capture of GSO-merged segments (tcpdump on a veth) holds frames
+// past 64 KiB. Frames over one mbuf's data room are chained, and dropped as multi_segment.
+inline constexpr size_t kMaxReplayFrame = 262144;
+
+// A port without "mac" in the config answers to 02:00:00:00:00:NN, NN = its position in
+// dataplane.ports counting from 1 (net_ring devices have no MAC of their own).
+MacAddress DefaultReplayMac(uint16_t port_index);
+
+struct ReplayPortSummary {
+  std::string name;
+  PortRole role = PortRole::kConsumer;
+  uint64_t frames_in = 0;   // fed
+  uint64_t frames_out = 0;  // sent by the worker
+};
+
+struct ReplaySummary {
+  std::vector<ReplayPortSummary> ports;  // config order
+  uint64_t flows_created = 0;
+  uint64_t flows_expired = 0;
+  uint64_t flows_live = 0;               // in the table at the end
+  uint64_t translated_to_providers = 0;  // packets translated on a flow, consumer -> provider
+  uint64_t translated_to_consumers = 0;  // and back
+  std::array<uint64_t, kDropReasonCount> drops{};  // worker and control thread together
+  uint64_t drops_total = 0;
+  uint64_t held_at_end = 0;  // frames still waiting for a neighbour's ARP reply
+  uint64_t reordered = 0;    // frames fed with a time before the previous one (replayed at it)
+  // Worker cost: TSC cycles spent in PollOnce calls that received packets, and those packets.
+  uint64_t busy_cycles = 0;
+  uint64_t busy_polls = 0;
+  uint64_t packets_polled = 0;
+  double cycles_per_packet() const {
+    return packets_polled == 0 ? 0.0 : static_cast<double>(busy_cycles) / packets_polled;
+  }
+  ReplayTimeUs first_time_us = 0;  // the clock's start and end (virtual time)
+  ReplayTimeUs last_time_us = 0;
+};
+
+class ReplayPipeline {
+ public:
+  // A frame the worker sent on `port` (an index into the config's ports), at virtual time `time`.
+  using SentSink =
+      std::function<void(uint16_t port, std::span<const uint8_t> frame, ReplayTimeUs time)>;
+  // A frame the dataplane dropped (worker or control thread), as it was when dropped.
+  using DropSink =
+      std::function<void(DropReason reason, std::span<const uint8_t> frame, ReplayTimeUs time)>;
+
+  // The dataplane of `config` with one worker (dataplane.workers and devices are ignored; the
+  // NAT port allocator is the daemon's with workers = 1). The EAL must be initialised
+  // (InitReplayEal). Several pipelines may live in one process.
+  static absl::StatusOr<std::unique_ptr<ReplayPipeline>> Create(
+      const control::DaemonConfig& config);
+  ~ReplayPipeline();
+  ReplayPipeline(const ReplayPipeline&) = delete;
+  ReplayPipeline& operator=(const ReplayPipeline&) = delete;
+
+  std::optional<uint16_t> PortIndex(std::string_view name) const;
+  const std::vector<PortInfo>& ports() const { return shared_.ports; }
+
+  void OnSent(SentSink sink) { sent_sink_ = std::move(sink); }
+  // Setting a sink turns on the drop tap (worker and control thread); unset, drops are counted
+  // only, as in the daemon.
+  void OnDropped(DropSink sink);
+
+  // Queues `frame` on `port`'s RX ring at `time`. The worker runs first when time moves to a new
+  // millisecond (then the clock moves, and expiry and neighbour timers catch up in steps of at
+  // most 100 ms), when frames of another port wait (trace order is kept across ports), and after
+  // a full burst. A time before the previous frame's is replayed at the previous one.
+  // Errors: an unknown port, a frame over kMaxReplayFrame, or no mbuf left.
+  absl::Status Feed(uint16_t port, std::span<const uint8_t> frame, ReplayTimeUs time);
+  // Runs the worker and the control thread until no frame waits on any ring (held packets stay
+  // held until their neighbour answers or time runs out for them).
+  void Flush();
+
+  ReplaySummary Summary() const;
+  ReplayTimeUs now() const { return now_us_; }
+
+  // The pieces, for tests and tools that look inside.
+  const Worker& worker() const { return *worker_; }
+  const control::Snapshot& snapshot() const { return *control_->publisher().latest(); }
+
+ private:
+  struct RingPort {
+    rte_ring* rx = nullptr;
+    rte_ring* tx = nullptr;
+    uint16_t ethdev = 0;
+    bool open = false;
+  };
+
+  ReplayPipeline() = default;
+  absl::Status Build(const control::DaemonConfig& config);
+  absl::Status OpenRingPort(const std::string& name, RingPort& port);
+  void Start(ReplayTimeUs time);
+  void AdvanceTo(ReplayTimeUs time);
+  void PollWorker();
+  void CollectSent();
+  void Settle();
+  void SweepExpiry();
+  bool RingsEmpty() const;
+  rte_mbuf* FrameToMbuf(std::span<const uint8_t> frame);
+  static void SeeDrop(void* context, const rte_mbuf* frame, DropReason reason);
+
+  nat::VirtualClock clock_;
+  ReplayTimeUs now_us_ = 0;
+  bool started_ = false;
+  std::unique_ptr<control::UuidGenerator> uuids_;
+  std::unique_ptr<control::ControlPlane> control_;
+  rte_mempool* pool_ = nullptr;
+  std::vector<RingPort> ring_ports_;
+  rte_rcu_qsbr* flow_rcu_ = nullptr;
+  std::unique_ptr<nat::FlowTable> flows_;
+  std::unique_ptr<RcuCell<DataplaneView>> view_;
+  DataplaneShared shared_;
+  std::unique_ptr<Worker> worker_;
+  bool readers_registered_ = false;
+  rte_ring* from_control_ = nullptr;
+  control::SnapshotReader controller_reader_;
+  std::unique_ptr<Controller> controller_;
+
+  SentSink sent_sink_;
+  DropSink drop_sink_;
+  DropTap drop_tap_;
+  std::optional<uint16_t> waiting_port_;  // the port whose frames wait on its RX ring
+  std::vector<uint64_t> frames_in_;
+  std::vector<uint64_t> frames_out_;
+  std::vector<uint8_t> scratch_;
+  ReplaySummary stats_;  // the cost and time fields; the rest is read from counters
+};
+
+// Initialises DPDK's EAL for replay: no hugepages, PCI devices, shared files or telemetry; a
+// per-process file prefix; enough memory for a pipeline or two; DPDK's own logs only on error.
+absl::Status InitReplayEal(std::string_view program);
+
+}  // namespace privlink::dataplane
