@@ -45,9 +45,12 @@ test-tsan: deps $(TSAN_BUILD)/build.ninja
 	meson compile -C $(TSAN_BUILD)
 	TSAN_OPTIONS=halt_on_error=1 $(MESON_TEST) -C $(TSAN_BUILD) --suite concurrency
 
+# privlink-bench (the worker loop at 1k/100k/1M flows, about 15 s) runs after the microbenchmarks;
+# PRIVLINK_BENCH_ARGS passes options, e.g. PRIVLINK_BENCH_ARGS='--flows 1000 --json out.json'.
 bench: build
-	meson compile -C $(BUILD) bench/privlink-microbench
+	meson compile -C $(BUILD) bench/privlink-microbench bench/privlink-bench
 	$(BUILD)/bench/privlink-microbench
+	$(BUILD)/bench/privlink-bench $(PRIVLINK_BENCH_ARGS)
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

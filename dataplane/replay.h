@@ -121,6 +121,13 @@ class ReplayPipeline {
   // The pieces, for tests and tools that look inside.
   const Worker& worker() const { return *worker_; }
   const control::Snapshot& snapshot() const { return *control_->publisher().latest(); }
+  const nat::FlowTable& flows() const { return *flows_; }
+  // For privlink-bench, which fills the RX rings and empties the TX rings itself (no copy
+  // through Feed, no sink) and calls PollOnce on the worker directly.
+  Worker& mutable_worker() { return *worker_; }
+  rte_ring* rx_ring(uint16_t port) const { return ring_ports_[port].rx; }
+  rte_ring* tx_ring(uint16_t port) const { return ring_ports_[port].tx; }
+  rte_mempool* pool() const { return pool_; }
 
  private:
   struct RingPort {
