@@ -213,28 +213,37 @@ def cmd_split(args):
 
 
 def compare_tcp(name, live, offline, results):
+    """Every frame the live daemon sent must be one the offline run sent, byte for byte, and
+    the other way round. The order is compared too, but a different order alone does not fail:
+    the entering frames come from tcpdump's socket on the root end, and the daemon's own
+    AF_PACKET socket on the same interface can read two back-to-back frames in the other order
+    (seen on this 2-vCPU machine under load); each frame's translation does not depend on it."""
     live_ip = [f for f in live if kind(f) in ("tcp", "ipv4")]
     offline_ip = [f for f in offline if kind(f) in ("tcp", "ipv4")]
-    for i, (a, b) in enumerate(zip(live_ip, offline_ip)):
-        if a != b:
-            results.append((False, f"tcp_{name}",
-                            f"frame {i + 1} of {len(live_ip)} differs ({byte_diff(a, b)}):\n"
-                            f"    live:    {describe(a)}\n    offline: {describe(b)}"))
-            return
-    if len(live_ip) != len(offline_ip):
-        longer, which = (live_ip, "live") if len(live_ip) > len(offline_ip) else (offline_ip, "offline")
-        extra = longer[min(len(live_ip), len(offline_ip))]
-        results.append((False, f"tcp_{name}",
-                        f"live sent {len(live_ip)} IPv4 frames, offline {len(offline_ip)}; the "
-                        f"first {min(len(live_ip), len(offline_ip))} agree, the next ({which} "
-                        f"only) is {describe(extra)}"))
-        return
     if not live_ip:
         results.append((False, f"tcp_{name}", "privlinkd sent no IPv4 frame on this side"))
         return
+    only_live = collections.Counter(live_ip) - collections.Counter(offline_ip)
+    only_offline = collections.Counter(offline_ip) - collections.Counter(live_ip)
+    if only_live or only_offline:
+        detail = f"live sent {len(live_ip)} IPv4 frames, offline {len(offline_ip)}"
+        for a, b in zip(list(only_live), list(only_offline)):
+            detail += (f"; differing pair ({byte_diff(a, b)}):\n    live:    {describe(a)}"
+                       f"\n    offline: {describe(b)}")
+            break
+        else:
+            for f in list(only_live)[:2]:
+                detail += f"\n    live only:    {describe(f)}"
+            for f in list(only_offline)[:2]:
+                detail += f"\n    offline only: {describe(f)}"
+        results.append((False, f"tcp_{name}", detail))
+        return
+    moved = sum(1 for a, b in zip(live_ip, offline_ip) if a != b)
     flags = collections.Counter(tcp_flags(f) for f in live_ip)
+    order = ("identical in order" if moved == 0 else
+             f"identical as a set, {moved} in another order (capture vs daemon read order)")
     results.append((True, f"tcp_{name}",
-                    f"{len(live_ip)} IPv4 frames identical in order and bytes (by flags: " +
+                    f"{len(live_ip)} IPv4 frames {order} and bytes (by flags: " +
                     ", ".join(f"{k or '-'} {v}" for k, v in sorted(flags.items())) + ")"))
 
 
