@@ -83,9 +83,9 @@ absl::StatusOr<std::vector<ProviderPortSetup>> ProviderSetups(
     ProviderPortSetup setup;
     setup.port = i;
     if (pc.subnet) {
-      const uint8_t len = pc.subnet->length;
-      const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
-      auto subnet = Ipv4Subnet::Make(HostToBe32(Be32ToHost(pc.subnet->address) & mask), len);
+      // Host bits name the port's own address (ProviderPortAddress); the subnet drops them.
+      const Ipv4Subnet written{pc.subnet->address, pc.subnet->length};
+      auto subnet = Ipv4Subnet::Make(written.network & written.Mask(), written.prefix_len);
       if (!subnet.ok()) return subnet.status();
       setup.subnet = *subnet;
     }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/subnet.h"
 
 namespace privlink::dataplane {
 namespace {
@@ -93,8 +94,8 @@ absl::Status StartPort(const control::PortConfig& port, uint16_t id, uint16_t qu
 
 Ipv4Be ProviderPortAddress(const control::PortConfig& port) {
   if (!port.subnet || port.subnet->length >= 32) return port.subnet ? port.subnet->address : 0;
-  const uint32_t host_mask = ~uint32_t{0} >> port.subnet->length;
-  return (Be32ToHost(port.subnet->address) & host_mask) != 0 ? port.subnet->address : 0;
+  const Ipv4Subnet written{port.subnet->address, port.subnet->length};
+  return (written.network & ~written.Mask()) != 0 ? written.network : 0;
 }
 
 absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& config,
