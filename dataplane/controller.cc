@@ -42,7 +42,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Create(
     }
     c->providers_.push_back(Provider{setup.port, std::move(*table)});
   }
-  c->PublishView();
+  c->PublishView(nullptr);
   return c;
 }
 
@@ -60,7 +60,7 @@ uint32_t Controller::Poll() {
     Tick(now);
     next_tick_ms_ = now + kNeighborTickMs;
   }
-  PublishView();
+  PublishView(&snap);
   view_->Reclaim();
   reader_.Quiescent();
   return n;
@@ -180,10 +180,11 @@ void Controller::Tick(nat::TimeMs now) {
   }
 }
 
-void Controller::PublishView() {
+void Controller::PublishView(const control::Snapshot* snap) {
   bool changed =
       view_->latest() == nullptr || view_->latest()->providers.size() != providers_.size();
   for (Provider& p : providers_) changed |= p.neighbors.version() != p.published_version;
+  if (snap != nullptr) changed |= snap->generation != view_generation_;
   if (!changed) return;
   auto view = std::make_unique<DataplaneView>();
   for (Provider& p : providers_) {
@@ -196,6 +197,10 @@ void Controller::PublishView() {
     route.subnet = neighbors->subnet();
     route.gateway = neighbors->gateway();
     view->providers.push_back(std::move(route));
+  }
+  if (snap != nullptr) {
+    view->backend_hops = ResolveBackendHops(*view, *snap, shared_->ports);
+    view_generation_ = snap->generation;
   }
   view_->Publish(std::move(view));
 }

@@ -76,7 +76,8 @@ class Controller {
   void OnSnapshot(const control::Snapshot& snap, nat::TimeMs now);
   void Resolve(Provider& provider, Ipv4Be next_hop, nat::TimeMs now);
   void Tick(nat::TimeMs now);
-  void PublishView();
+  // Publishes a new view when a neighbour table or the model (its backends) changed.
+  void PublishView(const control::Snapshot* snap);
 
   // Frame builders into a fresh mbuf, sent through the worker's ring; false if none was free.
   bool SendArpRequest(uint16_t port, Ipv4Be target);
@@ -92,7 +93,8 @@ class Controller {
   rte_ring* to_worker_;
   std::vector<Provider> providers_;
   uint64_t seen_generation_ = ~uint64_t{0};
-  absl::flat_hash_set<Ipv4Be> announced_;  // NAT IPs announced by gratuitous ARP
+  uint64_t view_generation_ = ~uint64_t{0};  // the snapshot the published view's hops came from
+  absl::flat_hash_set<Ipv4Be> announced_;    // NAT IPs announced by gratuitous ARP
   nat::TimeMs next_tick_ms_ = 0;
   CounterSet counters_;
 };

@@ -25,10 +25,12 @@ using nat::FlowRef;
 
 // ---- leaving: the L2 header of the side a frame goes to, then its TX queue ----
 
-// Towards a backend: the provider port that reaches it, the next hop's MAC, no VLAN tag. A next
-// hop without a MAC yet sends the frame to the control thread, which holds it and asks by ARP.
-void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
-                    Ipv4Be backend) {
+// Towards a backend: the provider port that reaches it, the next hop's MAC, no VLAN tag. The
+// view has both resolved in advance for the model's backends; any other (a next hop without a
+// MAC yet, a backend removed while flows still use it) is routed here, and a next hop without a
+// MAC sends the frame to the control thread, which holds it and asks by ARP.
+void EmitToProviderRouted(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+                          Ipv4Be backend) {
   const ProviderRoute* route = ctx.view->RouteTo(backend);
   if (route == nullptr) return DropPacket(w.counters, m, DropReason::kNoProviderRoute);
   const std::optional<Ipv4Be> hop = route->neighbors->NextHop(backend);
@@ -38,11 +40,24 @@ void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3
     return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
   }
   PadToMinimum(m);
-  if (mac != nullptr) [[likely]] {
+  if (mac != nullptr) {
     Send(w, route->port, m);
   } else {
     SendToControl(w, route->port, m);
   }
+}
+
+void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+                    Ipv4Be backend) {
+  const BackendHop* hop = ctx.view->backend_hops.Find(backend);
+  if (hop == nullptr) [[unlikely]] {
+    return EmitToProviderRouted(w, ctx, m, l3_offset, backend);
+  }
+  if (!WriteL2(m, l3_offset, hop->dst_mac, hop->src_mac, 0)) [[unlikely]] {
+    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  }
+  PadToMinimum(m);
+  Send(w, hop->port, m);
 }
 
 // Towards a client: its network's consumer port and VLAN, the MAC its first packet came from.

@@ -326,12 +326,11 @@ void ReplayPipeline::AdvanceTo(ReplayTimeUs time) {
   now_us_ = std::max(now_us_, time);
 }
 
-// Enough worker iterations for one whole expiry pass over the shard at the current time: the
-// daemon's busy-polling worker sweeps continuously, so a flow is gone soon after its timeout.
+// One whole expiry pass at the current time, so a flow leaves on the millisecond its timeout
+// ends (the daemon's worker meets timeouts within kExpiryPassMs), then what the pass released.
 void ReplayPipeline::SweepExpiry() {
-  const uint32_t span = flows_->ShardHighWater(0) - flows_->ShardBegin(0);
-  const uint32_t polls = span / kExpiryBudget + 2;
-  for (uint32_t i = 0; i < polls; ++i) PollWorker();
+  SweepWholeShard(*worker_);
+  PollWorker();
 }
 
 void ReplayPipeline::PollWorker() {
@@ -371,6 +370,11 @@ bool ReplayPipeline::RingsEmpty() const {
     if (rte_ring_count(p.rx) != 0) return false;
   }
   return rte_ring_count(shared_.to_control) == 0 && rte_ring_count(from_control_) == 0;
+}
+
+void ReplayPipeline::PollControlThread() {
+  controller_->Poll();
+  control_->publisher().Reclaim();
 }
 
 void ReplayPipeline::Settle() {

@@ -128,6 +128,15 @@ class ReplayPipeline {
   rte_ring* rx_ring(uint16_t port) const { return ring_ports_[port].rx; }
   rte_ring* tx_ring(uint16_t port) const { return ring_ports_[port].tx; }
   rte_mempool* pool() const { return pool_; }
+  // privlink-bench keeps the clock on real time (so the worker's paced expiry sweep costs what it
+  // costs in the daemon), changes the model while traffic runs, and runs the control thread's
+  // round (ARP, the view with resolved backends) itself.
+  void SetClock(ReplayTimeUs time) {
+    clock_.Set(time / 1000);
+    now_us_ = time;
+  }
+  control::ControlPlane& control_plane() { return *control_; }
+  void PollControlThread();
 
  private:
   struct RingPort {

@@ -28,8 +28,15 @@ inline constexpr uint16_t kRxBurst = 32;
 // A burst can emit up to two frames per packet (both resets of a torn-down flow) plus what the
 // control thread hands over; the queue is flushed when full and after every loop iteration.
 inline constexpr uint16_t kTxQueueCapacity = 4 * kRxBurst;
-// Flow ids the expiry sweep inspects per loop iteration: a few microseconds at most, so
-// forwarding never pauses, while an idle worker still sweeps millions of flows per second.
+// The expiry sweep visits every flow of the worker's shard once per this period, so a flow
+// outlives its timeout by at most this much. Pacing by time, not by loop iteration, keeps the
+// sweep's cost per packet proportional to flows / period rather than to the poll rate; a
+// second is well below every default timeout (the shortest is 10 s) and keeps the sweep far
+// ahead of flow creation (a shard of S flows with timeout T >= 1 s is created at most S/T a
+// second).
+inline constexpr nat::TimeMs kExpiryPassMs = 1000;
+// Flow ids one loop iteration inspects at most: a few microseconds, so forwarding never pauses
+// even when the sweep has fallen behind (a clock jump, a huge shard).
 inline constexpr uint32_t kExpiryBudget = 256;
 // Quarantined NAT ports are returned to their pools this often (the allocator also does it lazily
 // on each allocation).
@@ -87,6 +94,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) Worker {
   struct {
     uint64_t by_state[kTcpStateCount] = {};
     uint32_t visited = 0;
+    uint32_t credit = 0;          // flows the sweep may visit now (earned by elapsed time)
+    nat::TimeMs credited_ms = 0;  // the time credit was last earned at
   } sweep;
   std::array<TxQueue, kMaxPorts> tx{};
   CounterSet counters;

@@ -3,6 +3,8 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
+#include <algorithm>
+
 #include "dataplane/forward.h"
 #include "dataplane/tx.h"
 #include "nat/expiry.h"
@@ -20,7 +22,8 @@ void SendFromControl(Worker& w) {
   for (unsigned i = 0; i < n; ++i) Send(w, pkts[i]->port, pkts[i]);
 }
 
-void ExpireSlice(Worker& w, const BurstContext& ctx) {
+// Visits up to `budget` flows of the worker's shard, continuing the current pass.
+void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   nat::FlowTable& table = *w.shared->flows;
   const control::Snapshot& snap = *ctx.snapshot;
   const nat::TcpTimeouts defaults;
@@ -42,7 +45,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx) {
   // cursor wraps inside the shard, so a full budget would count the first flows twice).
   if (w.sweep.visited >= span) w.sweep.visited = 0;
   const uint32_t left = span - w.sweep.visited;
-  const uint32_t budget = kExpiryBudget < left ? kExpiryBudget : left;
+  const uint32_t budget = std::min(budget_limit, left);
   nat::ExpireFlows(table, w.index, ctx.now32, budget, timeouts_of, on_expire, on_keep);
   w.sweep.visited += budget;
   // A whole pass over the shard: publish what it counted (flows by state) and start again.
@@ -55,8 +58,25 @@ void ExpireSlice(Worker& w, const BurstContext& ctx) {
   }
 }
 
+// The sweep's share of this iteration: time since the last share earns span/kExpiryPassMs
+// flows a millisecond (at least one, so a small shard is still swept), spent kExpiryBudget at a
+// time. Unspent credit is capped at one pass: after a long stall the sweep catches up with one
+// pass, not several.
+uint32_t SweepBudget(Worker& w, nat::TimeMs now) {
+  const nat::FlowTable& table = *w.shared->flows;
+  const uint64_t span = table.ShardHighWater(w.index) - table.ShardBegin(w.index);
+  if (now > w.sweep.credited_ms) {
+    const uint64_t earned = span * (now - w.sweep.credited_ms) / kExpiryPassMs + 1;
+    w.sweep.credit = static_cast<uint32_t>(std::min<uint64_t>(w.sweep.credit + earned, span));
+    w.sweep.credited_ms = now;
+  }
+  const uint32_t budget = std::min(w.sweep.credit, kExpiryBudget);
+  w.sweep.credit -= budget;
+  return budget;
+}
+
 void Housekeeping(Worker& w, const BurstContext& ctx) {
-  ExpireSlice(w, ctx);
+  if (const uint32_t budget = SweepBudget(w, ctx.now); budget != 0) ExpireSlice(w, ctx, budget);
   if (ctx.now >= w.next_port_expiry_ms) {
     w.ports.Expire(ctx.now);
     w.next_port_expiry_ms = ctx.now + kPortExpiryIntervalMs;
@@ -64,15 +84,32 @@ void Housekeeping(Worker& w, const BurstContext& ctx) {
   w.shared->flows->Reclaim(w.index);
 }
 
+BurstContext LoadContext(Worker& w) {
+  BurstContext ctx;
+  ctx.snapshot = w.snapshot.Current();
+  ctx.view = w.shared->view->Current();
+  ctx.now = w.shared->clock->NowMs();
+  ctx.now32 = nat::ToMs32(ctx.now);
+  return ctx;
+}
+
 }  // namespace
+
+void SweepWholeShard(Worker& w) {
+  const BurstContext ctx = LoadContext(w);
+  const nat::FlowTable& table = *w.shared->flows;
+  const uint32_t span = table.ShardHighWater(w.index) - table.ShardBegin(w.index);
+  // A pass under way saw its first flows at an earlier time: finish it, then one whole pass sees
+  // every flow at `now` (and publishes flows by state).
+  if (w.sweep.visited != 0) ExpireSlice(w, ctx, span);
+  ExpireSlice(w, ctx, span);
+  w.sweep.credited_ms = ctx.now;
+  w.sweep.credit = 0;
+}
 
 uint32_t PollOnce(Worker& w) {
   const DataplaneShared& shared = *w.shared;
-  BurstContext ctx;
-  ctx.snapshot = w.snapshot.Current();
-  ctx.view = shared.view->Current();
-  ctx.now = shared.clock->NowMs();
-  ctx.now32 = nat::ToMs32(ctx.now);
+  const BurstContext ctx = LoadContext(w);
 
   uint32_t received = 0;
   rte_mbuf* pkts[kRxBurst];

@@ -12,6 +12,10 @@ namespace privlink::dataplane {
 // One iteration; returns the packets received (0 = idle). Tests and replay call it directly.
 uint32_t PollOnce(Worker& worker);
 
+// Expiry now, exactly: visits every flow of the worker's shard at the clock's current time
+// (PollOnce spreads the same sweep over kExpiryPassMs). Replay calls it when its clock moves.
+void SweepWholeShard(Worker& worker);
+
 // Until `stop` is set. Sleeps worker.idle_sleep_us after an empty poll when that is non-zero.
 void RunWorker(Worker& worker, const std::atomic<bool>& stop);
 

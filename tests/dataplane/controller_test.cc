@@ -286,6 +286,7 @@ TEST_F(ControllerTest, HeldPacketLeavesWhenTheBackendAnswers) {
   EXPECT_TRUE(h_.TakeFromControl().empty());
   EXPECT_EQ(h_.MbufsInUse(), 1u);
   EXPECT_EQ(KnownMac(h_, backend), nullptr);
+  EXPECT_EQ(h_.view().backend_hops.Find(backend), nullptr) << "resolved before ARP answered";
 
   // The answer arrives through the worker, as on the wire.
   h_.Inject(kProvider, BackendReply(backend, BackendMac(backend)));
@@ -301,6 +302,12 @@ TEST_F(ControllerTest, HeldPacketLeavesWhenTheBackendAnswers) {
   const MacAddress* mac = KnownMac(h_, backend);
   ASSERT_NE(mac, nullptr);
   EXPECT_EQ(*mac, BackendMac(backend));
+  // The view resolves the backend in advance now: port and both MACs.
+  const BackendHop* hop = h_.view().backend_hops.Find(backend);
+  ASSERT_NE(hop, nullptr);
+  EXPECT_EQ(hop->port, kProvider);
+  EXPECT_EQ(hop->dst_mac, BackendMac(backend));
+  EXPECT_EQ(hop->src_mac, h_.shared().ports[kProvider].mac);
 
   // The worker reads the new view: the SYN's retransmission goes out directly.
   h_.Inject(kConsumer0, BuildTcpFrame(syn));

@@ -296,6 +296,18 @@ TEST_F(ForwardTest, EstablishedFlowsSurviveUnrelatedChanges) {
   EXPECT_EQ(h_.TotalDrops(), 0u);
 }
 
+// A backend taken out of the service keeps the flows it has (they are bound to it); the view no
+// longer resolves it in advance, so its frames take the routed path, to the same place.
+TEST_F(ForwardTest, FlowsToARemovedBackendStillReachIt) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetA, kClientPort, &flow));
+  ASSERT_NE(h_.view().backend_hops.Find(flow.backend), nullptr);
+  ASSERT_TRUE(h_.RemoveBackend(flow.backend).ok());
+  ASSERT_EQ(h_.view().backend_hops.Find(flow.backend), nullptr);
+  ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetA, kClientPort, flow, 1001));
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
 // Adding a backend moves part of Maglev's table: flows opened before keep the backend (and NAT
 // tuple) they were bound to; new flows follow the new table.
 TEST_F(ForwardTest, EstablishedFlowsKeepTheirBackendWhenTheServiceGainsOne) {

@@ -176,7 +176,18 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
         Controller::Create(&shared_, view_.get(), controller_reader_, from_control_, {provider});
     Require(controller.ok(), "controller: " + std::string(controller.status().message()));
     controller_ = std::move(*controller);
+  } else {
+    PublishOwnView();
   }
+}
+
+// Without a Controller the harness stands in for it: the view's backends resolved in advance,
+// again after each change of the model, as the control thread does.
+void WorkerHarness::PublishOwnView() {
+  auto view = std::make_unique<DataplaneView>();
+  view->providers = view_->latest()->providers;
+  view->backend_hops = ResolveBackendHops(*view, *control_->publisher().latest(), shared_.ports);
+  view_->Publish(std::move(view));
 }
 
 void WorkerHarness::OpenRingPort(const std::string& name, uint16_t index) {
@@ -327,7 +338,9 @@ unsigned WorkerHarness::MbufsInUse() const {
 
 absl::Status WorkerHarness::Change(
     const std::function<absl::Status(Model&, const WorkflowContext&)>& mutate) {
-  return control_->Change(mutate);
+  absl::Status changed = control_->Change(mutate);
+  if (changed.ok() && !controller_) PublishOwnView();
+  return changed;
 }
 
 absl::Status WorkerHarness::ApproveConnection(std::string_view endpoint) {
@@ -377,6 +390,14 @@ absl::Status WorkerHarness::AddUnrelatedResources() {
 absl::Status WorkerHarness::AddBackend(Ipv4Be backend) {
   return Change([&](Model& m, const WorkflowContext&) {
     m.services.at(kService).backends.push_back({backend, 1, {}});
+    return absl::OkStatus();
+  });
+}
+
+absl::Status WorkerHarness::RemoveBackend(Ipv4Be backend) {
+  return Change([&](Model& m, const WorkflowContext&) {
+    auto& backends = m.services.at(kService).backends;
+    std::erase_if(backends, [&](const auto& b) { return b.ip == backend; });
     return absl::OkStatus();
   });
 }

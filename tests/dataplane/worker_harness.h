@@ -139,6 +139,7 @@ class WorkerHarness {
   absl::Status AddUnrelatedResources();
   // Appends a backend to svc's list (Maglev moves some keys to it).
   absl::Status AddBackend(Ipv4Be backend);
+  absl::Status RemoveBackend(Ipv4Be backend);
 
   const control::Snapshot& snapshot() const { return *control_->publisher().latest(); }
   control::ControlPlane& control() { return *control_; }
@@ -156,6 +157,7 @@ class WorkerHarness {
   };
 
   void OpenRingPort(const std::string& name, uint16_t index);
+  void PublishOwnView();
 
   nat::VirtualClock clock_{1'000'000};
   std::unique_ptr<control::UuidGenerator> uuids_;
