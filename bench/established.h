@@ -1,0 +1,53 @@
+// Established flows, both ways: F flows set up by real handshakes through the pipeline, then
+// 64-byte ACK segments of random flows: each iteration queues a burst of 32 consumer->provider
+// frames and the 32 provider->consumer frames a reflecting backend would send back, runs
+// PollOnce once and empties the TX rings. Optionally the control plane changes the model once a
+// second while it runs (config churn).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench/bench_common.h"
+
+namespace privlink::bench {
+
+struct ThroughputSample {
+  uint64_t packets_in = 0;
+  uint64_t forwarded = 0;
+  uint64_t dropped = 0;
+  uint64_t worker_cycles = 0;   // inside PollOnce
+  uint64_t harness_cycles = 0;  // PollOnce plus generator, drain and control changes
+  uint64_t config_changes = 0;
+  std::vector<std::pair<std::string, uint64_t>> drop_reasons;
+  // Per-packet latency from RX ring to TX ring, cycles.
+  uint64_t latency_p50 = 0, latency_p90 = 0, latency_p99 = 0, latency_p999 = 0;
+
+  double worker_mpps(double hz) const { return packets_in / (worker_cycles / hz) / 1e6; }
+  double harness_mpps(double hz) const { return packets_in / (harness_cycles / hz) / 1e6; }
+  double cycles_per_packet() const { return static_cast<double>(worker_cycles) / packets_in; }
+};
+
+struct EstablishedResult {
+  uint64_t flows = 0;
+  double setup_seconds = 0;
+  uint64_t table_bytes = 0;
+  uint64_t table_capacity = 0;
+  ThroughputSample steady;  // no changes
+  ThroughputSample churn;   // the model changed once a second (when asked for)
+  bool measured_churn = false;
+  double bytes_per_flow() const { return static_cast<double>(table_bytes) / table_capacity; }
+};
+
+struct EstablishedOptions {
+  uint64_t flows = 1000;
+  double seconds = 3;
+  uint64_t packet_limit = 0;  // 0: run for `seconds`
+  bool churn = false;
+};
+
+bool RunEstablished(const EstablishedOptions& options, EstablishedResult& result);
+
+}  // namespace privlink::bench
