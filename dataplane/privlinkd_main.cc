@@ -129,6 +129,9 @@ int main(int argc, char** argv) {
   struct DeferredStats final : privlink::control::StatsSource {
     const privlink::control::StatsSource* target = nullptr;
     nlohmann::json Stats() const override { return target ? target->Stats() : nullptr; }
+    void CollectMetrics(prometheus::Registry& registry) const override {
+      if (target) target->CollectMetrics(registry);
+    }
   } stats;
   auto service = privlink::control::ControlService::Start(*config, &stats);
   if (!service.ok()) {
