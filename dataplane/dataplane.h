@@ -13,6 +13,7 @@
 #include "control/snapshot_publisher.h"
 #include "control/stats_source.h"
 #include "dataplane/controller.h"
+#include "dataplane/drop_warnings.h"
 #include "dataplane/stats_sample.h"
 #include "dataplane/worker.h"
 #include "nat/tsc_clock.h"
@@ -66,6 +67,11 @@ class Dataplane final : public control::StatsSource {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
   std::unique_ptr<Controller> controller_;
+  // Drop totals are compared this often (a few dozen counter reads per worker); lines are
+  // rate-limited per reason by DropWarnings itself.
+  static constexpr nat::TimeMs kDropCheckIntervalMs = 100;
+  std::unique_ptr<DropWarnings> drop_warnings_;
+  nat::TimeMs next_drop_check_ms_ = 0;
   control::SnapshotReader controller_reader_;
   rte_ring* from_control_ = nullptr;
   std::atomic<bool> stop_{false};

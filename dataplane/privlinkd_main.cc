@@ -20,6 +20,7 @@
 #include "control/control_service.h"
 #include "control/daemon_config.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/telemetry.h"
 
 namespace {
 
@@ -159,6 +160,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   stats.target = dataplane->get();
+  auto telemetry = std::make_unique<privlink::dataplane::TelemetryRegistration>(**dataplane);
   std::cerr << "privlinkd: forwarding on " << (*dataplane)->port_count() << " ports with "
             << (*dataplane)->worker_count() << " workers; API on " << config->dataplane.api_listen
             << "\n";
@@ -177,6 +179,7 @@ int main(int argc, char** argv) {
   // The API first, so no request reads the dataplane while it goes.
   (*service)->Stop();
   stats.target = nullptr;
+  telemetry.reset();
   (*dataplane)->Stop();
   dataplane->reset();
   service->reset();
