@@ -57,10 +57,11 @@ fail() {
   FAILED=$((FAILED + 1))
 }
 in_a() { ip netns exec "$PLK_NS_CONS_A" "$@"; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-API_PORT=$(free_port)
-PROM_PORT=$(free_port)
+# Two free TCP ports on loopback: privlinkd's API and Prometheus's web listener.
+read -r API_PORT PROM_PORT < <(python3 -c 'import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
 PROM="http://127.0.0.1:$PROM_PORT"
 
 write_config() {
@@ -108,21 +109,33 @@ r = json.load(sys.stdin)["data"]["result"]
 print(r[0]["value"][1] if len(r) == 1 else "")'
 }
 
-# stats_endpoint FIELD: pe-a's FIELD in privlinkd's own GET /v1/stats.
-stats_endpoint() {
+# "IN OUT": pe-a's byte counters in privlinkd's own GET /v1/stats.
+stats_endpoint_bytes() {
   "$PRIVLINKCTL" --server "127.0.0.1:$API_PORT" -o json stats | python3 -c '
 import json, sys
 d = json.load(sys.stdin)["dataplane"]
-print(next(e for e in d["endpoints"] if e["name"] == "pe-a")[sys.argv[1]])' "$1"
+e = next(e for e in d["endpoints"] if e["name"] == "pe-a")
+print(e["bytesIn"], e["bytesOut"])'
+}
+
+# "IN OUT": the same counters as Prometheus last scraped them (one query, both directions).
+prom_endpoint_bytes() {
+  curl -sS --max-time 5 "$PROM/api/v1/query" \
+    --data-urlencode 'query=privlink_endpoint_bytes_total{endpoint="pe-a"}' | python3 -c '
+import json, sys
+v = {r["metric"]["direction"]: r["value"][1] for r in json.load(sys.stdin)["data"]["result"]}
+print(v.get("in", "none"), v.get("out", "none"))'
 }
 
 # within LOW VALUE HIGH
 within() { python3 -c 'import sys; l, v, h = map(float, sys.argv[1:]); sys.exit(0 if l <= v <= h else 1)' "$@"; }
 
+plk_log "building the topology"
 test_start=$(date +%s.%N)
 plk_topo_create || { echo "FAIL topology: could not build it" >&2; exit 1; }
 plk_start_backends "$WORK/www" "$WORK/logs" || exit 1
 write_config
+plk_log "starting privlinkd and prometheus"
 plk_start_privlinkd "$PRIVLINKD" "$WORK/privlink.json" "$WORK/privlinkd.log" || exit 1
 
 prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \
@@ -141,6 +154,7 @@ if [ -z "$up" ]; then
 fi
 pass prometheus_scrapes_privlinkd "up{job=\"privlink\"} = 1"
 
+plk_log "transfers"
 # The transfers: DOWNLOADS downloads and one upload, one connection each.
 head -c "$DOWNLOAD_BYTES" /dev/urandom >"$WORK/www/file.bin"
 head -c "$UPLOAD_BYTES" /dev/urandom >"$WORK/upload.bin"
@@ -159,18 +173,15 @@ else
   fail transfers "a download or the upload failed (upload answer '$out')"
 fi
 
+plk_log "queries"
 # Traffic is over: privlinkd's counters stand still; wait until Prometheus's latest scrape has
 # the connections, then compare with privlinkd's own view.
-want_in=$(stats_endpoint bytesIn)
-want_out=$(stats_endpoint bytesOut)
-for _ in $(seq 100); do
-  [ "$(prom_query 'privlink_endpoint_bytes_total{endpoint="pe-a",direction="in"}')" = "$want_in" ] &&
-    [ "$(prom_query 'privlink_endpoint_bytes_total{endpoint="pe-a",direction="out"}')" = "$want_out" ] &&
-    break
-  sleep 0.1
+read -r want_in want_out < <(stats_endpoint_bytes)
+for _ in $(seq 50); do
+  read -r got_in got_out < <(prom_endpoint_bytes)
+  [ "$got_in" = "$want_in" ] && [ "$got_out" = "$want_out" ] && break
+  sleep 0.2
 done
-got_in=$(prom_query 'privlink_endpoint_bytes_total{endpoint="pe-a",direction="in"}')
-got_out=$(prom_query 'privlink_endpoint_bytes_total{endpoint="pe-a",direction="out"}')
 got_conn=$(prom_query 'privlink_endpoint_connections_total{endpoint="pe-a"}')
 if [ "$got_in" = "$want_in" ] && [ "$got_out" = "$want_out" ]; then
   pass prometheus_equals_stats "in $got_in, out $got_out bytes"
