@@ -116,9 +116,10 @@ TEST_F(MetricsTest, ServedOnTheApiListenerWithTheDataplanesMetricsAndCountersMon
             *scrapes[0].Value("privlink_endpoint_bytes_total",
                               {{"endpoint", "contoso-pe"}, {"direction", "in"}}));
   // A rejected change counts, and the counter moves up.
-  ASSERT_FALSE(control_->Change([](Model&, const WorkflowContext&) {
-                  return absl::InvalidArgumentError("no");
-                }).ok());
+  ASSERT_FALSE(
+      control_
+          ->Change([](Model&, const WorkflowContext&) { return absl::InvalidArgumentError("no"); })
+          .ok());
   EXPECT_EQ(ParsePromText(RenderMetrics(*control_, &stats))
                 .Value("privlink_config_changes_total", {{"result", "rejected"}}),
             1);

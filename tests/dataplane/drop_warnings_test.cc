@@ -16,8 +16,7 @@ using ::testing::HasSubstr;
 
 class DropWarningsTest : public ::testing::Test {
  protected:
-  DropWarningsTest()
-      : warnings_(clock_, [this](const DropWarning& w) { lines_.push_back(w); }) {}
+  DropWarningsTest() : warnings_(clock_, [this](const DropWarning& w) { lines_.push_back(w); }) {}
 
   void Drop(DropReason reason, uint64_t n) { totals_[static_cast<size_t>(reason)] += n; }
   // Advances the clock in 100 ms steps (the dataplane's check interval), dropping `per_step`
@@ -55,8 +54,8 @@ TEST_F(DropWarningsTest, AFloodGivesOneLinePerSecondAndEveryPacketIsCounted) {
   EXPECT_EQ(lines_[0].dropped, 1000u);
   EXPECT_EQ(lines_[1].dropped, 10'000u);  // the second's worth gathered since the first line
   // Nothing is lost: what is not yet reported waits for the next line.
-  const uint64_t unreported = totals_[static_cast<size_t>(DropReason::kNoEndpoint)] -
-                              Reported(DropReason::kNoEndpoint);
+  const uint64_t unreported =
+      totals_[static_cast<size_t>(DropReason::kNoEndpoint)] - Reported(DropReason::kNoEndpoint);
   EXPECT_LT(unreported, 10'000u);
   Run(1000, DropReason::kNoEndpoint, 0);
   EXPECT_EQ(Reported(DropReason::kNoEndpoint), 100'000u);
@@ -91,7 +90,8 @@ TEST(LogTypes, OnePerComponentRegisteredUnderItsName) {
   EXPECT_EQ(rte_log_register("privlink.nat"), log::nat);
   EXPECT_EQ(rte_log_register("privlink.ctl"), log::ctl);
   EXPECT_NE(log::dp, log::nat);
-  EXPECT_EQ(rte_log_get_level(static_cast<uint32_t>(log::dp)), static_cast<int>(log::kDefaultLevel));
+  EXPECT_EQ(rte_log_get_level(static_cast<uint32_t>(log::dp)),
+            static_cast<int>(log::kDefaultLevel));
   ASSERT_EQ(rte_log_set_level_pattern("privlink.*", RTE_LOG_DEBUG), 0);
   EXPECT_TRUE(rte_log_can_log(static_cast<uint32_t>(log::ctl), RTE_LOG_DEBUG));
 }

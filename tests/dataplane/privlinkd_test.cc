@@ -61,8 +61,7 @@ class PrivlinkdTest : public ::testing::Test {
 
   std::string FilePrefix() const { return "privlinkd-test-" + std::to_string(getpid()); }
 
-  std::vector<std::string> Argv(const std::string& lcores, int memory_mb,
-                                bool telemetry = false) {
+  std::vector<std::string> Argv(const std::string& lcores, int memory_mb, bool telemetry = false) {
     const std::string path = dir_ + "/config.json";
     std::ofstream(path) << config_.dump(2);
     return {binary_,
@@ -220,13 +219,12 @@ TEST_F(PrivlinkdTest, MetricsTelemetryAndTheDashboardsQueries) {
   ASSERT_EQ(scrapes.size(), 2u) << Slurp(dir_ + "/daemon.err");
   const PromText& last = scrapes[1];
   EXPECT_THAT(last.errors, ::testing::IsEmpty());
-  for (const char* name :
-       {"privlink_endpoint_bytes_total", "privlink_service_bytes_total",
-        "privlink_endpoint_connections_total", "privlink_nat_ports_used",
-        "privlink_nat_ports_capacity", "privlink_nat_port_alloc_failures_total", "privlink_flows",
-        "privlink_drops_total", "privlink_port_packets_total", "privlink_port_bytes_total",
-        "privlink_worker_busy_cycles_total", "privlink_worker_cycles_total",
-        "privlink_snapshot_generation"}) {
+  for (const char* name : {"privlink_endpoint_bytes_total", "privlink_service_bytes_total",
+                           "privlink_endpoint_connections_total", "privlink_nat_ports_used",
+                           "privlink_nat_ports_capacity", "privlink_nat_port_alloc_failures_total",
+                           "privlink_flows", "privlink_drops_total", "privlink_port_packets_total",
+                           "privlink_port_bytes_total", "privlink_worker_busy_cycles_total",
+                           "privlink_worker_cycles_total", "privlink_snapshot_generation"}) {
     EXPECT_TRUE(last.types.contains(name)) << name;
   }
   EXPECT_EQ(last.Value("privlink_endpoint_bytes_total",
