@@ -16,6 +16,7 @@
 #include "control/dataplane_config.h"
 #include "control/json_codec.h"
 #include "control/json_reader.h"
+#include "control/metrics.h"
 #include "control/str_cat.h"
 
 namespace privlink::control {
@@ -433,6 +434,9 @@ void ApiServer::Routes() {
     json stats = {{"control", ControlStats(*control_.model(), control_.counters(), retired)},
                   {"dataplane", dataplane_stats_ ? dataplane_stats_->Stats() : json(nullptr)}};
     SendJson(res, 200, stats);
+  });
+  s.Get("/metrics", [this](const Request&, Response& res) {
+    res.set_content(RenderMetrics(control_, dataplane_stats_), kMetricsContentType);
   });
 }
 

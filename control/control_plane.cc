@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "control/log.h"
 #include "control/str_cat.h"
 
 namespace privlink::control {
@@ -72,6 +73,10 @@ absl::Status ControlPlane::Change(
     std::lock_guard<std::mutex> model_lock(model_mutex_);
     ++counters_.changes_rejected;
   }
+  if (!status.ok()) {
+    PRIVLINK_LOG(INFO, ctl, "change rejected: %.*s", static_cast<int>(status.message().size()),
+                 status.message().data());
+  }
   return status;
 }
 
@@ -92,6 +97,8 @@ absl::Status ControlPlane::Commit(Model next) {
     counters_.snapshot_generation = generation;
   }
   publisher_.Publish(std::move(*snapshot));
+  PRIVLINK_LOG(INFO, ctl, "snapshot generation %lu published",
+               static_cast<unsigned long>(generation));
   return absl::OkStatus();
 }
 

@@ -98,6 +98,7 @@ struct DirectionalTraffic {
 // position names one address for the service's life).
 struct ServiceNatPorts {
   Counter in_use[nat::kMaxNatIpsPerService];
+  Counter alloc_failures;  // new connections refused: no NAT IP had a free port for the backend
 };
 
 inline constexpr size_t kTcpStateCount = static_cast<size_t>(nat::TcpState::kCount);
@@ -113,7 +114,8 @@ struct CounterSet {
   CounterSet()
       : endpoints(control::kEndpointIdLimit),
         services(control::kServiceIdLimit),
-        nat_ports(control::kServiceIdLimit) {}
+        nat_ports(control::kServiceIdLimit),
+        endpoint_connections(control::kEndpointIdLimit) {}
 
   Counter drops[kDropReasonCount];
   PortCounters ports[kMaxPorts];
@@ -124,6 +126,11 @@ struct CounterSet {
   SparseArray<DirectionalTraffic> endpoints;  // indexed by EndpointId
   SparseArray<DirectionalTraffic> services;   // indexed by ServiceId
   SparseArray<ServiceNatPorts> nat_ports;     // indexed by ServiceId
+  SparseArray<Counter> endpoint_connections;  // flows created, indexed by EndpointId
+  // TSC cycles of the worker loop (RunWorker only): all of them, and those of polls that
+  // received packets; their ratio is the worker's busy share.
+  Counter loop_cycles;
+  Counter busy_cycles;
   const DropTap* drop_tap = nullptr;
 
   void Drop(DropReason reason) { drops[static_cast<size_t>(reason)].Add(1); }

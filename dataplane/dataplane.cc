@@ -179,6 +179,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
     return controller.status();
   }
   d->controller_ = std::move(*controller);
+  d->drop_warnings_ = std::make_unique<DropWarnings>(d->clock_);
 
   unsigned lcore = 0;
   RTE_LCORE_FOREACH_WORKER(lcore) {
@@ -220,7 +221,12 @@ int Dataplane::WorkerMain(void* arg) {
 }
 
 uint32_t Dataplane::Poll() {
-  return controller_ ? controller_->Poll() : 0;
+  const uint32_t handled = controller_ ? controller_->Poll() : 0;
+  if (drop_warnings_ && clock_.NowMs() >= next_drop_check_ms_) {
+    drop_warnings_->Observe(DropTotals());
+    next_drop_check_ms_ = clock_.NowMs() + kDropCheckIntervalMs;
+  }
+  return handled;
 }
 
 void Dataplane::Stop() {

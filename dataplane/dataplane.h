@@ -13,6 +13,8 @@
 #include "control/snapshot_publisher.h"
 #include "control/stats_source.h"
 #include "dataplane/controller.h"
+#include "dataplane/drop_warnings.h"
+#include "dataplane/stats_sample.h"
 #include "dataplane/worker.h"
 #include "nat/tsc_clock.h"
 
@@ -43,13 +45,19 @@ class Dataplane final : public control::StatsSource {
   // Stops workers, drains queues, closes ports and frees everything. Idempotent.
   void Stop();
 
-  nlohmann::json Stats() const override;
+  // Every counter, read now without stopping anyone (stats.cc); safe from any thread.
+  DataplaneSample Sample() const;
+  // Drops by reason alone: cheap enough for the control thread's periodic warnings.
+  std::array<uint64_t, kDropReasonCount> DropTotals() const;
+  nlohmann::json Stats() const override;                               // stats.cc
+  void CollectMetrics(prometheus::Registry& registry) const override;  // metrics.cc
   size_t port_count() const { return shared_.ports.size(); }
   uint32_t worker_count() const { return static_cast<uint32_t>(workers_.size()); }
 
  private:
   Dataplane() = default;
   static int WorkerMain(void* arg);
+  std::vector<const CounterSet*> CounterSets() const;
 
   control::SnapshotPublisher* publisher_ = nullptr;
   nat::TscClock clock_;
@@ -59,6 +67,11 @@ class Dataplane final : public control::StatsSource {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
   std::unique_ptr<Controller> controller_;
+  // Drop totals are compared this often (a few dozen counter reads per worker); lines are
+  // rate-limited per reason by DropWarnings itself.
+  static constexpr nat::TimeMs kDropCheckIntervalMs = 100;
+  std::unique_ptr<DropWarnings> drop_warnings_;
+  nat::TimeMs next_drop_check_ms_ = 0;
   control::SnapshotReader controller_reader_;
   rte_ring* from_control_ = nullptr;
   std::atomic<bool> stop_{false};

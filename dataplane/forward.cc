@@ -232,11 +232,15 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_
       const FlowRef again = w.shared->flows->Lookup(p.key);
       if (again.found()) return ForwardOnFlow(w, ctx, in_port, m, p, again);
     }
+    if (created.error == nat::FlowSetupError::kNatPortsExhausted) {
+      w.counters.nat_ports[service->id].alloc_failures.Add(1);
+    }
     return DropPacket(w.counters, m, SetupFailureReason(created.error));
   }
   const FlowBinding& b = w.shared->flows->entry(created.id).binding;
   w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Add(1);
   w.counters.flows_created.Add(1);
+  w.counters.endpoint_connections[b.endpoint_id].Add(1);
   ForwardOnFlow(w, ctx, in_port, m, p, FlowRef{created.id, FlowDirection::kIn2Out});
 }
 

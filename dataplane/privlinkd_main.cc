@@ -20,6 +20,7 @@
 #include "control/control_service.h"
 #include "control/daemon_config.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/telemetry.h"
 
 namespace {
 
@@ -129,6 +130,9 @@ int main(int argc, char** argv) {
   struct DeferredStats final : privlink::control::StatsSource {
     const privlink::control::StatsSource* target = nullptr;
     nlohmann::json Stats() const override { return target ? target->Stats() : nullptr; }
+    void CollectMetrics(prometheus::Registry& registry) const override {
+      if (target) target->CollectMetrics(registry);
+    }
   } stats;
   auto service = privlink::control::ControlService::Start(*config, &stats);
   if (!service.ok()) {
@@ -156,6 +160,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   stats.target = dataplane->get();
+  auto telemetry = std::make_unique<privlink::dataplane::TelemetryRegistration>(**dataplane);
   std::cerr << "privlinkd: forwarding on " << (*dataplane)->port_count() << " ports with "
             << (*dataplane)->worker_count() << " workers; API on " << config->dataplane.api_listen
             << "\n";
@@ -174,6 +179,7 @@ int main(int argc, char** argv) {
   // The API first, so no request reads the dataplane while it goes.
   (*service)->Stop();
   stats.target = nullptr;
+  telemetry.reset();
   (*dataplane)->Stop();
   dataplane->reset();
   service->reset();

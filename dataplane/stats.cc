@@ -1,5 +1,6 @@
-// Dataplane::Stats: sums every worker's counters and the control thread's, read without stopping
+// Dataplane::Sample: sums every worker's counters and the control thread's, read without stopping
 // anyone (relaxed loads of single-writer counters), and names them from the current snapshot.
+// Stats() renders a sample as the JSON of GET /v1/stats.
 #include <string>
 
 #include "dataplane/dataplane.h"
@@ -11,123 +12,164 @@ namespace {
 using nat::FlowDirection;
 using nlohmann::json;
 
-struct Totals {
-  uint64_t packets = 0;
-  uint64_t bytes = 0;
-  void Add(const TrafficCounters& t) {
-    packets += t.packets.Read();
-    bytes += t.bytes.Read();
-  }
-};
+json TrafficJson(std::string_view packets_key, std::string_view bytes_key, const TrafficTotals& t) {
+  return {{packets_key, t.packets}, {bytes_key, t.bytes}};
+}
 
 }  // namespace
 
-json Dataplane::Stats() const {
+std::vector<const CounterSet*> Dataplane::CounterSets() const {
   std::vector<const CounterSet*> sets;
   for (const auto& w : workers_) sets.push_back(&w->counters);
   if (controller_) sets.push_back(&controller_->counters());
+  return sets;
+}
 
-  json out = json::object();
-  out["workers"] = workers_.size();
+std::array<uint64_t, kDropReasonCount> Dataplane::DropTotals() const {
+  std::array<uint64_t, kDropReasonCount> drops{};
+  for (const CounterSet* s : CounterSets()) {
+    for (size_t r = 0; r < kDropReasonCount; ++r) drops[r] += s->drops[r].Read();
+  }
+  return drops;
+}
 
-  json ports = json::array();
+DataplaneSample Dataplane::Sample() const {
+  const std::vector<const CounterSet*> sets = CounterSets();
+  DataplaneSample out;
+
   for (uint16_t i = 0; i < shared_.ports.size(); ++i) {
-    Totals rx, tx;
-    for (const CounterSet* s : sets) {
-      rx.Add(s->ports[i].rx);
-      tx.Add(s->ports[i].tx);
-    }
     const PortInfo& p = shared_.ports[i];
-    ports.push_back({{"name", p.name},
-                     {"role", p.role == PortRole::kConsumer ? "consumer" : "provider"},
-                     {"mac", control::FormatMac(p.mac)},
-                     {"rxPackets", rx.packets},
-                     {"rxBytes", rx.bytes},
-                     {"txPackets", tx.packets},
-                     {"txBytes", tx.bytes}});
+    PortSample port{.name = p.name, .role = p.role, .mac = p.mac};
+    for (const CounterSet* s : sets) {
+      port.rx.Add(s->ports[i].rx);
+      port.tx.Add(s->ports[i].tx);
+    }
+    out.ports.push_back(std::move(port));
   }
-  out["ports"] = std::move(ports);
 
-  json drops = json::object();
-  uint64_t dropped = 0;
-  for (size_t r = 0; r < kDropReasonCount; ++r) {
-    uint64_t n = 0;
-    for (const CounterSet* s : sets) n += s->drops[r].Read();
-    drops[std::string(DropReasonName(static_cast<DropReason>(r)))] = n;
-    dropped += n;
-  }
-  out["drops"] = std::move(drops);
-  out["dropsTotal"] = dropped;
+  out.drops = DropTotals();
+  for (const uint64_t n : out.drops) out.drops_total += n;
 
-  uint64_t created = 0, expired = 0;
-  json by_state = json::object();
-  for (size_t st = 0; st < kTcpStateCount; ++st) {
-    uint64_t n = 0;
-    for (const CounterSet* s : sets) n += s->flows_by_state[st].Read();
-    by_state[nat::TcpStateName(static_cast<nat::TcpState>(st))] = n;
-  }
   for (const CounterSet* s : sets) {
-    created += s->flows_created.Read();
-    expired += s->flows_expired.Read();
+    for (size_t st = 0; st < kTcpStateCount; ++st) {
+      out.flows_by_state[st] += s->flows_by_state[st].Read();
+    }
+    out.flows_created += s->flows_created.Read();
+    out.flows_expired += s->flows_expired.Read();
   }
-  out["flows"] = {{"total", flows_ ? flows_->Size() : 0},
-                  {"capacity", flows_ ? flows_->capacity() : 0},
-                  {"created", created},
-                  {"expired", expired},
-                  {"byState", std::move(by_state)}};
+  out.flows_total = flows_ ? flows_->Size() : 0;
+  out.flows_capacity = flows_ ? flows_->capacity() : 0;
+
+  uint64_t nat_port_range = 0;  // every worker's slice of each NAT IP's ports
+  for (const auto& w : workers_) {
+    out.workers.push_back({w->counters.loop_cycles.Read(), w->counters.busy_cycles.Read()});
+    nat_port_range += w->ports.slice().size();
+  }
 
   // Names and the lists of endpoints and services come from the snapshot; the stats reader is
   // online only while it holds the pointer.
   std::lock_guard<std::mutex> lock(stats_mutex_);
   if (!readers_registered_) return out;
+  out.named = true;
   stats_reader_.Online();
   const control::Snapshot& snap = *stats_reader_.Current();
-  json endpoints = json::array();
   for (control::EndpointId id = 0; id < snap.endpoints.size(); ++id) {
     auto name = snap.endpoint_names.find(id);
     if (name == snap.endpoint_names.end()) continue;
-    Totals out_of_consumer, into_consumer;
-    for (const CounterSet* s : sets) {
-      out_of_consumer.Add(s->endpoints[id][FlowDirection::kIn2Out]);
-      into_consumer.Add(s->endpoints[id][FlowDirection::kOut2In]);
+    EndpointSample e{
+        .id = id, .name = name->second, .carries_traffic = snap.endpoints[id].carries_traffic};
+    if (const control::SnapshotService* service = snap.Service(snap.endpoints[id].service)) {
+      e.service = service->name;
     }
-    const control::SnapshotService* service = snap.Service(snap.endpoints[id].service);
-    endpoints.push_back({{"id", id},
-                         {"name", name->second},
-                         {"service", service != nullptr ? json(service->name) : json(nullptr)},
-                         {"carriesTraffic", snap.endpoints[id].carries_traffic},
-                         {"packetsOut", out_of_consumer.packets},
-                         {"bytesOut", out_of_consumer.bytes},
-                         {"packetsIn", into_consumer.packets},
-                         {"bytesIn", into_consumer.bytes}});
+    for (const CounterSet* s : sets) {
+      e.out.Add(s->endpoints[id][FlowDirection::kIn2Out]);
+      e.in.Add(s->endpoints[id][FlowDirection::kOut2In]);
+      e.connections += s->endpoint_connections[id].Read();
+    }
+    out.endpoints.push_back(std::move(e));
+  }
+  for (const auto& service : snap.services) {
+    if (service == nullptr) continue;
+    ServiceSample svc{.id = service->id, .name = service->name};
+    for (const CounterSet* s : sets) {
+      svc.in.Add(s->services[service->id][FlowDirection::kIn2Out]);
+      svc.out.Add(s->services[service->id][FlowDirection::kOut2In]);
+      svc.nat_port_alloc_failures += s->nat_ports[service->id].alloc_failures.Read();
+    }
+    for (size_t k = 0; k < service->nat_ips.size(); ++k) {
+      NatIpSample nat{.ip = service->nat_ips[k],
+                      .capacity = nat_port_range * service->backends.size()};
+      for (const CounterSet* s : sets) nat.in_use += s->nat_ports[service->id].in_use[k].Read();
+      svc.nat_ips.push_back(nat);
+    }
+    out.services.push_back(std::move(svc));
+  }
+  stats_reader_.Offline();
+  return out;
+}
+
+json Dataplane::Stats() const {
+  const DataplaneSample sample = Sample();
+  json out = json::object();
+  out["workers"] = workers_.size();
+
+  json ports = json::array();
+  for (const PortSample& p : sample.ports) {
+    json port = {{"name", p.name},
+                 {"role", p.role == PortRole::kConsumer ? "consumer" : "provider"},
+                 {"mac", control::FormatMac(p.mac)}};
+    port.update(TrafficJson("rxPackets", "rxBytes", p.rx));
+    port.update(TrafficJson("txPackets", "txBytes", p.tx));
+    ports.push_back(std::move(port));
+  }
+  out["ports"] = std::move(ports);
+
+  json drops = json::object();
+  for (size_t r = 0; r < kDropReasonCount; ++r) {
+    drops[std::string(DropReasonName(static_cast<DropReason>(r)))] = sample.drops[r];
+  }
+  out["drops"] = std::move(drops);
+  out["dropsTotal"] = sample.drops_total;
+
+  json by_state = json::object();
+  for (size_t st = 0; st < kTcpStateCount; ++st) {
+    by_state[nat::TcpStateName(static_cast<nat::TcpState>(st))] = sample.flows_by_state[st];
+  }
+  out["flows"] = {{"total", sample.flows_total},
+                  {"capacity", sample.flows_capacity},
+                  {"created", sample.flows_created},
+                  {"expired", sample.flows_expired},
+                  {"byState", std::move(by_state)}};
+  if (!sample.named) return out;
+
+  json endpoints = json::array();
+  for (const EndpointSample& e : sample.endpoints) {
+    json endpoint = {{"id", e.id},
+                     {"name", e.name},
+                     {"service", e.service ? json(*e.service) : json(nullptr)},
+                     {"carriesTraffic", e.carries_traffic}};
+    endpoint.update(TrafficJson("packetsOut", "bytesOut", e.out));
+    endpoint.update(TrafficJson("packetsIn", "bytesIn", e.in));
+    endpoint["connections"] = e.connections;
+    endpoints.push_back(std::move(endpoint));
   }
   json services = json::array();
   json nat_ports = json::array();
-  for (const auto& service : snap.services) {
-    if (service == nullptr) continue;
-    Totals from_consumers, to_consumers;
-    for (const CounterSet* s : sets) {
-      from_consumers.Add(s->services[service->id][FlowDirection::kIn2Out]);
-      to_consumers.Add(s->services[service->id][FlowDirection::kOut2In]);
-    }
+  for (const ServiceSample& s : sample.services) {
     json service_nat = json::array();
-    for (size_t k = 0; k < service->nat_ips.size(); ++k) {
-      uint64_t in_use = 0;
-      for (const CounterSet* s : sets) in_use += s->nat_ports[service->id].in_use[k].Read();
-      json entry = {{"ip", FormatIpv4(service->nat_ips[k])}, {"inUse", in_use}};
+    for (const NatIpSample& nat : s.nat_ips) {
+      json entry = {{"ip", FormatIpv4(nat.ip)}, {"inUse", nat.in_use}, {"capacity", nat.capacity}};
       service_nat.push_back(entry);
-      entry["service"] = service->name;
+      entry["service"] = s.name;
       nat_ports.push_back(std::move(entry));
     }
-    services.push_back({{"id", service->id},
-                        {"name", service->name},
-                        {"packetsIn", from_consumers.packets},
-                        {"bytesIn", from_consumers.bytes},
-                        {"packetsOut", to_consumers.packets},
-                        {"bytesOut", to_consumers.bytes},
-                        {"natPorts", std::move(service_nat)}});
+    json service = {{"id", s.id}, {"name", s.name}};
+    service.update(TrafficJson("packetsIn", "bytesIn", s.in));
+    service.update(TrafficJson("packetsOut", "bytesOut", s.out));
+    service["natPorts"] = std::move(service_nat);
+    service["natPortAllocFailures"] = s.nat_port_alloc_failures;
+    services.push_back(std::move(service));
   }
-  stats_reader_.Offline();
   out["endpoints"] = std::move(endpoints);
   out["services"] = std::move(services);
   out["natPorts"] = std::move(nat_ports);

@@ -135,8 +135,16 @@ uint32_t PollOnce(Worker& w) {
 }
 
 void RunWorker(Worker& w, const std::atomic<bool>& stop) {
+  uint64_t last = rte_rdtsc();
   while (!stop.load(std::memory_order_relaxed)) {
-    if (PollOnce(w) == 0 && w.idle_sleep_us != 0) rte_delay_us_sleep(w.idle_sleep_us);
+    const uint64_t start = rte_rdtsc();
+    const uint32_t received = PollOnce(w);
+    const uint64_t end = rte_rdtsc();
+    // Cycles since the last iteration's end (idle sleep included), busy when it received.
+    w.counters.loop_cycles.Add(end - last);
+    if (received != 0) w.counters.busy_cycles.Add(end - start);
+    last = end;
+    if (received == 0 && w.idle_sleep_us != 0) rte_delay_us_sleep(w.idle_sleep_us);
   }
 }
 

@@ -1,13 +1,20 @@
 // privlinkd with its dataplane, the real binary (path in $PRIVLINKD), on virtual devices without
 // hugepages: start-up failures end with one clear line and exit 1; a daemon on net_null ports
 // (which receive a stream of all-zero frames) counts them under a named drop reason, reports
-// its ports through GET /v1/stats, and stops cleanly (exit 0) on SIGTERM and SIGINT.
+// its ports through GET /v1/stats, GET /metrics and DPDK telemetry, and stops cleanly (exit 0) on
+// SIGTERM and SIGINT.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <httplib.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -15,6 +22,7 @@
 
 #include "control/api_client.h"
 #include "tests/control/process_util.h"
+#include "tests/control/prometheus_text.h"
 #include "tests/control/test_util.h"
 
 namespace privlink::dataplane {
@@ -51,7 +59,9 @@ class PrivlinkdTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::vector<std::string> Argv(const std::string& lcores, int memory_mb) {
+  std::string FilePrefix() const { return "privlinkd-test-" + std::to_string(getpid()); }
+
+  std::vector<std::string> Argv(const std::string& lcores, int memory_mb, bool telemetry = false) {
     const std::string path = dir_ + "/config.json";
     std::ofstream(path) << config_.dump(2);
     return {binary_,
@@ -60,9 +70,9 @@ class PrivlinkdTest : public ::testing::Test {
             "--no-huge",
             "--no-pci",
             "--no-shconf",
-            "--no-telemetry",
+            telemetry ? "--telemetry" : "--no-telemetry",
             "--log-level=*:error",
-            "--file-prefix=privlinkd-test-" + std::to_string(getpid()),
+            "--file-prefix=" + FilePrefix(),
             "-m",
             std::to_string(memory_mb),
             "--",
@@ -148,6 +158,129 @@ TEST_F(PrivlinkdTest, ForwardsCountsAndStopsCleanly) {
     pid_ = -1;
     EXPECT_THAT(Slurp(dir_ + "/daemon.err"), HasSubstr("privlinkd: stopped"));
   }
+}
+
+// DPDK's runtime directory of a file prefix: where the telemetry socket is.
+std::string RuntimeDir(const std::string& prefix) {
+  if (getuid() == 0) return "/var/run/dpdk/" + prefix;
+  const char* xdg = getenv("XDG_RUNTIME_DIR");
+  return std::string(xdg != nullptr ? xdg : "/tmp") + "/dpdk/" + prefix;
+}
+
+// One request on DPDK's telemetry socket (SOCK_SEQPACKET: one message per read), as
+// dpdk-telemetry.py sends it. The server greets with its own info message first.
+json Telemetry(const std::string& socket_path, const std::string& command) {
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  std::string reply(64 * 1024, '\0');
+  json result;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      read(fd, reply.data(), reply.size()) > 0 &&
+      write(fd, command.data(), command.size()) == static_cast<ssize_t>(command.size())) {
+    const ssize_t n = read(fd, reply.data(), reply.size());
+    if (n > 0) result = json::parse(reply.substr(0, static_cast<size_t>(n)), nullptr, false);
+  }
+  close(fd);
+  return result;
+}
+
+std::set<std::string> MetricNamesIn(const std::string& expr) {
+  std::set<std::string> names;
+  const std::regex metric("privlink_[a-z_]+");
+  for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it) {
+    names.insert(it->str());
+  }
+  return names;
+}
+
+TEST_F(PrivlinkdTest, MetricsTelemetryAndTheDashboardsQueries) {
+  using privlink::testing::ParsePromText;
+  using privlink::testing::PromText;
+  pid_ = Spawn(Argv("0,1", 256, true), "", dir_ + "/daemon.err");
+  httplib::Client client(socket_);
+  client.set_address_family(AF_UNIX);
+  const std::map<std::string, std::string> consumer_rx = {{"port", "consumer0"},
+                                                          {"direction", "rx"}};
+  std::vector<PromText> scrapes;
+  for (int i = 0; i < 500 && scrapes.size() < 2; ++i) {
+    auto r = client.Get("/metrics");
+    if (r && r->status == 200) {
+      PromText text = ParsePromText(r->body);
+      if (text.Value("privlink_port_packets_total", consumer_rx).value_or(0) > 0 &&
+          (scrapes.empty() || *text.Value("privlink_port_packets_total", consumer_rx) >
+                                  *scrapes[0].Value("privlink_port_packets_total", consumer_rx))) {
+        scrapes.push_back(std::move(text));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(scrapes.size(), 2u) << Slurp(dir_ + "/daemon.err");
+  const PromText& last = scrapes[1];
+  EXPECT_THAT(last.errors, ::testing::IsEmpty());
+  for (const char* name : {"privlink_endpoint_bytes_total", "privlink_service_bytes_total",
+                           "privlink_endpoint_connections_total", "privlink_nat_ports_used",
+                           "privlink_nat_ports_capacity", "privlink_nat_port_alloc_failures_total",
+                           "privlink_flows", "privlink_drops_total", "privlink_port_packets_total",
+                           "privlink_port_bytes_total", "privlink_worker_busy_cycles_total",
+                           "privlink_worker_cycles_total", "privlink_snapshot_generation"}) {
+    EXPECT_TRUE(last.types.contains(name)) << name;
+  }
+  EXPECT_EQ(last.Value("privlink_endpoint_bytes_total",
+                       {{"endpoint", "contoso-pe"}, {"direction", "in"}}),
+            0);
+  EXPECT_GT(*last.Value("privlink_drops_total", {{"reason", "ethertype_unsupported"}}), 0);
+  EXPECT_GT(*last.Value("privlink_nat_ports_capacity",
+                        {{"service", "fabrikam-api"}, {"nat_ip", "192.168.10.200"}}),
+            0);
+  EXPECT_GT(*last.Value("privlink_worker_busy_cycles_total", {{"worker", "0"}}), 0);
+  EXPECT_LE(*last.Value("privlink_worker_busy_cycles_total", {{"worker", "0"}}),
+            *last.Value("privlink_worker_cycles_total", {{"worker", "0"}}));
+  // Counters never go down between scrapes.
+  for (const auto& before : scrapes[0].samples) {
+    if (scrapes[0].types.at(before.name) != "counter") continue;
+    ASSERT_TRUE(last.Value(before.name, before.labels)) << before.Series();
+    EXPECT_GE(*last.Value(before.name, before.labels), before.value) << before.Series();
+  }
+
+  // Every metric the Grafana dashboard queries is one privlinkd exports.
+  const std::string dashboard_path = BinaryFromEnv("PRIVLINK_DASHBOARD");
+  const json dashboard = json::parse(Slurp(dashboard_path), nullptr, false);
+  ASSERT_TRUE(dashboard.is_object()) << dashboard_path;
+  size_t exprs = 0;
+  const json& panels = dashboard["panels"];
+  for (const json& panel : panels) {
+    ASSERT_TRUE(panel.contains("targets")) << panel["title"];
+    for (const json& target : panel["targets"]) {
+      const std::string expr = target["expr"];
+      const std::set<std::string> names = MetricNamesIn(expr);
+      EXPECT_FALSE(names.empty()) << expr;
+      for (const std::string& name : names) EXPECT_TRUE(last.types.contains(name)) << expr;
+      ++exprs;
+    }
+  }
+  EXPECT_GE(exprs, 10u);
+
+  // DPDK telemetry, as dpdk-telemetry.py asks it.
+  const std::string socket_path = RuntimeDir(FilePrefix()) + "/dpdk_telemetry.v2";
+  const json stats = Telemetry(socket_path, "/privlink/stats");
+  ASSERT_TRUE(stats.is_object()) << socket_path;
+  EXPECT_EQ(stats["/privlink/stats"]["workers"], 1);
+  EXPECT_GT(stats["/privlink/stats"]["rx_packets"].get<uint64_t>(), 0u);
+  EXPECT_GT(stats["/privlink/stats"]["drops_ethertype_unsupported"].get<uint64_t>(), 0u);
+  const json flows = Telemetry(socket_path, "/privlink/flows");
+  EXPECT_EQ(flows["/privlink/flows"]["total"], 0);
+  EXPECT_TRUE(flows["/privlink/flows"].contains("established"));
+  const json nat = Telemetry(socket_path, "/privlink/nat_ports")["/privlink/nat_ports"];
+  EXPECT_EQ(nat["service"], json({"fabrikam-api", "fabrikam-api"}));
+  EXPECT_EQ(nat["nat_ip"], json({"192.168.10.200", "192.168.10.201"}));
+  EXPECT_EQ(nat["used"], json({0, 0}));
+
+  kill(pid_, SIGTERM);
+  EXPECT_EQ(WaitExitCode(pid_), 0) << Slurp(dir_ + "/daemon.err");
+  pid_ = -1;
+  std::filesystem::remove_all(RuntimeDir(FilePrefix()));
 }
 
 }  // namespace
