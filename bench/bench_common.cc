@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "control/daemon_config.h"
 
 namespace privlink::bench {
 namespace {
@@ -57,6 +58,34 @@ std::string BenchConfig(const BenchShape& shape) {
       R"("network":"contoso","ip":")", FormatIpv4(kPeIp), R"(","privateLinkService":"web"},)",
       R"({"name":"pe2","subscription":"sub-c",)", R"("network":"contoso","ip":")",
       FormatIpv4(kSecondPeIp), R"(","privateLinkService":"web"}]})");
+}
+
+std::unique_ptr<ReplayPipeline> MakePipeline(const BenchShape& shape) {
+  auto config = control::ParseDaemonConfig(BenchConfig(shape));
+  if (!config.ok()) {
+    std::fprintf(stderr, "config: %s\n", config.status().ToString().c_str());
+    return nullptr;
+  }
+  auto created = ReplayPipeline::Create(*config);
+  if (!created.ok()) {
+    std::fprintf(stderr, "pipeline: %s\n", created.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*created);
+}
+
+DropsSince CountDropsSince(const std::array<uint64_t, dataplane::kDropReasonCount>& before,
+                           const ReplayPipeline& p) {
+  const auto after = p.Summary().drops;
+  DropsSince d;
+  for (size_t i = 0; i < dataplane::kDropReasonCount; ++i) {
+    const uint64_t n = after[i] - before[i];
+    d.total += n;
+    if (n != 0) {
+      d.by_reason.emplace_back(dataplane::DropReasonName(static_cast<dataplane::DropReason>(i)), n);
+    }
+  }
+  return d;
 }
 
 ClientTuple Client(uint8_t block, uint64_t i) {

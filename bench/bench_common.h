@@ -10,7 +10,9 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/replay.h"
@@ -54,6 +56,16 @@ struct BenchShape {
   int backends = 8;
 };
 std::string BenchConfig(const BenchShape& shape);
+// The pipeline for `shape`; nullptr (with a message on stderr) when it cannot be made.
+std::unique_ptr<ReplayPipeline> MakePipeline(const BenchShape& shape);
+
+// Drops by reason since `before` (a ReplaySummary's drops), the non-zero ones by name.
+struct DropsSince {
+  uint64_t total = 0;
+  std::vector<std::pair<std::string, uint64_t>> by_reason;
+};
+DropsSince CountDropsSince(const std::array<uint64_t, dataplane::kDropReasonCount>& before,
+                           const ReplayPipeline& p);
 
 // Client `i` of a run: addresses from 10.<block>.0.0 up, 50,000 source ports each, so a tuple
 // names its index.

@@ -9,7 +9,6 @@
 #include <deque>
 
 #include "bench/bench_common.h"
-#include "control/daemon_config.h"
 #include "dataplane/parse.h"
 #include "dataplane/worker_loop.h"
 #include "nat/tcp_state.h"
@@ -143,18 +142,10 @@ uint64_t Reflect(rte_ring* ring, AnswerFn answer) {
 }  // namespace
 
 bool RunConnectionRate(uint64_t connections, ConnectionRateResult& r) {
-  auto config = control::ParseDaemonConfig(
-      BenchConfig({.flow_capacity = connections, .backends = BackendsFor(connections)}));
-  if (!config.ok()) {
-    std::fprintf(stderr, "config: %s\n", config.status().ToString().c_str());
-    return false;
-  }
-  auto created = ReplayPipeline::Create(*config);
-  if (!created.ok()) {
-    std::fprintf(stderr, "pipeline: %s\n", created.status().ToString().c_str());
-    return false;
-  }
-  ReplayPipeline& p = **created;
+  const std::unique_ptr<ReplayPipeline> pipeline =
+      MakePipeline({.flow_capacity = connections, .backends = BackendsFor(connections)});
+  if (pipeline == nullptr) return false;
+  ReplayPipeline& p = *pipeline;
   dataplane::Worker& worker = p.mutable_worker();
   const uint16_t consumer = *p.PortIndex("consumer0");
   const uint16_t provider = *p.PortIndex("provider0");
@@ -196,15 +187,9 @@ bool RunConnectionRate(uint64_t connections, ConnectionRateResult& r) {
   }
   r.harness_cycles = rte_rdtsc() - start;
   progress.Done();
-  const auto drops_after = p.Summary().drops;
-  for (size_t i = 0; i < dataplane::kDropReasonCount; ++i) {
-    const uint64_t d = drops_after[i] - drops_before[i];
-    r.dropped += d;
-    if (d != 0) {
-      r.drop_reasons.emplace_back(dataplane::DropReasonName(static_cast<dataplane::DropReason>(i)),
-                                  d);
-    }
-  }
+  DropsSince drops = CountDropsSince(drops_before, p);
+  r.dropped = drops.total;
+  r.drop_reasons = std::move(drops.by_reason);
   if (r.connections != connections) {
     std::fprintf(stderr, "connections: %llu of %llu completed\n",
                  static_cast<unsigned long long>(r.connections),

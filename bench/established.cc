@@ -7,7 +7,6 @@
 #include <cstring>
 #include <memory>
 
-#include "control/daemon_config.h"
 #include "control/workflow.h"
 #include "dataplane/worker_loop.h"
 #include "nat/tcp_state.h"
@@ -186,18 +185,10 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   const uint64_t flows = options.flows;
   r.flows = flows;
   const int backends = BackendsFor(flows);
-  auto config =
-      control::ParseDaemonConfig(BenchConfig({.flow_capacity = flows, .backends = backends}));
-  if (!config.ok()) {
-    std::fprintf(stderr, "config: %s\n", config.status().ToString().c_str());
-    return false;
-  }
-  auto created = ReplayPipeline::Create(*config);
-  if (!created.ok()) {
-    std::fprintf(stderr, "pipeline: %s\n", created.status().ToString().c_str());
-    return false;
-  }
-  ReplayPipeline& p = **created;
+  const std::unique_ptr<ReplayPipeline> pipeline =
+      MakePipeline({.flow_capacity = flows, .backends = backends});
+  if (pipeline == nullptr) return false;
+  ReplayPipeline& p = *pipeline;
   std::fprintf(stderr, "%llu flows:\n", static_cast<unsigned long long>(flows));
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const uint64_t setup_start = rte_rdtsc();
@@ -314,15 +305,9 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
     }
     progress.Done();
     s.harness_cycles = now - start;
-    const auto drops_after = p.Summary().drops;
-    for (size_t i = 0; i < dataplane::kDropReasonCount; ++i) {
-      const uint64_t d = drops_after[i] - drops_before[i];
-      s.dropped += d;
-      if (d != 0) {
-        s.drop_reasons.emplace_back(
-            dataplane::DropReasonName(static_cast<dataplane::DropReason>(i)), d);
-      }
-    }
+    DropsSince drops = CountDropsSince(drops_before, p);
+    s.dropped = drops.total;
+    s.drop_reasons = std::move(drops.by_reason);
     s.latency_p50 = latency.Quantile(0.5);
     s.latency_p90 = latency.Quantile(0.9);
     s.latency_p99 = latency.Quantile(0.99);
