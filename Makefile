@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps build demo test test-unit test-sanitize test-asan test-tsan bench format clean
+.PHONY: all deps build demo test test-unit test-sanitize test-asan test-tsan bench compare format clean
 
 all: build
 
@@ -51,6 +51,11 @@ bench: build
 	meson compile -C $(BUILD) bench/privlink-microbench bench/privlink-bench
 	$(BUILD)/bench/privlink-microbench
 	$(BUILD)/bench/privlink-bench $(PRIVLINK_BENCH_ARGS)
+
+# bench/compare (as root, several minutes): privlinkd beside dpdk-testpmd, OVS-DPDK and nftables on
+# the same trace; installs its own packages. COMPARE_ARGS passes options, e.g. '--flows 1000'.
+compare: build
+	bench/compare --build $(BUILD) $(COMPARE_ARGS)
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
