@@ -52,10 +52,10 @@ bench: build
 	$(BUILD)/bench/privlink-microbench
 	$(BUILD)/bench/privlink-bench $(PRIVLINK_BENCH_ARGS)
 
-# bench/compare (as root, several minutes): privlinkd beside dpdk-testpmd, OVS-DPDK and nftables on
+# bench/compare.py (as root, several minutes): privlinkd beside dpdk-testpmd, OVS-DPDK and nftables on
 # the same trace; installs its own packages. COMPARE_ARGS passes options, e.g. '--flows 1000'.
 compare: build
-	bench/compare --build $(BUILD) $(COMPARE_ARGS)
+	bench/compare.py --build $(BUILD) $(COMPARE_ARGS)
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""bench/compare: privlink beside the systems users would otherwise run, in one run, on one machine.
+"""bench/compare.py: privlink beside the systems users would otherwise run, in one run, on one machine.
 
 Every system forwards the same trace with one forwarding core, at a few flow counts, and the
 script prints Mpps with ratios against the I/O ceiling and against privlinkd. Two set-ups:
@@ -28,7 +28,7 @@ for nftables the router namespace's softirq, moved there by RPS) on FWD_CORE. No
 openvswitch-switch-dpdk, nftables, gnuplot-nox). Writes results.csv, results.json and compare.png
 into --out.
 
-usage: bench/compare [--build DIR] [--flows 1000,10000,100000] [--window S] [--out DIR]
+usage: bench/compare.py [--build DIR] [--flows 1000,10000,100000] [--window S] [--out DIR]
                      [--systems NAME,...]
 """
 
@@ -627,12 +627,12 @@ def main():
                     help="set-up/system pairs to run, e.g. dpdk/privlinkd,kernel/nftables")
     args = ap.parse_args()
     if os.getuid() != 0:
-        raise SystemExit("bench/compare: run as root (namespaces, DPDK without hugepages)")
+        raise SystemExit("bench/compare.py: run as root (namespaces, DPDK without hugepages)")
     ensure_packages()
     args.build = os.path.abspath(args.build)
     for tool in ("dataplane/privlinkd", "tools/privlinkctl", "tools/privlink-tracegen"):
         if not os.access(f"{args.build}/{tool}", os.X_OK):
-            raise SystemExit(f"bench/compare: {args.build}/{tool} is missing (make build)")
+            raise SystemExit(f"bench/compare.py: {args.build}/{tool} is missing (make build)")
     os.makedirs(args.out, exist_ok=True)
     chosen = set(args.systems.split(","))
     info = machine()
