@@ -19,8 +19,7 @@ bool IsLoopbackHost(std::string_view host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return true;
   in_addr address{};
   const std::string text(host);
-  return ::inet_pton(AF_INET, text.c_str(), &address) == 1 &&
-         (ntohl(address.s_addr) >> 24) == 127;
+  return ::inet_pton(AF_INET, text.c_str(), &address) == 1 && (ntohl(address.s_addr) >> 24) == 127;
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path, std::string_view field) {

@@ -68,7 +68,7 @@ struct DataplaneConfig {
   // every request needs the bearer token read from api_token_file (control/api_access.h).
   bool api_allow_remote = false;
   std::string api_token_file;  // "" = no token (loopback or Unix socket only)
-  std::string state_dir;                      // "" = keep state in memory only
+  std::string state_dir;       // "" = keep state in memory only
   std::vector<PortConfig> ports;
   uint32_t nat_port_quarantine_seconds = kDefaultNatPortQuarantineSeconds;
   uint32_t maglev_table_size = kDefaultMaglevTableSize;

@@ -327,8 +327,8 @@ json::json_pointer PointerOf(const std::string& path) {
 }
 
 std::vector<json> WrongValues(const json& valid) {
-  const json all[] = {json(7), json(-1), json(1.5), json(4294967296), json(1e300), json(true),
-                      json("7"), json::array(), json::object(), json(nullptr)};
+  const json all[] = {json(7),    json(-1),  json(1.5),     json(4294967296), json(1e300),
+                      json(true), json("7"), json::array(), json::object(),   json(nullptr)};
   std::vector<json> out;
   for (const json& v : all) {
     if (v.type() == valid.type()) continue;
@@ -363,9 +363,11 @@ TEST_F(ApiTest, EveryFieldWrongTypeHugeOrTruncatedIsRefusedWithStateUnchanged) {
       {"PUT", "/v1/networks/n", {{"port", "consumer0"}, {"vlan", 12}}},
       {"PUT", "/v1/privateLinkServices/s2", service},
       {"PUT", "/v1/privateEndpoints/p", endpoint},
-      {"POST", "/v1/privateLinkServices/fabrikam-api/privateEndpointConnections/contoso-pe/reject",
+      {"POST",
+       "/v1/privateLinkServices/fabrikam-api/privateEndpointConnections/contoso-pe/reject",
        {{"description", "no"}}},
-      {"POST", "/v1/apply",
+      {"POST",
+       "/v1/apply",
        {{"networks", {{{"name", "x"}, {"port", "consumer0"}, {"vlan", 13}}}},
         {"privateEndpoints", {endpoint}}}},
   };
@@ -473,9 +475,12 @@ TEST(ApiAccessTest, NonLoopbackListenNeedsAllowRemoteAndATokenThenRefusesRequest
   ApiClient guesser(address);
   guesser.SetBearerToken("s3cret-t0kem");
   for (ApiClient* client : {&anonymous, &guesser}) {
-    for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
-             {"GET", "/v1/state"}, {"GET", "/v1/stats"}, {"PUT", "/v1/networks/intruder"},
-             {"DELETE", "/v1/networks/contoso"}, {"POST", "/v1/apply"}}) {
+    for (const auto& [method, path] :
+         std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/state"},
+                                                          {"GET", "/v1/stats"},
+                                                          {"PUT", "/v1/networks/intruder"},
+                                                          {"DELETE", "/v1/networks/contoso"},
+                                                          {"POST", "/v1/apply"}}) {
       auto r = client->Call(method, path,
                             method == "GET" || method == "DELETE"
                                 ? std::nullopt
@@ -488,7 +493,8 @@ TEST(ApiAccessTest, NonLoopbackListenNeedsAllowRemoteAndATokenThenRefusesRequest
   auto after = owner.Call("GET", "/v1/state");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->body, state->body) << "refused requests changed nothing";
-  auto created = owner.Call("PUT", "/v1/networks/tailspin", json{{"port", "consumer0"}, {"vlan", 77}});
+  auto created =
+      owner.Call("PUT", "/v1/networks/tailspin", json{{"port", "consumer0"}, {"vlan", 77}});
   ASSERT_TRUE(created.ok());
   EXPECT_EQ(created->status, 201);
   (*service)->Stop();

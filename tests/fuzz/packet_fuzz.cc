@@ -70,9 +70,8 @@ constexpr char kConfig[] = R"({
 
 constexpr uint16_t kProviderPort = 2;
 constexpr uint16_t kPorts = 3;
-constexpr MacAddress kPortMacs[kPorts] = {{0x02, 0, 0, 0, 0xc0, 0},
-                                          {0x02, 0, 0, 0, 0xc1, 0},
-                                          {0x02, 0, 0, 0, 0xb0, 0}};
+constexpr MacAddress kPortMacs[kPorts] = {
+    {0x02, 0, 0, 0, 0xc0, 0}, {0x02, 0, 0, 0, 0xc1, 0}, {0x02, 0, 0, 0, 0xb0, 0}};
 constexpr Ipv4Be kClient = Ipv4(10, 0, 0, 2);
 constexpr Ipv4Be kPe = Ipv4(10, 0, 0, 100);
 constexpr Ipv4Be kPendingPe = Ipv4(10, 0, 0, 101);
@@ -195,14 +194,14 @@ void WriteSeeds(const std::string& dir) {
             BuildArpFrame({.arp = {.sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0b},
                                    .sender_ip = Ipv4(192, 168, 10, 11),
                                    .target_ip = Ipv4(192, 168, 10, 200)}}));
-  WriteSeed(dir, "arp-reply-backend", kProviderPort,
-            BuildArpFrame({.eth = {.dst = kPortMacs[kProviderPort],
-                                   .src = {0x02, 0, 0, 0, 0xbe, 0x0e}},
-                           .arp = {.op = kArpOpReply,
-                                   .sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0e},
-                                   .sender_ip = Ipv4(192, 168, 10, 14),
-                                   .target_mac = kPortMacs[kProviderPort],
-                                   .target_ip = Ipv4(192, 168, 10, 1)}}));
+  WriteSeed(
+      dir, "arp-reply-backend", kProviderPort,
+      BuildArpFrame({.eth = {.dst = kPortMacs[kProviderPort], .src = {0x02, 0, 0, 0, 0xbe, 0x0e}},
+                     .arp = {.op = kArpOpReply,
+                             .sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0e},
+                             .sender_ip = Ipv4(192, 168, 10, 14),
+                             .target_mac = kPortMacs[kProviderPort],
+                             .target_ip = Ipv4(192, 168, 10, 1)}}));
 }
 
 }  // namespace
@@ -214,7 +213,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   }
   auto config = control::ParseDaemonConfig(kConfig);
   if (!config.ok()) {
-    std::fprintf(stderr, "privlink-fuzz: config: %s\n", std::string(config.status().message()).c_str());
+    std::fprintf(stderr, "privlink-fuzz: config: %s\n",
+                 std::string(config.status().message()).c_str());
     std::exit(1);
   }
   auto pipeline = ReplayPipeline::Create(*config);
