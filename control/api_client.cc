@@ -35,6 +35,10 @@ ApiClient::ApiClient(const ListenAddress& server) : server_text_(FormatListenAdd
 }
 
 ApiClient::~ApiClient() = default;
+
+void ApiClient::SetBearerToken(const std::string& token) {
+  client_->set_bearer_token_auth(token);
+}
 ApiClient::ApiClient(ApiClient&&) noexcept = default;
 ApiClient& ApiClient::operator=(ApiClient&&) noexcept = default;
 

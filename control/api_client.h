@@ -34,6 +34,9 @@ class ApiClient {
 
   // Transport failures (no server, timeout, non-JSON reply) are errors; HTTP errors are
   // responses. `method` is GET, PUT, POST or DELETE.
+  // Every call from now on sends "Authorization: Bearer <token>".
+  void SetBearerToken(const std::string& token);
+
   absl::StatusOr<ApiResponse> Call(std::string_view method, const std::string& path,
                                    const std::optional<nlohmann::json>& body = std::nullopt);
 

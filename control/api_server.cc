@@ -13,6 +13,7 @@
 
 #include <httplib.h>
 
+#include "control/api_access.h"
 #include "control/dataplane_config.h"
 #include "control/json_codec.h"
 #include "control/json_reader.h"
@@ -50,6 +51,8 @@ std::string ErrorCode(int http_status) {
       return "BadRequest";
     case 404:
       return "NotFound";
+    case 401:
+      return "Unauthorized";
     case 405:
       return "MethodNotAllowed";
     case 409:
@@ -165,6 +168,17 @@ ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats)
     SendErrorBody(res, 500, what);
   });
   Routes();
+}
+
+void ApiServer::RequireBearerToken(std::string token) {
+  server_->set_pre_routing_handler([token = std::move(token)](const Request& req, Response& res) {
+    if (BearerTokenMatches(req.get_header_value("Authorization"), token)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("WWW-Authenticate", "Bearer realm=\"privlink\"");
+    SendErrorBody(res, 401, "missing or wrong bearer token (Authorization: Bearer <token>)");
+    return httplib::Server::HandlerResponse::Handled;
+  });
 }
 
 ApiServer::~ApiServer() {

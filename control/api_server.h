@@ -45,6 +45,8 @@ class ApiServer {
   // Binds the listener; TCP port 0 picks a free port (see port()). A Unix socket is created with
   // mode 0600, replacing a stale socket file that nobody listens on.
   absl::Status Bind(const ListenAddress& address);
+  // From now on every request must carry "Authorization: Bearer <token>"; others get 401.
+  void RequireBearerToken(std::string token);
   int port() const { return port_; }
   // Serves on a background thread until Stop().
   void Start();

@@ -9,6 +9,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "control/api_access.h"
 #include "control/api_client.h"
 #include "control/cli_stats.h"
 #include "control/cli_table.h"
@@ -359,7 +360,8 @@ std::map<std::string, Command> Commands() {
 }
 
 void PrintUsage(const std::map<std::string, Command>& commands, std::ostream& out) {
-  out << "usage: privlinkctl [--server ADDR] [-o table|json] COMMAND [options]\n\ncommands:\n";
+  out << "usage: privlinkctl [--server ADDR] [--token-file FILE] [-o table|json] COMMAND "
+         "[options]\n\ncommands:\n";
   for (const auto& [name, command] : commands) {
     out << "  " << name << (command.usage.empty() ? "" : " ") << command.usage << "\n";
   }
@@ -372,6 +374,8 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   po::options_description global("global options");
   global.add_options()("help,h", "show usage")("server", po::value<std::string>(),
                                                "host:port or Unix socket path of privlinkd")(
+      "token-file", po::value<std::string>(),
+      "file holding the API's bearer token (else $PRIVLINK_TOKEN, if set)")(
       "output,o", po::value<std::string>()->default_value("table"), "table or json");
   try {
     // Pass 1: global options anywhere, the command words, and everything else for pass 2.
@@ -427,6 +431,13 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
     auto address = ParseListenAddress(server);
     if (!address.ok()) throw UsageError{Cat("--server: ", address.status().message())};
     ApiClient client(*address);
+    if (globals.count("token-file")) {
+      auto token = ReadTokenFile(globals["token-file"].as<std::string>(), "--token-file");
+      if (!token.ok()) throw UsageError{std::string(token.status().message())};
+      client.SetBearerToken(*token);
+    } else if (const char* token = std::getenv("PRIVLINK_TOKEN"); token != nullptr && *token) {
+      client.SetBearerToken(token);
+    }
     Context ctx{client, output == "json", out, err};
     return command->second.run(vm, ctx);
   } catch (const po::error& e) {

@@ -1,11 +1,15 @@
 #include "control/control_service.h"
 
+#include "control/api_access.h"
+
 namespace privlink::control {
 
 absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
     const DaemonConfig& config, const StatsSource* dataplane_stats) {
   auto address = ParseListenAddress(config.dataplane.api_listen);
   if (!address.ok()) return address.status();
+  auto token = ResolveApiToken(config.dataplane, *address);
+  if (!token.ok()) return token.status();
 
   std::unique_ptr<ControlService> service(new ControlService());
   ControlPlaneOptions options;
@@ -24,6 +28,7 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
   service->control_ = std::move(*control);
 
   service->api_ = std::make_unique<ApiServer>(*service->control_, dataplane_stats);
+  if (!token->empty()) service->api_->RequireBearerToken(std::move(*token));
   if (auto s = service->api_->Bind(*address); !s.ok()) return s;
   service->api_->Start();
   return service;

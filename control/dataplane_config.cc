@@ -128,6 +128,8 @@ absl::StatusOr<DataplaneConfig> DecodeDataplaneConfig(const json& document) {
       r.Integer("flowTableSize", kMinFlowTableSize, kMaxFlowTableSize, kDefaultFlowTableSize));
   r.Object("api", [&](JsonObjectReader& api) {
     config.api_listen = api.String("listen", config.api_listen);
+    config.api_allow_remote = api.Boolean("allowRemote", false);
+    config.api_token_file = api.String("tokenFile", "");
   });
   config.state_dir = r.String("stateDir", "");
   config.nat_port_quarantine_seconds =
@@ -182,7 +184,10 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
   return json{{"region", config.region},
               {"workers", config.workers},
               {"flowTableSize", config.flow_table_size},
-              {"api", {{"listen", config.api_listen}}},
+              {"api",
+               {{"listen", config.api_listen},
+                {"allowRemote", config.api_allow_remote},
+                {"tokenFile", config.api_token_file}}},
               {"stateDir", config.state_dir},
               {"ports", std::move(ports)},
               {"natPortQuarantineSeconds", config.nat_port_quarantine_seconds},

@@ -64,7 +64,11 @@ struct DataplaneConfig {
   uint32_t workers = kDefaultWorkers;
   uint32_t flow_table_size = kDefaultFlowTableSize;
   std::string api_listen{kDefaultApiListen};  // "host:port" or "unix:/path"
-  std::string state_dir;                      // "" = keep state in memory only
+  // Listening on an address other than loopback or a Unix socket must be asked for, and then
+  // every request needs the bearer token read from api_token_file (control/api_access.h).
+  bool api_allow_remote = false;
+  std::string api_token_file;  // "" = no token (loopback or Unix socket only)
+  std::string state_dir;       // "" = keep state in memory only
   std::vector<PortConfig> ports;
   uint32_t nat_port_quarantine_seconds = kDefaultNatPortQuarantineSeconds;
   uint32_t maglev_table_size = kDefaultMaglevTableSize;

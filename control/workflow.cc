@@ -112,6 +112,9 @@ absl::StatusOr<ChangeKind> SetConnectionStatus(Model& model, std::string_view se
                       Cat("private link service ", Quoted(service_name),
                           " has no connection from private endpoint ", Quoted(endpoint)));
   }
+  if (description.size() > kMaxRequestMessageLength) {
+    return FieldError("description", Cat("longer than ", kMaxRequestMessageLength, " characters"));
+  }
   Connection& connection = it->second;
   if (connection.status == status && connection.description == description) {
     return ChangeKind::kUnchanged;

@@ -38,6 +38,8 @@ struct Options {
   bool no_dataplane = false;
   std::string state_dir;
   std::string listen;
+  bool allow_remote_api = false;
+  std::string api_token_file;
   uint32_t idle_sleep_us = 0;
 };
 
@@ -70,6 +72,10 @@ int ParseOptions(const std::vector<std::string>& args, Options& options) {
       "state directory (overrides dataplane.stateDir)")(
       "listen", po::value<std::string>(&options.listen),
       "API address host:port or unix:/path (overrides dataplane.api.listen)")(
+      "allow-remote-api", po::bool_switch(&options.allow_remote_api),
+      "let the API listen on a non-loopback address (needs a bearer token file)")(
+      "api-token-file", po::value<std::string>(&options.api_token_file),
+      "file with the bearer token API requests must carry (overrides dataplane.api.tokenFile)")(
       "idle-sleep-us", po::value<uint32_t>(&options.idle_sleep_us),
       "an idle worker sleeps this long after an empty poll (default 0: busy poll)");
   try {
@@ -111,6 +117,8 @@ int main(int argc, char** argv) {
   }
   if (!options.state_dir.empty()) config->dataplane.state_dir = options.state_dir;
   if (!options.listen.empty()) config->dataplane.api_listen = options.listen;
+  if (options.allow_remote_api) config->dataplane.api_allow_remote = true;
+  if (!options.api_token_file.empty()) config->dataplane.api_token_file = options.api_token_file;
 
   // Block the stop signals before any thread starts, so only sigtimedwait below receives them.
   sigset_t stop_signals;

@@ -60,8 +60,9 @@ FlowSetupResult CreateFlow(FlowTable& table, NatPortAllocator& ports, uint32_t w
 
   absl::StatusOr<FlowId> id = table.Insert(worker, b, ToMs32(now));
   if (!id.ok()) {
-    // Never published: the port goes straight back (its quarantine is harmless).
-    ports.Release(*nat, request.backend_ip, request.backend_port, now).IgnoreError();
+    // Never published, never seen by the backend: the port is free again at once. A quarantine
+    // here would let a SYN flood against a full table park every port for its length.
+    ports.ReleaseUnused(*nat, request.backend_ip, request.backend_port).IgnoreError();
     return {kInvalidFlowId, absl::IsAlreadyExists(id.status()) ? FlowSetupError::kFlowExists
                                                                : FlowSetupError::kFlowTableFull};
   }

@@ -83,6 +83,15 @@ absl::StatusOr<NatTuple> NatPortAllocator::Allocate(std::span<const Ipv4Be> nat_
 
 absl::Status NatPortAllocator::Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,
                                        TimeMs now) {
+  return Free(nat, backend_ip, backend_port, quarantine_ms_ != 0, now);
+}
+
+absl::Status NatPortAllocator::ReleaseUnused(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port) {
+  return Free(nat, backend_ip, backend_port, false, 0);
+}
+
+absl::Status NatPortAllocator::Free(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,
+                                    bool quarantine, TimeMs now) {
   const uint16_t port = Be16ToHost(nat.port);
   if (port < slice_.first_port || port > slice_.last_port) {
     return absl::InvalidArgumentError(
@@ -102,7 +111,7 @@ absl::Status NatPortAllocator::Release(NatTuple nat, Ipv4Be backend_ip, PortBe b
   word.used &= ~bit;
   --space.used;
   --space.totals->used;
-  if (quarantine_ms_ == 0) {
+  if (!quarantine) {
     MarkWordHasFree(space, index);
     DropIfIdle(space);
     return absl::OkStatus();

@@ -90,6 +90,10 @@ class NatPortAllocator {
   // is not in use for this backend (double release, wrong backend or NAT IP, another worker's
   // slice) is an error and changes nothing, so a port returns to the pool exactly once.
   absl::Status Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
+  // Gives back a port that never carried a packet (its flow could not be created): free again
+  // at once, without quarantine, so refused SYNs (a full flow table under a flood) cannot park
+  // the whole slice. Same errors as Release.
+  absl::Status ReleaseUnused(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port);
 
   // Ends every quarantine that is over at `now` and drops pairs left with no port in use.
   void Expire(TimeMs now);
@@ -147,6 +151,8 @@ class NatPortAllocator {
   NatPortAllocator(PortSlice slice, uint32_t quarantine_ms);
 
   PairSpace& FindOrCreateSpace(const PairKey& key);
+  absl::Status Free(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port, bool quarantine,
+                    TimeMs now);
   uint32_t TakeFreePort(PairSpace& space);
   uint32_t FindWordWithFree(const PairSpace& space, uint32_t start_word) const;
   void MarkWordHasFree(PairSpace& space, uint32_t port_index);

@@ -10,7 +10,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <fstream>
+#include <functional>
+
+#include "control/api_access.h"
 #include "control/api_client.h"
+#include "control/control_service.h"
 #include "control/daemon_config.h"
 #include "tests/control/test_util.h"
 
@@ -285,6 +292,241 @@ TEST_F(ApiTest, InvalidRequestsAreRefusedWithStateUnchanged) {
   }
   EXPECT_EQ(Raw("POST", "/v1/apply", "{").status, 400);
   EXPECT_EQ(State(), before);
+}
+
+// Every field of every resource's body given each wrong JSON type, out-of-range numbers, long and
+// huge strings, and every body cut short: 4xx naming the field, the state byte-identical after
+// each, the server still answering.
+void ForEachLeaf(const json& doc, const std::string& path,
+                 const std::function<void(const std::string&, const json&)>& visit) {
+  if (doc.is_object()) {
+    for (const auto& [key, value] : doc.items()) {
+      ForEachLeaf(value, path.empty() ? key : path + "." + key, visit);
+    }
+    visit(path, doc);
+  } else if (doc.is_array()) {
+    if (!doc.empty()) ForEachLeaf(doc[0], path + "[0]", visit);
+    visit(path, doc);
+  } else {
+    visit(path, doc);
+  }
+}
+
+json::json_pointer PointerOf(const std::string& path) {
+  std::string pointer;
+  std::string part;
+  for (const char c : path + ".") {
+    if (c == '.' || c == '[') {
+      if (!part.empty()) pointer += "/" + part;
+      part.clear();
+    } else if (c != ']') {
+      part += c;
+    }
+  }
+  return json::json_pointer(pointer);
+}
+
+std::vector<json> WrongValues(const json& valid) {
+  const json all[] = {json(7),    json(-1),  json(1.5),     json(4294967296), json(1e300),
+                      json(true), json("7"), json::array(), json::object(),   json(nullptr)};
+  std::vector<json> out;
+  if (valid.is_number_integer()) out = {json(-1), json(4294967296)};  // out of every range here
+  for (const json& v : all) {
+    if (v.type() == valid.type()) continue;
+    if (valid.is_number_integer() && v.is_number()) {
+      out.push_back(v);  // an integer field: fractions and out-of-range values
+      continue;
+    }
+    if (valid.is_number() && v.is_number()) continue;
+    out.push_back(v);
+  }
+  return out;
+}
+
+TEST_F(ApiTest, EveryFieldWrongTypeHugeOrTruncatedIsRefusedWithStateUnchanged) {
+  ASSERT_EQ(Call("PUT", "/v1/privateLinkServices/b-svc", kService).status, 201);
+  struct Resource {
+    std::string method, path;
+    json body;
+  };
+  json service = kService;
+  service["backends"] = {{{"ip", "192.168.20.11"}, {"weight", 2}}};
+  service["fqdns"] = {"b.example.com"};
+  service["autoApproval"] = {"sub-contoso"};
+  service["idleTimeoutMinutes"] = 5;
+  service["connectionTeardown"] = "drain";
+  const json endpoint = {{"subscription", "sub-contoso"},
+                         {"network", "contoso"},
+                         {"ip", "10.0.0.60"},
+                         {"privateLinkService", "b-svc"},
+                         {"requestMessage", "please"}};
+  json named_endpoint = endpoint;
+  named_endpoint["name"] = "p";
+  const std::vector<Resource> resources = {
+      {"PUT", "/v1/networks/n", {{"port", "consumer0"}, {"vlan", 12}}},
+      {"PUT", "/v1/privateLinkServices/s2", service},
+      {"PUT", "/v1/privateEndpoints/p", endpoint},
+      {"POST",
+       "/v1/privateLinkServices/fabrikam-api/privateEndpointConnections/contoso-pe/reject",
+       {{"description", "no"}}},
+      {"POST",
+       "/v1/apply",
+       {{"networks", {{{"name", "x"}, {"port", "consumer0"}, {"vlan", 13}}}},
+        {"privateEndpoints", {named_endpoint}}}},
+  };
+  const json before = State();
+  int requests = 0;
+  auto refused = [&](const Resource& r, const json& body, const std::string& field,
+                     const std::string& what) {
+    SCOPED_TRACE(r.method + " " + r.path + " " + field + " = " + what);
+    ApiResponse response = Call(r.method, r.path, body);
+    ++requests;
+    EXPECT_GE(response.status, 400) << response.body;
+    EXPECT_LT(response.status, 500) << response.body;
+    if (response.status == 400 && !field.empty()) {
+      EXPECT_THAT(response.body["error"]["message"].get<std::string>(), HasSubstr(field));
+    }
+    EXPECT_EQ(State(), before);
+  };
+  for (const Resource& r : resources) {
+    ForEachLeaf(r.body, "", [&](const std::string& field, const json& valid) {
+      if (field.empty()) return;
+      for (const json& wrong : WrongValues(valid)) {
+        json body = r.body;
+        body[PointerOf(field)] = wrong;
+        refused(r, body, field, wrong.dump());
+      }
+      if (valid.is_string()) {
+        json body = r.body;
+        body[PointerOf(field)] = std::string(100'000, 'a');
+        refused(r, body, field, "100 000 characters");
+      }
+    });
+    // A 10 MB string is over the request size limit: 413, or the connection closed before the
+    // client has written it all. Cut bodies are malformed JSON.
+    json huge = r.body;
+    huge[PointerOf(r.body.begin().key())] = std::string(10u << 20, 'n');
+    httplib::Client raw_client("127.0.0.1", server_->port());
+    const std::string huge_text = huge.dump();
+    auto huge_result = r.method == "PUT" ? raw_client.Put(r.path, huge_text, "application/json")
+                                         : raw_client.Post(r.path, huge_text, "application/json");
+    ++requests;
+    EXPECT_TRUE(!huge_result || huge_result->status == 413) << r.path;
+    EXPECT_EQ(State(), before);
+    const std::string text = r.body.dump();
+    for (size_t len : {size_t{1}, text.size() / 4, text.size() / 2, text.size() - 1}) {
+      ApiResponse cut = Raw(r.method, r.path, text.substr(0, len));
+      ++requests;
+      EXPECT_EQ(cut.status, 400) << r.path << " cut at " << len;
+    }
+  }
+  // A name of 10 MB in the URL, and one just over the limit.
+  EXPECT_GE(Call("PUT", "/v1/networks/" + std::string(81, 'n'), resources[0].body).status, 400);
+  httplib::Client raw("127.0.0.1", server_->port());
+  auto long_url = raw.Put("/v1/networks/" + std::string(10u << 20, 'n'), "{}", "application/json");
+  EXPECT_TRUE(!long_url || (long_url->status >= 400 && long_url->status < 500));
+  EXPECT_EQ(State(), before);
+  EXPECT_EQ(Call("GET", "/v1/stats").status, 200) << "the server still answers";
+  std::printf("%d invalid requests refused with the state unchanged\n", requests);
+}
+
+// Listening beyond loopback must be asked for and needs a bearer token; requests without it get
+// 401 and change nothing.
+TEST(ApiAccessTest, LoopbackHostsAreRecognised) {
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "::1"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+  for (const char* host : {"0.0.0.0", "10.0.0.1", "", "128.0.0.1", "example.com"}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+  EXPECT_TRUE(BearerTokenMatches("Bearer abc", "abc"));
+  for (const char* header : {"", "Bearer", "Bearer ", "Bearer ab", "Bearer abcd", "bearer abc",
+                             "Basic abc", "Bearer  abc"}) {
+    EXPECT_FALSE(BearerTokenMatches(header, "abc")) << header;
+  }
+}
+
+TEST(ApiAccessTest, NonLoopbackListenNeedsAllowRemoteAndATokenThenRefusesRequestsWithoutIt) {
+  auto config = ParseDaemonConfig(kReferenceConfig);
+  ASSERT_TRUE(config.ok());
+  config->dataplane.state_dir = "";
+  config->dataplane.api_listen = "0.0.0.0:0";
+  auto service = ControlService::Start(*config, nullptr);
+  ASSERT_FALSE(service.ok());
+  EXPECT_THAT(std::string(service.status().message()),
+              StartsWith("dataplane.api.listen: 0.0.0.0:0 is not a loopback address"));
+
+  config->dataplane.api_allow_remote = true;
+  service = ControlService::Start(*config, nullptr);
+  ASSERT_FALSE(service.ok());
+  EXPECT_THAT(std::string(service.status().message()),
+              StartsWith("dataplane.api.tokenFile: required"));
+
+  char dir[] = "/tmp/privlink-token-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string token_file = std::string(dir) + "/token";
+  std::ofstream(token_file) << "  s3cret-t0ken \n";
+  ASSERT_EQ(chmod(token_file.c_str(), 0644), 0);
+  config->dataplane.api_token_file = token_file;
+  service = ControlService::Start(*config, nullptr);
+  ASSERT_FALSE(service.ok());
+  EXPECT_THAT(std::string(service.status().message()), HasSubstr("may be read by group or others"));
+
+  ASSERT_EQ(chmod(token_file.c_str(), 0600), 0);
+  service = ControlService::Start(*config, nullptr);
+  ASSERT_TRUE(service.ok()) << service.status();
+  const ListenAddress address{false, "127.0.0.1", (*service)->api_port(), ""};
+  ApiClient owner(address);
+  owner.SetBearerToken("s3cret-t0ken");
+  auto state = owner.Call("GET", "/v1/state");
+  ASSERT_TRUE(state.ok());
+  ASSERT_EQ(state->status, 200);
+
+  ApiClient anonymous(address);
+  ApiClient guesser(address);
+  guesser.SetBearerToken("s3cret-t0kem");
+  for (ApiClient* client : {&anonymous, &guesser}) {
+    for (const auto& [method, path] :
+         std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/state"},
+                                                          {"GET", "/v1/stats"},
+                                                          {"PUT", "/v1/networks/intruder"},
+                                                          {"DELETE", "/v1/networks/contoso"},
+                                                          {"POST", "/v1/apply"}}) {
+      auto r = client->Call(method, path,
+                            method == "GET" || method == "DELETE"
+                                ? std::nullopt
+                                : std::optional<json>(json{{"port", "consumer0"}, {"vlan", 77}}));
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->status, 401) << method << " " << path;
+      EXPECT_EQ(r->body["error"]["code"], "Unauthorized");
+    }
+  }
+  auto after = owner.Call("GET", "/v1/state");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->body, state->body) << "refused requests changed nothing";
+  auto created =
+      owner.Call("PUT", "/v1/networks/tailspin", json{{"port", "consumer0"}, {"vlan", 77}});
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->status, 201);
+  (*service)->Stop();
+  unlink(token_file.c_str());
+  rmdir(dir);
+}
+
+TEST(ApiAccessTest, LoopbackByDefaultNeedsNoToken) {
+  auto config = ParseDaemonConfig(kReferenceConfig);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->dataplane.api_listen, kDefaultApiListen);
+  EXPECT_FALSE(config->dataplane.api_allow_remote);
+  config->dataplane.state_dir = "";
+  config->dataplane.api_listen = "127.0.0.1:0";
+  auto service = ControlService::Start(*config, nullptr);
+  ASSERT_TRUE(service.ok()) << service.status();
+  ApiClient client({false, "127.0.0.1", (*service)->api_port(), ""});
+  auto r = client.Call("GET", "/v1/state");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  (*service)->Stop();
 }
 
 TEST(ApiUnixSocketTest, ServesOnASocketOnlyItsOwnerCanUse) {

@@ -162,6 +162,8 @@ TEST(ConfigTest, InvalidDocumentsNameTheField) {
        "dataplane.maglevTableSize: 65536 is not a prime"},
       {R"({"dataplane": {"api": {"listen": 9180}}})", "dataplane.api.listen: must be a string"},
       {R"({"dataplane": {"api": {"port": 1}}})", "dataplane.api.port: unknown field"},
+      {R"({"dataplane": {"api": {"allowRemote": "yes"}}})", "dataplane.api.allowRemote: must be"},
+      {R"({"dataplane": {"api": {"tokenFile": 7}}})", "dataplane.api.tokenFile: must be a string"},
       {R"({"dataplane": {"ports": [{"name": "p", "role": "both", "device": "d"}]}})",
        "dataplane.ports[0].role: must be consumer or provider"},
       {R"({"dataplane": {"ports": [{"name": "p", "role": "provider", "device": "d",

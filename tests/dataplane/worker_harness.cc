@@ -5,6 +5,7 @@
 #include <rte_malloc.h>
 #include <rte_mempool.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <stdexcept>
@@ -18,17 +19,12 @@ namespace {
 using control::Model;
 using control::WorkflowContext;
 
-// Enough for every frame a test keeps in flight; no per-lcore cache, so the in-use count is
-// exact and a leaked mbuf shows.
-constexpr unsigned kPoolSize = 511;
 constexpr unsigned kRxRingSize = 64;
-constexpr unsigned kTxRingSize = 512;
 constexpr unsigned kToControlRingSize = 256;
 constexpr unsigned kFromControlRingSize = 256;
 // Snapshot reader ids: the worker's, then the Controller's (as Dataplane::Start numbers them).
 constexpr unsigned kWorkerReader = 0;
 constexpr unsigned kControllerReader = 1;
-constexpr uint32_t kFlowCapacity = 4096;
 constexpr char kConsumerSubscription[] = "sub-consumer";  // auto-approved by svc
 constexpr char kOtherSubscription[] = "sub-other";        // visible, so its connection is Pending
 
@@ -94,17 +90,18 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   control::ControlPlaneOptions cp_options;
   cp_options.consumer_ports = {"consumer0", "consumer1"};
   cp_options.max_readers = options.controller ? 2 : 1;
+  cp_options.maglev_table_size = options.maglev_table_size;
   auto plane = control::ControlPlane::Create(cp_options, nullptr, SeedDocument(), uuids_.get());
   Require(plane.ok(), "control plane: " + std::string(plane.status().message()));
   control_ = std::move(*plane);
 
-  pool_ = rte_pktmbuf_pool_create(name("pool").c_str(), kPoolSize, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                  SOCKET_ID_ANY);
+  pool_ = rte_pktmbuf_pool_create(name("pool").c_str(), options.pool_size, 0, 0,
+                                  RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   Require(pool_ != nullptr, "mbuf pool");
   shared_.pool = pool_;
 
   const std::array<const char*, kPortCount> port_names = {"consumer0", "consumer1", "provider0"};
-  for (uint16_t i = 0; i < kPortCount; ++i) OpenRingPort(name("p", i), i);
+  for (uint16_t i = 0; i < kPortCount; ++i) OpenRingPort(name("p", i), i, options.tx_ring_size);
   for (uint16_t i = 0; i < kPortCount; ++i) {
     PortInfo info;
     info.name = port_names[i];
@@ -121,8 +118,8 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   const size_t qsbr_size = rte_rcu_qsbr_get_memsize(1);
   flow_rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc(nullptr, qsbr_size, RTE_CACHE_LINE_SIZE));
   Require(flow_rcu_ != nullptr && rte_rcu_qsbr_init(flow_rcu_, 1) == 0, "flow RCU");
-  auto flows =
-      nat::FlowTable::Create({.capacity = kFlowCapacity, .worker_count = 1, .rcu = flow_rcu_});
+  auto flows = nat::FlowTable::Create(
+      {.capacity = options.flow_capacity, .worker_count = 1, .rcu = flow_rcu_});
   Require(flows.ok(), "flow table");
   flows_ = std::move(*flows);
   shared_.flows = flows_.get();
@@ -149,7 +146,11 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   Require(shared_.to_control != nullptr, "control ring");
   shared_.clock = &clock_;
 
-  auto ports = nat::NatPortAllocator::Create({.worker_count = 1, .worker_index = 0});
+  auto ports = nat::NatPortAllocator::Create({.first_port = options.nat_first_port,
+                                              .last_port = options.nat_last_port,
+                                              .worker_count = 1,
+                                              .worker_index = 0,
+                                              .quarantine_ms = options.nat_quarantine_ms});
   Require(ports.ok(), "NAT port allocator");
   worker_ = std::make_unique<Worker>(0, &shared_, std::move(*ports));
   // The worker's thread is this one: register it with every RCU domain, as WorkerMain does.
@@ -190,11 +191,11 @@ void WorkerHarness::PublishOwnView() {
   view_->Publish(std::move(view));
 }
 
-void WorkerHarness::OpenRingPort(const std::string& name, uint16_t index) {
+void WorkerHarness::OpenRingPort(const std::string& name, uint16_t index, unsigned tx_ring_size) {
   RingPort& p = ports_[index];
   p.rx = rte_ring_create((name + "r").c_str(), kRxRingSize, SOCKET_ID_ANY,
                          RING_F_SP_ENQ | RING_F_SC_DEQ);
-  p.tx = rte_ring_create((name + "t").c_str(), kTxRingSize, SOCKET_ID_ANY,
+  p.tx = rte_ring_create((name + "t").c_str(), tx_ring_size, SOCKET_ID_ANY,
                          RING_F_SP_ENQ | RING_F_SC_DEQ);
   Require(p.rx != nullptr && p.tx != nullptr, "port rings");
   const int id = rte_eth_from_rings(name.c_str(), &p.rx, 1, &p.tx, 1, SOCKET_ID_ANY);
@@ -206,7 +207,7 @@ void WorkerHarness::OpenRingPort(const std::string& name, uint16_t index) {
   Require(rte_eth_dev_configure(p.ethdev, 1, 1, &conf) == 0, "configure " + name);
   Require(rte_eth_rx_queue_setup(p.ethdev, 0, kRxRingSize, SOCKET_ID_ANY, nullptr, pool_) == 0,
           "rx queue " + name);
-  Require(rte_eth_tx_queue_setup(p.ethdev, 0, kTxRingSize, SOCKET_ID_ANY, nullptr) == 0,
+  Require(rte_eth_tx_queue_setup(p.ethdev, 0, tx_ring_size, SOCKET_ID_ANY, nullptr) == 0,
           "tx queue " + name);
   Require(rte_eth_dev_start(p.ethdev) == 0, "start " + name);
 }
@@ -256,6 +257,36 @@ void WorkerHarness::Inject(uint16_t port, const std::vector<uint8_t>& frame) {
   Require(data != nullptr, "room for an injected frame");
   std::memcpy(data, frame.data(), frame.size());
   Require(rte_ring_enqueue(ports_[port].rx, m) == 0, "RX ring full");
+}
+
+void WorkerHarness::InjectCopies(uint16_t port, const std::vector<uint8_t>& frame, unsigned count) {
+  rte_mbuf* pkts[kRxRingSize];
+  while (count > 0) {
+    const unsigned n = std::min(count, kRxRingSize - 1);
+    Require(rte_pktmbuf_alloc_bulk(pool_, pkts, n) == 0, "mbufs for injected frames");
+    for (unsigned i = 0; i < n; ++i) {
+      char* data = rte_pktmbuf_append(pkts[i], static_cast<uint16_t>(frame.size()));
+      Require(data != nullptr, "room for an injected frame");
+      std::memcpy(data, frame.data(), frame.size());
+    }
+    if (rte_ring_enqueue_bulk(ports_[port].rx, reinterpret_cast<void**>(pkts), n, nullptr) != n) {
+      rte_pktmbuf_free_bulk(pkts, n);
+      Require(false, "RX ring full");
+    }
+    count -= n;
+  }
+}
+
+unsigned WorkerHarness::DiscardSent(uint16_t port) {
+  rte_mbuf* pkts[64];
+  unsigned total = 0;
+  unsigned n;
+  while ((n = rte_ring_dequeue_burst(ports_[port].tx, reinterpret_cast<void**>(pkts), 64,
+                                     nullptr)) > 0) {
+    rte_pktmbuf_free_bulk(pkts, n);
+    total += n;
+  }
+  return total;
 }
 
 uint32_t WorkerHarness::Poll() {

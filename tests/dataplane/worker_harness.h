@@ -34,9 +34,11 @@
 #include "dataplane/rcu_cell.h"
 #include "dataplane/view.h"
 #include "dataplane/worker.h"
+#include "lb/maglev.h"
 #include "nat/clock.h"
 #include "nat/flow_table.h"
 #include "nat/inet.h"
+#include "nat/port_alloc.h"
 #include "tests/dataplane/packet_builder.h"
 
 namespace privlink::dataplane::testing {
@@ -83,6 +85,14 @@ struct HarnessOptions {
   // to_control ring and sending through the worker's from_control ring. It publishes its own
   // neighbour view at once, replacing the one `backend_macs` describes: no MAC is known.
   bool controller = false;
+  // Sizes, small in the exhaustion tests (tests/dataplane/resilience_test.cc).
+  uint32_t flow_capacity = 4096;
+  unsigned pool_size = 511;     // no per-lcore cache, so the in-use count is exact
+  unsigned tx_ring_size = 512;  // each port's TX ring (holds one less)
+  uint16_t nat_first_port = nat::kDefaultFirstNatPort;
+  uint16_t nat_last_port = nat::kDefaultLastNatPort;
+  uint32_t nat_quarantine_ms = nat::kDefaultPortQuarantineMs;
+  uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
 };
 
 struct ControlFrame {
@@ -101,6 +111,10 @@ class WorkerHarness {
   // Queues a frame on `port`'s RX ring (one mbuf, one segment).
   void Inject(uint16_t port, const std::vector<uint8_t>& frame);
   void Inject(uint16_t port, const Frame& frame) { Inject(port, frame.bytes); }
+  // `count` copies of `frame` on `port`'s RX ring (bulk: for the load tests' millions of packets).
+  void InjectCopies(uint16_t port, const std::vector<uint8_t>& frame, unsigned count);
+  // Frees what the worker sent on `port` without copying it out; returns how many frames.
+  unsigned DiscardSent(uint16_t port);
   // One worker iteration (PollOnce); returns the packets it received.
   uint32_t Poll();
   // What the worker sent on `port` since the last call, oldest first; the mbufs are freed.
@@ -143,6 +157,7 @@ class WorkerHarness {
 
   const control::Snapshot& snapshot() const { return *control_->publisher().latest(); }
   control::ControlPlane& control() { return *control_; }
+  rte_mempool* pool() const { return pool_; }
   Worker& worker() { return *worker_; }
   nat::VirtualClock& clock() { return clock_; }
   nat::FlowTable& flows() { return *flows_; }
@@ -156,7 +171,7 @@ class WorkerHarness {
     bool open = false;
   };
 
-  void OpenRingPort(const std::string& name, uint16_t index);
+  void OpenRingPort(const std::string& name, uint16_t index, unsigned tx_ring_size);
   void PublishOwnView();
 
   nat::VirtualClock clock_{1'000'000};

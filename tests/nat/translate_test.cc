@@ -122,6 +122,10 @@ TEST_F(TranslateTest, FailedInsertReturnsThePort) {
   auto dup = CreateFlow(*table_, *ports_, 0, Request(), 0);  // same client tuple again
   EXPECT_EQ(dup.error, FlowSetupError::kFlowExists);
   EXPECT_EQ(ports_->Usage(kNatIps[0], 0).used + ports_->Usage(kNatIps[1], 0).used, 1u);
+  // The refused flow's port never carried a packet: free at once, not quarantined (a SYN flood
+  // against a full table would otherwise park every port).
+  EXPECT_EQ(ports_->Usage(kNatIps[0], 0).quarantined + ports_->Usage(kNatIps[1], 0).quarantined,
+            0u);
 }
 
 TEST_F(TranslateTest, ReleasingAFlowPortHappensOnce) {

@@ -1,0 +1,250 @@
+// libFuzzer target over the whole packet path: one input is one frame, its first byte choosing
+// the port it arrives on (consumer0, consumer1 with VLAN 20, provider0), the rest the frame. It
+// goes through the in-process single-worker dataplane (dataplane/replay.h: parser, fast and slow
+// path, flow table, NAT, TCP state, resets, the control thread's ARP) with a fixed config; each
+// input moves the virtual clock by a millisecond, so flows are created, expire and fill the table
+// as inputs accumulate. Besides ASan and UBSan, every frame sent is checked: nothing leaves
+// untranslated (provider side: from a NAT IP to a backend; consumer side: from a PE).
+//
+// make test-fuzz runs it for 60 s on tests/fuzz/corpus (seeds) and tests/fuzz/regressions
+// (inputs that once crashed it). PRIVLINK_FUZZ_WRITE_SEEDS=dir writes the seed corpus: a
+// connection's frames both ways (the return traffic on the NAT tuple this config always gives
+// the first SYN), a tagged SYN, a SYN to a Pending PE, ARP on both sides.
+#include <rte_eal.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "control/daemon_config.h"
+#include "dataplane/replay.h"
+#include "tests/dataplane/packet_builder.h"
+
+namespace {
+
+using namespace privlink;
+using namespace privlink::dataplane;
+using namespace privlink::dataplane::testing;
+
+// Two consumer networks (one tagged), a service with three backends and two NAT IPs, an Approved
+// PE in each network and a Pending one in contoso. Static neighbours: the first SYN is forwarded
+// at once (ARP frames still reach the control thread).
+constexpr char kConfig[] = R"({
+  "dataplane": {
+    "region": "fuzz", "workers": 1, "flowTableSize": 1024,
+    "api": {"listen": "unix:/nonexistent/unused.sock"}, "stateDir": "",
+    "ports": [
+      {"name": "consumer0", "role": "consumer", "device": "net_null0", "mac": "02:00:00:00:c0:00"},
+      {"name": "consumer1", "role": "consumer", "device": "net_null1", "mac": "02:00:00:00:c1:00"},
+      {"name": "provider0", "role": "provider", "device": "net_null2", "mac": "02:00:00:00:b0:00",
+       "subnet": "192.168.10.1/24",
+       "staticNeighbors": [{"ip": "192.168.10.11", "mac": "02:00:00:00:be:0b"},
+                           {"ip": "192.168.10.12", "mac": "02:00:00:00:be:0c"},
+                           {"ip": "192.168.10.13", "mac": "02:00:00:00:be:0d"}]}
+    ]
+  },
+  "networks": [{"name": "contoso", "port": "consumer0", "vlan": 0},
+               {"name": "northwind", "port": "consumer1", "vlan": 20}],
+  "privateLinkServices": [{
+    "name": "web", "subscription": "sub-provider",
+    "loadBalancingRules": [{"frontendPort": 80, "backendPort": 8080}],
+    "backends": [{"ip": "192.168.10.11"}, {"ip": "192.168.10.12"}, {"ip": "192.168.10.13"}],
+    "natIps": ["192.168.10.200", "192.168.10.201"],
+    "visibility": ["*"], "autoApproval": ["sub-contoso", "sub-northwind"]
+  }],
+  "privateEndpoints": [
+    {"name": "contoso-pe", "subscription": "sub-contoso", "network": "contoso",
+     "ip": "10.0.0.100", "privateLinkService": "web"},
+    {"name": "northwind-pe", "subscription": "sub-northwind", "network": "northwind",
+     "ip": "10.0.0.100", "privateLinkService": "web"},
+    {"name": "stranger-pe", "subscription": "sub-stranger", "network": "contoso",
+     "ip": "10.0.0.101", "privateLinkService": "web"}
+  ]
+})";
+
+constexpr uint16_t kProviderPort = 2;
+constexpr uint16_t kPorts = 3;
+constexpr MacAddress kPortMacs[kPorts] = {
+    {0x02, 0, 0, 0, 0xc0, 0}, {0x02, 0, 0, 0, 0xc1, 0}, {0x02, 0, 0, 0, 0xb0, 0}};
+constexpr Ipv4Be kClient = Ipv4(10, 0, 0, 2);
+constexpr Ipv4Be kPe = Ipv4(10, 0, 0, 100);
+constexpr Ipv4Be kPendingPe = Ipv4(10, 0, 0, 101);
+constexpr uint64_t kStepUs = 1000;  // virtual time per input
+
+struct State {
+  std::unique_ptr<ReplayPipeline> pipeline;
+  uint64_t now_us = 1'700'000'000'000'000;
+  std::vector<uint8_t> first_syn_out;  // the first SYN as the worker sent it (its NAT tuple)
+};
+State* state = nullptr;
+
+[[noreturn]] void Fail(const char* what, uint16_t port) {
+  std::fprintf(stderr, "privlink-fuzz: %s (frame sent on port %u)\n", what, port);
+  std::abort();
+}
+
+uint16_t Be16At(std::span<const uint8_t> f, size_t at) {
+  return static_cast<uint16_t>((f[at] << 8) | f[at + 1]);
+}
+Ipv4Be Ipv4At(std::span<const uint8_t> f, size_t at) {
+  Ipv4Be v;
+  std::memcpy(&v, f.data() + at, 4);
+  return v;
+}
+
+// Nothing leaves untranslated: an IPv4 frame towards the provider comes from a NAT IP and goes
+// to a backend; one towards a consumer network comes from a PE (data, or a reset).
+void CheckSent(uint16_t port, std::span<const uint8_t> f) {
+  if (f.size() < 14) Fail("runt frame", port);
+  size_t l3 = 14;
+  uint16_t type = Be16At(f, 12);
+  if (type == kEtherTypeVlan) {
+    if (port == kProviderPort) Fail("tagged frame on the provider side", port);
+    if (f.size() < 18) Fail("runt tagged frame", port);
+    type = Be16At(f, 16);
+    l3 = 18;
+  }
+  if (type != kEtherTypeIpv4) return;  // ARP from the control thread
+  if (f.size() < l3 + 20) Fail("IPv4 frame shorter than its header", port);
+  const Ipv4Be src = Ipv4At(f, l3 + 12);
+  const Ipv4Be dst = Ipv4At(f, l3 + 16);
+  if (port == kProviderPort) {
+    if (src != Ipv4(192, 168, 10, 200) && src != Ipv4(192, 168, 10, 201)) {
+      Fail("provider-side packet from an address that is not a NAT IP", port);
+    }
+    if ((Be32ToHost(dst) & 0xffffff00u) != Be32ToHost(Ipv4(192, 168, 10, 0))) {
+      Fail("provider-side packet to an address off the provider subnet", port);
+    }
+  } else {
+    if (src != kPe && src != kPendingPe) Fail("consumer-side packet not from a PE", port);
+  }
+}
+
+void Feed(uint16_t port, std::span<const uint8_t> frame) {
+  state->now_us += kStepUs;
+  // Errors (an empty frame, one over the mbuf size) are refusals of the input, not faults.
+  (void)state->pipeline->Feed(port, frame, state->now_us);
+  state->pipeline->Flush();
+}
+
+TcpFrameSpec FromClient(uint16_t port, uint8_t flags, uint32_t seq, uint32_t ack, size_t payload,
+                        Ipv4Be pe = kPe) {
+  TcpFrameSpec s;
+  s.eth = {.dst = kPortMacs[port], .src = kClientMac};
+  if (port == 1) s.eth.vlans = {{.id = 20}};
+  s.ip.src = kClient;
+  s.ip.dst = pe;
+  s.tcp.flags = flags;
+  s.tcp.seq = seq;
+  s.tcp.ack = ack;
+  if (flags & nat::kTcpSyn) s.tcp.options = TypicalSynOptions();
+  s.tcp.payload = PatternPayload(payload);
+  return s;
+}
+
+// The backend's answer to the first SYN's NAT tuple.
+TcpFrameSpec FromBackend(uint8_t flags, uint32_t seq, uint32_t ack, size_t payload) {
+  const std::vector<uint8_t>& syn = state->first_syn_out;
+  TcpFrameSpec s;
+  s.eth = {.dst = kPortMacs[kProviderPort], .src = {0x02, 0, 0, 0, 0xbe, syn[33]}};
+  s.ip.src = Ipv4At(syn, 30);
+  s.ip.dst = Ipv4At(syn, 26);
+  s.tcp.src_port = HostToBe16(Be16At(syn, 36));
+  s.tcp.dst_port = HostToBe16(Be16At(syn, 34));
+  s.tcp.flags = flags;
+  s.tcp.seq = seq;
+  s.tcp.ack = ack;
+  s.tcp.payload = PatternPayload(payload, 7);
+  return s;
+}
+
+void WriteSeed(const std::string& dir, const std::string& name, uint16_t port, const Frame& f) {
+  std::ofstream out(dir + "/" + name, std::ios::binary);
+  out.put(static_cast<char>(port));
+  out.write(reinterpret_cast<const char*>(f.bytes.data()),
+            static_cast<std::streamsize>(f.bytes.size()));
+}
+
+void WriteSeeds(const std::string& dir) {
+  using namespace nat;
+  WriteSeed(dir, "syn", 0, BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0)));
+  WriteSeed(dir, "syn-ack-from-backend", kProviderPort,
+            BuildTcpFrame(FromBackend(kTcpSyn | kTcpAck, 5000, 1001, 0)));
+  WriteSeed(dir, "ack", 0, BuildTcpFrame(FromClient(0, kTcpAck, 1001, 5001, 0)));
+  WriteSeed(dir, "data", 0, BuildTcpFrame(FromClient(0, kTcpAck | kTcpPsh, 1001, 5001, 100)));
+  WriteSeed(dir, "data-from-backend", kProviderPort,
+            BuildTcpFrame(FromBackend(kTcpAck | kTcpPsh, 5001, 1101, 200)));
+  WriteSeed(dir, "fin", 0, BuildTcpFrame(FromClient(0, kTcpFin | kTcpAck, 1101, 5201, 0)));
+  WriteSeed(dir, "rst-from-backend", kProviderPort,
+            BuildTcpFrame(FromBackend(kTcpRst, 5201, 0, 0)));
+  WriteSeed(dir, "syn-vlan", 1, BuildTcpFrame(FromClient(1, kTcpSyn, 77, 0, 0)));
+  WriteSeed(dir, "syn-pending-pe", 0,
+            BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0, kPendingPe)));
+  TcpFrameSpec options = FromClient(0, kTcpSyn, 9, 0, 16);
+  options.ip.options = {0x01, 0x01, 0x01, 0x00};
+  WriteSeed(dir, "syn-ip-options-data", 0, BuildTcpFrame(options));
+  WriteSeed(dir, "arp-request-pe", 0, BuildArpFrame());
+  WriteSeed(dir, "arp-request-nat-ip", kProviderPort,
+            BuildArpFrame({.arp = {.sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0b},
+                                   .sender_ip = Ipv4(192, 168, 10, 11),
+                                   .target_ip = Ipv4(192, 168, 10, 200)}}));
+  WriteSeed(
+      dir, "arp-reply-backend", kProviderPort,
+      BuildArpFrame({.eth = {.dst = kPortMacs[kProviderPort], .src = {0x02, 0, 0, 0, 0xbe, 0x0e}},
+                     .arp = {.op = kArpOpReply,
+                             .sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0e},
+                             .sender_ip = Ipv4(192, 168, 10, 14),
+                             .target_mac = kPortMacs[kProviderPort],
+                             .target_ip = Ipv4(192, 168, 10, 1)}}));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (absl::Status s = InitReplayEal("privlink-fuzz"); !s.ok()) {
+    std::fprintf(stderr, "privlink-fuzz: %s\n", std::string(s.message()).c_str());
+    std::exit(1);
+  }
+  auto config = control::ParseDaemonConfig(kConfig);
+  if (!config.ok()) {
+    std::fprintf(stderr, "privlink-fuzz: config: %s\n",
+                 std::string(config.status().message()).c_str());
+    std::exit(1);
+  }
+  auto pipeline = ReplayPipeline::Create(*config);
+  if (!pipeline.ok()) {
+    std::fprintf(stderr, "privlink-fuzz: %s\n", std::string(pipeline.status().message()).c_str());
+    std::exit(1);
+  }
+  state = new State{std::move(*pipeline)};
+  state->pipeline->OnSent([](uint16_t port, std::span<const uint8_t> frame, ReplayTimeUs) {
+    CheckSent(port, frame);
+    if (port == kProviderPort && state->first_syn_out.empty() && frame.size() >= 54) {
+      state->first_syn_out.assign(frame.begin(), frame.end());
+    }
+  });
+  // The first SYN opens the flow the return-traffic seeds answer.
+  const Frame syn = BuildTcpFrame(FromClient(0, nat::kTcpSyn, 1000, 0, 0));
+  Feed(0, syn.bytes);
+  if (state->first_syn_out.empty()) {
+    std::fprintf(stderr, "privlink-fuzz: the first SYN was not forwarded\n");
+    std::exit(1);
+  }
+  if (const char* dir = std::getenv("PRIVLINK_FUZZ_WRITE_SEEDS"); dir != nullptr) {
+    WriteSeeds(dir);
+    std::exit(0);
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  Feed(static_cast<uint16_t>(data[0] % kPorts), std::span<const uint8_t>(data + 1, size - 1));
+  return 0;
+}
