@@ -24,7 +24,7 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	tools/demo $(BUILD)
 
-test: test-unit test-sanitize test-fuzz tidy
+test: test-unit test-sanitize
 
 test-unit: build
 	$(MESON_TEST) -C $(BUILD)

@@ -394,6 +394,43 @@ check_flows_by_state() {
   fi
 }
 
+# Issue 8, scenario 14: kill -9 while a transfer runs, then a restart: the control state is
+# exactly what was acknowledged before the kill (it comes back from the state directory) and the
+# new daemon serves new connections at once (a Rejected endpoint stays refused).
+api_state() { curl -sS --max-time 5 --unix-socket "$WORK/api.sock" http://privlink/v1/state; }
+check_kill9_under_load_restart() {
+  local name=kill9_under_load_then_restart pid before after start took out_a rc_a rc_b
+  truncate -s $((256 * 1024 * 1024)) "$WORK/www/load.bin"
+  in_a curl -sS --limit-rate 4M -o /dev/null "$(pe_url /files/load.bin)" 2>/dev/null &
+  pid=$!
+  sleep 1
+  before=$(api_state)
+  kill -KILL "$PLK_DAEMON_PID"
+  wait "$PLK_DAEMON_PID" 2>/dev/null
+  PLK_DAEMON_PID=
+  kill $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  rm -f "$WORK/www/load.bin"
+  start=$(now)
+  if ! plk_start_privlinkd "$PRIVLINKD" "$WORK/privlink.json" "$WORK/privlinkd-restarted.log"; then
+    fail $name "privlinkd did not start again after kill -9"
+    return 1
+  fi
+  after=$(api_state)
+  out_a=$(in_a curl -sS --max-time 5 "$(pe_url)" 2>&1)
+  rc_a=$?
+  in_b curl -sS --max-time 3 "$(pe_url)" >/dev/null 2>&1
+  rc_b=$?
+  took=$(elapsed_since "$start")
+  local page='^privlink e2e backend 192\.168\.10\.1[123]$'
+  if [ -n "$before" ] && [ "$before" = "$after" ] && [ $rc_a -eq 0 ] && [[ "$out_a" =~ $page ]] &&
+      [ $rc_b -ne 0 ]; then
+    pass $name "state identical ($(echo -n "$before" | wc -c) bytes of /v1/state); restart + first connection through pe-a in ${took}s; pe-b (Rejected) still refused"
+  else
+    fail $name "state identical: $([ "$before" = "$after" ] && echo yes || echo no); pe-a: exit $rc_a '$out_a'; pe-b exit $rc_b (want non-zero)"
+  fi
+}
+
 check_clean_exit() {
   local name=privlinkd_sigterm_exit_0 rc
   plk_stop_privlinkd
@@ -423,6 +460,7 @@ check_provider_cannot_open
 check_reject_tears_down
 check_backends_see_only_nat_ips all_requests
 check_flows_by_state
+check_kill9_under_load_restart
 echo "--- privlinkctl stats"
 ctl stats
 check_clean_exit
