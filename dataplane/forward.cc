@@ -222,6 +222,8 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_
   const FlowBinding& b = w.shared->flows->entry(created.id).binding;
   w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Add(1);
   w.counters.flows_created.Add(1);
+  PushAudit(w, w.shared->flows->entry(created.id), AuditEvent::kStart, FlowEndReason::kNone,
+            ctx.now32);
   ForwardOnFlow(w, ctx, in_port, m, p, FlowRef{created.id, FlowDirection::kIn2Out});
 }
 

@@ -20,6 +20,24 @@ void SendFromControl(Worker& w) {
   for (unsigned i = 0; i < n; ++i) Send(w, pkts[i]->port, pkts[i]);
 }
 
+// Copies a dropped frame of the captured port (m->port is the ethdev it arrived on).
+void CaptureDrop(void* context, const rte_mbuf* m, DropReason reason) {
+  Worker& w = *static_cast<Worker*>(context);
+  if (m->port != w.shared->ports[w.capture.port].ethdev) return;
+  rte_mbuf* frame = const_cast<rte_mbuf*>(m);
+  w.shared->capture->Copy(w.capture, &frame, 1, reason);
+}
+
+// Loads the capture filter for this poll; a drop capture installs the drop tap until the next.
+// The daemon sets no other tap (replay, which does, has no capture).
+void LoadCaptureFilter(Worker& w) {
+  if (w.shared->capture == nullptr) return;
+  w.capture = w.shared->capture->filter();
+  const bool drops = w.capture.direction == CaptureDirection::kDrop;
+  w.capture_drop_tap = {&CaptureDrop, &w};
+  w.counters.drop_tap = drops ? &w.capture_drop_tap : nullptr;
+}
+
 void ExpireSlice(Worker& w, const BurstContext& ctx) {
   nat::FlowTable& table = *w.shared->flows;
   const control::Snapshot& snap = *ctx.snapshot;
@@ -30,6 +48,9 @@ void ExpireSlice(Worker& w, const BurstContext& ctx) {
   };
   auto on_expire = [&](nat::FlowId, const nat::FlowEntry& e) {
     const nat::FlowBinding& b = e.binding;
+    if (w.audit != nullptr) {
+      PushAudit(w, e, AuditEvent::kEnd, EndReasonOf(e, snap), ctx.now32);
+    }
     (void)nat::ReleaseFlowPort(w.ports, b, ctx.now);
     w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Subtract(1);
     w.counters.flows_expired.Add(1);
@@ -73,6 +94,7 @@ uint32_t PollOnce(Worker& w) {
   ctx.view = shared.view->Current();
   ctx.now = shared.clock->NowMs();
   ctx.now32 = nat::ToMs32(ctx.now);
+  LoadCaptureFilter(w);
 
   uint32_t received = 0;
   rte_mbuf* pkts[kRxBurst];
@@ -80,6 +102,9 @@ uint32_t PollOnce(Worker& w) {
     const uint16_t n = rte_eth_rx_burst(shared.ports[port].ethdev, w.index, pkts, kRxBurst);
     if (n == 0) continue;
     received += n;
+    if (w.capture.Matches(port, CaptureDirection::kRx)) [[unlikely]] {
+      shared.capture->Copy(w.capture, pkts, n);
+    }
     if (shared.ports[port].role == PortRole::kConsumer) {
       ProcessBurst<PortRole::kConsumer>(w, ctx, port, pkts, n);
     } else {
