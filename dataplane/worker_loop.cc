@@ -20,22 +20,20 @@ void SendFromControl(Worker& w) {
   for (unsigned i = 0; i < n; ++i) Send(w, pkts[i]->port, pkts[i]);
 }
 
-// Copies a dropped frame of the captured port (m->port is the ethdev it arrived on).
+// Copies a frame dropped while the worker handles a burst of the captured port.
 void CaptureDrop(void* context, const rte_mbuf* m, DropReason reason) {
   Worker& w = *static_cast<Worker*>(context);
-  if (m->port != w.shared->ports[w.capture.port].ethdev) return;
   rte_mbuf* frame = const_cast<rte_mbuf*>(m);
   w.shared->capture->Copy(w.capture, &frame, 1, reason);
 }
 
-// Loads the capture filter for this poll; a drop capture installs the drop tap until the next.
-// The daemon sets no other tap (replay, which does, has no capture).
+// Loads the capture filter for this poll. A drop capture sets the drop tap for the bursts of its
+// port only (PollOnce). The daemon sets no other tap (replay, which does, has no capture).
 void LoadCaptureFilter(Worker& w) {
   if (w.shared->capture == nullptr) return;
   w.capture = w.shared->capture->filter();
-  const bool drops = w.capture.direction == CaptureDirection::kDrop;
   w.capture_drop_tap = {&CaptureDrop, &w};
-  w.counters.drop_tap = drops ? &w.capture_drop_tap : nullptr;
+  w.counters.drop_tap = nullptr;
 }
 
 void ExpireSlice(Worker& w, const BurstContext& ctx) {
@@ -102,8 +100,10 @@ uint32_t PollOnce(Worker& w) {
     const uint16_t n = rte_eth_rx_burst(shared.ports[port].ethdev, w.index, pkts, kRxBurst);
     if (n == 0) continue;
     received += n;
-    if (w.capture.Matches(port, CaptureDirection::kRx)) [[unlikely]] {
-      shared.capture->Copy(w.capture, pkts, n);
+    if (w.capture.direction != CaptureDirection::kNone) [[unlikely]] {
+      if (w.capture.Matches(port, CaptureDirection::kRx)) shared.capture->Copy(w.capture, pkts, n);
+      const bool drops = w.capture.Matches(port, CaptureDirection::kDrop);
+      w.counters.drop_tap = drops ? &w.capture_drop_tap : nullptr;
     }
     if (shared.ports[port].role == PortRole::kConsumer) {
       ProcessBurst<PortRole::kConsumer>(w, ctx, port, pkts, n);
@@ -111,6 +111,7 @@ uint32_t PollOnce(Worker& w) {
       ProcessBurst<PortRole::kProvider>(w, ctx, port, pkts, n);
     }
   }
+  if (w.capture.direction == CaptureDirection::kDrop) w.counters.drop_tap = nullptr;
   SendFromControl(w);
   FlushAll(w);
   Housekeeping(w, ctx);
