@@ -59,7 +59,13 @@ void PcapngWriter::AddPacket(uint32_t interface, uint64_t time_ns, std::span<con
   U32(static_cast<uint32_t>(data.size()));
   U32(original_len);
   Bytes(data);
-  if (!comment.empty()) Option(kOptComment, AsBytes(comment));
+  if (!comment.empty()) {
+    // Ended by a newline: scapy 2.5 (Debian 12) reads only comments that have one, as it writes
+    // them; other readers show it as trailing whitespace.
+    std::string text(comment);
+    if (text.back() != '\n') text.push_back('\n');
+    Option(kOptComment, AsBytes(text));
+  }
   if (direction != PcapngDirection::kUnknown) {
     uint8_t flags[4];
     const auto v = static_cast<uint32_t>(direction);

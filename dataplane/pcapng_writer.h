@@ -23,7 +23,8 @@ class PcapngWriter {
 
   // Adds an Ethernet interface with nanosecond timestamps; returns its id for AddPacket.
   uint32_t AddInterface(std::string_view name, uint32_t snaplen);
-  // `data` is the captured part of a frame of `original_len` bytes; `comment` may be empty.
+  // `data` is the captured part of a frame of `original_len` bytes; `comment` may be empty (it
+  // is written ending with a newline).
   void AddPacket(uint32_t interface, uint64_t time_ns, std::span<const uint8_t> data,
                  uint32_t original_len, PcapngDirection direction, std::string_view comment);
 

@@ -195,7 +195,7 @@ TEST_F(CaptureTest, RecordsReceivedSentAndDroppedFramesWithTheReason) {
   EXPECT_EQ(file->packets[0].data, stray.bytes);
   EXPECT_EQ(file->packets[0].comment,
             "drop: no_flow_not_syn (" + std::string(DropReasonHelp(DropReason::kNoFlowNotSyn)) +
-                ")");
+                ")\n");
   EXPECT_EQ(drop.skipped, 0u);
 }
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -197,16 +198,24 @@ TEST_F(PrivlinkdTest, CaptureAndFlowsThroughPrivlinkctl) {
   EXPECT_EQ(drop_pcap->packets[2].data.size(), 20u);
   EXPECT_EQ(drop_pcap->packets[2].original_len, 64u);
   EXPECT_THAT(drop_pcap->packets[2].comment, HasSubstr("drop: ethertype_unsupported"));
-  // An independent reader: scapy, when installed, sees the packets and the comment.
-  if (RunProcess({"python3", "-c", "import scapy"}, dir_).exit_code == 0) {
+  // Independent readers: tcpdump (libpcap) and scapy, when installed, see the packets and
+  // scapy also the comment. (A pyenv python3 may not see Debian's python3-scapy: try both.)
+  if (std::filesystem::exists("/usr/bin/tcpdump")) {
+    const ProcessResult td = RunProcess({"/usr/bin/tcpdump", "-nn", "-r", rx_file}, dir_);
+    EXPECT_EQ(td.exit_code, 0) << td.err;
+    EXPECT_EQ(std::count(td.out.begin(), td.out.end(), '\n'), 5) << td.out;
+  }
+  for (const std::string python : {"python3", "/usr/bin/python3"}) {
+    if (RunProcess({python, "-c", "import scapy"}, dir_).exit_code != 0) continue;
     const ProcessResult scapy = RunProcess(
-        {"python3", "-c",
+        {python, "-c",
          "import sys\nfrom scapy.all import rdpcap\np = rdpcap(sys.argv[1])\n"
          "print(len(p), p[0].comment.decode())",
          drop_file},
         dir_);
     EXPECT_EQ(scapy.exit_code, 0) << scapy.err;
     EXPECT_THAT(scapy.out, HasSubstr("3 drop: ethertype_unsupported"));
+    break;
   }
 
   const ProcessResult bad = run_ctl({"capture", "--port", "nope", "--dir", "rx", "--count", "1",
