@@ -3,10 +3,10 @@
 // into pcapng; the connection audit log's start and end lines.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "dataplane/audit_log.h"
 #include "dataplane/capture.h"
@@ -72,7 +72,8 @@ TEST_F(InspectTest, ListsFlowsWithBothTuplesStateAgeAndBytes) {
   ASSERT_EQ(all.flows.size(), 2u);
   EXPECT_FALSE(all.truncated);
   const control::Snapshot& snap = h_.snapshot();
-  const uint32_t pe_a = snap.FindPe(NetworkOf(h_, kNetA), kPeIp, HostToBe16(kFrontendPort))->endpoint;
+  const uint32_t pe_a =
+      snap.FindPe(NetworkOf(h_, kNetA), kPeIp, HostToBe16(kFrontendPort))->endpoint;
   const FlowList only_a = Reader().List({.endpoint_id = pe_a}, 10, Now());
   ASSERT_EQ(only_a.flows.size(), 1u);
   const FlowRecord& r = only_a.flows[0];
@@ -107,8 +108,8 @@ TEST_F(InspectTest, ListsFlowsWithBothTuplesStateAgeAndBytes) {
   const FlowCounts counts = Reader().Count({});
   EXPECT_EQ(counts[static_cast<size_t>(nat::TcpState::kEstablished)], 2u);
   EXPECT_EQ(FlowCountsJson(counts)["total"], 2u);
-  EXPECT_EQ(Reader().Count({.service_id = uint16_t{0xfff0}})[static_cast<size_t>(
-                nat::TcpState::kEstablished)],
+  EXPECT_EQ(Reader().Count(
+                {.service_id = uint16_t{0xfff0}})[static_cast<size_t>(nat::TcpState::kEstablished)],
             0u);
   (void)b;
 }
@@ -135,11 +136,12 @@ class CaptureTest : public InspectTest {
   }
   CaptureOutcome Run(uint16_t port, CaptureDirection dir, uint32_t count,
                      const std::function<void()>& traffic, uint32_t snaplen = 65535) {
-    EXPECT_TRUE(capture_->Arm({.port = port,
-                               .port_name = "p",
-                               .direction = dir,
-                               .count = count,
-                               .snaplen = snaplen})
+    EXPECT_TRUE(capture_
+                    ->Arm({.port = port,
+                           .port_name = "p",
+                           .direction = dir,
+                           .count = count,
+                           .snaplen = snaplen})
                     .ok());
     traffic();
     capture_->Drain();
@@ -193,9 +195,9 @@ TEST_F(CaptureTest, RecordsReceivedSentAndDroppedFramesWithTheReason) {
   ASSERT_TRUE(file.has_value());
   ASSERT_EQ(file->packets.size(), 1u);
   EXPECT_EQ(file->packets[0].data, stray.bytes);
-  EXPECT_EQ(file->packets[0].comment,
-            "drop: no_flow_not_syn (" + std::string(DropReasonHelp(DropReason::kNoFlowNotSyn)) +
-                ")\n");
+  EXPECT_EQ(
+      file->packets[0].comment,
+      "drop: no_flow_not_syn (" + std::string(DropReasonHelp(DropReason::kNoFlowNotSyn)) + ")\n");
   EXPECT_EQ(drop.skipped, 0u);
 }
 
@@ -283,8 +285,8 @@ TEST_F(InspectTest, AuditLogWritesStartAndEndLinesWithTheEndReason) {
     const Opened& flow;
     std::string rest;
   };
-  for (const Want& w : {Want{40000, a, "reason=fin"},
-                        Want{40001, b, "reason=rst"}, Want{40002, c, "reason=teardown"}}) {
+  for (const Want& w : {Want{40000, a, "reason=fin"}, Want{40001, b, "reason=rst"},
+                        Want{40002, c, "reason=teardown"}}) {
     const std::string end = line_of("end", w.port);
     SCOPED_TRACE(end);
     EXPECT_NE(end.find(" nat=" + tuple(w.flow.nat) + " "), std::string::npos);
@@ -298,8 +300,7 @@ TEST_F(InspectTest, AuditLogWritesStartAndEndLinesWithTheEndReason) {
   const size_t d = a_end.find("duration_s=");
   ASSERT_NE(d, std::string::npos);
   EXPECT_NEAR(std::stod(a_end.substr(d + 11)), nat::TcpTimeouts{}.transitory_ms / 1000.0, 0.3);
-  EXPECT_NE(line_of("start", 40001).find("endpoint=pe-b service=svc network=b"),
-            std::string::npos);
+  EXPECT_NE(line_of("start", 40001).find("endpoint=pe-b service=svc network=b"), std::string::npos);
 }
 
 }  // namespace

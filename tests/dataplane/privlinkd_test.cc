@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -207,19 +207,19 @@ TEST_F(PrivlinkdTest, CaptureAndFlowsThroughPrivlinkctl) {
   }
   for (const std::string python : {"python3", "/usr/bin/python3"}) {
     if (RunProcess({python, "-c", "import scapy"}, dir_).exit_code != 0) continue;
-    const ProcessResult scapy = RunProcess(
-        {python, "-c",
-         "import sys\nfrom scapy.all import rdpcap\np = rdpcap(sys.argv[1])\n"
-         "print(len(p), p[0].comment.decode())",
-         drop_file},
-        dir_);
+    const ProcessResult scapy =
+        RunProcess({python, "-c",
+                    "import sys\nfrom scapy.all import rdpcap\np = rdpcap(sys.argv[1])\n"
+                    "print(len(p), p[0].comment.decode())",
+                    drop_file},
+                   dir_);
     EXPECT_EQ(scapy.exit_code, 0) << scapy.err;
     EXPECT_THAT(scapy.out, HasSubstr("3 drop: ethertype_unsupported"));
     break;
   }
 
-  const ProcessResult bad = run_ctl({"capture", "--port", "nope", "--dir", "rx", "--count", "1",
-                                     "-w", dir_ + "/x.pcapng"});
+  const ProcessResult bad = run_ctl(
+      {"capture", "--port", "nope", "--dir", "rx", "--count", "1", "-w", dir_ + "/x.pcapng"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("port 'nope' not found"));
   kill(pid_, SIGTERM);
