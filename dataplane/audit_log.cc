@@ -153,7 +153,7 @@ uint32_t AuditLog::Drain(const control::Snapshot& snap) {
     total += n;
   }
   if (total != 0) std::fflush(file_);
-  written_ += total;
+  written_.Add(total);
   return total;
 }
 

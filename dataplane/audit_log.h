@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "control/snapshot.h"
+#include "dataplane/counters.h"
 #include "nat/flow_entry.h"
 
 namespace privlink::dataplane {
@@ -64,13 +65,13 @@ class AuditLog {
   rte_ring* ring(uint32_t worker) const { return rings_[worker]; }
   // Writes what the rings hold (control thread); returns records written.
   uint32_t Drain(const control::Snapshot& snap);
-  uint64_t written() const { return written_; }
+  uint64_t written() const { return written_.Read(); }
 
  private:
   AuditLog() = default;
   FILE* file_ = nullptr;
   std::vector<rte_ring*> rings_;
-  uint64_t written_ = 0;
+  Counter written_;  // control thread writes, the stats reader reads
 };
 
 // The line a record becomes (no trailing newline): logfmt key=value pairs.

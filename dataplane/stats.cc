@@ -76,6 +76,12 @@ json Dataplane::Stats() const {
                   {"expired", expired},
                   {"byState", std::move(by_state)}};
 
+  if (audit_) {
+    uint64_t lost = 0;
+    for (const auto& w : workers_) lost += w->audit_lost.Read();
+    out["auditLog"] = {{"written", audit_->written()}, {"lost", lost}};
+  }
+
   // Names and the lists of endpoints and services come from the snapshot; the stats reader is
   // online only while it holds the pointer.
   std::lock_guard<std::mutex> lock(stats_mutex_);
