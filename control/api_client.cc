@@ -34,6 +34,10 @@ ApiClient::ApiClient(const ListenAddress& server) : server_text_(FormatListenAdd
   client_->set_write_timeout(kTimeoutSeconds);
 }
 
+void ApiClient::SetReadTimeout(time_t seconds) {
+  client_->set_read_timeout(seconds);
+}
+
 ApiClient::~ApiClient() = default;
 
 void ApiClient::SetBearerToken(const std::string& token) {

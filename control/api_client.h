@@ -39,6 +39,8 @@ class ApiClient {
 
   absl::StatusOr<ApiResponse> Call(std::string_view method, const std::string& path,
                                    const std::optional<nlohmann::json>& body = std::nullopt);
+  // How long a reply may take (a capture waits for its packets); 30 s unless set.
+  void SetReadTimeout(time_t seconds);
 
  private:
   std::string server_text_;

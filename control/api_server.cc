@@ -14,6 +14,7 @@
 #include <httplib.h>
 
 #include "control/api_access.h"
+#include "absl/strings/escaping.h"
 #include "control/dataplane_config.h"
 #include "control/json_codec.h"
 #include "control/json_reader.h"
@@ -40,6 +41,8 @@ int HttpStatus(absl::StatusCode code) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAlreadyExists:
       return 409;
+    case absl::StatusCode::kUnavailable:
+      return 503;
     default:
       return 500;
   }
@@ -59,6 +62,8 @@ std::string ErrorCode(int http_status) {
       return "Conflict";
     case 413:
       return "PayloadTooLarge";
+    case 503:
+      return "Unavailable";
     default:
       return http_status < 500 ? "BadRequest" : "InternalError";
   }
@@ -144,11 +149,61 @@ absl::Status RemoveStaleSocket(const std::string& path) {
   return absl::OkStatus();
 }
 
+// A query parameter that must be an integer in [min, max]; `fallback` when absent.
+absl::StatusOr<uint32_t> UintParam(const Request& req, const char* name, uint32_t fallback,
+                                   uint32_t min, uint32_t max) {
+  if (!req.has_param(name)) return fallback;
+  const std::string text = req.get_param_value(name);
+  uint64_t value = 0;
+  const bool digits = !text.empty() && text.size() <= 10 &&
+                      text.find_first_not_of("0123456789") == std::string::npos;
+  if (digits) value = std::stoull(text);
+  if (!digits || value < min || value > max) {
+    return absl::InvalidArgumentError(
+        Cat(name, ": '", text, "' is not an integer in [", min, ", ", max, "]"));
+  }
+  return static_cast<uint32_t>(value);
+}
+
+absl::StatusOr<FlowQuery> ParseFlowQuery(const Request& req, bool with_limit) {
+  FlowQuery q;
+  q.endpoint = req.get_param_value("endpoint");
+  q.service = req.get_param_value("service");
+  if (with_limit) {
+    auto limit = UintParam(req, "limit", kDefaultFlowLimit, 1, kMaxFlowLimit);
+    if (!limit.ok()) return limit.status();
+    q.limit = *limit;
+  }
+  return q;
+}
+
+absl::StatusOr<CaptureRequest> ParseCaptureRequest(const Request& req) {
+  auto body = ParseBody(req, false);
+  if (!body.ok()) return body.status();
+  if (!body->is_object()) return absl::InvalidArgumentError("body must be a JSON object");
+  CaptureRequest c;
+  JsonObjectReader r(*body, "");
+  c.port = r.String("port");
+  c.direction = r.String("direction");
+  c.count = static_cast<uint32_t>(r.Integer("count", 1, kMaxCapturePackets));
+  c.snaplen = static_cast<uint32_t>(
+      r.Integer("snaplen", 1, kMaxCaptureSnaplen, int64_t{kDefaultCaptureSnaplen}));
+  c.timeout_seconds = static_cast<uint32_t>(r.Integer(
+      "timeoutSeconds", 1, kMaxCaptureTimeoutSeconds, int64_t{kDefaultCaptureTimeoutSeconds}));
+  if (auto s = r.Finish(); !s.ok()) return s;
+  if (c.direction != "rx" && c.direction != "tx" && c.direction != "drop") {
+    return absl::InvalidArgumentError("direction: must be rx, tx or drop");
+  }
+  return c;
+}
+
 }  // namespace
 
-ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats)
+ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
+                     DataplaneInspector* inspector)
     : control_(control),
       dataplane_stats_(dataplane_stats),
+      inspector_(inspector),
       server_(std::make_unique<httplib::Server>()) {
   server_->set_payload_max_length(kMaxRequestBodyBytes);
   server_->set_error_handler([](const Request& req, Response& res) {
@@ -168,6 +223,7 @@ ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats)
     SendErrorBody(res, 500, what);
   });
   Routes();
+  InspectRoutes();
 }
 
 void ApiServer::RequireBearerToken(std::string token) {
@@ -451,6 +507,38 @@ void ApiServer::Routes() {
   });
   s.Get("/metrics", [this](const Request&, Response& res) {
     res.set_content(RenderMetrics(control_, dataplane_stats_), kMetricsContentType);
+  });
+}
+
+void ApiServer::InspectRoutes() {
+  httplib::Server& s = *server_;
+  auto no_dataplane = [](Response& res) {
+    SendError(res, absl::UnavailableError("no dataplane is running (privlinkd --no-dataplane)"));
+  };
+  s.Get("/v1/flows", [this, no_dataplane](const Request& req, Response& res) {
+    if (inspector_ == nullptr) return no_dataplane(res);
+    auto query = ParseFlowQuery(req, true);
+    auto flows = query.ok() ? inspector_->Flows(*query) : query.status();
+    if (!flows.ok()) return SendError(res, flows.status());
+    SendJson(res, 200, *flows);
+  });
+  s.Get("/v1/flows/count", [this, no_dataplane](const Request& req, Response& res) {
+    if (inspector_ == nullptr) return no_dataplane(res);
+    auto query = ParseFlowQuery(req, false);
+    auto counts = query.ok() ? inspector_->FlowCount(*query) : query.status();
+    if (!counts.ok()) return SendError(res, counts.status());
+    SendJson(res, 200, *counts);
+  });
+  s.Post("/v1/capture", [this, no_dataplane](const Request& req, Response& res) {
+    if (inspector_ == nullptr) return no_dataplane(res);
+    auto request = ParseCaptureRequest(req);
+    if (!request.ok()) return SendError(res, request.status());
+    auto result = inspector_->Capture(*request);
+    if (!result.ok()) return SendError(res, result.status());
+    json body = result->summary;
+    body["pcapng"] = absl::Base64Escape(result->pcapng);
+    res.status = 200;
+    res.set_content(body.dump() + "\n", kJson);
   });
 }
 

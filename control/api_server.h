@@ -10,11 +10,17 @@
 //   POST                /v1/apply      a config document, applied as one validated change
 //   GET                 /v1/state      every resource, in the apply format
 //   GET                 /v1/stats
+//   GET                 /v1/flows?endpoint=NAME&service=NAME&limit=N  -> {"value": [...],
+//   "truncated"} GET                 /v1/flows/count?endpoint=NAME&service=NAME    -> {"total",
+//   "byState"} POST                /v1/capture  {"port", "direction", "count", "snaplen",
+//   "timeoutSeconds"}
+//                       -> {"packets", "skipped", "timedOut", "pcapng": base64 of the file}
 //
 // PUT creates (201) or updates (200) and is idempotent; DELETE answers 204. Errors are
 // {"error": {"code": "...", "message": "..."}} with 400 (malformed JSON, wrong types, unknown
 // fields, invalid values), 404 (no such resource, or a service not visible to the caller) or
-// 409 (conflicts with other resources or with a connection's state).
+// 409 (conflicts with other resources or with a connection's state); 503 for flows and capture
+// without a dataplane.
 #pragma once
 
 #include <memory>
@@ -23,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "control/control_plane.h"
+#include "control/dataplane_inspector.h"
 #include "control/listen_address.h"
 #include "control/stats_source.h"
 
@@ -36,8 +43,10 @@ inline constexpr size_t kMaxRequestBodyBytes = 4u << 20;  // a config document f
 
 class ApiServer {
  public:
-  // `dataplane_stats` may be null (control-only mode). Both must outlive the server.
-  ApiServer(ControlPlane& control, const StatsSource* dataplane_stats);
+  // `dataplane_stats` and `inspector` may be null (control-only mode). All must outlive the
+  // server.
+  ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
+            DataplaneInspector* inspector = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -54,9 +63,11 @@ class ApiServer {
 
  private:
   void Routes();
+  void InspectRoutes();  // flows and capture
 
   ControlPlane& control_;
   const StatsSource* dataplane_stats_;
+  DataplaneInspector* inspector_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

@@ -10,9 +10,11 @@
 #include <boost/program_options.hpp>
 
 #include "control/api_access.h"
+#include "absl/strings/escaping.h"
 #include "control/api_client.h"
 #include "control/cli_stats.h"
 #include "control/cli_table.h"
+#include "control/dataplane_inspector.h"
 #include "control/json_reader.h"
 #include "control/listen_address.h"
 #include "control/str_cat.h"
@@ -176,6 +178,126 @@ struct Command {
 
 std::string Path(std::string_view collection, std::string_view name) {
   return Cat("/v1/", collection, "/", name);
+}
+
+// "?endpoint=E&service=S&limit=N" from whichever of the options were given.
+std::string FlowQueryString(const po::variables_map& vm, bool with_limit) {
+  std::string q;
+  auto add = [&q](const char* key, const std::string& value) {
+    q += Cat(q.empty() ? "?" : "&", key, "=", value);
+  };
+  if (auto e = Opt<std::string>(vm, "endpoint")) add("endpoint", *e);
+  if (auto s = Opt<std::string>(vm, "service")) add("service", *s);
+  if (with_limit) {
+    if (auto n = Opt<uint32_t>(vm, "limit")) add("limit", std::to_string(*n));
+  }
+  return q;
+}
+
+void PrintFlows(const json& body, std::ostream& out) {
+  ListPrinter({{"ENDPOINT", "endpoint"},
+               {"NETWORK", "network"},
+               {"CLIENT", "client"},
+               {"NAT", "nat"},
+               {"BACKEND", "backend"},
+               {"STATE", "state"},
+               {"AGE(S)", "ageSeconds"},
+               {"IDLE(S)", "idleSeconds"},
+               {"BYTES-OUT", "bytesOut"},
+               {"BYTES-IN", "bytesIn"}})(body, out);
+  if (body.value("truncated", false)) out << "(more flows match: raise --limit)\n";
+}
+
+// Writes the capture the API returned (base64 in "pcapng") to `file`.
+int WriteCapture(Context& ctx, const json& request, const std::string& file) {
+  auto response = ctx.client.Call("POST", "/v1/capture", request);
+  if (!response.ok()) {
+    ctx.err << "privlinkctl: " << response.status().message() << "\n";
+    return kCliFailed;
+  }
+  if (!response->ok()) {
+    ctx.err << "privlinkctl: error: " << response->ErrorMessage() << "\n";
+    return kCliFailed;
+  }
+  std::string bytes;
+  if (!absl::Base64Unescape(response->body.value("pcapng", ""), &bytes)) {
+    ctx.err << "privlinkctl: the capture in the reply is not valid base64\n";
+    return kCliFailed;
+  }
+  std::ofstream f(file, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.close();
+  if (!f) {
+    ctx.err << "privlinkctl: cannot write " << file << "\n";
+    return kCliFailed;
+  }
+  json summary = response->body;
+  summary.erase("pcapng");
+  summary["file"] = file;
+  if (ctx.json_output) {
+    ctx.out << summary.dump(2) << "\n";
+  } else {
+    ctx.out << summary.value("packets", 0) << " packets written to " << file;
+    if (summary.value("skipped", 0) != 0) {
+      ctx.out << " (" << summary.value("skipped", 0) << " skipped: capture buffer full)";
+    }
+    if (summary.value("timedOut", false)) ctx.out << " (timed out before --count)";
+    ctx.out << "\n";
+  }
+  return kCliOk;
+}
+
+void AddInspectCommands(std::map<std::string, Command>& c) {
+  auto filter_options = [](po::options_description& d) {
+    d.add_options()("endpoint", po::value<std::string>(), "only flows of this private endpoint")(
+        "service", po::value<std::string>(), "only flows of this private link service");
+  };
+  c["flows"] = {"[--endpoint NAME] [--service NAME] [--limit N]",
+                [filter_options](po::options_description& d) {
+                  filter_options(d);
+                  d.add_options()("limit", po::value<uint32_t>(),
+                                  Cat("at most N flows (default ", kDefaultFlowLimit, ")").c_str());
+                },
+                [](const po::variables_map& vm, Context& ctx) {
+                  return Report(ctx, "GET", "/v1/flows" + FlowQueryString(vm, true), std::nullopt,
+                                PrintFlows);
+                }};
+  c["flows count"] = {"[--endpoint NAME] [--service NAME]", filter_options,
+                      [](const po::variables_map& vm, Context& ctx) {
+                        return Report(ctx, "GET", "/v1/flows/count" + FlowQueryString(vm, false),
+                                      std::nullopt, PrintObject);
+                      }};
+  c["capture"] = {
+      "--port NAME --dir rx|tx|drop --count N -w FILE [--snaplen N] [--timeout SECONDS]",
+      [](po::options_description& d) {
+        d.add_options()("port", po::value<std::string>(), "dataplane port name")(
+            "dir", po::value<std::string>(), "rx, tx or drop (dropped frames, with the reason)")(
+            "count", po::value<uint32_t>(), "stop after N packets")(
+            "write,w", po::value<std::string>(), "pcapng file to write")(
+            "snaplen", po::value<uint32_t>(), "bytes kept per packet (default all)")(
+            "timeout", po::value<uint32_t>(),
+            Cat("stop after this many seconds (default ", kDefaultCaptureTimeoutSeconds, ")")
+                .c_str());
+      },
+      [](const po::variables_map& vm, Context& ctx) {
+        const std::string dir = Required(vm, "dir");
+        if (dir != "rx" && dir != "tx" && dir != "drop") {
+          throw UsageError{"--dir must be rx, tx or drop"};
+        }
+        if (!vm.count("count")) throw UsageError{"--count is required"};
+        const std::string file = Required(vm, "write");
+        const uint32_t timeout =
+            Opt<uint32_t>(vm, "timeout").value_or(kDefaultCaptureTimeoutSeconds);
+        json request = {{"port", Required(vm, "port")},
+                        {"direction", dir},
+                        {"count", vm["count"].as<uint32_t>()},
+                        {"timeoutSeconds", timeout}};
+        if (auto n = Opt<uint32_t>(vm, "snaplen")) request["snaplen"] = *n;
+        // The reply comes when the capture ends: allow its whole timeout and a margin.
+        constexpr time_t kReplyMarginSeconds = 30;
+        ctx.client.SetReadTimeout(timeout + kReplyMarginSeconds);
+        return WriteCapture(ctx, request, file);
+      }};
 }
 
 std::map<std::string, Command> Commands() {
@@ -356,6 +478,7 @@ std::map<std::string, Command> Commands() {
   c["stats"] = {"", no_options, [](const po::variables_map&, Context& ctx) {
                   return Report(ctx, "GET", "/v1/stats", std::nullopt, PrintStats);
                 }};
+  AddInspectCommands(c);
   return c;
 }
 
@@ -396,13 +519,12 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
       PrintUsage(commands, out);
       return kCliOk;
     }
-    // The command is one word (apply, stats) or two (network create).
+    // The command is one word (apply, stats) or two (network create, flows count); two words
+    // win where both exist (flows, flows count).
     auto command = commands.end();
     size_t used = 0;
-    if (!rest.empty()) command = commands.find(rest[0]), used = 1;
-    if (command == commands.end() && rest.size() >= 2) {
-      command = commands.find(rest[0] + " " + rest[1]), used = 2;
-    }
+    if (rest.size() >= 2) command = commands.find(rest[0] + " " + rest[1]), used = 2;
+    if (command == commands.end() && !rest.empty()) command = commands.find(rest[0]), used = 1;
     if (command == commands.end()) {
       throw UsageError{rest.empty() ? "no command given"
                                     : Cat("unknown command '", rest[0],

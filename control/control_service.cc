@@ -5,7 +5,7 @@
 namespace privlink::control {
 
 absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
-    const DaemonConfig& config, const StatsSource* dataplane_stats) {
+    const DaemonConfig& config, const StatsSource* dataplane_stats, DataplaneInspector* inspector) {
   auto address = ParseListenAddress(config.dataplane.api_listen);
   if (!address.ok()) return address.status();
   auto token = ResolveApiToken(config.dataplane, *address);
@@ -27,7 +27,7 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
   if (!control.ok()) return control.status();
   service->control_ = std::move(*control);
 
-  service->api_ = std::make_unique<ApiServer>(*service->control_, dataplane_stats);
+  service->api_ = std::make_unique<ApiServer>(*service->control_, dataplane_stats, inspector);
   if (!token->empty()) service->api_->RequireBearerToken(std::move(*token));
   if (auto s = service->api_->Bind(*address); !s.ok()) return s;
   service->api_->Start();

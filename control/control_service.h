@@ -16,9 +16,11 @@ namespace privlink::control {
 class ControlService {
  public:
   // Restores or seeds the model (state dir from config.dataplane.stateDir; "" = in memory),
-  // binds config.dataplane.api_listen and starts serving. `dataplane_stats` may be null.
-  static absl::StatusOr<std::unique_ptr<ControlService>> Start(const DaemonConfig& config,
-                                                               const StatsSource* dataplane_stats);
+  // binds config.dataplane.api_listen and starts serving. `dataplane_stats` and `inspector` may
+  // be null.
+  static absl::StatusOr<std::unique_ptr<ControlService>> Start(
+      const DaemonConfig& config, const StatsSource* dataplane_stats,
+      DataplaneInspector* inspector = nullptr);
   ~ControlService();
 
   // Periodic housekeeping on the main thread: frees snapshots every worker has moved past.

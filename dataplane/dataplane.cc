@@ -116,12 +116,17 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
   if (!pool.ok()) return pool.status();
   shared.pool = *pool;
 
-  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers);
+  // Readers: the workers (ids 0 .. workers-1) and the API's flow listings (id `workers`).
+  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers + 1);
   shared.flow_rcu =
       static_cast<rte_rcu_qsbr*>(rte_zmalloc("privlink_flow_rcu", qsbr_size, RTE_CACHE_LINE_SIZE));
-  if (shared.flow_rcu == nullptr || rte_rcu_qsbr_init(shared.flow_rcu, workers) != 0) {
+  if (shared.flow_rcu == nullptr || rte_rcu_qsbr_init(shared.flow_rcu, workers + 1) != 0) {
     return absl::ResourceExhaustedError("cannot allocate the flow table's RCU variable");
   }
+  // Registered for good but offline except while a listing copies a batch (flow_inspect.h).
+  d->flow_reader_id_ = workers;
+  rte_rcu_qsbr_thread_register(shared.flow_rcu, d->flow_reader_id_);
+  d->flow_reader_registered_ = true;
   auto flows = nat::FlowTable::Create(
       {.capacity = config.flow_table_size / 2, .worker_count = workers, .rcu = shared.flow_rcu});
   if (!flows.ok()) return flows.status();
@@ -146,6 +151,22 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
   }
   d->view_ = std::make_unique<RcuCell<DataplaneView>>(workers, std::make_unique<DataplaneView>());
   shared.view = d->view_.get();
+  auto capture = PacketCapture::Create("privlink_capture", socket);
+  if (!capture.ok()) {
+    d->Stop();
+    return capture.status();
+  }
+  d->capture_ = std::move(*capture);
+  shared.capture = d->capture_.get();
+  d->controller_capture_tap_ = {&Dataplane::CaptureControllerDrop, d.get()};
+  if (!options.audit_log_path.empty()) {
+    auto audit = AuditLog::Create(options.audit_log_path, "privlink_audit", workers, socket);
+    if (!audit.ok()) {
+      d->Stop();
+      return audit.status();
+    }
+    d->audit_ = std::move(*audit);
+  }
 
   for (uint32_t w = 0; w < workers; ++w) {
     auto alloc =
@@ -159,6 +180,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
     auto worker = std::make_unique<Worker>(w, &d->shared_, std::move(*alloc));
     worker->idle_sleep_us = options.idle_sleep_us;
     if (w == 0) worker->from_control = d->from_control_;
+    if (d->audit_) worker->audit = d->audit_->ring(w);
     d->workers_.push_back(std::move(worker));
   }
 
@@ -221,12 +243,31 @@ int Dataplane::WorkerMain(void* arg) {
 }
 
 uint32_t Dataplane::Poll() {
-  const uint32_t handled = controller_ ? controller_->Poll() : 0;
+  uint32_t handled = 0;
+  if (controller_) {
+    // The control thread's own drops (ARP, held packets) go into a drop capture too.
+    controller_capture_ = capture_->filter();
+    controller_->set_drop_tap(controller_capture_.direction == CaptureDirection::kDrop
+                                  ? &controller_capture_tap_
+                                  : nullptr);
+    handled += controller_->Poll();
+    handled += capture_->Drain();
+    // The controller's snapshot stays valid until its next round reports quiescence.
+    if (audit_) handled += audit_->Drain(*controller_reader_.Current());
+  }
   if (drop_warnings_ && clock_.NowMs() >= next_drop_check_ms_) {
     drop_warnings_->Observe(DropTotals());
     next_drop_check_ms_ = clock_.NowMs() + kDropCheckIntervalMs;
   }
   return handled;
+}
+
+void Dataplane::CaptureControllerDrop(void* context, const rte_mbuf* m, DropReason reason) {
+  Dataplane& d = *static_cast<Dataplane*>(context);
+  // Frames handed to the control thread carry the port index in m->port.
+  if (m->port != d.controller_capture_.port) return;
+  rte_mbuf* frame = const_cast<rte_mbuf*>(m);
+  d.capture_->Copy(d.controller_capture_, &frame, 1, reason);
 }
 
 void Dataplane::Stop() {
@@ -239,6 +280,8 @@ void Dataplane::Stop() {
   // Workers are gone: nothing reads the queues, rings or tables any more.
   for (auto& w : workers_) DrainWorker(*w);
   if (controller_) controller_->Drain();
+  // Records the workers pushed before they stopped.
+  if (audit_ && readers_registered_) audit_->Drain(*controller_reader_.Current());
   ClosePorts(shared_.ports);
   controller_.reset();
   if (readers_registered_) {
@@ -254,6 +297,14 @@ void Dataplane::Stop() {
   from_control_ = nullptr;
   view_.reset();
   flows_.reset();
+  if (flow_reader_registered_) {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    rte_rcu_qsbr_thread_unregister(shared_.flow_rcu, flow_reader_id_);
+    flow_reader_registered_ = false;
+  }
+  audit_.reset();
+  shared_.capture = nullptr;
+  capture_.reset();
   rte_free(shared_.flow_rcu);
   shared_.flow_rcu = nullptr;
   rte_mempool_free(shared_.pool);

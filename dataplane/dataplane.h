@@ -10,11 +10,15 @@
 
 #include "absl/status/statusor.h"
 #include "control/dataplane_config.h"
+#include "control/dataplane_inspector.h"
 #include "control/snapshot_publisher.h"
 #include "control/stats_source.h"
+#include "dataplane/audit_log.h"
+#include "dataplane/capture.h"
 #include "dataplane/controller.h"
 #include "dataplane/drop_warnings.h"
 #include "dataplane/stats_sample.h"
+#include "dataplane/flow_inspect.h"
 #include "dataplane/worker.h"
 #include "nat/tsc_clock.h"
 
@@ -24,6 +28,8 @@ struct DataplaneOptions {
   // An idle worker sleeps this long after an empty poll (0 = busy poll, the production choice;
   // small machines running tests next to the daemon use a few tens of microseconds).
   uint32_t idle_sleep_us = 0;
+  // The connection audit log's file ("" = no audit log).
+  std::string audit_log_path;
 };
 
 // The provider ports' addressing for the Controller (subnet with its host bits cleared, gateway,
@@ -31,7 +37,7 @@ struct DataplaneOptions {
 absl::StatusOr<std::vector<ProviderPortSetup>> ProviderSetups(
     const control::DataplaneConfig& config);
 
-class Dataplane final : public control::StatsSource {
+class Dataplane final : public control::StatsSource, public control::DataplaneInspector {
  public:
   // The EAL must be initialised with at least config.workers worker lcores. Snapshot reader ids
   // 0 .. workers + 1 of `publisher` are taken (see control::kDataplaneExtraReaders).
@@ -42,6 +48,10 @@ class Dataplane final : public control::StatsSource {
 
   // The control thread's round (call it every millisecond or so); returns frames handled.
   uint32_t Poll();
+  // Ends a capture request's wait now (before stopping the API, which waits for requests).
+  void CancelCapture() {
+    if (capture_) capture_->Cancel();
+  }
   // Stops workers, drains queues, closes ports and frees everything. Idempotent.
   void Stop();
 
@@ -51,6 +61,10 @@ class Dataplane final : public control::StatsSource {
   std::array<uint64_t, kDropReasonCount> DropTotals() const;
   nlohmann::json Stats() const override;                               // stats.cc
   void CollectMetrics(prometheus::Registry& registry) const override;  // metrics.cc
+  // Flow listings and captures (flow_inspect.h, capture.h), for the API threads.
+  absl::StatusOr<nlohmann::json> Flows(const control::FlowQuery& query) const override;
+  absl::StatusOr<nlohmann::json> FlowCount(const control::FlowQuery& query) const override;
+  absl::StatusOr<control::CaptureResult> Capture(const control::CaptureRequest& request) override;
   size_t port_count() const { return shared_.ports.size(); }
   uint32_t worker_count() const { return static_cast<uint32_t>(workers_.size()); }
 
@@ -58,6 +72,10 @@ class Dataplane final : public control::StatsSource {
   Dataplane() = default;
   static int WorkerMain(void* arg);
   std::vector<const CounterSet*> CounterSets() const;
+  // The filter of a flow query, resolved against the current snapshot.
+  absl::StatusOr<FlowFilter> ResolveFlowQuery(const control::FlowQuery& query,
+                                              const control::Snapshot& snap) const;
+  static void CaptureControllerDrop(void* context, const rte_mbuf* m, DropReason reason);
 
   control::SnapshotPublisher* publisher_ = nullptr;
   nat::TscClock clock_;
@@ -72,6 +90,10 @@ class Dataplane final : public control::StatsSource {
   static constexpr nat::TimeMs kDropCheckIntervalMs = 100;
   std::unique_ptr<DropWarnings> drop_warnings_;
   nat::TimeMs next_drop_check_ms_ = 0;
+  std::unique_ptr<PacketCapture> capture_;
+  CaptureFilter controller_capture_;  // the control thread's copy, loaded per Poll
+  DropTap controller_capture_tap_;
+  std::unique_ptr<AuditLog> audit_;
   control::SnapshotReader controller_reader_;
   rte_ring* from_control_ = nullptr;
   std::atomic<bool> stop_{false};
@@ -79,8 +101,10 @@ class Dataplane final : public control::StatsSource {
   bool launched_ = false;
   bool stopped_ = false;
 
-  mutable std::mutex stats_mutex_;
+  mutable std::mutex stats_mutex_;  // also serialises flow readers (one RCU reader id)
   mutable control::SnapshotReader stats_reader_;
+  bool flow_reader_registered_ = false;
+  uint32_t flow_reader_id_ = 0;  // the API's RCU thread id on the flow table
 };
 
 }  // namespace privlink::dataplane

@@ -241,6 +241,8 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_
   w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Add(1);
   w.counters.flows_created.Add(1);
   w.counters.endpoint_connections[b.endpoint_id].Add(1);
+  PushAudit(w, w.shared->flows->entry(created.id), AuditEvent::kStart, FlowEndReason::kNone,
+            ctx.now32);
   ForwardOnFlow(w, ctx, in_port, m, p, FlowRef{created.id, FlowDirection::kIn2Out});
 }
 

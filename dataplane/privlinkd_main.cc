@@ -1,12 +1,14 @@
 // privlinkd: the daemon.
 //
 //   privlinkd [EAL options] -- --config FILE [--state-dir DIR] [--listen ADDR] [--idle-sleep-us N]
+//             [--audit-log FILE]
 //   privlinkd --config FILE --no-dataplane ...     (the control API alone, no DPDK)
 //
 // main() parses options, wires the parts and runs the control thread's loop on the main lcore
 // until SIGINT/SIGTERM (exit 0). Start-up failures print one line and exit 1.
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_pdump.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -41,6 +43,7 @@ struct Options {
   bool allow_remote_api = false;
   std::string api_token_file;
   uint32_t idle_sleep_us = 0;
+  std::string audit_log;
 };
 
 // EAL options come before "--", ours after it; without "--" the whole command line is ours.
@@ -77,7 +80,9 @@ int ParseOptions(const std::vector<std::string>& args, Options& options) {
       "api-token-file", po::value<std::string>(&options.api_token_file),
       "file with the bearer token API requests must carry (overrides dataplane.api.tokenFile)")(
       "idle-sleep-us", po::value<uint32_t>(&options.idle_sleep_us),
-      "an idle worker sleeps this long after an empty poll (default 0: busy poll)");
+      "an idle worker sleeps this long after an empty poll (default 0: busy poll)")(
+      "audit-log", po::value<std::string>(&options.audit_log),
+      "append one line per connection created and ended to FILE (default: off)");
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(description).run(), vm);
@@ -132,6 +137,12 @@ int main(int argc, char** argv) {
       std::cerr << "privlinkd: DPDK EAL initialisation failed: " << rte_strerror(rte_errno) << "\n";
       return 1;
     }
+    // Lets dpdk-dumpcap attach through the shared config; without one (--no-shconf, --in-memory)
+    // there is nothing to attach to: say so and go on (privlinkctl capture still works).
+    if (rte_pdump_init() != 0) {
+      std::cerr << "privlinkd: packet capture by dpdk-dumpcap unavailable: "
+                << rte_strerror(rte_errno) << "\n";
+    }
   }
 
   // The dataplane reports its statistics through the API, which starts first.
@@ -142,7 +153,22 @@ int main(int argc, char** argv) {
       if (target) target->CollectMetrics(registry);
     }
   } stats;
-  auto service = privlink::control::ControlService::Start(*config, &stats);
+  struct DeferredInspector final : privlink::control::DataplaneInspector {
+    privlink::control::DataplaneInspector* target = nullptr;
+    absl::Status Missing() const { return absl::UnavailableError("the dataplane is not running"); }
+    absl::StatusOr<nlohmann::json> Flows(const privlink::control::FlowQuery& q) const override {
+      return target ? target->Flows(q) : Missing();
+    }
+    absl::StatusOr<nlohmann::json> FlowCount(const privlink::control::FlowQuery& q) const override {
+      return target ? target->FlowCount(q) : Missing();
+    }
+    absl::StatusOr<privlink::control::CaptureResult> Capture(
+        const privlink::control::CaptureRequest& r) override {
+      return target ? target->Capture(r) : Missing();
+    }
+  } inspector;
+  auto service = privlink::control::ControlService::Start(
+      *config, &stats, options.no_dataplane ? nullptr : &inspector);
   if (!service.ok()) {
     std::cerr << "privlinkd: " << service.status().message() << "\n";
     if (!options.no_dataplane) rte_eal_cleanup();
@@ -158,9 +184,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto dataplane =
-      privlink::dataplane::Dataplane::Start(config->dataplane, (*service)->control().publisher(),
-                                            {.idle_sleep_us = options.idle_sleep_us});
+  auto dataplane = privlink::dataplane::Dataplane::Start(
+      config->dataplane, (*service)->control().publisher(),
+      {.idle_sleep_us = options.idle_sleep_us, .audit_log_path = options.audit_log});
   if (!dataplane.ok()) {
     std::cerr << "privlinkd: " << dataplane.status().message() << "\n";
     (*service)->Stop();
@@ -169,6 +195,7 @@ int main(int argc, char** argv) {
   }
   stats.target = dataplane->get();
   auto telemetry = std::make_unique<privlink::dataplane::TelemetryRegistration>(**dataplane);
+  inspector.target = dataplane->get();
   std::cerr << "privlinkd: forwarding on " << (*dataplane)->port_count() << " ports with "
             << (*dataplane)->worker_count() << " workers; API on " << config->dataplane.api_listen
             << "\n";
@@ -185,9 +212,11 @@ int main(int argc, char** argv) {
     }
   }
   // The API first, so no request reads the dataplane while it goes.
+  (*dataplane)->CancelCapture();
   (*service)->Stop();
   stats.target = nullptr;
   telemetry.reset();
+  inspector.target = nullptr;
   (*dataplane)->Stop();
   dataplane->reset();
   service->reset();

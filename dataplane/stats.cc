@@ -66,6 +66,12 @@ DataplaneSample Dataplane::Sample() const {
     nat_port_range += w->ports.slice().size();
   }
 
+  if (audit_) {
+    uint64_t lost = 0;
+    for (const auto& w : workers_) lost += w->audit_lost.Read();
+    out["auditLog"] = {{"written", audit_->written()}, {"lost", lost}};
+  }
+
   // Names and the lists of endpoints and services come from the snapshot; the stats reader is
   // online only while it holds the pointer.
   std::lock_guard<std::mutex> lock(stats_mutex_);

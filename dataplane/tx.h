@@ -36,6 +36,10 @@ inline void DropPacket(CounterSet& counters, rte_mbuf* m, DropReason reason) {
 inline void FlushPort(Worker& w, uint16_t port) {
   TxQueue& q = w.tx[port];
   if (q.count == 0) return;
+  // Copied before the device owns them: a frame it then refuses shows as tx and as a drop.
+  if (w.capture.Matches(port, CaptureDirection::kTx)) [[unlikely]] {
+    w.shared->capture->Copy(w.capture, q.pkts, q.count);
+  }
   const uint16_t sent = rte_eth_tx_burst(w.shared->ports[port].ethdev, w.index, q.pkts, q.count);
   PortCounters& pc = w.counters.ports[port];
   for (uint16_t i = 0; i < sent; ++i) pc.tx.Add(q.pkts[i]->pkt_len);

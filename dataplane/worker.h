@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "control/snapshot.h"
+#include "dataplane/audit_log.h"
+#include "dataplane/capture.h"
 #include "dataplane/counters.h"
 #include "dataplane/rcu_cell.h"
 #include "dataplane/view.h"
@@ -64,6 +66,7 @@ struct DataplaneShared {
   rte_mempool* pool = nullptr;     // for frames privlink builds (resets)
   rte_ring* to_control = nullptr;  // ARP and packets waiting for a neighbour (MP/SC)
   const nat::Clock* clock = nullptr;
+  PacketCapture* capture = nullptr;  // nullptr: no capture possible (replay)
 };
 
 struct TxQueue {
@@ -99,6 +102,21 @@ struct alignas(RTE_CACHE_LINE_SIZE) Worker {
   } sweep;
   std::array<TxQueue, kMaxPorts> tx{};
   CounterSet counters;
+  // Packet capture: the filter, loaded once per poll, and the drop tap copying dropped frames
+  // while a drop capture runs (installed as counters.drop_tap for that poll only).
+  CaptureFilter capture;
+  DropTap capture_drop_tap;
+  // Connection audit log: this worker's record ring (nullptr: off) and the records it lost.
+  rte_ring* audit = nullptr;
+  Counter audit_lost;
 };
+
+// Queues an audit record of flow `e` when the audit log is on; a full ring loses it (counted).
+inline void PushAudit(Worker& w, const nat::FlowEntry& e, AuditEvent event, FlowEndReason reason,
+                      nat::TimeMs32 now) {
+  if (w.audit == nullptr) return;
+  AuditRecord record = MakeAuditRecord(e, event, reason, now);
+  if (rte_ring_sp_enqueue_elem(w.audit, &record, sizeof record) != 0) w.audit_lost.Add(1);
+}
 
 }  // namespace privlink::dataplane

@@ -22,6 +22,22 @@ void SendFromControl(Worker& w) {
   for (unsigned i = 0; i < n; ++i) Send(w, pkts[i]->port, pkts[i]);
 }
 
+// Copies a frame dropped while the worker handles a burst of the captured port.
+void CaptureDrop(void* context, const rte_mbuf* m, DropReason reason) {
+  Worker& w = *static_cast<Worker*>(context);
+  rte_mbuf* frame = const_cast<rte_mbuf*>(m);
+  w.shared->capture->Copy(w.capture, &frame, 1, reason);
+}
+
+// Loads the capture filter for this poll. A drop capture sets the drop tap for the bursts of its
+// port only (PollOnce). The daemon sets no other tap (replay, which does, has no capture).
+void LoadCaptureFilter(Worker& w) {
+  if (w.shared->capture == nullptr) return;
+  w.capture = w.shared->capture->filter();
+  w.capture_drop_tap = {&CaptureDrop, &w};
+  w.counters.drop_tap = nullptr;
+}
+
 // Visits up to `budget` flows of the worker's shard, continuing the current pass.
 void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   nat::FlowTable& table = *w.shared->flows;
@@ -33,6 +49,9 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   };
   auto on_expire = [&](nat::FlowId, const nat::FlowEntry& e) {
     const nat::FlowBinding& b = e.binding;
+    if (w.audit != nullptr) {
+      PushAudit(w, e, AuditEvent::kEnd, EndReasonOf(e, snap), ctx.now32);
+    }
     (void)nat::ReleaseFlowPort(w.ports, b, ctx.now);
     w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Subtract(1);
     w.counters.flows_expired.Add(1);
@@ -110,6 +129,7 @@ void SweepWholeShard(Worker& w) {
 uint32_t PollOnce(Worker& w) {
   const DataplaneShared& shared = *w.shared;
   const BurstContext ctx = LoadContext(w);
+  LoadCaptureFilter(w);
 
   uint32_t received = 0;
   rte_mbuf* pkts[kRxBurst];
@@ -117,12 +137,18 @@ uint32_t PollOnce(Worker& w) {
     const uint16_t n = rte_eth_rx_burst(shared.ports[port].ethdev, w.index, pkts, kRxBurst);
     if (n == 0) continue;
     received += n;
+    if (w.capture.direction != CaptureDirection::kNone) [[unlikely]] {
+      if (w.capture.Matches(port, CaptureDirection::kRx)) shared.capture->Copy(w.capture, pkts, n);
+      const bool drops = w.capture.Matches(port, CaptureDirection::kDrop);
+      w.counters.drop_tap = drops ? &w.capture_drop_tap : nullptr;
+    }
     if (shared.ports[port].role == PortRole::kConsumer) {
       ProcessBurst<PortRole::kConsumer>(w, ctx, port, pkts, n);
     } else {
       ProcessBurst<PortRole::kProvider>(w, ctx, port, pkts, n);
     }
   }
+  if (w.capture.direction == CaptureDirection::kDrop) w.counters.drop_tap = nullptr;
   SendFromControl(w);
   FlushAll(w);
   Housekeeping(w, ctx);

@@ -1,8 +1,8 @@
 // One NAT flow: both directions' keys, the precomputed rewrite, and its live state.
 //
-// 96 bytes. The first 56 are written once, before the entry is published in the table, and only
-// read afterwards; the fields after them change per packet. A translated header is the key of
-// the *other* direction, swapped:
+// 96 bytes. The first 56 (and created_ticks) are written once, before the entry is published in
+// the table, and only read afterwards; the other fields after them change per packet. A translated
+// header is the key of the *other* direction, swapped:
 //   in2out (consumer -> provider): src := rev.dst (NAT ip:port), dst := rev.src (backend ip:port)
 //   out2in (provider -> consumer): src := fwd.dst (PE ip:frontend port), dst := fwd.src (client)
 #pragma once
@@ -60,18 +60,34 @@ struct FlowBinding {
 };
 static_assert(sizeof(FlowBinding) == 56);
 
+// A flow's creation time fits the 3 bytes left in the entry as 24-bit ticks of 256 ms: they wrap
+// after 49.7 days, like TimeMs32 itself, at a resolution fine for ages and audit durations.
+inline constexpr unsigned kFlowTickShift = 8;
+inline constexpr uint32_t kFlowTickMask = 0xffffff;
+
 struct alignas(32) FlowEntry {
   FlowBinding binding;
 
   // ---- mutable ----
   std::atomic<TcpState> tcp_state{TcpState::kSynSent};  // both directions may advance it (CAS)
-  uint8_t reserved[3] = {};
+  uint8_t created_ticks[3] = {};  // written with the binding (see SetCreated), then only read
   std::atomic<TimeMs32> last_seen_ms{0};  // both directions store "now"; any interleaving is fine
   DirectionCounters counters[2];          // indexed by FlowDirection
 
   DirectionCounters& counter(FlowDirection d) { return counters[static_cast<int>(d)]; }
   const DirectionCounters& counter(FlowDirection d) const { return counters[static_cast<int>(d)]; }
   TcpState state() const { return tcp_state.load(std::memory_order_relaxed); }
+
+  void SetCreated(TimeMs32 now) {
+    const uint32_t t = now >> kFlowTickShift;
+    for (int i = 0; i < 3; ++i) created_ticks[i] = static_cast<uint8_t>(t >> (8 * i));
+  }
+  // Milliseconds since the flow was created (256 ms resolution, modulo 49.7 days).
+  uint32_t AgeMs(TimeMs32 now) const {
+    const uint32_t created =
+        created_ticks[0] | (uint32_t{created_ticks[1]} << 8) | (uint32_t{created_ticks[2]} << 16);
+    return (((now >> kFlowTickShift) - created) & kFlowTickMask) << kFlowTickShift;
+  }
 
   // Advances the TCP state for a segment. Only flag-carrying segments get here (the caller checks
   // TcpFlagsMayChangeState first), and the CAS keeps a FIN seen by one worker from being lost to

@@ -278,6 +278,7 @@ absl::StatusOr<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& bin
   e.binding.flags = static_cast<uint8_t>(binding.flags | kFlowLive);
   e.tcp_state.store(TcpState::kSynSent, std::memory_order_relaxed);
   e.last_seen_ms.store(now, std::memory_order_relaxed);
+  e.SetCreated(now);
   for (auto& c : e.counters) {
     c.packets.store(0, std::memory_order_relaxed);
     c.bytes.store(0, std::memory_order_relaxed);

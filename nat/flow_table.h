@@ -87,6 +87,26 @@ class FlowTable {
   FlowEntry& entry(FlowId id) { return entries_[id]; }
   const FlowEntry& entry(FlowId id) const { return entries_[id]; }
 
+  // Calls fn(id) for each flow whose forward key sits in buckets [first, first + count) and
+  // returns the bucket after the last one scanned (bucket_count() at the end). Every flow has
+  // one forward key, so a pass over all buckets names each flow once; only a key that an insert
+  // moves between buckets during the pass may be named twice or missed. The id's binding may
+  // be read only by a reader that stays online on the RCU variable from this call until it is
+  // done with the entry (the slot's acquire load pairs with the inserter's release).
+  template <typename Fn>
+  uint32_t ScanForwardKeys(uint32_t first, uint32_t count, Fn&& fn) const {
+    const uint32_t end = count < bucket_count_ - first ? first + count : bucket_count_;
+    for (uint32_t b = first; b < end; ++b) {
+      for (const auto& s : buckets_[b].slots) {
+        const uint64_t slot = s.load(std::memory_order_acquire);
+        const auto value = static_cast<uint32_t>(slot);
+        if (slot == 0 || (value & 1) != static_cast<uint32_t>(FlowDirection::kIn2Out)) continue;
+        fn(static_cast<FlowId>((value >> 1) - 1));
+      }
+    }
+    return end;
+  }
+
   // ---- writers: worker `worker` only, for its own shard ----
   // Copies `binding` into a new entry (mutable fields start fresh: kSynSent, last seen `now`,
   // zero counters) and publishes both keys. Errors: AlreadyExists (a key is present),

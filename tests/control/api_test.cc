@@ -557,5 +557,76 @@ TEST(ApiUnixSocketTest, ServesOnASocketOnlyItsOwnerCanUse) {
   rmdir(dir);
 }
 
+// Flow and capture routes: parameters reach the dataplane parsed and checked; bad ones get 400
+// without reaching it; the capture comes back as base64; without a dataplane, 503.
+class FakeInspector final : public DataplaneInspector {
+ public:
+  absl::StatusOr<json> Flows(const FlowQuery& q) const override {
+    last_query = q;
+    if (q.endpoint == "missing") return absl::NotFoundError("private endpoint 'missing' not found");
+    return json{{"value", json::array()}, {"truncated", false}};
+  }
+  absl::StatusOr<json> FlowCount(const FlowQuery& q) const override {
+    last_query = q;
+    return json{{"total", 0}};
+  }
+  absl::StatusOr<CaptureResult> Capture(const CaptureRequest& r) override {
+    last_capture = r;
+    return CaptureResult{std::string("\x0a\x0d\x0d\x0a\x00\xff", 6), json{{"packets", 0}}};
+  }
+  mutable FlowQuery last_query;
+  CaptureRequest last_capture;
+};
+
+TEST_F(ApiTest, FlowAndCaptureRoutesCheckTheirParameters) {
+  EXPECT_EQ(Call("GET", "/v1/flows").status, 503);
+  EXPECT_EQ(
+      Call("POST", "/v1/capture", json{{"port", "p"}, {"direction", "rx"}, {"count", 1}}).status,
+      503);
+
+  FakeInspector inspector;
+  ApiServer server(*control_, nullptr, &inspector);
+  ASSERT_TRUE(server.Bind({false, "127.0.0.1", 0, ""}).ok());
+  server.Start();
+  ApiClient client(ListenAddress{false, "127.0.0.1", server.port(), ""});
+  auto call = [&](const std::string& method, const std::string& path,
+                  const std::optional<json>& body = std::nullopt) {
+    auto r = client.Call(method, path, body);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ApiResponse{};
+  };
+  EXPECT_EQ(call("GET", "/v1/flows?endpoint=pe-1&service=svc&limit=7").status, 200);
+  EXPECT_EQ(inspector.last_query.endpoint, "pe-1");
+  EXPECT_EQ(inspector.last_query.service, "svc");
+  EXPECT_EQ(inspector.last_query.limit, 7u);
+  EXPECT_EQ(call("GET", "/v1/flows").status, 200);
+  EXPECT_EQ(inspector.last_query.limit, kDefaultFlowLimit);
+  EXPECT_EQ(call("GET", "/v1/flows/count?service=svc").body["total"], 0);
+  EXPECT_EQ(call("GET", "/v1/flows?endpoint=missing").status, 404);
+  for (const char* bad : {"0", "-1", "x", "99999999999"}) {
+    SCOPED_TRACE(bad);
+    inspector.last_query = {};
+    EXPECT_EQ(call("GET", std::string("/v1/flows?limit=") + bad).status, 400);
+    EXPECT_EQ(inspector.last_query.limit, kDefaultFlowLimit) << "not passed on";
+  }
+
+  const json ok = {{"port", "consumer0"}, {"direction", "drop"}, {"count", 5}, {"snaplen", 64}};
+  ApiResponse captured = call("POST", "/v1/capture", ok);
+  EXPECT_EQ(captured.status, 200);
+  EXPECT_EQ(captured.body["pcapng"], "Cg0NCgD/");
+  EXPECT_EQ(inspector.last_capture.direction, "drop");
+  EXPECT_EQ(inspector.last_capture.snaplen, 64u);
+  EXPECT_EQ(inspector.last_capture.timeout_seconds, kDefaultCaptureTimeoutSeconds);
+  for (const json& bad : {json{{"port", "p"}, {"direction", "sideways"}, {"count", 1}},
+                          json{{"port", "p"}, {"direction", "rx"}, {"count", 0}},
+                          json{{"port", "p"}, {"direction", "rx"}, {"count", 1}, {"snaplen", 0}},
+                          json{{"port", "p"}, {"direction", "rx"}, {"count", 1}, {"extra", 1}},
+                          json{{"direction", "rx"}, {"count", 1}}}) {
+    SCOPED_TRACE(bad.dump());
+    EXPECT_EQ(call("POST", "/v1/capture", bad).status, 400);
+  }
+  server.Stop();
+}
+
 }  // namespace
 }  // namespace privlink::control

@@ -115,9 +115,12 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   }
   shared_.consumer_ports = {kConsumer0, kConsumer1};
 
-  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(1);
+  // Thread 0 is the worker, kFlowReaderRcuId a flow listing's reader (FlowReader).
+  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(kFlowReaderRcuId + 1);
   flow_rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc(nullptr, qsbr_size, RTE_CACHE_LINE_SIZE));
-  Require(flow_rcu_ != nullptr && rte_rcu_qsbr_init(flow_rcu_, 1) == 0, "flow RCU");
+  Require(flow_rcu_ != nullptr && rte_rcu_qsbr_init(flow_rcu_, kFlowReaderRcuId + 1) == 0,
+          "flow RCU");
+  rte_rcu_qsbr_thread_register(flow_rcu_, kFlowReaderRcuId);
   auto flows = nat::FlowTable::Create(
       {.capacity = options.flow_capacity, .worker_count = 1, .rcu = flow_rcu_});
   Require(flows.ok(), "flow table");

@@ -48,6 +48,8 @@ inline constexpr uint16_t kConsumer0 = 0;
 inline constexpr uint16_t kConsumer1 = 1;
 inline constexpr uint16_t kProvider = 2;
 inline constexpr uint16_t kPortCount = 3;
+// The flow table's RCU thread id left for a FlowReader (registered, offline).
+inline constexpr uint32_t kFlowReaderRcuId = 1;
 
 inline constexpr MacAddress kConsumer0Mac = {0x02, 0x00, 0x00, 0x00, 0xc0, 0x00};
 inline constexpr MacAddress kConsumer1Mac = {0x02, 0x00, 0x00, 0x00, 0xc1, 0x00};
