@@ -67,9 +67,9 @@ DataplaneSample Dataplane::Sample() const {
   }
 
   if (audit_) {
-    uint64_t lost = 0;
-    for (const auto& w : workers_) lost += w->audit_lost.Read();
-    out["auditLog"] = {{"written", audit_->written()}, {"lost", lost}};
+    out.audit_log = true;
+    out.audit_written = audit_->written();
+    for (const auto& w : workers_) out.audit_lost += w->audit_lost.Read();
   }
 
   // Names and the lists of endpoints and services come from the snapshot; the stats reader is
@@ -136,6 +136,9 @@ json Dataplane::Stats() const {
   }
   out["drops"] = std::move(drops);
   out["dropsTotal"] = sample.drops_total;
+  if (sample.audit_log) {
+    out["auditLog"] = {{"written", sample.audit_written}, {"lost", sample.audit_lost}};
+  }
 
   json by_state = json::object();
   for (size_t st = 0; st < kTcpStateCount; ++st) {

@@ -72,6 +72,10 @@ struct DataplaneSample {
   uint64_t flows_expired = 0;
   std::array<uint64_t, kTcpStateCount> flows_by_state{};
   std::vector<WorkerSample> workers;
+  // The connection audit log (privlinkd --audit-log): lines written, records lost to full rings.
+  bool audit_log = false;
+  uint64_t audit_written = 0;
+  uint64_t audit_lost = 0;
   // Endpoints and services need the snapshot: false before the dataplane has its readers.
   bool named = false;
   std::vector<EndpointSample> endpoints;
