@@ -35,7 +35,7 @@ struct EstablishedResult {
   double setup_seconds = 0;
   uint64_t table_bytes = 0;
   uint64_t table_capacity = 0;
-  ThroughputSample steady;  // no changes
+  ThroughputSample steady;  // no changes (with churn: before and after it, latency from before)
   ThroughputSample churn;   // the model changed once a second (when asked for)
   bool measured_churn = false;
   double bytes_per_flow() const { return static_cast<double>(table_bytes) / table_capacity; }
