@@ -30,7 +30,7 @@ test-unit: build
 	$(MESON_TEST) -C $(BUILD)
 
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) -Ddebug=true -Doptimization=1 -Db_sanitize=address,undefined \
+	meson setup $(ASAN_BUILD) -Ddebug=true -Doptimization=0 -Db_sanitize=address,undefined \
 	  -Db_lundef=false -Dbenchmarks=false
 
 $(TSAN_BUILD)/build.ninja:
