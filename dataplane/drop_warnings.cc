@@ -49,11 +49,12 @@ void DropWarnings::Observe(const DropCounts& totals) {
     const nat::TimeMs since = s.had_line ? s.last_line_ms : start_ms_;
     if (s.had_line && now - since < interval_ms_) continue;
     const auto reason = static_cast<DropReason>(r);
-    DropWarning w{.reason = reason,
-                  .dropped = totals[r] - s.reported,
-                  .over_ms = now - since,
-                  .log_level = IsExhaustion(reason) ? RTE_LOG_WARNING : RTE_LOG_NOTICE,
-                  .log_type = IsNat(reason) ? log::nat : log::dp};
+    DropWarning w{
+        .reason = reason,
+        .dropped = totals[r] - s.reported,
+        .over_ms = now - since,
+        .log_level = static_cast<int>(IsExhaustion(reason) ? RTE_LOG_WARNING : RTE_LOG_NOTICE),
+        .log_type = IsNat(reason) ? log::nat : log::dp};
     char line[256];
     std::snprintf(line, sizeof line, "%" PRIu64 " packets dropped (%s) in the last %.1f s: %s",
                   w.dropped, std::string(DropReasonName(reason)).c_str(), w.over_ms / 1000.0,

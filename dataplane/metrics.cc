@@ -22,7 +22,7 @@ std::string LowerLabel(std::string_view text) {
 }
 
 void AddTraffic(prometheus::Family<prometheus::Counter>& packets,
-                prometheus::Family<prometheus::Counter>& bytes, prometheus::Labels labels,
+                prometheus::Family<prometheus::Counter>& bytes, const prometheus::Labels& labels,
                 const TrafficTotals& t) {
   AddCounter(packets, labels, t.packets);
   AddCounter(bytes, labels, t.bytes);
