@@ -28,11 +28,7 @@ class CliTest : public ::testing::Test {
     char dir[] = "/tmp/privlink-cli-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
-    auto config = ParseDaemonConfig(kReferenceConfig);
-    ASSERT_TRUE(config.ok());
-    ControlPlaneOptions options;
-    options.consumer_ports = ConsumerPortNames(config->dataplane);
-    auto plane = ControlPlane::Create(options, nullptr, config->resources, &uuids_);
+    auto plane = ReferenceControlPlane(&uuids_);
     ASSERT_TRUE(plane.ok());
     control_ = std::move(*plane);
     server_ = std::make_unique<ApiServer>(*control_, nullptr);

@@ -37,11 +37,7 @@ class GrowingStats final : public StatsSource {
 class MetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto config = ParseDaemonConfig(kReferenceConfig);
-    ASSERT_TRUE(config.ok());
-    ControlPlaneOptions options;
-    options.consumer_ports = ConsumerPortNames(config->dataplane);
-    auto plane = ControlPlane::Create(options, nullptr, config->resources, &uuids_);
+    auto plane = ReferenceControlPlane(&uuids_);
     ASSERT_TRUE(plane.ok()) << plane.status();
     control_ = std::move(*plane);
   }

@@ -2,11 +2,14 @@
 // UUIDs, and small resource builders.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "control/control_plane.h"
+#include "control/daemon_config.h"
 #include "control/model.h"
 #include "control/uuid.h"
 #include "control/workflow.h"
@@ -95,6 +98,16 @@ inline PrivateEndpoint MakeEndpoint(std::string name, std::string subscription, 
   e.ip = Ip(ip);
   e.private_link_service = std::move(service);
   return e;
+}
+
+// A control plane seeded with the reference config's resources, its consumer ports known, state
+// kept in memory. `uuids` must outlive it.
+inline absl::StatusOr<std::unique_ptr<ControlPlane>> ReferenceControlPlane(UuidGenerator* uuids) {
+  auto config = ParseDaemonConfig(kReferenceConfig);
+  if (!config.ok()) return config.status();
+  ControlPlaneOptions options;
+  options.consumer_ports = ConsumerPortNames(config->dataplane);
+  return ControlPlane::Create(options, nullptr, config->resources, uuids);
 }
 
 }  // namespace privlink::control::testing
