@@ -9,8 +9,8 @@
 
 #include <boost/program_options.hpp>
 
-#include "control/api_access.h"
 #include "absl/strings/escaping.h"
+#include "control/api_access.h"
 #include "control/api_client.h"
 #include "control/cli_stats.h"
 #include "control/cli_table.h"
@@ -41,18 +41,26 @@ struct Context {
 
 using Printer = std::function<void(const json&, std::ostream&)>;
 
-// Prints a successful reply (raw JSON with -o json, else through `printer`), or the API's error.
-int Report(Context& ctx, const std::string& method, const std::string& path,
-           const std::optional<json>& body, const Printer& printer) {
+// The API's successful reply, or nullopt after printing why the call failed (transport or API).
+std::optional<ApiResponse> CallOk(Context& ctx, const std::string& method, const std::string& path,
+                                  const std::optional<json>& body) {
   auto response = ctx.client.Call(method, path, body);
   if (!response.ok()) {
     ctx.err << "privlinkctl: " << response.status().message() << "\n";
-    return kCliFailed;
+    return std::nullopt;
   }
   if (!response->ok()) {
     ctx.err << "privlinkctl: error: " << response->ErrorMessage() << "\n";
-    return kCliFailed;
+    return std::nullopt;
   }
+  return std::move(*response);
+}
+
+// Prints a successful reply (raw JSON with -o json, else through `printer`), or the API's error.
+int Report(Context& ctx, const std::string& method, const std::string& path,
+           const std::optional<json>& body, const Printer& printer) {
+  const std::optional<ApiResponse> response = CallOk(ctx, method, path, body);
+  if (!response) return kCliFailed;
   if (response->body.is_null()) return kCliOk;  // 204: nothing to show
   if (ctx.json_output) {
     ctx.out << response->body.dump(2) << "\n";
@@ -210,15 +218,8 @@ void PrintFlows(const json& body, std::ostream& out) {
 
 // Writes the capture the API returned (base64 in "pcapng") to `file`.
 int WriteCapture(Context& ctx, const json& request, const std::string& file) {
-  auto response = ctx.client.Call("POST", "/v1/capture", request);
-  if (!response.ok()) {
-    ctx.err << "privlinkctl: " << response.status().message() << "\n";
-    return kCliFailed;
-  }
-  if (!response->ok()) {
-    ctx.err << "privlinkctl: error: " << response->ErrorMessage() << "\n";
-    return kCliFailed;
-  }
+  const std::optional<ApiResponse> response = CallOk(ctx, "POST", "/v1/capture", request);
+  if (!response) return kCliFailed;
   std::string bytes;
   if (!absl::Base64Unescape(response->body.value("pcapng", ""), &bytes)) {
     ctx.err << "privlinkctl: the capture in the reply is not valid base64\n";
