@@ -2,7 +2,10 @@
 
 #include <rte_prefetch.h>
 
+#include <cstddef>
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "dataplane/packet_view.h"
 #include "dataplane/parse.h"
@@ -21,25 +24,45 @@ using control::SnapshotService;
 using nat::FlowBinding;
 using nat::FlowDirection;
 using nat::FlowEntry;
+using nat::FlowId;
 using nat::FlowRef;
 
+// A burst's scratch array (parsed packets, keys, lookup results) left uninitialised: the default
+// member initialisers of its element type would otherwise be stored for all kRxBurst elements on
+// every burst, and each element used is written first anyway. The elements are of
+// implicit-lifetime type, so the byte array's storage holds them (C++20 implicit object creation)
+// and std::launder gives the pointer to them.
+template <typename T>
+class BurstScratch {
+  static_assert(std::is_aggregate_v<T> && std::is_trivially_copyable_v<T> &&
+                std::is_trivially_destructible_v<T>);
+
+ public:
+  T* data() { return std::launder(reinterpret_cast<T*>(bytes_)); }
+  T& operator[](size_t i) { return data()[i]; }
+
+ private:
+  alignas(T) std::byte bytes_[kRxBurst * sizeof(T)];
+};
+
 // ---- leaving: the L2 header of the side a frame goes to, then its TX queue ----
+// Each takes the IPv4 datagram at `l3_offset` (`datagram_len` bytes) and frames it for its side
+// (FrameDatagram: header, length, padding).
 
 // Towards a backend: the provider port that reaches it, the next hop's MAC, no VLAN tag. The
 // view has both resolved in advance for the model's backends; any other (a next hop without a
 // MAC yet, a backend removed while flows still use it) is routed here, and a next hop without a
 // MAC sends the frame to the control thread, which holds it and asks by ARP.
 void EmitToProviderRouted(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
-                          Ipv4Be backend) {
+                          uint16_t datagram_len, Ipv4Be backend) {
   const ProviderRoute* route = ctx.view->RouteTo(backend);
   if (route == nullptr) return DropPacket(w.counters, m, DropReason::kNoProviderRoute);
   const std::optional<Ipv4Be> hop = route->neighbors->NextHop(backend);
   const MacAddress* mac = hop ? route->neighbors->FindMac(*hop) : nullptr;
   const PortInfo& port = w.shared->ports[route->port];
-  if (!WriteL2(m, l3_offset, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
+  if (!FrameDatagram(m, l3_offset, datagram_len, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
     return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
   }
-  PadToMinimum(m);
   if (mac != nullptr) {
     Send(w, route->port, m);
   } else {
@@ -47,42 +70,55 @@ void EmitToProviderRouted(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint1
   }
 }
 
-void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
-                    Ipv4Be backend) {
+[[gnu::always_inline]] inline void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m,
+                                                  uint16_t l3_offset, uint16_t datagram_len,
+                                                  Ipv4Be backend) {
   const BackendHop* hop = ctx.view->backend_hops.Find(backend);
   if (hop == nullptr) [[unlikely]] {
-    return EmitToProviderRouted(w, ctx, m, l3_offset, backend);
+    return EmitToProviderRouted(w, ctx, m, l3_offset, datagram_len, backend);
   }
-  if (!WriteL2(m, l3_offset, hop->dst_mac, hop->src_mac, 0)) [[unlikely]] {
+  if (!FrameDatagram(m, l3_offset, datagram_len, hop->dst_mac, hop->src_mac, 0)) [[unlikely]] {
     return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
   }
-  PadToMinimum(m);
   Send(w, hop->port, m);
 }
 
 // Towards a client: its network's consumer port and VLAN, the MAC its first packet came from.
-void EmitToConsumer(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
-                    const FlowBinding& b) {
+[[gnu::always_inline]] inline void EmitToConsumer(Worker& w, const BurstContext& ctx, rte_mbuf* m,
+                                                  uint16_t l3_offset, uint16_t datagram_len,
+                                                  const FlowBinding& b) {
   const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
-  if (at.consumer_port >= w.shared->consumer_ports.size()) {
+  if (at.consumer_port >= w.shared->consumer_ports.size()) [[unlikely]] {
     return DropPacket(w.counters, m, DropReason::kUnknownNetwork);
   }
   const uint16_t port = w.shared->consumer_ports[at.consumer_port];
   MacAddress client;
   std::memcpy(client.data(), b.client_mac, client.size());
-  if (!WriteL2(m, l3_offset, client, w.shared->ports[port].mac, at.vlan)) {
+  if (!FrameDatagram(m, l3_offset, datagram_len, client, w.shared->ports[port].mac, at.vlan))
+      [[unlikely]] {
     return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
   }
-  PadToMinimum(m);
   Send(w, port, m);
 }
 
-void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset, const FlowBinding& b,
-          FlowDirection dir) {
-  if (dir == FlowDirection::kIn2Out) {
-    EmitToProvider(w, ctx, m, l3_offset, b.rev.src_ip);
+template <FlowDirection kDir>
+[[gnu::always_inline]] inline void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m,
+                                        uint16_t l3_offset, uint16_t datagram_len,
+                                        const FlowBinding& b) {
+  if constexpr (kDir == FlowDirection::kIn2Out) {
+    EmitToProvider(w, ctx, m, l3_offset, datagram_len, b.rev.src_ip);
   } else {
-    EmitToConsumer(w, ctx, m, l3_offset, b);
+    EmitToConsumer(w, ctx, m, l3_offset, datagram_len, b);
+  }
+}
+
+// For the cold paths, where the direction is a value.
+void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+          uint16_t datagram_len, const FlowBinding& b, FlowDirection dir) {
+  if (dir == FlowDirection::kIn2Out) {
+    Emit<FlowDirection::kIn2Out>(w, ctx, m, l3_offset, datagram_len, b);
+  } else {
+    Emit<FlowDirection::kOut2In>(w, ctx, m, l3_offset, datagram_len, b);
   }
 }
 
@@ -132,7 +168,7 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
     w.counters.Drop(DropReason::kMbufPoolExhausted);
   }
   WriteTcpReset(FrameOf(m) + p.l3_offset, to_receiver);
-  // Padded by Emit once the other side's L2 header (with or without a tag) is in place.
+  // Framed (and padded) by Emit once the other side's L2 header, tagged or not, is known.
   SetUnpaddedLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
   // A segment without payload, SYN or FIN is a pure ACK (sequence exact) or a keepalive or
   // zero-window probe (sequence one below the receiver's next, out of window, silently
@@ -148,38 +184,37 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
       ResetSegment next = to_receiver;
       ++next.seq;
       WriteTcpReset(FrameOf(probe) + p.l3_offset, next);
-      Emit(w, ctx, m, p.l3_offset, b, dir);
-      return Emit(w, ctx, probe, p.l3_offset, b, dir);
+      Emit(w, ctx, m, p.l3_offset, kResetL3Len, b, dir);
+      return Emit(w, ctx, probe, p.l3_offset, kResetL3Len, b, dir);
     }
     w.counters.Drop(DropReason::kMbufPoolExhausted);
   }
-  Emit(w, ctx, m, p.l3_offset, b, dir);
+  Emit(w, ctx, m, p.l3_offset, kResetL3Len, b, dir);
 }
 
 // ---- the fast path ----
 
-void ForwardOnFlow(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
-                   const ParsedPacket& p, FlowRef ref) {
-  FlowEntry& flow = w.shared->flows->entry(ref.id);
+// A packet of a flow, in the direction its port's role gives (see ProcessBurst). Inlined into
+// each burst loop: the call's prologue and epilogue cost as much as the counters.
+template <FlowDirection kDir>
+[[gnu::always_inline]] inline void ForwardOnFlow(Worker& w, const BurstContext& ctx,
+                                                 uint16_t in_port, rte_mbuf* m,
+                                                 const ParsedPacket& p, FlowId id) {
+  FlowEntry& flow = w.shared->flows->entry(id);
   const FlowBinding& b = flow.binding;
   // One 4-byte load per packet: a rejected or deleted connection stops here at once.
   const EndpointEntry endpoint = ctx.snapshot->Endpoint(b.endpoint_id);
   if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset)
       [[unlikely]] {
-    return TearDown(w, ctx, in_port, m, p, flow, ref.dir);
+    return TearDown(w, ctx, in_port, m, p, flow, kDir);
   }
   uint8_t* f = FrameOf(m);
-  nat::TranslateOnFlow(flow, ref.dir, f + p.l3_offset, f + p.l4_offset, p.tcp_flags, m->pkt_len,
+  const uint32_t frame_bytes = m->pkt_len;
+  nat::TranslateOnFlow(flow, kDir, f + p.l3_offset, f + p.l4_offset, p.tcp_flags, frame_bytes,
                        ctx.now32);
-  w.counters.endpoints[b.endpoint_id][ref.dir].Add(m->pkt_len);
-  w.counters.services[b.service_id][ref.dir].Add(m->pkt_len);
-  // Bytes past the IPv4 datagram (padding, or a trailer a sender appended) stay on their side,
-  // as a router would cut them; Emit pads to Ethernet's minimum again.
-  const uint32_t datagram_end = uint32_t{p.l3_offset} + p.ip_total_len;
-  if (m->pkt_len > datagram_end) [[unlikely]] {
-    rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - datagram_end));
-  }
-  Emit(w, ctx, m, p.l3_offset, b, ref.dir);
+  w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
+  w.counters.services[b.service_id][kDir].Add(frame_bytes);
+  Emit<kDir>(w, ctx, m, p.l3_offset, p.ip_total_len, b);
 }
 
 // ---- the slow path ----
@@ -230,7 +265,9 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_
     if (created.error == nat::FlowSetupError::kFlowExists) {
       // Another worker created it since the lookup (a retransmitted SYN on another queue).
       const FlowRef again = w.shared->flows->Lookup(p.key);
-      if (again.found()) return ForwardOnFlow(w, ctx, in_port, m, p, again);
+      if (again.found()) {
+        return ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in_port, m, p, again.id);
+      }
     }
     if (created.error == nat::FlowSetupError::kNatPortsExhausted) {
       w.counters.nat_ports[service->id].alloc_failures.Add(1);
@@ -243,7 +280,7 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_
   w.counters.endpoint_connections[b.endpoint_id].Add(1);
   PushAudit(w, w.shared->flows->entry(created.id), AuditEvent::kStart, FlowEndReason::kNone,
             ctx.now32);
-  ForwardOnFlow(w, ctx, in_port, m, p, FlowRef{created.id, FlowDirection::kIn2Out});
+  ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in_port, m, p, created.id);
 }
 
 // A provider packet that matched no flow: never forwarded (a provider cannot open a connection
@@ -260,20 +297,25 @@ void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const Par
 template <PortRole kRole>
 void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
                   uint16_t count) {
+  // A port's role fixes the direction of every flow hit on it: consumer-side keys carry a
+  // consumer network id (1 .. kNetworkIdLimit - 1) and match only a flow's forward key; provider
+  // keys carry kProviderNetwork and match only reverse keys.
+  constexpr FlowDirection kDir =
+      kRole == PortRole::kConsumer ? FlowDirection::kIn2Out : FlowDirection::kOut2In;
   const PortInfo& info = w.shared->ports[port];
-  PortCounters& port_counters = w.counters.ports[port];
   const NetworkId* networks = nullptr;
   if constexpr (kRole == PortRole::kConsumer) {
     networks = ctx.snapshot->NetworksOfConsumerPort(info.position);
   }
-  ParsedPacket parsed[kRxBurst];
-  nat::FlowKey keys[kRxBurst];
+  BurstScratch<ParsedPacket> parsed;
+  BurstScratch<nat::FlowKey> keys;
   rte_mbuf* tcp[kRxBurst];
   uint16_t n = 0;
+  uint64_t rx_bytes = 0;
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
-    port_counters.rx.Add(m->pkt_len);
+    rx_bytes += m->pkt_len;
     if (m->nb_segs != 1) [[unlikely]] {
       DropPacket(w.counters, m, DropReason::kMultiSegment);
       continue;
@@ -308,13 +350,17 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
     tcp[n] = m;
     ++n;
   }
+  // Counted once per burst (received, dropped or not): one load and store instead of one a frame.
+  TrafficCounters& rx = w.counters.ports[port].rx;
+  rx.packets.Add(count);
+  rx.bytes.Add(rx_bytes);
   if (n == 0) return;
 
-  FlowRef refs[kRxBurst];
-  const uint64_t hits = w.shared->flows->LookupBulk({keys, n}, refs);
+  BurstScratch<FlowRef> refs;
+  const uint64_t hits = w.shared->flows->LookupBulk({keys.data(), n}, refs.data());
   for (uint16_t i = 0; i < n; ++i) {
     if ((hits >> i) & 1) [[likely]] {
-      ForwardOnFlow(w, ctx, port, tcp[i], parsed[i], refs[i]);
+      ForwardOnFlow<kDir>(w, ctx, port, tcp[i], parsed[i], refs[i].id);
     } else if constexpr (kRole == PortRole::kConsumer) {
       CreateFlowOrDrop(w, ctx, port, tcp[i], parsed[i]);
     } else {
