@@ -321,7 +321,7 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       continue;
     }
     ParsedPacket& p = parsed[n];
-    p = ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+    ParsePacketInto(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), p);
     if (p.verdict != ParseVerdict::kTcp) [[unlikely]] {
       if (p.verdict == ParseVerdict::kArp) {
         SendToControl(w, port, m);

@@ -117,7 +117,10 @@ inline void FillTcp(PacketView packet, size_t l3, size_t ip_header_len, size_t t
   out.key.dst_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset);
   out.key.src_port = packet.Load<PortBe>(l4 + nat::kTcpSrcPortOffset);
   out.key.dst_port = packet.Load<PortBe>(l4 + nat::kTcpDstPortOffset);
+  out.key.network = 0;
   out.key.proto = nat::kIpProtoTcp;
+  out.key.zero = 0;
+  out.drop_reason = DropReason::kCount;
 }
 
 // Every check in order; the first failure is the drop reason. Defined in parse.cc.
@@ -171,12 +174,21 @@ template <ParseOptions kOptions>
 
 }  // namespace parse_internal
 
+// ParsePacket for the burst loop, into `out`, which may hold anything beforehand (the burst's
+// uninitialised scratch array), so no default values are stored first and no result is copied.
+// A TCP frame gets every field but `arp` (nothing reads it for a TCP verdict); any other frame
+// gets the in-order parser's whole result.
 template <ParseOptions kOptions = ParseOptions{}>
-[[gnu::always_inline]] inline ParsedPacket ParsePacket(PacketView packet) {
-  ParsedPacket out;  // the one return value, so it is built in the caller's slot (NRVO)
+[[gnu::always_inline]] inline void ParsePacketInto(PacketView packet, ParsedPacket& out) {
   if (!parse_internal::ParseTcpFast<kOptions>(packet, out)) [[unlikely]] {
     out = parse_internal::ParsePacketInOrder(packet, kOptions.verify_checksums);
   }
+}
+
+template <ParseOptions kOptions = ParseOptions{}>
+[[gnu::always_inline]] inline ParsedPacket ParsePacket(PacketView packet) {
+  ParsedPacket out;  // the one return value, so it is built in the caller's slot (NRVO)
+  ParsePacketInto<kOptions>(packet, out);
   return out;
 }
 

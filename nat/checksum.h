@@ -80,8 +80,11 @@ RewriteDelta ComputeRewriteDelta(Ipv4Be old_src, PortBe old_sport, Ipv4Be old_ds
 // are as stored in the header (network order). For a checksum computed in full over a header that
 // is not all zeros, the result equals a full recomputation exactly (never 0xffff); an incoming
 // 0xffff ("negative zero", which receivers accept) stays valid.
+// ~HC and the delta are both 16-bit, so their sum is at most 0x1fffe and one fold (not
+// ChecksumFold's two) already ends at or below 0xffff: two instructions fewer on every packet.
 constexpr uint16_t ApplyChecksumDelta(uint16_t checksum, uint16_t delta) {
-  return static_cast<uint16_t>(~ChecksumFold(static_cast<uint16_t>(~checksum) + uint32_t{delta}));
+  const uint32_t sum = uint32_t{static_cast<uint16_t>(~checksum)} + delta;
+  return static_cast<uint16_t>(~((sum & 0xffff) + (sum >> 16)));
 }
 
 }  // namespace privlink::nat
