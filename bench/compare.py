@@ -150,11 +150,13 @@ def ensure_packages():
                        check=True, env=env)
 
 
-def privlink_config(consumer_dev, provider_dev, api):
-    """The one config: the trace is generated for it, privlinkd runs it."""
+def privlink_config(consumer_dev, provider_dev, api, extra_mbufs=0):
+    """The one config: the trace is generated for it, privlinkd runs it. `extra_mbufs`: what a
+    net_pcap device with infinite_rx holds (the whole trace) on top of privlinkd's own pool."""
     return {
         "dataplane": {
             "region": "compare", "workers": 1, "api": {"listen": api}, "stateDir": "",
+            "extraMbufs": extra_mbufs,
             "ports": [
                 {"name": "consumer0", "role": "consumer", "device": consumer_dev,
                  "mac": CONSUMER_MAC},
@@ -175,10 +177,10 @@ def privlink_config(consumer_dev, provider_dev, api):
     }
 
 
-def write_config(name, consumer_dev, provider_dev, api="unix:/dev/null"):
+def write_config(name, consumer_dev, provider_dev, api="unix:/dev/null", extra_mbufs=0):
     path = os.path.join(WORK, name)
     with open(path, "w") as f:
-        json.dump(privlink_config(consumer_dev, provider_dev, api), f, indent=1)
+        json.dump(privlink_config(consumer_dev, provider_dev, api, extra_mbufs), f, indent=1)
     return path
 
 
@@ -324,7 +326,7 @@ def dpdk_testpmd(ctx, trace, packets):
 
 def dpdk_privlinkd(ctx, trace, packets):
     config = write_config("privlinkd-dpdk.json", pcap_source(trace), "net_null1,no-rx=1",
-                          f"unix:{WORK}/api.sock")
+                          f"unix:{WORK}/api.sock", extra_mbufs=packets)
     daemon, read, stats = run_privlinkd(ctx.build, config, packets)
     try:
         result = measure(read, packets, ctx.window)

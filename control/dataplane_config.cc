@@ -137,6 +137,7 @@ absl::StatusOr<DataplaneConfig> DecodeDataplaneConfig(const json& document) {
                                       kDefaultNatPortQuarantineSeconds));
   config.maglev_table_size = static_cast<uint32_t>(
       r.Integer("maglevTableSize", 1, kMaxMaglevTableSize, kDefaultMaglevTableSize));
+  config.extra_mbufs = static_cast<uint32_t>(r.Integer("extraMbufs", 0, kMaxExtraMbufs, 0));
   r.ObjectList("ports", [&](JsonObjectReader& port) { config.ports.push_back(ReadPort(port)); });
   if (auto status = r.Finish(); !status.ok()) return status;
 
@@ -191,7 +192,8 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
               {"stateDir", config.state_dir},
               {"ports", std::move(ports)},
               {"natPortQuarantineSeconds", config.nat_port_quarantine_seconds},
-              {"maglevTableSize", config.maglev_table_size}};
+              {"maglevTableSize", config.maglev_table_size},
+              {"extraMbufs", config.extra_mbufs}};
 }
 
 std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config) {

@@ -30,6 +30,10 @@ inline constexpr uint32_t kDefaultNatPortQuarantineSeconds = 120;
 inline constexpr uint32_t kMaxNatPortQuarantineSeconds = 3600;
 inline constexpr uint32_t kDefaultMaglevTableSize = 65537;  // lb::kDefaultMaglevTableSize
 inline constexpr uint32_t kMaxMaglevTableSize = 16777213;   // largest prime below 2^24
+// Mbufs on top of what privlinkd sizes its pool for (rings, queues, held packets, caches): for a
+// device that keeps packets of its own, such as net_pcap's infinite_rx holding a whole trace.
+// 2^24 mbufs are about 37 GB: far past any machine this runs on, still a sane upper bound.
+inline constexpr uint32_t kMaxExtraMbufs = 1u << 24;
 
 enum class PortRole : uint8_t { kConsumer, kProvider };
 
@@ -72,6 +76,7 @@ struct DataplaneConfig {
   std::vector<PortConfig> ports;
   uint32_t nat_port_quarantine_seconds = kDefaultNatPortQuarantineSeconds;
   uint32_t maglev_table_size = kDefaultMaglevTableSize;
+  uint32_t extra_mbufs = 0;
   bool operator==(const DataplaneConfig&) const = default;
 };
 

@@ -31,13 +31,13 @@ struct WorkerLaunch {
   Worker* worker;
 };
 
-absl::StatusOr<rte_mempool*> CreatePool(size_t ports, uint32_t workers) {
+absl::StatusOr<rte_mempool*> CreatePool(size_t ports, uint32_t workers, uint32_t extra) {
   // Every RX and TX ring full, each worker's TX queues full, the rings to and from the control
-  // thread full, held packets, and the lcore caches.
+  // thread full, held packets, the lcore caches, and what the config adds (dataplane.extraMbufs).
   const size_t mbufs = ports * workers * (kRxDescriptors + kTxDescriptors) +
                        size_t{workers} * (ports * kTxQueueCapacity + kRxBurst) +
                        kToControlRingSize + kFromControlRingSize + kDefaultMaxHeldTotal * ports +
-                       size_t{workers + 1} * kMbufCacheSize + 1024;
+                       size_t{workers + 1} * kMbufCacheSize + 1024 + extra;
   rte_mempool* pool =
       rte_pktmbuf_pool_create("privlink_mbufs", static_cast<unsigned>(mbufs), kMbufCacheSize, 0,
                               RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
@@ -112,7 +112,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
   DataplaneShared& shared = d->shared_;
   shared.clock = &d->clock_;
 
-  auto pool = CreatePool(config.ports.size(), workers);
+  auto pool = CreatePool(config.ports.size(), workers, config.extra_mbufs);
   if (!pool.ok()) return pool.status();
   shared.pool = *pool;
 
