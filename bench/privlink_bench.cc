@@ -127,10 +127,11 @@ void PrintConnections(const ConnectionRateResult& c, double hz) {
   }
 }
 
-void JsonSample(std::ofstream& f, const ThroughputSample& s, double hz) {
+// `worker_mpps`: the sample's own for one worker; for all workers together, their aggregate.
+void JsonSample(std::ofstream& f, const ThroughputSample& s, double hz, double worker_mpps) {
   f << "{\"packets\":" << s.packets_in << ",\"forwarded\":" << s.forwarded
     << ",\"dropped\":" << s.dropped << ",\"worker_cycles\":" << s.worker_cycles
-    << ",\"harness_cycles\":" << s.harness_cycles << ",\"worker_mpps\":" << s.worker_mpps(hz)
+    << ",\"harness_cycles\":" << s.harness_cycles << ",\"worker_mpps\":" << worker_mpps
     << ",\"cycles_per_packet\":" << s.cycles_per_packet()
     << ",\"harness_mpps\":" << s.harness_mpps(hz) << ",\"config_changes\":" << s.config_changes
     << ",\"latency_ns\":{\"p50\":" << Ns(s.latency_p50, hz) << ",\"p90\":" << Ns(s.latency_p90, hz)
@@ -146,7 +147,7 @@ void JsonSamples(std::ofstream& f, const std::vector<ThroughputSample>& samples,
   f << "[";
   for (size_t w = 0; w < samples.size(); ++w) {
     f << (w ? "," : "");
-    JsonSample(f, samples[w], hz);
+    JsonSample(f, samples[w], hz, samples[w].worker_mpps(hz));
   }
   f << "]";
 }
@@ -171,12 +172,12 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
       f << ",\"scaling\":" << scaling;
     }
     f << ",\"steady\":";
-    JsonSample(f, r.steady, hz);
+    JsonSample(f, r.steady, hz, AggregateMpps(r.steady_by_worker, hz));
     f << ",\"steady_by_worker\":";
     JsonSamples(f, r.steady_by_worker, hz);
     if (r.measured_churn) {
-      f << ",\"churn_aggregate_mpps\":" << AggregateMpps(r.churn_by_worker, hz) << ",\"churn\":";
-      JsonSample(f, r.churn, hz);
+      f << ",\"churn\":";
+      JsonSample(f, r.churn, hz, AggregateMpps(r.churn_by_worker, hz));
       f << ",\"churn_by_worker\":";
       JsonSamples(f, r.churn_by_worker, hz);
     }
