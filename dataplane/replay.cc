@@ -164,7 +164,8 @@ absl::Status ReplayPipeline::Feed(uint16_t port, std::span<const uint8_t> frame,
     time = now_us_;
   }
   // Ports are polled in config order: frames of another port are processed first (at the time
-  // of the last of them), so the worker sees frames in the trace's order.
+  // of the last of them), so each worker sees its frames in the trace's order (frames that RSS
+  // gives different workers' queues are handled worker by worker, as on a NIC).
   if (waiting_port_ && *waiting_port_ != port) Settle();
   AdvanceTo(time);
 
