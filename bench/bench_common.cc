@@ -66,7 +66,7 @@ std::unique_ptr<ReplayPipeline> MakePipeline(const BenchShape& shape) {
     std::fprintf(stderr, "config: %s\n", config.status().ToString().c_str());
     return nullptr;
   }
-  auto created = ReplayPipeline::Create(*config);
+  auto created = ReplayPipeline::Create(*config, {.workers = shape.workers});
   if (!created.ok()) {
     std::fprintf(stderr, "pipeline: %s\n", created.status().ToString().c_str());
     return nullptr;
@@ -111,6 +111,11 @@ uint64_t LatencyHistogram::UpperBound(int bucket) {
 void LatencyHistogram::Add(uint64_t cycles) {
   ++counts_[std::min(BucketOf(cycles), kBuckets - 1)];
   ++count_;
+}
+
+void LatencyHistogram::Merge(const LatencyHistogram& other) {
+  for (int b = 0; b < kBuckets; ++b) counts_[b] += other.counts_[b];
+  count_ += other.count_;
 }
 
 uint64_t LatencyHistogram::Quantile(double q) const {

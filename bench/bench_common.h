@@ -54,6 +54,7 @@ int BackendsFor(uint64_t flows);
 struct BenchShape {
   uint64_t flow_capacity = 0;  // flows the table must hold
   int backends = 8;
+  uint32_t workers = 1;
 };
 std::string BenchConfig(const BenchShape& shape);
 // The pipeline for `shape`; nullptr (with a message on stderr) when it cannot be made.
@@ -84,6 +85,7 @@ class LatencyHistogram {
   // The `q` quantile (0..1) in cycles, the upper bound of its bucket; 0 when empty.
   uint64_t Quantile(double q) const;
   uint64_t count() const { return count_; }
+  void Merge(const LatencyHistogram& other);
 
  private:
   static constexpr int kSubBits = 4;
@@ -114,7 +116,8 @@ void EnqueueFrames(rte_mempool* pool, rte_ring* ring, const std::vector<const ui
                    const std::vector<uint16_t>& lens, uint64_t tsc);
 
 // Keeps the pipeline's virtual clock on the TSC, so timers (the paced expiry sweep) run as in
-// the daemon.
+// the daemon. One thread updates it; workers on other lcores may read it meanwhile
+// (nat::VirtualClock is atomic).
 class TscClock {
  public:
   explicit TscClock(ReplayPipeline& p) : pipeline_(p), start_(rte_rdtsc()), hz_(rte_get_tsc_hz()) {}

@@ -1,13 +1,17 @@
 #include "bench/established.h"
 
 #include <rte_cycles.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
 #include "control/workflow.h"
+#include "dataplane/rss.h"
 #include "dataplane/worker_loop.h"
 #include "nat/tcp_state.h"
 #include "tools/trace/conversation.h"
@@ -179,17 +183,203 @@ absl::Status ChangeModel(ReplayPipeline& p, uint64_t step, int backends) {
   });
 }
 
+// One worker's share: the frames RSS steers to its queue (kFrameStride apart, both directions'
+// pure ACKs), and the generator that queues bursts of them on its RX rings, polls the worker and
+// empties its TX rings. Only the worker's own lcore touches it while a phase runs.
+struct WorkerLoad {
+  dataplane::Worker* worker = nullptr;
+  rte_mempool* pool = nullptr;
+  rte_ring* consumer_rx = nullptr;
+  rte_ring* provider_rx = nullptr;
+  rte_ring* consumer_tx = nullptr;
+  rte_ring* provider_tx = nullptr;
+  std::vector<uint8_t> to_provider;  // client -> PE frames, sent on the consumer port
+  std::vector<uint8_t> to_consumer;  // backend -> NAT IP frames, sent on the provider port
+  std::vector<uint16_t> lens;
+  std::vector<const uint8_t*> frames = std::vector<const uint8_t*>(kBurst);
+  uint64_t rng = 0;
+
+  void Fill(rte_ring* ring, const std::vector<uint8_t>& all, uint64_t tsc) {
+    const uint64_t count = all.size() / kFrameStride;
+    for (uint16_t i = 0; i < kBurst; ++i) {
+      rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;  // xorshift64
+      frames[i] = all.data() + (rng % count) * kFrameStride;
+    }
+    EnqueueFrames(pool, ring, frames, lens, tsc);
+  }
+  void Iterate(ThroughputSample& s, LatencyHistogram* latency) {
+    const uint64_t stamp = rte_rdtsc();
+    Fill(consumer_rx, to_provider, stamp);
+    Fill(provider_rx, to_consumer, stamp);
+    const uint64_t t0 = rte_rdtsc();
+    s.packets_in += dataplane::PollOnce(*worker);
+    s.worker_cycles += rte_rdtsc() - t0;
+    s.forwarded += DrainTx(provider_tx, latency) + DrainTx(consumer_tx, latency);
+  }
+  // One iteration whose output is checked to be the translation expected, each frame on the
+  // other side's port, so "forwarded" below means forwarded correctly.
+  bool Check() {
+    Fill(consumer_rx, to_provider, 0);
+    Fill(provider_rx, to_consumer, 0);
+    return dataplane::PollOnce(*worker) == 2 * kBurst &&
+           CheckSent(provider_tx, kBurst, /*to_backend=*/true) &&
+           CheckSent(consumer_tx, kBurst, /*to_backend=*/false);
+  }
+};
+
+// One phase of every worker at once: each runs until it has received `packets_per_worker`
+// packets or, with 0, until worker 0 sets `stop` (it is checked between iterations, as seldom
+// as the clock is updated).
+struct Phase {
+  std::vector<WorkerLoad>* loads = nullptr;
+  uint64_t packets_per_worker = 0;
+  bool latency = false;
+  std::atomic<bool> stop{false};
+  std::vector<ThroughputSample> samples;
+  std::vector<LatencyHistogram> histograms;
+  uint64_t launched_tsc = 0;
+
+  explicit Phase(std::vector<WorkerLoad>& all, uint64_t packets, bool with_latency)
+      : loads(&all),
+        packets_per_worker(packets),
+        latency(with_latency),
+        samples(all.size()),
+        histograms(with_latency ? all.size() : 0) {}
+  LatencyHistogram* histogram(uint32_t w) { return latency ? &histograms[w] : nullptr; }
+  bool Done(uint32_t w, uint64_t iteration) const {
+    if (packets_per_worker != 0 && samples[w].packets_in >= packets_per_worker) return true;
+    return iteration % kClockEveryIterations == 0 && stop.load(std::memory_order_relaxed);
+  }
+};
+
+struct RemoteLaunch {
+  Phase* phase = nullptr;
+  uint32_t worker = 0;
+};
+
+// Workers 1 .. W-1, each on its own lcore.
+int RemoteWorkerMain(void* arg) {
+  const auto& launch = *static_cast<const RemoteLaunch*>(arg);
+  Phase& phase = *launch.phase;
+  const uint32_t w = launch.worker;
+  WorkerLoad& load = (*phase.loads)[w];
+  ThroughputSample& s = phase.samples[w];
+  LatencyHistogram* latency = phase.histogram(w);
+  const uint64_t start = rte_rdtsc();
+  for (uint64_t i = 1; !phase.Done(w, i); ++i) load.Iterate(s, latency);
+  s.harness_cycles = rte_rdtsc() - start;
+  return 0;
+}
+
+// Starts workers 1 .. W-1 on the EAL's worker lcores, in order.
+bool LaunchRemoteWorkers(Phase& phase, std::vector<RemoteLaunch>& launches) {
+  launches.assign(phase.loads->size(), {});
+  phase.launched_tsc = rte_rdtsc();
+  uint32_t w = 1;
+  unsigned lcore = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (w == launches.size()) break;
+    launches[w] = {&phase, w};
+    if (rte_eal_remote_launch(&RemoteWorkerMain, &launches[w], lcore) != 0) {
+      std::fprintf(stderr, "cannot launch worker %u on lcore %u\n", w, lcore);
+      phase.stop.store(true, std::memory_order_relaxed);
+      rte_eal_mp_wait_lcore();
+      return false;
+    }
+    ++w;
+  }
+  if (w != launches.size()) {
+    std::fprintf(stderr, "%zu workers need %zu lcores; the EAL has %u\n", launches.size(),
+                 launches.size(), rte_lcore_count());
+    phase.stop.store(true, std::memory_order_relaxed);
+    rte_eal_mp_wait_lcore();
+    return false;
+  }
+  return true;
+}
+
+void SetLatency(ThroughputSample& s, const LatencyHistogram& latency) {
+  s.latency_p50 = latency.Quantile(0.5);
+  s.latency_p90 = latency.Quantile(0.9);
+  s.latency_p99 = latency.Quantile(0.99);
+  s.latency_p999 = latency.Quantile(0.999);
+}
+
+// Waits for workers 1 .. W-1 (a timed phase's are told to stop first) and sums the phase:
+// counts and worker cycles over workers, latency over every packet, harness cycles from the
+// launch to the last worker's end.
+ThroughputSample FinishPhase(Phase& phase) {
+  if (phase.packets_per_worker == 0) phase.stop.store(true, std::memory_order_relaxed);
+  rte_eal_mp_wait_lcore();
+  ThroughputSample total;
+  total.harness_cycles = rte_rdtsc() - phase.launched_tsc;
+  LatencyHistogram latency;
+  for (size_t w = 0; w < phase.samples.size(); ++w) {
+    ThroughputSample& s = phase.samples[w];
+    total.packets_in += s.packets_in;
+    total.forwarded += s.forwarded;
+    total.worker_cycles += s.worker_cycles;
+    total.config_changes += s.config_changes;
+    if (phase.latency) {
+      SetLatency(s, phase.histograms[w]);
+      latency.Merge(phase.histograms[w]);
+    }
+  }
+  SetLatency(total, latency);
+  return total;
+}
+
+// Both directions' pure ACKs of every flow, 60 bytes (64 on the wire with the FCS), each in the
+// load of the worker whose queue RSS gives it.
+void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides,
+                 std::vector<WorkerLoad>& loads) {
+  const auto workers = static_cast<uint32_t>(loads.size());
+  size_t len = 0;
+  Progress progress("frames", flows);
+  for (uint64_t i = 0; i < flows; ++i) {
+    const trace::Segment c = {.from = trace::Side::kClient,
+                              .flags = nat::kTcpAck,
+                              .seq = ClientIsn(i) + 1,
+                              .ack = kBackendIsn + 1};
+    const trace::Segment b = {.from = trace::Side::kBackend,
+                              .flags = nat::kTcpAck,
+                              .seq = kBackendIsn + 1,
+                              .ack = ClientIsn(i) + 1};
+    const std::vector<uint8_t> cf = trace::BuildSegmentFrame(c, ClientWire(i));
+    const std::vector<uint8_t> bf = trace::BuildSegmentFrame(b, BackendWire(sides[i]));
+    for (const auto& [frame, to_provider] : {std::pair{&cf, true}, std::pair{&bf, false}}) {
+      WorkerLoad& load = loads[dataplane::RssQueue(*frame, workers)];
+      std::vector<uint8_t>& all = to_provider ? load.to_provider : load.to_consumer;
+      all.resize(all.size() + kFrameStride);
+      std::memcpy(&all[all.size() - kFrameStride], frame->data(), frame->size());
+      len = frame->size();  // every frame's
+    }
+    if ((i & 0xffff) == 0) progress.Update(i);
+  }
+  for (WorkerLoad& load : loads) load.lens.assign(kBurst, static_cast<uint16_t>(len));
+  progress.Done();
+}
+
 }  // namespace
+
+double AggregateMpps(const std::vector<ThroughputSample>& workers, double hz) {
+  double total = 0;
+  for (const ThroughputSample& s : workers) total += s.worker_mpps(hz);
+  return total;
+}
 
 bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   const uint64_t flows = options.flows;
+  const uint32_t workers = options.workers;
   r.flows = flows;
+  r.workers = workers;
   const int backends = BackendsFor(flows);
   const std::unique_ptr<ReplayPipeline> pipeline =
-      MakePipeline({.flow_capacity = flows, .backends = backends});
+      MakePipeline({.flow_capacity = flows, .backends = backends, .workers = workers});
   if (pipeline == nullptr) return false;
   ReplayPipeline& p = *pipeline;
-  std::fprintf(stderr, "%llu flows:\n", static_cast<unsigned long long>(flows));
+  std::fprintf(stderr, "%llu flows, %u worker%s:\n", static_cast<unsigned long long>(flows),
+               workers, workers == 1 ? "" : "s");
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const uint64_t setup_start = rte_rdtsc();
   std::vector<NatSide> sides;
@@ -198,135 +388,119 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   r.table_bytes = p.flows().MemoryBytes();
   r.table_capacity = p.flows().capacity();
 
-  // Both directions' pure ACKs of every flow, 60 bytes (64 on the wire with the FCS).
-  std::vector<uint8_t> to_provider(flows * kFrameStride), to_consumer(flows * kFrameStride);
-  uint16_t len = 0;
-  {
-    Progress progress("frames", flows);
-    for (uint64_t i = 0; i < flows; ++i) {
-      const trace::Segment c = {.from = trace::Side::kClient,
-                                .flags = nat::kTcpAck,
-                                .seq = ClientIsn(i) + 1,
-                                .ack = kBackendIsn + 1};
-      const trace::Segment b = {.from = trace::Side::kBackend,
-                                .flags = nat::kTcpAck,
-                                .seq = kBackendIsn + 1,
-                                .ack = ClientIsn(i) + 1};
-      const std::vector<uint8_t> cf = trace::BuildSegmentFrame(c, ClientWire(i));
-      const std::vector<uint8_t> bf = trace::BuildSegmentFrame(b, BackendWire(sides[i]));
-      len = static_cast<uint16_t>(cf.size());
-      std::memcpy(&to_provider[i * kFrameStride], cf.data(), cf.size());
-      std::memcpy(&to_consumer[i * kFrameStride], bf.data(), bf.size());
-      if ((i & 0xffff) == 0) progress.Update(i);
-    }
-    progress.Done();
-  }
-
-  dataplane::Worker& worker = p.mutable_worker();
   const uint16_t consumer = *p.PortIndex("consumer0");
   const uint16_t provider = *p.PortIndex("provider0");
-  rte_mempool* pool = p.pool();
+  std::vector<WorkerLoad> loads(workers);
+  for (uint32_t w = 0; w < workers; ++w) {
+    WorkerLoad& load = loads[w];
+    load.worker = &p.mutable_worker(w);
+    load.pool = p.pool();
+    load.consumer_rx = p.rx_ring(consumer, w);
+    load.provider_rx = p.rx_ring(provider, w);
+    load.consumer_tx = p.tx_ring(consumer, w);
+    load.provider_tx = p.tx_ring(provider, w);
+    load.rng = 0x9e3779b97f4a7c15ull + w;
+  }
+  BuildFrames(flows, sides, loads);
+  sides = {};
   TscClock clock(p);
-  uint64_t rng = 0x9e3779b97f4a7c15ull;
-  std::vector<const uint8_t*> frames(kBurst);
-  const std::vector<uint16_t> lens(kBurst, len);
-  auto fill = [&](rte_ring* ring, const std::vector<uint8_t>& all, uint64_t tsc) {
-    for (uint16_t i = 0; i < kBurst; ++i) {
-      rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;  // xorshift64
-      frames[i] = all.data() + (rng % flows) * kFrameStride;
-    }
-    EnqueueFrames(pool, ring, frames, lens, tsc);
-  };
-  auto iterate = [&](ThroughputSample& s, LatencyHistogram* latency) {
-    const uint64_t stamp = rte_rdtsc();
-    fill(p.rx_ring(consumer), to_provider, stamp);
-    fill(p.rx_ring(provider), to_consumer, stamp);
-    const uint64_t t0 = rte_rdtsc();
-    s.packets_in += dataplane::PollOnce(worker);
-    s.worker_cycles += rte_rdtsc() - t0;
-    s.forwarded += DrainTx(p.tx_ring(provider), latency) + DrainTx(p.tx_ring(consumer), latency);
-  };
-
-  // Before anything is timed: one iteration's output is checked to be the translation expected,
-  // each frame on the other side's port, so "forwarded" below means forwarded correctly.
   clock.Update();
-  fill(p.rx_ring(consumer), to_provider, 0);
-  fill(p.rx_ring(provider), to_consumer, 0);
-  if (dataplane::PollOnce(worker) != 2 * kBurst ||
-      !CheckSent(p.tx_ring(provider), kBurst, /*to_backend=*/true) ||
-      !CheckSent(p.tx_ring(consumer), kBurst, /*to_backend=*/false)) {
-    return false;
+  for (uint32_t w = 0; w < workers; ++w) {
+    if (loads[w].to_provider.empty() || loads[w].to_consumer.empty()) {
+      std::fprintf(stderr, "worker %u: RSS gives its queue no flow of a direction (more flows)\n",
+                   w);
+      return false;
+    }
+    if (!loads[w].Check()) return false;
   }
 
+  std::vector<RemoteLaunch> launches;
   // Warm-up: every flow's entry touched about twice, so caches and TLBs are in steady state.
   {
-    ThroughputSample warm;
-    const uint64_t warmup = std::max<uint64_t>(2 * flows, 1'000'000);
+    const uint64_t warmup = std::max<uint64_t>(2 * flows, 1'000'000) / workers + 1;
+    Phase warm(loads, warmup, false);
+    if (!LaunchRemoteWorkers(warm, launches)) return false;
     Progress progress("warm-up", warmup);
-    for (uint64_t i = 1; warm.packets_in < warmup; ++i) {
-      iterate(warm, nullptr);
+    for (uint64_t i = 1; !warm.Done(0, i); ++i) {
+      loads[0].Iterate(warm.samples[0], nullptr);
       if (i % kClockEveryIterations == 0) clock.Update();
-      if ((i & 0x3ff) == 0) progress.Update(warm.packets_in);
+      if ((i & 0x3ff) == 0) progress.Update(warm.samples[0].packets_in);
     }
+    FinishPhase(warm);
     progress.Done();
   }
 
-  auto measure = [&](ThroughputSample& s, bool churn, const char* what) {
+  // Worker 0 runs on this lcore between the control thread's work: the clock, the time budget,
+  // the model changes.
+  auto measure = [&](ThroughputSample& total, std::vector<ThroughputSample>& by_worker, bool churn,
+                     const char* what) {
     const auto drops_before = p.Summary().drops;
-    LatencyHistogram latency;
+    const uint64_t per_worker =
+        options.packet_limit == 0 ? 0 : (options.packet_limit + workers - 1) / workers;
+    Phase phase(loads, per_worker, true);
     const uint64_t budget = static_cast<uint64_t>(options.seconds * hz);
     const uint64_t churn_every = static_cast<uint64_t>(kChurnIntervalSeconds * hz);
+    if (!LaunchRemoteWorkers(phase, launches)) return false;
+    ThroughputSample& s = phase.samples[0];
+    LatencyHistogram* latency = phase.histogram(0);
     const uint64_t start = rte_rdtsc();
     uint64_t now = start, next_change = start + churn_every;
     Progress progress(what, budget);
+    bool ok = true;
     for (uint64_t i = 1;; ++i) {
-      iterate(s, &latency);
+      loads[0].Iterate(s, latency);
       if (i % kClockEveryIterations == 0) {
         clock.Update();
         now = rte_rdtsc();
         progress.Update(now - start);
         if (churn && now >= next_change) {
-          // The control thread's part runs here, between worker iterations (in the daemon it
-          // runs on its own core): the worker pays for the new snapshot and view it then reads.
+          // The control thread's part runs here, between worker 0's iterations (in the daemon
+          // it runs on its own core): the workers pay for the new snapshot and view they read.
           if (absl::Status st = ChangeModel(p, s.config_changes, backends); !st.ok()) {
             std::fprintf(stderr, "\nconfig change: %s\n", st.ToString().c_str());
-            return false;
+            ok = false;
+            phase.stop.store(true, std::memory_order_relaxed);  // the other workers too
+            break;
           }
           p.PollControlThread();
           ++s.config_changes;
           next_change += churn_every;
         }
-        if (now - start >= budget) break;
+        if (options.packet_limit == 0 && now - start >= budget) break;
       }
-      if (options.packet_limit != 0 && s.packets_in >= options.packet_limit) {
+      if (per_worker != 0 && s.packets_in >= per_worker) {
         now = rte_rdtsc();
         break;
       }
     }
-    progress.Done();
     s.harness_cycles = now - start;
+    total = FinishPhase(phase);
+    progress.Done();
+    if (!ok) return false;
+    by_worker = phase.samples;
     DropsSince drops = CountDropsSince(drops_before, p);
-    s.dropped = drops.total;
-    s.drop_reasons = std::move(drops.by_reason);
-    s.latency_p50 = latency.Quantile(0.5);
-    s.latency_p90 = latency.Quantile(0.9);
-    s.latency_p99 = latency.Quantile(0.99);
-    s.latency_p999 = latency.Quantile(0.999);
+    total.dropped = drops.total;
+    total.drop_reasons = std::move(drops.by_reason);
     return true;
   };
-  if (!measure(r.steady, false, "measuring")) return false;
+  if (!measure(r.steady, r.steady_by_worker, false, "measuring")) return false;
   if (options.churn) {
     r.measured_churn = true;
-    if (!measure(r.churn, true, "measuring with config churn")) return false;
+    if (!measure(r.churn, r.churn_by_worker, true, "measuring with config churn")) return false;
     // Steady again after the churn, both counted: a machine that is still warming up (caches,
     // TLBs, page tables of a 10M-flow table) must not pass for the cost of churn.
     ThroughputSample after;
-    if (!measure(after, false, "measuring again without churn")) return false;
-    r.steady.packets_in += after.packets_in;
-    r.steady.forwarded += after.forwarded;
-    r.steady.dropped += after.dropped;
-    r.steady.worker_cycles += after.worker_cycles;
-    r.steady.harness_cycles += after.harness_cycles;
+    std::vector<ThroughputSample> after_by_worker;
+    if (!measure(after, after_by_worker, false, "measuring again without churn")) return false;
+    const auto add = [](ThroughputSample& to, const ThroughputSample& from) {
+      to.packets_in += from.packets_in;
+      to.forwarded += from.forwarded;
+      to.dropped += from.dropped;
+      to.worker_cycles += from.worker_cycles;
+      to.harness_cycles += from.harness_cycles;
+    };
+    add(r.steady, after);
+    for (uint32_t w = 0; w < workers; ++w) add(r.steady_by_worker[w], after_by_worker[w]);
   }
   return true;
 }

@@ -3,6 +3,11 @@
 // frames and the 32 provider->consumer frames a reflecting backend would send back, runs
 // PollOnce once and empties the TX rings. Optionally the control plane changes the model once a
 // second while it runs (config churn).
+//
+// With W workers each runs on its own lcore (worker 0 on the main one, which also keeps the
+// clock and makes the model changes between its iterations): the handshakes go through Feed,
+// which steers each frame to a queue as a NIC's RSS would, and each worker's generator sends
+// only the frames RSS gives its queue, so every worker serves the flows a NIC would give it.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +19,8 @@
 
 namespace privlink::bench {
 
+// One worker's figures, or all workers' (summed; latency over every packet; harness cycles are
+// then the wall clock from the workers' launch to the last one's end).
 struct ThroughputSample {
   uint64_t packets_in = 0;
   uint64_t forwarded = 0;
@@ -30,7 +37,12 @@ struct ThroughputSample {
   double cycles_per_packet() const { return static_cast<double>(worker_cycles) / packets_in; }
 };
 
+// Sum over workers of each one's packets per second of its own PollOnce time: what W workers
+// forward together when each has a core of its own.
+double AggregateMpps(const std::vector<ThroughputSample>& workers, double hz);
+
 struct EstablishedResult {
+  uint32_t workers = 1;
   uint64_t flows = 0;
   double setup_seconds = 0;
   uint64_t table_bytes = 0;
@@ -38,13 +50,16 @@ struct EstablishedResult {
   ThroughputSample steady;  // no changes (with churn: before and after it, latency from before)
   ThroughputSample churn;   // the model changed once a second (when asked for)
   bool measured_churn = false;
+  std::vector<ThroughputSample> steady_by_worker;  // by worker index
+  std::vector<ThroughputSample> churn_by_worker;
   double bytes_per_flow() const { return static_cast<double>(table_bytes) / table_capacity; }
 };
 
 struct EstablishedOptions {
+  uint32_t workers = 1;  // the EAL needs this many lcores
   uint64_t flows = 1000;
   double seconds = 3;
-  uint64_t packet_limit = 0;  // 0: run for `seconds`
+  uint64_t packet_limit = 0;  // 0: run for `seconds`; else all workers together
   bool churn = false;
 };
 

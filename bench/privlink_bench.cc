@@ -1,15 +1,18 @@
 // privlink-bench: the real worker loop (PollOnce, the code privlinkd runs) on net_ring ports,
-// one worker, with a ReplayPipeline's dataplane (dataplane/replay.h) and the clock on the TSC.
+// with a ReplayPipeline's dataplane (dataplane/replay.h) and the clock on the TSC.
 //   1. established flows (bench/established.h): F flows set up by handshakes, then 64-byte ACKs
 //      of random flows both ways: Mpps, cycles per packet, latency percentiles, memory per
-//      flow; with --churn also while the model changes once a second;
-//   2. connection rate (bench/connection_rate.h): complete short connections per second.
-// The worker's cycles (rte_rdtsc around PollOnce) are kept apart from the generator's.
+//      flow; with --churn also while the model changes once a second. With --workers W, W
+//      workers at once, each on its own lcore with the flows RSS gives its queue;
+//   2. connection rate (bench/connection_rate.h): complete short connections per second, one
+//      worker.
+// Each worker's cycles (rte_rdtsc around PollOnce) are kept apart from the generator's.
 //
 //   privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds 3] [--packets N]
-//                  [--connections 1000000] [--no-churn] [--workers 1] [--json FILE]
+//                  [--connections 1000000] [--no-churn] [--workers 1,2,4] [--json FILE]
 #include <rte_cycles.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -26,6 +29,8 @@ namespace {
 
 // Flows beyond this need more NAT ports than 8 NAT IPs x 64 backends give, and ~30 GB.
 constexpr uint64_t kMaxFlows = 20'000'000;
+// Workers each need an lcore of their own; the flow table has at most this many shards.
+constexpr uint64_t kMaxWorkers = 64;
 
 std::vector<uint64_t> ParseList(const std::string& text) {
   std::vector<uint64_t> out;
@@ -39,22 +44,52 @@ double Ns(uint64_t cycles, double hz) {
   return cycles * 1e9 / hz;
 }
 
+// The run with `workers` workers and `flows` flows, if there is one.
+const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uint32_t workers,
+                              uint64_t flows) {
+  for (const EstablishedResult& r : results) {
+    if (r.workers == workers && r.flows == flows) return &r;
+  }
+  return nullptr;
+}
+
+// Aggregate Mpps of W workers over that of one, for the same flows.
+double Scaling(const std::vector<EstablishedResult>& results, const EstablishedResult& r,
+               double hz) {
+  const EstablishedResult* one = Find(results, 1, r.flows);
+  if (one == nullptr || r.workers == 1) return 0;
+  return AggregateMpps(r.steady_by_worker, hz) / AggregateMpps(one->steady_by_worker, hz);
+}
+
 void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
-  std::printf("\nprivlink-bench: one worker, 64-byte TCP ACKs of established flows, both ways\n");
-  std::printf("%10s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "flows", "packets", "worker",
-              "cycles", "harness", "latency", "p99", "p99.9", "dropped", "bytes");
-  std::printf("%10s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "", "", "Mpps", "/packet", "Mpps",
-              "p50 ns", "ns", "ns", "", "/flow");
+  std::printf("\nprivlink-bench: 64-byte TCP ACKs of established flows, both ways\n");
+  std::printf(
+      "(worker Mpps: with several workers, the sum of each one's packets over its own\n"
+      " PollOnce time; harness Mpps: all packets over the wall clock)\n");
+  std::printf("%10s %7s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "flows", "workers", "packets",
+              "worker", "cycles", "harness", "latency", "p99", "p99.9", "dropped", "bytes");
+  std::printf("%10s %7s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "", "", "", "Mpps", "/packet",
+              "Mpps", "p50 ns", "ns", "ns", "", "/flow");
   for (const EstablishedResult& r : results) {
     const ThroughputSample& s = r.steady;
-    std::printf("%10llu %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f\n",
-                static_cast<unsigned long long>(r.flows),
-                static_cast<unsigned long long>(s.packets_in), s.worker_mpps(hz),
-                s.cycles_per_packet(), s.harness_mpps(hz), Ns(s.latency_p50, hz),
-                Ns(s.latency_p99, hz), Ns(s.latency_p999, hz),
+    std::printf("%10llu %7u %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f\n",
+                static_cast<unsigned long long>(r.flows), r.workers,
+                static_cast<unsigned long long>(s.packets_in),
+                AggregateMpps(r.steady_by_worker, hz), s.cycles_per_packet(), s.harness_mpps(hz),
+                Ns(s.latency_p50, hz), Ns(s.latency_p99, hz), Ns(s.latency_p999, hz),
                 static_cast<unsigned long long>(s.dropped), r.bytes_per_flow());
     for (const auto& [reason, n] : s.drop_reasons) {
       std::printf("%10s drop %s: %llu\n", "", reason.c_str(), static_cast<unsigned long long>(n));
+    }
+    if (r.workers == 1) continue;
+    for (size_t w = 0; w < r.steady_by_worker.size(); ++w) {
+      const ThroughputSample& ws = r.steady_by_worker[w];
+      std::printf("%10s %7s %10llu %9.2f %9.1f %9.2f   worker %zu\n", "", "",
+                  static_cast<unsigned long long>(ws.packets_in), ws.worker_mpps(hz),
+                  ws.cycles_per_packet(), ws.harness_mpps(hz), w);
+    }
+    if (const double scaling = Scaling(results, r, hz); scaling != 0) {
+      std::printf("%10s %7s scaling: %.2fx the worker Mpps of one worker\n", "", "", scaling);
     }
   }
   bool any_churn = false;
@@ -63,21 +98,24 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
   std::printf(
       "\nwhile the model changes once a second (a backend added, removed; an endpoint "
       "approved, rejected)\n");
-  std::printf("%10s %9s %9s %9s %10s %10s\n", "flows", "changes", "steady", "churn", "cost",
-              "dropped");
-  std::printf("%10s %9s %9s %9s %10s %10s\n", "", "", "Mpps", "Mpps", "", "");
+  std::printf("%10s %7s %9s %9s %9s %10s %10s\n", "flows", "workers", "changes", "steady", "churn",
+              "cost", "dropped");
+  std::printf("%10s %7s %9s %9s %9s %10s %10s\n", "", "", "", "Mpps", "Mpps", "", "");
   for (const EstablishedResult& r : results) {
     if (!r.measured_churn) continue;
-    const double steady = r.steady.worker_mpps(hz), churn = r.churn.worker_mpps(hz);
+    const double steady = AggregateMpps(r.steady_by_worker, hz);
+    const double churn = AggregateMpps(r.churn_by_worker, hz);
     std::printf(
-        "%10llu %9llu %9.2f %9.2f %9.2f%% %10llu\n", static_cast<unsigned long long>(r.flows),
-        static_cast<unsigned long long>(r.churn.config_changes), steady, churn,
+        "%10llu %7u %9llu %9.2f %9.2f %9.2f%% %10llu\n", static_cast<unsigned long long>(r.flows),
+        r.workers, static_cast<unsigned long long>(r.churn.config_changes), steady, churn,
         100.0 * (steady - churn) / steady, static_cast<unsigned long long>(r.churn.dropped));
   }
 }
 
 void PrintConnections(const ConnectionRateResult& c, double hz) {
-  std::printf("\nconnections: SYN, SYN-ACK, ACK, request, response, FIN, FIN, ACK (8 segments)\n");
+  std::printf(
+      "\nconnections (one worker): SYN, SYN-ACK, ACK, request, response, FIN, FIN, ACK "
+      "(8 segments)\n");
   std::printf("%12s %12s %14s %14s %12s %10s\n", "connections", "packets", "worker conn/s",
               "harness conn/s", "cycles/conn", "dropped");
   std::printf(
@@ -89,10 +127,11 @@ void PrintConnections(const ConnectionRateResult& c, double hz) {
   }
 }
 
-void JsonSample(std::ofstream& f, const ThroughputSample& s, double hz) {
+// `worker_mpps`: the sample's own for one worker; for all workers together, their aggregate.
+void JsonSample(std::ofstream& f, const ThroughputSample& s, double hz, double worker_mpps) {
   f << "{\"packets\":" << s.packets_in << ",\"forwarded\":" << s.forwarded
     << ",\"dropped\":" << s.dropped << ",\"worker_cycles\":" << s.worker_cycles
-    << ",\"harness_cycles\":" << s.harness_cycles << ",\"worker_mpps\":" << s.worker_mpps(hz)
+    << ",\"harness_cycles\":" << s.harness_cycles << ",\"worker_mpps\":" << worker_mpps
     << ",\"cycles_per_packet\":" << s.cycles_per_packet()
     << ",\"harness_mpps\":" << s.harness_mpps(hz) << ",\"config_changes\":" << s.config_changes
     << ",\"latency_ns\":{\"p50\":" << Ns(s.latency_p50, hz) << ",\"p90\":" << Ns(s.latency_p90, hz)
@@ -104,27 +143,49 @@ void JsonSample(std::ofstream& f, const ThroughputSample& s, double hz) {
   f << "}}";
 }
 
-bool WriteJson(const std::string& path, const std::vector<EstablishedResult>& results,
+void JsonSamples(std::ofstream& f, const std::vector<ThroughputSample>& samples, double hz) {
+  f << "[";
+  for (size_t w = 0; w < samples.size(); ++w) {
+    f << (w ? "," : "");
+    JsonSample(f, samples[w], hz, samples[w].worker_mpps(hz));
+  }
+  f << "]";
+}
+
+bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_counts,
+               const std::vector<EstablishedResult>& results,
                const ConnectionRateResult* connections, double hz) {
   std::ofstream f(path);
   if (!f) return false;
-  f << "{\"tsc_hz\":" << hz << ",\"workers\":1,\"established\":[";
+  f << "{\"tsc_hz\":" << hz << ",\"workers\":[";
+  for (size_t i = 0; i < worker_counts.size(); ++i) f << (i ? "," : "") << worker_counts[i];
+  f << "],\"established\":[";
   for (size_t i = 0; i < results.size(); ++i) {
     const EstablishedResult& r = results[i];
-    f << (i ? "," : "") << "{\"flows\":" << r.flows << ",\"setup_seconds\":" << r.setup_seconds
-      << ",\"flow_table_bytes\":" << r.table_bytes
+    f << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"flows\":" << r.flows
+      << ",\"setup_seconds\":" << r.setup_seconds << ",\"flow_table_bytes\":" << r.table_bytes
       << ",\"flow_table_capacity\":" << r.table_capacity
-      << ",\"bytes_per_flow\":" << r.bytes_per_flow() << ",\"steady\":";
-    JsonSample(f, r.steady, hz);
+      << ",\"bytes_per_flow\":" << r.bytes_per_flow()
+      << ",\"aggregate_mpps\":" << AggregateMpps(r.steady_by_worker, hz)
+      << ",\"wall_mpps\":" << r.steady.harness_mpps(hz);
+    if (const double scaling = Scaling(results, r, hz); scaling != 0) {
+      f << ",\"scaling\":" << scaling;
+    }
+    f << ",\"steady\":";
+    JsonSample(f, r.steady, hz, AggregateMpps(r.steady_by_worker, hz));
+    f << ",\"steady_by_worker\":";
+    JsonSamples(f, r.steady_by_worker, hz);
     if (r.measured_churn) {
       f << ",\"churn\":";
-      JsonSample(f, r.churn, hz);
+      JsonSample(f, r.churn, hz, AggregateMpps(r.churn_by_worker, hz));
+      f << ",\"churn_by_worker\":";
+      JsonSamples(f, r.churn_by_worker, hz);
     }
     f << "}";
   }
   f << "]";
   if (connections != nullptr) {
-    f << ",\"connections\":{\"completed\":" << connections->connections
+    f << ",\"connections\":{\"workers\":1,\"completed\":" << connections->connections
       << ",\"packets\":" << connections->packets
       << ",\"worker_cycles\":" << connections->worker_cycles
       << ",\"per_second\":" << connections->per_second(hz)
@@ -138,13 +199,14 @@ bool WriteJson(const std::string& path, const std::vector<EstablishedResult>& re
 int Usage() {
   std::fprintf(stderr,
                "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] "
-               "[--packets N] [--connections N (0: skip)] [--no-churn] [--workers 1] "
+               "[--packets N] [--connections N (0: skip)] [--no-churn] [--workers 1,2,4] "
                "[--json FILE]\n");
   return 2;
 }
 
 int Main(int argc, char** argv) {
   std::vector<uint64_t> flow_counts = {1000, 100000, 1000000, 10000000};
+  std::vector<uint64_t> worker_counts = {1};
   EstablishedOptions options;
   options.churn = true;
   uint64_t connections = 1'000'000;
@@ -163,12 +225,7 @@ int Main(int argc, char** argv) {
     } else if (a == "--no-churn") {
       options.churn = false;
     } else if (a == "--workers" && has_value) {
-      // The in-process pipeline has one worker; several need the multi-queue assembly
-      // (dataplane/dataplane.h) on ring ports, not built yet: say so rather than pretend.
-      if (std::strtoul(argv[++i], nullptr, 10) != 1) {
-        std::fprintf(stderr, "--workers: only 1 is measured by privlink-bench so far\n");
-        return 2;
-      }
+      worker_counts = ParseList(argv[++i]);
     } else if (a == "--json" && has_value) {
       json = argv[++i];
     } else {
@@ -182,12 +239,23 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
+  for (const uint64_t w : worker_counts) {
+    if (w == 0 || w > kMaxWorkers) {
+      std::fprintf(stderr, "--workers: each count must be 1..%llu\n",
+                   static_cast<unsigned long long>(kMaxWorkers));
+      return 2;
+    }
+  }
+  if (worker_counts.empty() || flow_counts.empty()) return Usage();
   if (connections > kMaxFlows) {
     std::fprintf(stderr, "--connections: at most %llu\n",
                  static_cast<unsigned long long>(kMaxFlows));
     return 2;
   }
-  if (absl::Status s = dataplane::InitReplayEal("privlink-bench"); !s.ok()) {
+  // One lcore per worker of the largest run: worker 0 on the main one.
+  const auto lcores =
+      static_cast<unsigned>(*std::max_element(worker_counts.begin(), worker_counts.end()));
+  if (absl::Status s = dataplane::InitReplayEal("privlink-bench", lcores); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
   }
@@ -197,18 +265,22 @@ int Main(int argc, char** argv) {
   }
   const double hz = static_cast<double>(rte_get_tsc_hz());
   std::vector<EstablishedResult> results;
-  for (const uint64_t f : flow_counts) {
-    options.flows = f;
-    EstablishedResult r;
-    if (!RunEstablished(options, r)) return 1;
-    results.push_back(r);
+  for (const uint64_t w : worker_counts) {
+    for (const uint64_t f : flow_counts) {
+      options.workers = static_cast<uint32_t>(w);
+      options.flows = f;
+      EstablishedResult r;
+      if (!RunEstablished(options, r)) return 1;
+      results.push_back(std::move(r));
+    }
   }
   ConnectionRateResult rate;
   if (connections != 0 && !RunConnectionRate(connections, rate)) return 1;
   PrintThroughput(results, hz);
   if (connections != 0) PrintConnections(rate, hz);
   std::printf("TSC: %.3f GHz\n", hz / 1e9);
-  if (!json.empty() && !WriteJson(json, results, connections != 0 ? &rate : nullptr, hz)) {
+  if (!json.empty() &&
+      !WriteJson(json, worker_counts, results, connections != 0 ? &rate : nullptr, hz)) {
     std::fprintf(stderr, "cannot write %s\n", json.c_str());
     return 1;
   }

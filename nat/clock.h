@@ -4,6 +4,7 @@
 // timeouts (the shortest is seconds) and let a flow entry keep its last-seen time in 32 bits.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace privlink::nat {
@@ -28,16 +29,19 @@ class Clock {
   virtual TimeMs NowMs() const = 0;
 };
 
-// Tests and replay: time moves only when told to.
+// Tests and replay: time moves only when told to. One thread moves it; any number may read it
+// (privlink-bench's workers run on other lcores while its main one keeps the clock on the TSC).
+// Relaxed atomics: a plain load and store on x86, so a worker's per-poll read costs the same.
 class VirtualClock final : public Clock {
  public:
   explicit VirtualClock(TimeMs start = 0) : now_(start) {}
-  TimeMs NowMs() const override { return now_; }
-  void Set(TimeMs now) { now_ = now; }
-  void Advance(TimeMs delta) { now_ += delta; }
+  TimeMs NowMs() const override { return now_.load(std::memory_order_relaxed); }
+  void Set(TimeMs now) { now_.store(now, std::memory_order_relaxed); }
+  // The single writer's read-modify-write: no other thread moves the clock.
+  void Advance(TimeMs delta) { Set(NowMs() + delta); }
 
  private:
-  TimeMs now_;
+  std::atomic<TimeMs> now_;
 };
 
 }  // namespace privlink::nat

@@ -1,12 +1,8 @@
 #include "tests/dataplane/worker_harness.h"
 
-#include <rte_eth_ring.h>
-#include <rte_ethdev.h>
-#include <rte_malloc.h>
 #include <rte_mempool.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <stdexcept>
 
@@ -22,9 +18,7 @@ using control::WorkflowContext;
 constexpr unsigned kRxRingSize = 64;
 constexpr unsigned kToControlRingSize = 256;
 constexpr unsigned kFromControlRingSize = 256;
-// Snapshot reader ids: the worker's, then the Controller's (as Dataplane::Start numbers them).
-constexpr unsigned kWorkerReader = 0;
-constexpr unsigned kControllerReader = 1;
+constexpr nat::TimeMs kClockStartMs = 1'000'000;
 constexpr char kConsumerSubscription[] = "sub-consumer";  // auto-approved by svc
 constexpr char kOtherSubscription[] = "sub-other";        // visible, so its connection is Pending
 
@@ -79,13 +73,6 @@ absl::Status StatusOf(const absl::StatusOr<control::ChangeKind>& r) {
 }  // namespace
 
 WorkerHarness::WorkerHarness(const HarnessOptions& options) {
-  // DPDK object names are process-wide: every harness gets its own.
-  static std::atomic<int> instances{0};
-  const int id = instances.fetch_add(1);
-  const auto name = [id](const std::string& what, int i = 0) {
-    return "wh" + std::to_string(id) + what + std::to_string(i);
-  };
-
   uuids_ = std::make_unique<control::RandomUuidGenerator>(42);
   control::ControlPlaneOptions cp_options;
   cp_options.consumer_ports = {"consumer0", "consumer1"};
@@ -95,38 +82,27 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   Require(plane.ok(), "control plane: " + std::string(plane.status().message()));
   control_ = std::move(*plane);
 
-  pool_ = rte_pktmbuf_pool_create(name("pool").c_str(), options.pool_size, 0, 0,
-                                  RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-  Require(pool_ != nullptr, "mbuf pool");
-  shared_.pool = pool_;
-
+  InProcessOptions in;
   const std::array<const char*, kPortCount> port_names = {"consumer0", "consumer1", "provider0"};
-  for (uint16_t i = 0; i < kPortCount; ++i) OpenRingPort(name("p", i), i, options.tx_ring_size);
   for (uint16_t i = 0; i < kPortCount; ++i) {
-    PortInfo info;
-    info.name = port_names[i];
-    info.role = i == kProvider ? PortRole::kProvider : PortRole::kConsumer;
-    info.ethdev = ports_[i].ethdev;
-    info.mac = kPortMacs[i];
-    info.position = i == kProvider ? 0 : i;
-    info.address = i == kProvider ? kProviderAddress : 0;
-    info.promiscuous = true;
-    shared_.ports.push_back(info);
+    in.ports.push_back({.name = port_names[i],
+                        .role = i == kProvider ? PortRole::kProvider : PortRole::kConsumer,
+                        .mac = kPortMacs[i],
+                        .address = i == kProvider ? kProviderAddress : 0});
   }
-  shared_.consumer_ports = {kConsumer0, kConsumer1};
-
-  // Thread 0 is the worker, kFlowReaderRcuId a flow listing's reader (FlowReader).
-  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(kFlowReaderRcuId + 1);
-  flow_rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc(nullptr, qsbr_size, RTE_CACHE_LINE_SIZE));
-  Require(flow_rcu_ != nullptr && rte_rcu_qsbr_init(flow_rcu_, kFlowReaderRcuId + 1) == 0,
-          "flow RCU");
-  rte_rcu_qsbr_thread_register(flow_rcu_, kFlowReaderRcuId);
-  auto flows = nat::FlowTable::Create(
-      {.capacity = options.flow_capacity, .worker_count = 1, .rcu = flow_rcu_});
-  Require(flows.ok(), "flow table");
-  flows_ = std::move(*flows);
-  shared_.flows = flows_.get();
-  shared_.flow_rcu = flow_rcu_;
+  in.workers = 1;
+  in.flow_capacity = options.flow_capacity;
+  in.flow_readers = 1;  // RCU thread id kFlowReaderRcuId
+  in.pool_size = options.pool_size;
+  in.pool_cache = 0;  // MbufsInUse is exact
+  in.rx_ring_size = kRxRingSize;
+  in.tx_ring_size = options.tx_ring_size;
+  in.to_control_ring_size = kToControlRingSize;
+  in.from_control_ring_size = kFromControlRingSize;
+  in.nat_first_port = options.nat_first_port;
+  in.nat_last_port = options.nat_last_port;
+  in.nat_quarantine_ms = options.nat_quarantine_ms;
+  in.clock_start_ms = kClockStartMs;
 
   NeighborSnapshot::MacMap macs;
   if (options.backend_macs) {
@@ -141,138 +117,57 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   route.subnet = *subnet;
   route.neighbors = std::make_shared<const NeighborSnapshot>(*subnet, std::nullopt, macs);
   view->providers.push_back(route);
-  view_ = std::make_unique<RcuCell<DataplaneView>>(1, std::move(view));
-  shared_.view = view_.get();
-
-  shared_.to_control =
-      rte_ring_create(name("ctl").c_str(), kToControlRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
-  Require(shared_.to_control != nullptr, "control ring");
-  shared_.clock = &clock_;
-
-  auto ports = nat::NatPortAllocator::Create({.first_port = options.nat_first_port,
-                                              .last_port = options.nat_last_port,
-                                              .worker_count = 1,
-                                              .worker_index = 0,
-                                              .quarantine_ms = options.nat_quarantine_ms});
-  Require(ports.ok(), "NAT port allocator");
-  worker_ = std::make_unique<Worker>(0, &shared_, std::move(*ports));
-  // The worker's thread is this one: register it with every RCU domain, as WorkerMain does.
-  auto reader = control_->publisher().RegisterReader(kWorkerReader);
-  Require(reader.ok(), "snapshot reader");
-  worker_->snapshot = *reader;
-  rte_rcu_qsbr_thread_register(flow_rcu_, 0);
-  rte_rcu_qsbr_thread_online(flow_rcu_, 0);
-  view_->RegisterReader(0);
-  readers_registered_ = true;
-
+  in.initial_view = std::move(view);
   if (options.controller) {
-    from_control_ = rte_ring_create(name("fctl").c_str(), kFromControlRingSize, SOCKET_ID_ANY,
-                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
-    Require(from_control_ != nullptr, "from-control ring");
-    worker_->from_control = from_control_;
-    auto controller_reader = control_->publisher().RegisterReader(kControllerReader);
-    Require(controller_reader.ok(), "controller snapshot reader");
-    controller_reader_ = *controller_reader;
     ProviderPortSetup provider;
     provider.port = kProvider;
     provider.subnet = *subnet;
-    auto controller =
-        Controller::Create(&shared_, view_.get(), controller_reader_, from_control_, {provider});
-    Require(controller.ok(), "controller: " + std::string(controller.status().message()));
-    controller_ = std::move(*controller);
-  } else {
-    PublishOwnView();
+    in.controller = std::vector<ProviderPortSetup>{provider};
   }
+  auto dataplane = InProcessDataplane::Create(std::move(in), control_->publisher());
+  Require(dataplane.ok(), "dataplane: " + std::string(dataplane.status().message()));
+  dataplane_ = std::move(*dataplane);
+  Require(kFlowReaderRcuId == dataplane_->worker_count(), "flow reader RCU id");
+  if (!options.controller) PublishOwnView();
 }
 
 // Without a Controller the harness stands in for it: the view's backends resolved in advance,
 // again after each change of the model, as the control thread does.
 void WorkerHarness::PublishOwnView() {
+  RcuCell<DataplaneView>& cell = dataplane_->view();
   auto view = std::make_unique<DataplaneView>();
-  view->providers = view_->latest()->providers;
-  view->backend_hops = ResolveBackendHops(*view, *control_->publisher().latest(), shared_.ports);
-  view_->Publish(std::move(view));
-}
-
-void WorkerHarness::OpenRingPort(const std::string& name, uint16_t index, unsigned tx_ring_size) {
-  RingPort& p = ports_[index];
-  p.rx = rte_ring_create((name + "r").c_str(), kRxRingSize, SOCKET_ID_ANY,
-                         RING_F_SP_ENQ | RING_F_SC_DEQ);
-  p.tx = rte_ring_create((name + "t").c_str(), tx_ring_size, SOCKET_ID_ANY,
-                         RING_F_SP_ENQ | RING_F_SC_DEQ);
-  Require(p.rx != nullptr && p.tx != nullptr, "port rings");
-  const int id = rte_eth_from_rings(name.c_str(), &p.rx, 1, &p.tx, 1, SOCKET_ID_ANY);
-  Require(id >= 0, "rte_eth_from_rings");
-  p.ethdev = static_cast<uint16_t>(id);
-  p.open = true;
-  // As DPDK's own ring PMD test does: the fast-path ops are installed by rte_eth_dev_start.
-  rte_eth_conf conf{};
-  Require(rte_eth_dev_configure(p.ethdev, 1, 1, &conf) == 0, "configure " + name);
-  Require(rte_eth_rx_queue_setup(p.ethdev, 0, kRxRingSize, SOCKET_ID_ANY, nullptr, pool_) == 0,
-          "rx queue " + name);
-  Require(rte_eth_tx_queue_setup(p.ethdev, 0, tx_ring_size, SOCKET_ID_ANY, nullptr) == 0,
-          "tx queue " + name);
-  Require(rte_eth_dev_start(p.ethdev) == 0, "start " + name);
+  view->providers = cell.latest()->providers;
+  view->backend_hops =
+      ResolveBackendHops(*view, *control_->publisher().latest(), dataplane_->ports());
+  cell.Publish(std::move(view));
 }
 
 WorkerHarness::~WorkerHarness() {
-  if (controller_) controller_->Drain();
-  if (worker_) DrainWorker(*worker_);
-  for (RingPort& p : ports_) {
-    void* m;
-    for (rte_ring* r : {p.rx, p.tx}) {
-      while (r != nullptr && rte_ring_dequeue(r, &m) == 0) {
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-      }
-    }
-  }
-  TakeToControl();
-  if (readers_registered_) {
-    view_->UnregisterReader(0);
-    rte_rcu_qsbr_thread_offline(flow_rcu_, 0);
-    rte_rcu_qsbr_thread_unregister(flow_rcu_, 0);
-    control_->publisher().UnregisterReader(worker_->snapshot);
-    if (controller_) control_->publisher().UnregisterReader(controller_reader_);
-  }
-  controller_.reset();
-  worker_.reset();
-  view_.reset();
-  flows_.reset();
-  rte_free(flow_rcu_);
-  for (RingPort& p : ports_) {
-    if (p.open) {
-      rte_eth_dev_stop(p.ethdev);
-      rte_eth_dev_close(p.ethdev);
-    }
-    rte_ring_free(p.rx);
-    rte_ring_free(p.tx);
-  }
-  rte_ring_free(shared_.to_control);
-  rte_ring_free(from_control_);
-  rte_mempool_free(pool_);
+  dataplane_.reset();  // unregisters its readers from the control plane's publisher
   control_.reset();
 }
 
 void WorkerHarness::Inject(uint16_t port, const std::vector<uint8_t>& frame) {
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  rte_mbuf* m = rte_pktmbuf_alloc(pool());
   Require(m != nullptr, "mbuf for an injected frame");
   char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
   Require(data != nullptr, "room for an injected frame");
   std::memcpy(data, frame.data(), frame.size());
-  Require(rte_ring_enqueue(ports_[port].rx, m) == 0, "RX ring full");
+  Require(rte_ring_enqueue(dataplane_->rx_ring(port, 0), m) == 0, "RX ring full");
 }
 
 void WorkerHarness::InjectCopies(uint16_t port, const std::vector<uint8_t>& frame, unsigned count) {
   rte_mbuf* pkts[kRxRingSize];
   while (count > 0) {
     const unsigned n = std::min(count, kRxRingSize - 1);
-    Require(rte_pktmbuf_alloc_bulk(pool_, pkts, n) == 0, "mbufs for injected frames");
+    Require(rte_pktmbuf_alloc_bulk(pool(), pkts, n) == 0, "mbufs for injected frames");
     for (unsigned i = 0; i < n; ++i) {
       char* data = rte_pktmbuf_append(pkts[i], static_cast<uint16_t>(frame.size()));
       Require(data != nullptr, "room for an injected frame");
       std::memcpy(data, frame.data(), frame.size());
     }
-    if (rte_ring_enqueue_bulk(ports_[port].rx, reinterpret_cast<void**>(pkts), n, nullptr) != n) {
+    if (rte_ring_enqueue_bulk(dataplane_->rx_ring(port, 0), reinterpret_cast<void**>(pkts), n,
+                              nullptr) != n) {
       rte_pktmbuf_free_bulk(pkts, n);
       Require(false, "RX ring full");
     }
@@ -284,8 +179,8 @@ unsigned WorkerHarness::DiscardSent(uint16_t port) {
   rte_mbuf* pkts[64];
   unsigned total = 0;
   unsigned n;
-  while ((n = rte_ring_dequeue_burst(ports_[port].tx, reinterpret_cast<void**>(pkts), 64,
-                                     nullptr)) > 0) {
+  while ((n = rte_ring_dequeue_burst(dataplane_->tx_ring(port, 0), reinterpret_cast<void**>(pkts),
+                                     64, nullptr)) > 0) {
     rte_pktmbuf_free_bulk(pkts, n);
     total += n;
   }
@@ -293,13 +188,13 @@ unsigned WorkerHarness::DiscardSent(uint16_t port) {
 }
 
 uint32_t WorkerHarness::Poll() {
-  return PollOnce(*worker_);
+  return PollOnce(dataplane_->worker(0));
 }
 
 std::vector<std::vector<uint8_t>> WorkerHarness::TakeSent(uint16_t port) {
   std::vector<std::vector<uint8_t>> out;
   void* obj;
-  while (rte_ring_dequeue(ports_[port].tx, &obj) == 0) {
+  while (rte_ring_dequeue(dataplane_->tx_ring(port, 0), &obj) == 0) {
     auto* m = static_cast<rte_mbuf*>(obj);
     Require(m->nb_segs == 1 && m->pkt_len == m->data_len, "sent mbuf with inconsistent lengths");
     const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -312,7 +207,8 @@ std::vector<std::vector<uint8_t>> WorkerHarness::TakeSent(uint16_t port) {
 std::vector<ControlFrame> WorkerHarness::TakeToControl() {
   std::vector<ControlFrame> out;
   void* obj;
-  while (shared_.to_control != nullptr && rte_ring_dequeue(shared_.to_control, &obj) == 0) {
+  while (dataplane_->to_control() != nullptr &&
+         rte_ring_dequeue(dataplane_->to_control(), &obj) == 0) {
     auto* m = static_cast<rte_mbuf*>(obj);
     const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
     out.push_back({m->port, std::vector<uint8_t>(data, data + m->data_len)});
@@ -322,27 +218,28 @@ std::vector<ControlFrame> WorkerHarness::TakeToControl() {
 }
 
 unsigned WorkerHarness::ToControlCount() const {
-  return rte_ring_count(shared_.to_control);
+  return rte_ring_count(dataplane_->to_control());
 }
 
 void WorkerHarness::ToControl(uint16_t port, const std::vector<uint8_t>& frame) {
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  rte_mbuf* m = rte_pktmbuf_alloc(pool());
   Require(m != nullptr, "mbuf for a frame to the control thread");
   char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
   Require(data != nullptr, "room for a frame to the control thread");
   std::memcpy(data, frame.data(), frame.size());
   m->port = port;
-  Require(rte_ring_enqueue(shared_.to_control, m) == 0, "control ring full");
+  Require(rte_ring_enqueue(dataplane_->to_control(), m) == 0, "control ring full");
 }
 
 uint32_t WorkerHarness::PollController() {
-  return controller_->Poll();
+  return controller().Poll();
 }
 
 std::vector<ControlFrame> WorkerHarness::TakeFromControl() {
   std::vector<ControlFrame> out;
   void* obj;
-  while (from_control_ != nullptr && rte_ring_dequeue(from_control_, &obj) == 0) {
+  while (dataplane_->from_control() != nullptr &&
+         rte_ring_dequeue(dataplane_->from_control(), &obj) == 0) {
     auto* m = static_cast<rte_mbuf*>(obj);
     Require(m->nb_segs == 1 && m->pkt_len == m->data_len, "mbuf with inconsistent lengths");
     const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -353,27 +250,27 @@ std::vector<ControlFrame> WorkerHarness::TakeFromControl() {
 }
 
 uint64_t WorkerHarness::ControllerDropCount(DropReason reason) const {
-  return controller_->counters().drops[static_cast<size_t>(reason)].Read();
+  return dataplane_->controller()->counters().drops[static_cast<size_t>(reason)].Read();
 }
 
 uint64_t WorkerHarness::DropCount(DropReason reason) const {
-  return worker_->counters.drops[static_cast<size_t>(reason)].Read();
+  return dataplane_->worker(0).counters.drops[static_cast<size_t>(reason)].Read();
 }
 
 uint64_t WorkerHarness::TotalDrops() const {
   uint64_t total = 0;
-  for (const Counter& c : worker_->counters.drops) total += c.Read();
+  for (const Counter& c : dataplane_->worker(0).counters.drops) total += c.Read();
   return total;
 }
 
 unsigned WorkerHarness::MbufsInUse() const {
-  return rte_mempool_in_use_count(pool_);
+  return rte_mempool_in_use_count(pool());
 }
 
 absl::Status WorkerHarness::Change(
     const std::function<absl::Status(Model&, const WorkflowContext&)>& mutate) {
   absl::Status changed = control_->Change(mutate);
-  if (changed.ok() && !controller_) PublishOwnView();
+  if (changed.ok() && dataplane_->controller() == nullptr) PublishOwnView();
   return changed;
 }
 

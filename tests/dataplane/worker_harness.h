@@ -1,9 +1,10 @@
-// A complete single-worker dataplane in one process, without lcores: mbuf pool, three net_ring
-// ports (the test enqueues frames on a port's RX ring and dequeues what the worker sent from its
-// TX ring), flow table, control plane with a seeded model and its snapshot publisher, the
-// neighbour view, a Worker and a VirtualClock. Tests call Poll() to run one worker iteration.
-// With HarnessOptions::controller it also holds the control thread's Controller, wired as
-// Dataplane::Start wires it; PollController() runs one of its rounds.
+// A complete single-worker dataplane in one process, without lcores: the in-process assembly
+// (dataplane/in_process.h) with three net_ring ports (the test enqueues frames on a port's RX
+// ring and dequeues what the worker sent from its TX ring), flow table, the neighbour view, a
+// Worker and a VirtualClock, and a control plane with a seeded model and its snapshot publisher.
+// Tests call Poll() to run one worker iteration. With HarnessOptions::controller it also holds
+// the control thread's Controller, wired as Dataplane::Start wires it; PollController() runs one
+// of its rounds.
 //
 // The topology every test shares (client 10.0.0.2 in both consumer networks):
 //   consumer0 (port 0): network "a", untagged; PE "pe-a" 10.0.0.100 (Approved)
@@ -31,11 +32,10 @@
 #include "control/uuid.h"
 #include "dataplane/controller.h"
 #include "dataplane/drop_reason.h"
-#include "dataplane/rcu_cell.h"
+#include "dataplane/in_process.h"
 #include "dataplane/view.h"
 #include "dataplane/worker.h"
 #include "lb/maglev.h"
-#include "nat/clock.h"
 #include "nat/flow_table.h"
 #include "nat/inet.h"
 #include "nat/port_alloc.h"
@@ -133,10 +133,10 @@ class WorkerHarness {
   uint32_t PollController();
   // What the Controller queued for the worker to send, oldest first; the mbufs are freed.
   std::vector<ControlFrame> TakeFromControl();
-  Controller& controller() { return *controller_; }
+  Controller& controller() { return *dataplane_->controller(); }
   uint64_t ControllerDropCount(DropReason reason) const;
   // The neighbour view workers read now (the Controller's latest publication).
-  const DataplaneView& view() const { return *view_->latest(); }
+  const DataplaneView& view() const { return *dataplane_->view().latest(); }
 
   uint64_t DropCount(DropReason reason) const;
   uint64_t TotalDrops() const;
@@ -159,37 +159,18 @@ class WorkerHarness {
 
   const control::Snapshot& snapshot() const { return *control_->publisher().latest(); }
   control::ControlPlane& control() { return *control_; }
-  rte_mempool* pool() const { return pool_; }
-  Worker& worker() { return *worker_; }
-  nat::VirtualClock& clock() { return clock_; }
-  nat::FlowTable& flows() { return *flows_; }
-  DataplaneShared& shared() { return shared_; }
+  rte_mempool* pool() const { return dataplane_->pool(); }
+  Worker& worker() { return dataplane_->worker(0); }
+  nat::VirtualClock& clock() { return dataplane_->clock(); }
+  nat::FlowTable& flows() { return dataplane_->flows(); }
+  DataplaneShared& shared() { return dataplane_->shared(); }
 
  private:
-  struct RingPort {
-    rte_ring* rx = nullptr;
-    rte_ring* tx = nullptr;
-    uint16_t ethdev = 0;
-    bool open = false;
-  };
-
-  void OpenRingPort(const std::string& name, uint16_t index, unsigned tx_ring_size);
   void PublishOwnView();
 
-  nat::VirtualClock clock_{1'000'000};
   std::unique_ptr<control::UuidGenerator> uuids_;
-  std::unique_ptr<control::ControlPlane> control_;
-  rte_mempool* pool_ = nullptr;
-  std::array<RingPort, kPortCount> ports_{};
-  rte_rcu_qsbr* flow_rcu_ = nullptr;
-  std::unique_ptr<nat::FlowTable> flows_;
-  std::unique_ptr<RcuCell<DataplaneView>> view_;
-  DataplaneShared shared_;
-  std::unique_ptr<Worker> worker_;
-  bool readers_registered_ = false;
-  rte_ring* from_control_ = nullptr;
-  control::SnapshotReader controller_reader_;
-  std::unique_ptr<Controller> controller_;
+  std::unique_ptr<control::ControlPlane> control_;  // its publisher outlives the dataplane
+  std::unique_ptr<InProcessDataplane> dataplane_;
 };
 
 }  // namespace privlink::dataplane::testing
