@@ -37,9 +37,13 @@ TEST(ConversationTest, PlanIsAConsistentExchange) {
         EXPECT_GE(s.at_ms, last);
         last = s.at_ms;
         EXPECT_EQ(s.seq, next[me]);
-        if (s.flags & nat::kTcpAck) EXPECT_EQ(s.ack, next[1 - me]);
+        if (s.flags & nat::kTcpAck) {
+          EXPECT_EQ(s.ack, next[1 - me]);
+        }
         EXPECT_LE(s.payload_len, plan.mss);
-        if (s.payload_len > 0) EXPECT_EQ(s.stream_offset, bytes[me]);
+        if (s.payload_len > 0) {
+          EXPECT_EQ(s.stream_offset, bytes[me]);
+        }
         next[me] += s.payload_len + ((s.flags & (nat::kTcpSyn | nat::kTcpFin)) ? 1 : 0);
         bytes[me] += s.payload_len;
       }
