@@ -29,13 +29,15 @@ test: test-unit test-sanitize
 test-unit: build
 	$(MESON_TEST) -C $(BUILD)
 
+# The sanitizer builds compile the libraries as unity files (tests never: see tests/meson.build):
+# DPDK's and Abseil's headers are parsed once per unity file instead of once per source file.
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Ddebug=true -Doptimization=0 -Db_sanitize=address,undefined \
-	  -Db_lundef=false -Dbenchmarks=false
+	  -Db_lundef=false -Dbenchmarks=false -Dunity=on
 
 $(TSAN_BUILD)/build.ninja:
 	meson setup $(TSAN_BUILD) -Ddebug=true -Doptimization=1 -Db_sanitize=thread -Db_lundef=false \
-	  -Dtsan_only_concurrency=true -Dbenchmarks=false
+	  -Dtsan_only_concurrency=true -Dbenchmarks=false -Dunity=on
 
 test-sanitize: test-asan test-tsan
 
