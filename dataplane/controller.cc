@@ -148,10 +148,14 @@ void Controller::SendReady(uint16_t port, const LearnResult& learned) {
 // SYN to a backend rarely waits for ARP.
 void Controller::OnSnapshot(const control::Snapshot& snap, nat::TimeMs now) {
   seen_generation_ = snap.generation;
-  for (const Ipv4Be nat_ip : snap.nat_ips) {
-    if (!announced_.insert(nat_ip).second) continue;
+  // The set follows the model: a NAT IP removed and later added again is announced again (a
+  // switch may have learned another owner for it in between).
+  absl::flat_hash_set<Ipv4Be> current(snap.nat_ips.begin(), snap.nat_ips.end());
+  for (const Ipv4Be nat_ip : current) {
+    if (announced_.contains(nat_ip)) continue;
     for (const Provider& p : providers_) SendAnnouncement(p.port, nat_ip);
   }
+  announced_ = std::move(current);
   const DataplaneView& view = *view_->latest();
   for (const auto& service : snap.services) {
     if (service == nullptr) continue;

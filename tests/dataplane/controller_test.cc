@@ -276,6 +276,32 @@ TEST_F(ControllerTest, FirstRoundAnnouncesNatIpsAndResolvesEveryBackend) {
   EXPECT_TRUE(Contains(next, kProvider, ProviderRequestFor(kExtraBackend)));
 }
 
+// A NAT IP that left the model (its service deleted) and came back is announced again: a switch
+// may have learned another owner for it in between.
+TEST_F(ControllerTest, NatIpIsAnnouncedAgainWhenItReturnsToTheModel) {
+  StartUp();
+  const Ipv4Be svc2_nat_ip = Ipv4(192, 168, 10, 210);  // AddUnrelatedResources' service
+  ASSERT_TRUE(h_.AddUnrelatedResources().ok());
+  h_.PollController();
+  EXPECT_TRUE(Contains(h_.TakeFromControl(), kProvider, AnnouncementOf(svc2_nat_ip)));
+
+  ASSERT_TRUE(h_.Change([](control::Model& m, const control::WorkflowContext&) {
+                  if (absl::Status s = control::DeleteEndpoint(m, "pe-c"); !s.ok()) return s;
+                  return control::DeleteService(m, "svc2");
+                }).ok());
+  h_.PollController();
+  for (const ControlFrame& f : h_.TakeFromControl()) {
+    EXPECT_FALSE(SameFrame(f.bytes, AnnouncementOf(svc2_nat_ip))) << "announced while gone";
+  }
+
+  ASSERT_TRUE(h_.Change([](control::Model& m, const control::WorkflowContext&) {
+                  return control::DeleteNetwork(m, "c");
+                }).ok());
+  ASSERT_TRUE(h_.AddUnrelatedResources().ok());
+  h_.PollController();
+  EXPECT_TRUE(Contains(h_.TakeFromControl(), kProvider, AnnouncementOf(svc2_nat_ip)));
+}
+
 // ---- packets held for ARP ----
 
 TEST_F(ControllerTest, HeldPacketLeavesWhenTheBackendAnswers) {
