@@ -150,9 +150,11 @@ void Controller::OnSnapshot(const control::Snapshot& snap, nat::TimeMs now) {
   seen_generation_ = snap.generation;
   // The set follows the model: a NAT IP removed and later added again is announced again (a
   // switch may have learned another owner for it in between).
-  absl::flat_hash_set<Ipv4Be> current(snap.nat_ips.begin(), snap.nat_ips.end());
-  for (const Ipv4Be nat_ip : current) {
-    if (announced_.contains(nat_ip)) continue;
+  // Announced in the model's order (a hash set's order differs between runs; replay's output
+  // must not).
+  absl::flat_hash_set<Ipv4Be> current;
+  for (const Ipv4Be nat_ip : snap.nat_ips) {
+    if (!current.insert(nat_ip).second || announced_.contains(nat_ip)) continue;
     for (const Provider& p : providers_) SendAnnouncement(p.port, nat_ip);
   }
   announced_ = std::move(current);
