@@ -310,6 +310,14 @@ def run_privlinkd(build, config, packets, ns=None):
     return p, read, stats
 
 
+def with_privlinkd_counts(result, stats):
+    """`result` with privlinkd's own flow count and drops after the window."""
+    d = stats()
+    result["flows_seen"] = d["flows"]["total"]
+    result["drops"] = sum(d["drops"].values())
+    return result
+
+
 # ---- the systems: set-up "dpdk" (net_pcap in, net_null out) --------------------------------------
 
 def pcap_source(trace):
@@ -329,11 +337,7 @@ def dpdk_privlinkd(ctx, trace, packets):
                           f"unix:{WORK}/api.sock", extra_mbufs=packets)
     daemon, read, stats = run_privlinkd(ctx.build, config, packets)
     try:
-        result = measure(read, packets, ctx.window)
-        d = stats()
-        result["flows_seen"] = d["flows"]["total"]
-        result["drops"] = sum(d["drops"].values())
-        return result
+        return with_privlinkd_counts(measure(read, packets, ctx.window), stats)
     finally:
         stop(daemon)
 
@@ -522,11 +526,7 @@ def kernel_privlinkd(ctx, trace, packets):
     daemon, _, stats = run_privlinkd(ctx.build, config, 0, ns=NS_RTR)
     gen = start_generator(trace, packets, SENDER, ns=NS_CONS)
     try:
-        result = measure(sysfs_counters(), packets, ctx.window)
-        d = stats()
-        result["flows_seen"] = d["flows"]["total"]
-        result["drops"] = sum(d["drops"].values())
-        return result
+        return with_privlinkd_counts(measure(sysfs_counters(), packets, ctx.window), stats)
     finally:
         stop(gen)
         stop(daemon)

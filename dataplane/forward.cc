@@ -167,9 +167,8 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
   } else {
     w.counters.Drop(DropReason::kMbufPoolExhausted);
   }
+  // Framed (length and padding) by Emit once the other side's L2 header, tagged or not, is known.
   WriteTcpReset(FrameOf(m) + p.l3_offset, to_receiver);
-  // Framed (and padded) by Emit once the other side's L2 header, tagged or not, is known.
-  SetUnpaddedLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
   // A segment without payload, SYN or FIN is a pure ACK (sequence exact) or a keepalive or
   // zero-window probe (sequence one below the receiver's next, out of window, silently
   // dropped): a second reset one higher covers the probe. Sent after the first, so when the
@@ -178,9 +177,7 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
       p.tcp_payload_len() == 0 && (p.tcp_flags & (nat::kTcpSyn | nat::kTcpFin)) == 0;
   if (zero_length) {
     if (rte_mbuf* probe = rte_pktmbuf_alloc(w.shared->pool); probe != nullptr) {
-      std::memcpy(FrameOf(probe), FrameOf(m), m->data_len);
-      probe->data_len = m->data_len;
-      probe->pkt_len = m->pkt_len;
+      std::memcpy(FrameOf(probe), FrameOf(m), p.l3_offset + kResetL3Len);
       ResetSegment next = to_receiver;
       ++next.seq;
       WriteTcpReset(FrameOf(probe) + p.l3_offset, next);

@@ -77,7 +77,8 @@ inline void SendToControl(Worker& w, uint16_t port, rte_mbuf* m) {
 // Zeroes bytes [end, kEthMinFrameLen) of a frame. A TCP datagram is at least 40 bytes, so behind
 // any Ethernet header at most 6 bytes are missing: two overlapping fixed-size stores instead of
 // a memset call (which GCC emits for a variable length, and which cost more than the rest of the
-// frame's finishing on the 64-byte packets of the benchmarks).
+// frame's finishing on the 64-byte packets of the benchmarks). Shorter frames (ARP) take the
+// memset.
 inline void ZeroPadToMinimum(uint8_t* f, uint16_t end) {
   const unsigned pad = kEthMinFrameLen - end;
   if (pad > 6) [[unlikely]] {
@@ -91,6 +92,16 @@ inline void ZeroPadToMinimum(uint8_t* f, uint16_t end) {
   } else {
     f[kEthMinFrameLen - 1] = 0;
   }
+}
+
+// Sets a frame privlink wrote to `len` bytes, zero-padded to Ethernet's 60-byte minimum.
+inline void SetFrameLength(rte_mbuf* m, uint16_t len) {
+  if (len < kEthMinFrameLen) {
+    ZeroPadToMinimum(FrameOf(m), len);
+    len = kEthMinFrameLen;
+  }
+  m->data_len = len;
+  m->pkt_len = len;
 }
 
 // Puts an Ethernet header (destination, source, an 802.1Q tag when `vlan` is non-zero) in front
@@ -121,28 +132,8 @@ inline bool FrameDatagram(rte_mbuf* m, uint16_t l3_offset, uint16_t datagram_len
   }
   const uint16_t ipv4 = HostToBe16(kEtherTypeIpv4);
   std::memcpy(f + want - 2, &ipv4, 2);
-  auto len = static_cast<uint16_t>(want + datagram_len);
-  if (len < kEthMinFrameLen) {
-    ZeroPadToMinimum(f, len);
-    len = kEthMinFrameLen;
-  }
-  m->data_len = len;
-  m->pkt_len = len;
+  SetFrameLength(m, static_cast<uint16_t>(want + datagram_len));
   return true;
-}
-
-// Sets a frame's length without padding: for a frame whose L2 header is still to change.
-inline void SetUnpaddedLength(rte_mbuf* m, uint16_t len) {
-  m->data_len = len;
-  m->pkt_len = len;
-}
-
-// Sets a frame privlink wrote to `len` bytes, zero-padded to Ethernet's 60-byte minimum.
-inline void SetFrameLength(rte_mbuf* m, uint16_t len) {
-  const uint16_t padded = len < kEthMinFrameLen ? static_cast<uint16_t>(kEthMinFrameLen) : len;
-  if (padded > len) std::memset(FrameOf(m) + len, 0, padded - len);
-  m->data_len = padded;
-  m->pkt_len = padded;
 }
 
 }  // namespace privlink::dataplane
