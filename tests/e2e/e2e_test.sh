@@ -17,7 +17,6 @@ PRIVLINKCTL=$(realpath "$2")
 # shellcheck source=tests/e2e/topology.sh
 source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
 plk_topo_require
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 # tmpfs: the 1 GiB file and everything else go away with the directory.
 WORK=$(mktemp -d /dev/shm/plk-e2e.XXXXXX)

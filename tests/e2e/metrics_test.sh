@@ -16,12 +16,7 @@ PRIVLINKD=$(realpath "$1")
 PRIVLINKCTL=$(realpath "$2")
 # shellcheck source=tests/e2e/topology.sh
 source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
-plk_topo_require
-if ! command -v prometheus >/dev/null; then
-  echo "FAIL: 'prometheus' is missing (tools/install-deps installs it)" >&2
-  exit 1
-fi
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+plk_topo_require prometheus
 
 WORK=$(mktemp -d /dev/shm/plk-metrics.XXXXXX)
 mkdir -p "$WORK/www" "$WORK/logs" "$WORK/prometheus"

@@ -21,12 +21,7 @@ PRIVLINKCTL=$(realpath "$2")
 PRIVLINK_REPLAY=$(realpath "$3")
 # shellcheck source=tests/e2e/topology.sh
 source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
-plk_topo_require
-if ! command -v tcpdump >/dev/null; then
-  echo "FAIL: 'tcpdump' is missing (tools/install-deps installs it)" >&2
-  exit 1
-fi
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+plk_topo_require tcpdump
 
 WORK=$(mktemp -d /dev/shm/plk-replay-live.XXXXXX)
 API="unix:$WORK/api.sock"

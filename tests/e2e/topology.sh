@@ -44,14 +44,16 @@ PLK_LOCK_FD=
 
 plk_log() { echo "[$(date +%T)] $*" >&2; }
 
-# Root, the tools, and permission to make namespaces; exits 77 (meson's skip) otherwise.
+# Root, the tools (these and any named as arguments), and permission to make namespaces; exits
+# 77 (meson's skip) without root or namespaces, 1 when a tool is missing. Also drops proxy
+# settings: curl must reach the namespaces' addresses directly.
 plk_topo_require() {
   if [ "$(id -u)" -ne 0 ]; then
     echo "SKIP: the end-to-end topology needs root (network namespaces, veth pairs)" >&2
     exit 77
   fi
   local tool
-  for tool in ip ethtool curl python3 sysctl flock; do
+  for tool in ip ethtool curl python3 sysctl flock "$@"; do
     if ! command -v "$tool" >/dev/null; then
       echo "FAIL: '$tool' is missing (tools/install-deps installs it)" >&2
       exit 1
@@ -63,6 +65,7 @@ plk_topo_require() {
     exit 77
   fi
   ip netns del "$probe"
+  unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 }
 
 # The namespace and interface names are fixed, so two runs (the e2e test in two build directories,
