@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "control/daemon_config.h"
+#include "control/config/daemon_config.h"
 
 namespace privlink::bench {
 namespace {

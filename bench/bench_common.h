@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "dataplane/replay.h"
-#include "dataplane/wire_format.h"
+#include "dataplane/offline/replay.h"
+#include "dataplane/packet/wire_format.h"
 #include "nat/inet.h"
 
 namespace privlink::bench {

@@ -9,8 +9,8 @@
 #include <deque>
 
 #include "bench/bench_common.h"
-#include "dataplane/parse.h"
-#include "dataplane/worker_loop.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/worker/worker_loop.h"
 #include "nat/tcp_state.h"
 #include "tools/trace/conversation.h"
 

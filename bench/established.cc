@@ -10,9 +10,9 @@
 #include <cstring>
 #include <memory>
 
-#include "control/workflow.h"
-#include "dataplane/rss.h"
-#include "dataplane/worker_loop.h"
+#include "control/model/workflow.h"
+#include "dataplane/offline/rss.h"
+#include "dataplane/worker/worker_loop.h"
 #include "nat/tcp_state.h"
 #include "tools/trace/conversation.h"
 

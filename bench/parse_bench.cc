@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
-#include "dataplane/parse.h"
-#include "dataplane/wire_format.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/packet/wire_format.h"
 #include "nat/tcp_state.h"
 
 namespace privlink::bench {

@@ -20,8 +20,8 @@
 #include <boost/program_options.hpp>
 
 #include "absl/strings/str_format.h"
-#include "control/daemon_config.h"
-#include "dataplane/replay.h"
+#include "control/config/daemon_config.h"
+#include "dataplane/offline/replay.h"
 #include "tools/replay/pcap_io.h"
 
 namespace {

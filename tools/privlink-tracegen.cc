@@ -12,8 +12,8 @@
 #include <boost/program_options.hpp>
 
 #include "absl/strings/string_view.h"
-#include "control/daemon_config.h"
-#include "dataplane/replay.h"
+#include "control/config/daemon_config.h"
+#include "dataplane/offline/replay.h"
 #include "tools/replay/pcap_io.h"
 #include "tools/trace/tracegen.h"
 

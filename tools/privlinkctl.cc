@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "control/cli.h"
+#include "control/cli/cli.h"
 
 int main(int argc, char** argv) {
   return privlink::control::RunCli(std::vector<std::string>(argv + 1, argv + argc), std::cout,

@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "control/daemon_config.h"
-#include "dataplane/replay.h"
-#include "tests/dataplane/packet_builder.h"
+#include "control/config/daemon_config.h"
+#include "dataplane/offline/replay.h"
+#include "tests/dataplane/framework/packet_builder.h"
 
 namespace {
 

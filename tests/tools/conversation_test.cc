@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "dataplane/parse.h"
+#include "dataplane/packet/parse.h"
 #include "nat/tcp_state.h"
 
 namespace privlink::trace {

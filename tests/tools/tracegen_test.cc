@@ -9,7 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/control/process_util.h"
+#include "tests/control/framework/process_util.h"
 
 namespace privlink::trace {
 namespace {

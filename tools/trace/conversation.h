@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataplane/wire_format.h"
+#include "dataplane/packet/wire_format.h"
 #include "nat/clock.h"
 #include "nat/inet.h"
 

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "dataplane/arp.h"
-#include "dataplane/parse.h"
-#include "dataplane/replay.h"
+#include "dataplane/packet/arp.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/offline/replay.h"
 #include "nat/tcp_state.h"
 #include "tools/trace/conversation.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "control/daemon_config.h"
+#include "control/config/daemon_config.h"
 #include "nat/inet.h"
 
 namespace privlink::trace {

@@ -1,0 +1,130 @@
+// The Private Link resource model owned by the control thread: networks, private link services,
+// private endpoints and the connections between them. Plain values, copied freely: every change
+// is applied to a copy and swapped in only once the whole copy has been validated.
+//
+// Names follow Azure's so that users recognise them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/model/ids.h"
+#include "nat/inet.h"
+
+namespace privlink::control {
+
+enum class BackendState : uint8_t { kActive = 0, kDraining = 1 };
+
+// Only kApproved carries traffic. kDisconnected: the endpoint was deleted (service side) or the
+// provider removed the connection (endpoint side).
+enum class ConnectionStatus : uint8_t { kPending, kApproved, kRejected, kDisconnected };
+
+std::string_view TeardownPolicyName(TeardownPolicy policy);
+std::optional<TeardownPolicy> ParseTeardownPolicy(std::string_view text);
+std::string_view BackendStateName(BackendState state);
+std::optional<BackendState> ParseBackendState(std::string_view text);
+std::string_view ConnectionStatusName(ConnectionStatus status);
+std::optional<ConnectionStatus> ParseConnectionStatus(std::string_view text);
+
+struct Network {
+  std::string name;
+  std::string port;   // consumer port name (dataplane.ports[].name)
+  uint16_t vlan = 0;  // 0 = untagged
+  NetworkId id = kNoNetwork;
+
+  bool operator==(const Network&) const = default;
+};
+
+struct LoadBalancingRule {
+  uint16_t frontend_port = 0;  // host order; 1..65535
+  uint16_t backend_port = 0;
+  bool operator==(const LoadBalancingRule&) const = default;
+};
+
+struct Backend {
+  Ipv4Be ip = 0;
+  uint32_t weight = 1;
+  BackendState state = BackendState::kActive;
+  bool operator==(const Backend&) const = default;
+};
+
+// One endpoint's connection as the service sees it. Kept by the service, keyed by endpoint name.
+struct Connection {
+  std::string private_endpoint;  // endpoint name
+  EndpointId endpoint_id = kNoEndpoint;
+  std::string subscription;     // the endpoint's subscription
+  std::string request_message;  // from the endpoint
+  std::string description;      // the provider's note on approve/reject
+  ConnectionStatus status = ConnectionStatus::kPending;
+  bool operator==(const Connection&) const = default;
+};
+
+inline constexpr uint32_t kDefaultIdleTimeoutMinutes = 4;  // Azure's default idle timeout
+inline constexpr std::string_view kProvisioningSucceeded = "Succeeded";
+
+struct PrivateLinkService {
+  std::string name;
+  std::string subscription;  // owner
+  std::vector<LoadBalancingRule> load_balancing_rules;
+  std::vector<Backend> backends;
+  std::vector<Ipv4Be> nat_ips;
+  std::vector<std::string> visibility;  // [] = owner only, ["*"] = anyone, else a list
+  std::vector<std::string> auto_approval;
+  std::vector<std::string> fqdns;
+  uint32_t idle_timeout_minutes = kDefaultIdleTimeoutMinutes;
+  TeardownPolicy connection_teardown = TeardownPolicy::kReset;
+  // Read-only, set by the control plane.
+  ServiceId id = kNoService;
+  std::string alias;
+  std::string provisioning_state{kProvisioningSucceeded};
+  std::map<std::string, Connection> connections;  // by endpoint name
+
+  bool operator==(const PrivateLinkService&) const = default;
+};
+
+struct PrivateEndpoint {
+  std::string name;
+  std::string subscription;
+  std::string network;
+  Ipv4Be ip = 0;
+  std::string private_link_service;  // as requested: an alias or a service name
+  std::string request_message;
+  // Read-only, set by the control plane.
+  EndpointId id = kNoEndpoint;
+  ServiceId service_id = kNoService;  // the service the connection was made to
+
+  bool operator==(const PrivateEndpoint&) const = default;
+};
+
+// Where each id cursor stands; persisted so ids are not reused early after a restart.
+struct IdCursors {
+  uint32_t network = 0;
+  uint32_t service = 0;
+  uint32_t endpoint = 0;
+  bool operator==(const IdCursors&) const = default;
+};
+
+// The whole model. Maps keyed by name keep listings and the state file in a stable order.
+struct Model {
+  std::map<std::string, Network> networks;
+  std::map<std::string, PrivateLinkService> services;
+  std::map<std::string, PrivateEndpoint> endpoints;
+  IdCursors cursors;
+
+  bool operator==(const Model&) const = default;
+};
+
+// Lookups used by the workflow, the snapshot builder and the API.
+const PrivateLinkService* FindServiceById(const Model& model, ServiceId id);
+// `reference` is an alias or a service name (aliases are tried first).
+const PrivateLinkService* FindServiceByReference(const Model& model, std::string_view reference);
+
+// The connection status the endpoint's owner sees: the service's record if the endpoint still has
+// one there, else Disconnected (the provider removed it, or the service is gone).
+ConnectionStatus EndpointConnectionStatus(const Model& model, const PrivateEndpoint& endpoint);
+
+}  // namespace privlink::control

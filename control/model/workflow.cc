@@ -1,0 +1,473 @@
+#include "control/model/workflow.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "control/model/str_cat.h"
+#include "control/model/validate.h"
+
+namespace privlink::control {
+namespace {
+
+constexpr absl::StatusCode kConflict = absl::StatusCode::kFailedPrecondition;  // HTTP 409
+
+// Moves the cursor forward (wrapping, skipping 0) to the next id not in `used`.
+std::optional<uint32_t> AllocateId(uint32_t& cursor, uint32_t limit,
+                                   const std::set<uint32_t>& used) {
+  for (uint32_t tries = 1; tries < limit; ++tries) {
+    cursor = cursor + 1 >= limit ? 1 : cursor + 1;
+    if (!used.contains(cursor)) return cursor;
+  }
+  return std::nullopt;
+}
+
+std::set<uint32_t> UsedEndpointIds(const Model& model) {
+  std::set<uint32_t> used;
+  for (const auto& [name, endpoint] : model.endpoints) used.insert(endpoint.id);
+  // A Disconnected record keeps its endpoint's id until the provider deletes it, so the id's
+  // flows are still torn down by the right policy.
+  for (const auto& [name, service] : model.services) {
+    for (const auto& [pe, connection] : service.connections) used.insert(connection.endpoint_id);
+  }
+  return used;
+}
+
+bool Contains(const std::vector<std::string>& list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+bool IsVisibleTo(const PrivateLinkService& service, std::string_view subscription) {
+  return subscription == service.subscription || Contains(service.visibility, kVisibleToAll) ||
+         Contains(service.visibility, subscription);
+}
+
+std::string Quoted(std::string_view text) {
+  return Cat("'", text, "'");
+}
+
+// The endpoint (other than `except`) that holds `ip` in `network`, if any.
+const PrivateEndpoint* EndpointWithIp(const Model& model, std::string_view network, Ipv4Be ip,
+                                      std::string_view except) {
+  for (const auto& [name, endpoint] : model.endpoints) {
+    if (name != except && endpoint.network == network && endpoint.ip == ip) return &endpoint;
+  }
+  return nullptr;
+}
+
+// Cross-service address rules: NAT IPs unique across services and distinct from every backend
+// (both live in the provider network, where reverse flow keys must be unambiguous) and from every
+// endpoint IP.
+absl::Status CheckServiceAddresses(const Model& model, const PrivateLinkService& service,
+                                   std::string_view prefix) {
+  for (size_t i = 0; i < service.nat_ips.size(); ++i) {
+    const Ipv4Be ip = service.nat_ips[i];
+    const std::string field = Cat(prefix, "natIps[", i, "]");
+    for (const auto& [name, other] : model.services) {
+      if (name == service.name) continue;
+      if (std::find(other.nat_ips.begin(), other.nat_ips.end(), ip) != other.nat_ips.end()) {
+        return FieldError(
+            kConflict, field,
+            Cat(FormatIpv4(ip), " is already a NAT IP of private link service ", Quoted(name)));
+      }
+      for (const Backend& backend : other.backends) {
+        if (backend.ip == ip) {
+          return FieldError(
+              kConflict, field,
+              Cat(FormatIpv4(ip), " is a backend of private link service ", Quoted(name)));
+        }
+      }
+    }
+    for (const auto& [name, endpoint] : model.endpoints) {
+      if (endpoint.ip == ip) {
+        return FieldError(kConflict, field,
+                          Cat(FormatIpv4(ip), " is the IP of private endpoint ", Quoted(name)));
+      }
+    }
+  }
+  for (size_t i = 0; i < service.backends.size(); ++i) {
+    const Ipv4Be ip = service.backends[i].ip;
+    for (const auto& [name, other] : model.services) {
+      if (name != service.name &&
+          std::find(other.nat_ips.begin(), other.nat_ips.end(), ip) != other.nat_ips.end()) {
+        return FieldError(
+            kConflict, Cat(prefix, "backends[", i, "].ip"),
+            Cat(FormatIpv4(ip), " is a NAT IP of private link service ", Quoted(name)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChangeKind> SetConnectionStatus(Model& model, std::string_view service_name,
+                                               std::string_view endpoint, ConnectionStatus status,
+                                               std::string_view description,
+                                               std::string_view field) {
+  auto service = model.services.find(std::string(service_name));
+  if (service == model.services.end()) {
+    return absl::NotFoundError(Cat("private link service ", Quoted(service_name), " not found"));
+  }
+  auto it = service->second.connections.find(std::string(endpoint));
+  if (it == service->second.connections.end()) {
+    return FieldError(absl::StatusCode::kNotFound, field,
+                      Cat("private link service ", Quoted(service_name),
+                          " has no connection from private endpoint ", Quoted(endpoint)));
+  }
+  if (description.size() > kMaxRequestMessageLength) {
+    return FieldError("description", Cat("longer than ", kMaxRequestMessageLength, " characters"));
+  }
+  Connection& connection = it->second;
+  if (connection.status == status && connection.description == description) {
+    return ChangeKind::kUnchanged;
+  }
+  if (connection.status == ConnectionStatus::kDisconnected) {
+    return FieldError(kConflict, field,
+                      Cat("connection from ", Quoted(endpoint),
+                          " is Disconnected (its endpoint was deleted); delete it instead"));
+  }
+  if (status != ConnectionStatus::kApproved && status != ConnectionStatus::kRejected) {
+    return FieldError(field, Cat("a connection can only be set to Approved or Rejected, not ",
+                                 ConnectionStatusName(status)));
+  }
+  connection.status = status;
+  connection.description = std::string(description);
+  return ChangeKind::kUpdated;
+}
+
+absl::Status CheckDuplicateNames(const ResourceDocument& document) {
+  auto check = [](std::string_view list, const auto& items, auto name_of) -> absl::Status {
+    std::set<std::string_view> seen;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!seen.insert(name_of(items[i])).second) {
+        return FieldError(Cat(list, "[", i, "].name"),
+                          Cat("duplicate name ", Quoted(name_of(items[i]))));
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (auto s = check("networks", document.networks,
+                     [](const Network& n) -> std::string_view { return n.name; });
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = check("privateLinkServices", document.services,
+                     [](const ServiceRequest& r) -> std::string_view { return r.service.name; });
+      !s.ok()) {
+    return s;
+  }
+  return check("privateEndpoints", document.endpoints,
+               [](const PrivateEndpoint& e) -> std::string_view { return e.name; });
+}
+
+void Count(ApplySummary& summary, ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kCreated:
+      ++summary.created;
+      break;
+    case ChangeKind::kUpdated:
+      ++summary.updated;
+      break;
+    case ChangeKind::kUnchanged:
+      ++summary.unchanged;
+      break;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ChangeKind> PutNetwork(Model& model, const Network& requested,
+                                      const WorkflowContext& context, std::string_view prefix) {
+  if (auto s = ValidateNetwork(requested, prefix); !s.ok()) return s;
+  if (!context.consumer_ports.empty() && !context.consumer_ports.contains(requested.port)) {
+    return FieldError(Cat(prefix, "port"),
+                      Cat(Quoted(requested.port), " is not a consumer port of this daemon"));
+  }
+  for (const auto& [name, other] : model.networks) {
+    if (name != requested.name && other.port == requested.port && other.vlan == requested.vlan) {
+      return FieldError(kConflict, Cat(prefix, "vlan"),
+                        Cat("port ", Quoted(requested.port), " vlan ", requested.vlan,
+                            " already belongs to network ", Quoted(name)));
+    }
+  }
+  auto existing = model.networks.find(requested.name);
+  if (existing != model.networks.end()) {
+    Network updated = requested;
+    updated.id = existing->second.id;
+    if (updated == existing->second) return ChangeKind::kUnchanged;
+    existing->second = std::move(updated);
+    return ChangeKind::kUpdated;
+  }
+  std::set<uint32_t> used;
+  for (const auto& [name, network] : model.networks) used.insert(network.id);
+  const std::optional<uint32_t> id = AllocateId(model.cursors.network, kNetworkIdLimit, used);
+  if (!id) return FieldError(kConflict, Cat(prefix, "name"), "no network id left");
+  Network created = requested;
+  created.id = static_cast<NetworkId>(*id);
+  model.networks.emplace(created.name, std::move(created));
+  return ChangeKind::kCreated;
+}
+
+absl::Status DeleteNetwork(Model& model, std::string_view name) {
+  auto it = model.networks.find(std::string(name));
+  if (it == model.networks.end()) {
+    return absl::NotFoundError(Cat("network ", Quoted(name), " not found"));
+  }
+  std::string users;
+  for (const auto& [pe, endpoint] : model.endpoints) {
+    if (endpoint.network == name) users += Cat(users.empty() ? "" : ", ", pe);
+  }
+  if (!users.empty()) {
+    return absl::FailedPreconditionError(Cat(
+        "network ", Quoted(name), " is used by private endpoints: ", users, "; delete them first"));
+  }
+  model.networks.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChangeKind> PutService(Model& model, const ServiceRequest& request,
+                                      const WorkflowContext& context, std::string_view prefix) {
+  const PrivateLinkService& requested = request.service;
+  if (auto s = ValidateService(requested, prefix); !s.ok()) return s;
+  if (auto s = CheckServiceAddresses(model, requested, prefix); !s.ok()) return s;
+
+  ChangeKind kind = ChangeKind::kUnchanged;
+  auto existing = model.services.find(requested.name);
+  if (existing != model.services.end()) {
+    const PrivateLinkService& current = existing->second;
+    if (requested.subscription != current.subscription) {
+      return FieldError(Cat(prefix, "subscription"),
+                        "cannot be changed; delete and re-create the service");
+    }
+    for (Ipv4Be ip : current.nat_ips) {
+      if (std::find(requested.nat_ips.begin(), requested.nat_ips.end(), ip) ==
+          requested.nat_ips.end()) {
+        return FieldError(
+            Cat(prefix, "natIps"),
+            Cat("NAT IP ", FormatIpv4(ip), " cannot be removed while the service exists"));
+      }
+    }
+    PrivateLinkService updated = requested;
+    updated.id = current.id;
+    updated.alias = current.alias;
+    updated.provisioning_state = current.provisioning_state;
+    updated.connections = current.connections;
+    if (!(updated == current)) {
+      existing->second = std::move(updated);
+      kind = ChangeKind::kUpdated;
+    }
+  } else {
+    if (context.uuids == nullptr) return absl::InternalError("no UUID generator");
+    std::set<uint32_t> used;
+    std::set<std::string> aliases;
+    for (const auto& [name, service] : model.services) {
+      used.insert(service.id);
+      aliases.insert(service.alias);
+    }
+    const std::optional<uint32_t> id = AllocateId(model.cursors.service, kServiceIdLimit, used);
+    if (!id) return FieldError(kConflict, Cat(prefix, "name"), "no service id left");
+    PrivateLinkService created = requested;
+    created.id = static_cast<ServiceId>(*id);
+    created.provisioning_state = std::string(kProvisioningSucceeded);
+    created.connections.clear();
+    do {  // a collision of random UUIDs is all but impossible; aliases must be unique anyway
+      created.alias =
+          Cat(created.name, ".", context.uuids->NewUuid(), ".", context.region, ".privlinkservice");
+    } while (aliases.contains(created.alias));
+    model.services.emplace(created.name, std::move(created));
+    kind = ChangeKind::kCreated;
+  }
+
+  for (size_t i = 0; i < request.connections.size(); ++i) {
+    const ConnectionRequest& c = request.connections[i];
+    auto changed =
+        SetConnectionStatus(model, requested.name, c.private_endpoint, c.status, c.description,
+                            Cat(prefix, "privateEndpointConnections[", i, "]"));
+    if (!changed.ok()) return changed.status();
+    if (*changed != ChangeKind::kUnchanged && kind == ChangeKind::kUnchanged) {
+      kind = ChangeKind::kUpdated;
+    }
+  }
+  return kind;
+}
+
+absl::Status DeleteService(Model& model, std::string_view name) {
+  auto it = model.services.find(std::string(name));
+  if (it == model.services.end()) {
+    return absl::NotFoundError(Cat("private link service ", Quoted(name), " not found"));
+  }
+  std::string blocking;
+  for (const auto& [pe, connection] : it->second.connections) {
+    if (connection.status == ConnectionStatus::kPending ||
+        connection.status == ConnectionStatus::kApproved) {
+      blocking +=
+          Cat(blocking.empty() ? "" : ", ", pe, " (", ConnectionStatusName(connection.status), ")");
+    }
+  }
+  if (!blocking.empty()) {
+    return absl::FailedPreconditionError(Cat("private link service ", Quoted(name),
+                                             " has connections: ", blocking,
+                                             "; reject or delete them first"));
+  }
+  model.services.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChangeKind> PutEndpoint(Model& model, const PrivateEndpoint& requested,
+                                       std::string_view prefix) {
+  if (auto s = ValidateEndpoint(requested, prefix); !s.ok()) return s;
+
+  auto existing = model.endpoints.find(requested.name);
+  if (existing != model.endpoints.end()) {
+    PrivateEndpoint& current = existing->second;
+    const std::pair<std::string_view, bool> immutable[] = {
+        {"subscription", requested.subscription != current.subscription},
+        {"network", requested.network != current.network},
+        {"ip", requested.ip != current.ip},
+        {"privateLinkService", requested.private_link_service != current.private_link_service},
+    };
+    for (const auto& [field, changed] : immutable) {
+      if (changed) {
+        return FieldError(Cat(prefix, field),
+                          "cannot be changed; delete and re-create the private endpoint");
+      }
+    }
+    if (requested.request_message == current.request_message) return ChangeKind::kUnchanged;
+    current.request_message = requested.request_message;
+    for (auto& [name, service] : model.services) {
+      auto connection = service.connections.find(current.name);
+      if (service.id == current.service_id && connection != service.connections.end() &&
+          connection->second.endpoint_id == current.id) {
+        connection->second.request_message = current.request_message;
+      }
+    }
+    return ChangeKind::kUpdated;
+  }
+
+  if (!model.networks.contains(requested.network)) {
+    return FieldError(absl::StatusCode::kNotFound, Cat(prefix, "network"),
+                      Cat("network ", Quoted(requested.network), " not found"));
+  }
+  // Missing and invisible services get the same answer, so a caller learns nothing about
+  // services it may not see.
+  const PrivateLinkService* found = FindServiceByReference(model, requested.private_link_service);
+  if (found == nullptr || !IsVisibleTo(*found, requested.subscription)) {
+    return FieldError(
+        absl::StatusCode::kNotFound, Cat(prefix, "privateLinkService"),
+        Cat("private link service ", Quoted(requested.private_link_service), " not found"));
+  }
+  if (const PrivateEndpoint* other =
+          EndpointWithIp(model, requested.network, requested.ip, requested.name)) {
+    return FieldError(kConflict, Cat(prefix, "ip"),
+                      Cat(FormatIpv4(requested.ip), " is already used by private endpoint ",
+                          Quoted(other->name), " in network ", Quoted(requested.network)));
+  }
+  for (const auto& [name, service] : model.services) {
+    if (std::find(service.nat_ips.begin(), service.nat_ips.end(), requested.ip) !=
+        service.nat_ips.end()) {
+      return FieldError(
+          kConflict, Cat(prefix, "ip"),
+          Cat(FormatIpv4(requested.ip), " is a NAT IP of private link service ", Quoted(name)));
+    }
+  }
+
+  const std::optional<uint32_t> id =
+      AllocateId(model.cursors.endpoint, kEndpointIdLimit, UsedEndpointIds(model));
+  if (!id) return FieldError(kConflict, Cat(prefix, "name"), "no endpoint id left");
+
+  PrivateLinkService& service = model.services.at(found->name);
+  PrivateEndpoint created = requested;
+  created.id = *id;
+  created.service_id = service.id;
+  Connection connection;
+  connection.private_endpoint = created.name;
+  connection.endpoint_id = created.id;
+  connection.subscription = created.subscription;
+  connection.request_message = created.request_message;
+  connection.status = Contains(service.auto_approval, created.subscription)
+                          ? ConnectionStatus::kApproved
+                          : ConnectionStatus::kPending;
+  // Replaces a Disconnected record left by an earlier endpoint of the same name.
+  service.connections[created.name] = std::move(connection);
+  model.endpoints.emplace(created.name, std::move(created));
+  return ChangeKind::kCreated;
+}
+
+absl::Status DeleteEndpoint(Model& model, std::string_view name) {
+  auto it = model.endpoints.find(std::string(name));
+  if (it == model.endpoints.end()) {
+    return absl::NotFoundError(Cat("private endpoint ", Quoted(name), " not found"));
+  }
+  const PrivateEndpoint& endpoint = it->second;
+  for (auto& [service_name, service] : model.services) {
+    auto connection = service.connections.find(endpoint.name);
+    if (service.id == endpoint.service_id && connection != service.connections.end() &&
+        connection->second.endpoint_id == endpoint.id) {
+      connection->second.status = ConnectionStatus::kDisconnected;
+    }
+  }
+  model.endpoints.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChangeKind> ApproveConnection(Model& model, std::string_view service,
+                                             std::string_view endpoint,
+                                             std::string_view description) {
+  return SetConnectionStatus(model, service, endpoint, ConnectionStatus::kApproved, description,
+                             "privateEndpointConnection");
+}
+
+absl::StatusOr<ChangeKind> RejectConnection(Model& model, std::string_view service,
+                                            std::string_view endpoint,
+                                            std::string_view description) {
+  return SetConnectionStatus(model, service, endpoint, ConnectionStatus::kRejected, description,
+                             "privateEndpointConnection");
+}
+
+absl::Status DeleteConnection(Model& model, std::string_view service, std::string_view endpoint) {
+  auto it = model.services.find(std::string(service));
+  if (it == model.services.end()) {
+    return absl::NotFoundError(Cat("private link service ", Quoted(service), " not found"));
+  }
+  if (it->second.connections.erase(std::string(endpoint)) == 0) {
+    return absl::NotFoundError(Cat("private link service ", Quoted(service),
+                                   " has no connection from private endpoint ", Quoted(endpoint)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ApplySummary> ApplyDocument(Model& model, const ResourceDocument& document,
+                                           const WorkflowContext& context) {
+  if (auto s = CheckDuplicateNames(document); !s.ok()) return s;
+  ApplySummary summary;
+  for (size_t i = 0; i < document.networks.size(); ++i) {
+    auto kind = PutNetwork(model, document.networks[i], context, Cat("networks[", i, "]."));
+    if (!kind.ok()) return kind.status();
+    Count(summary, *kind);
+  }
+  // Connection requests wait until the endpoints they name exist.
+  for (size_t i = 0; i < document.services.size(); ++i) {
+    ServiceRequest without_connections{document.services[i].service, {}};
+    auto kind =
+        PutService(model, without_connections, context, Cat("privateLinkServices[", i, "]."));
+    if (!kind.ok()) return kind.status();
+    Count(summary, *kind);
+  }
+  for (size_t i = 0; i < document.endpoints.size(); ++i) {
+    auto kind = PutEndpoint(model, document.endpoints[i], Cat("privateEndpoints[", i, "]."));
+    if (!kind.ok()) return kind.status();
+    Count(summary, *kind);
+  }
+  for (size_t i = 0; i < document.services.size(); ++i) {
+    const ServiceRequest& request = document.services[i];
+    for (size_t j = 0; j < request.connections.size(); ++j) {
+      const ConnectionRequest& c = request.connections[j];
+      auto kind = SetConnectionStatus(
+          model, request.service.name, c.private_endpoint, c.status, c.description,
+          Cat("privateLinkServices[", i, "].privateEndpointConnections[", j, "]"));
+      if (!kind.ok()) return kind.status();
+      if (*kind == ChangeKind::kUpdated) ++summary.updated;
+    }
+  }
+  return summary;
+}
+
+}  // namespace privlink::control

@@ -1,0 +1,105 @@
+#include "control/plane/control_plane.h"
+
+#include <utility>
+
+#include "control/model/log.h"
+#include "control/model/str_cat.h"
+
+namespace privlink::control {
+
+ControlPlane::ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<StateStore> store,
+                           UuidGenerator* uuids)
+    : options_(options),
+      store_(std::move(store)),
+      publisher_(options.max_readers),
+      model_(std::make_shared<const Model>()) {
+  context_.region = options.region;
+  context_.consumer_ports.insert(options.consumer_ports.begin(), options.consumer_ports.end());
+  context_.uuids = uuids;
+}
+
+absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(
+    const ControlPlaneOptions& options, std::unique_ptr<StateStore> store,
+    const ResourceDocument& seed, UuidGenerator* uuids) {
+  std::optional<Model> restored;
+  if (store != nullptr) {
+    if (auto s = store->Prepare(); !s.ok()) return s;
+    auto loaded = store->Load();
+    if (!loaded.ok()) return loaded.status();
+    restored = std::move(*loaded);
+  }
+  std::unique_ptr<ControlPlane> plane(new ControlPlane(options, std::move(store), uuids));
+  std::lock_guard<std::mutex> lock(plane->change_mutex_);
+  if (restored) {
+    // Saved again only by the next change: the file on disk already holds exactly this.
+    auto snapshot =
+        BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports}, nullptr);
+    if (!snapshot.ok()) {
+      return absl::DataLossError(Cat("state file ", plane->store_->path(),
+                                     " cannot be compiled: ", snapshot.status().message()));
+    }
+    plane->model_ = std::make_shared<const Model>(std::move(*restored));
+    plane->counters_.snapshot_generation = 1;
+    plane->publisher_.Publish(std::move(*snapshot));
+    return plane;
+  }
+  Model seeded;
+  auto summary = ApplyDocument(seeded, seed, plane->context_);
+  if (!summary.ok()) return summary.status();
+  if (auto s = plane->Commit(std::move(seeded)); !s.ok()) return s;
+  return plane;
+}
+
+std::shared_ptr<const Model> ControlPlane::model() const {
+  std::lock_guard<std::mutex> lock(model_mutex_);
+  return model_;
+}
+
+ControlCounters ControlPlane::counters() const {
+  std::lock_guard<std::mutex> lock(model_mutex_);
+  return counters_;
+}
+
+absl::Status ControlPlane::Change(
+    const std::function<absl::Status(Model&, const WorkflowContext&)>& mutate) {
+  std::lock_guard<std::mutex> lock(change_mutex_);
+  const std::shared_ptr<const Model> current = model();
+  Model next = *current;
+  absl::Status status = mutate(next, context_);
+  // An idempotent repeat (same PUT, same apply) changes nothing: no save, no new snapshot.
+  if (status.ok() && next == *current) return absl::OkStatus();
+  if (status.ok()) status = Commit(std::move(next));
+  if (!status.ok()) {
+    std::lock_guard<std::mutex> model_lock(model_mutex_);
+    ++counters_.changes_rejected;
+  }
+  if (!status.ok()) {
+    PRIVLINK_LOG(INFO, ctl, "change rejected: %.*s", static_cast<int>(status.message().size()),
+                 status.message().data());
+  }
+  return status;
+}
+
+absl::Status ControlPlane::Commit(Model next) {
+  const uint64_t generation = counters().snapshot_generation + 1;
+  auto snapshot = BuildSnapshot(
+      next, generation, {options_.maglev_table_size, options_.consumer_ports}, publisher_.latest());
+  if (!snapshot.ok()) return snapshot.status();
+  if (store_ != nullptr) {
+    if (auto s = store_->Save(next); !s.ok()) {
+      return absl::InternalError(Cat("change not applied: cannot save state: ", s.message()));
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(model_mutex_);
+    model_ = std::make_shared<const Model>(std::move(next));
+    ++counters_.changes_accepted;
+    counters_.snapshot_generation = generation;
+  }
+  publisher_.Publish(std::move(*snapshot));
+  PRIVLINK_LOG(INFO, ctl, "snapshot generation %lu published",
+               static_cast<unsigned long>(generation));
+  return absl::OkStatus();
+}
+
+}  // namespace privlink::control

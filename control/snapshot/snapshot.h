@@ -1,0 +1,177 @@
+// The one type the control side hands to workers: an immutable, fully built picture of the model
+// in the shapes the data path looks things up by, and the reader handle a worker uses to get it.
+//
+// A Snapshot never changes after publication. The control thread builds a new one for every
+// accepted change and swaps it in (control/snapshot_publisher.h); a worker loads the current
+// pointer, uses it for a burst, and reports a quiescent state before its next load. Workers never
+// take a lock. Kept free of JSON/HTTP so the dataplane depends on nothing else of control/.
+#pragma once
+
+#include <rte_rcu_qsbr.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "control/model/ids.h"
+#include "lb/maglev.h"
+#include "nat/inet.h"
+#include "nat/tcp_state.h"
+
+namespace privlink::control {
+
+inline constexpr size_t kVlanCount = 4096;
+// Snapshot readers the dataplane registers besides its workers (ids workers, workers + 1): the
+// control thread's (ARP, neighbours) and the stats reader's.
+inline constexpr uint32_t kDataplaneExtraReaders = 2;  // 802.1Q VLAN ids 0..4095 (0 = untagged)
+
+struct SnapshotNetwork {
+  NetworkId id = kNoNetwork;
+  std::string name;
+  std::string port;
+  uint16_t vlan = 0;
+};
+
+// Which consumer port (by its position in SnapshotOptions::consumer_ports, i.e. the config's
+// order of consumer ports) and VLAN a network's packets use, in both directions.
+inline constexpr uint16_t kNoConsumerPort = 0xffff;
+struct NetworkAttachment {
+  uint16_t consumer_port = kNoConsumerPort;
+  uint16_t vlan = 0;
+};
+
+// Slow path: which endpoint and service a consumer's SYN to (network, PE IP, port) is for.
+struct PeKey {
+  NetworkId network = kNoNetwork;
+  PortBe frontend_port = 0;
+  Ipv4Be ip = 0;
+  bool operator==(const PeKey&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const PeKey& k) {
+    return H::combine(std::move(h), k.network, k.frontend_port, k.ip);
+  }
+};
+
+struct PeTarget {
+  EndpointId endpoint = kNoEndpoint;
+  ServiceId service = kNoService;
+  PortBe backend_port = 0;
+  bool approved = false;  // only an Approved connection may create flows
+};
+
+// Fast path, checked per packet: may this endpoint's flows go on? Four bytes, dense by id.
+struct EndpointEntry {
+  ServiceId service = kNoService;  // kNoService: no such endpoint (deleted): reset its flows
+  bool carries_traffic = false;    // connection Approved: new and existing flows pass
+  // When !carries_traffic: kReset = RST both sides of existing flows; kDrain = let them finish.
+  TeardownPolicy teardown = TeardownPolicy::kReset;
+};
+
+struct SnapshotBackend {
+  Ipv4Be ip = 0;
+  uint32_t weight = 1;
+  bool draining = false;  // keeps its flows, gets no new ones
+  bool operator==(const SnapshotBackend&) const = default;
+};
+
+struct SnapshotService {
+  ServiceId id = kNoService;
+  std::string name;
+  std::vector<Ipv4Be> nat_ips;            // the NAT pool: one port space per IP
+  std::vector<SnapshotBackend> backends;  // maglev slots index this list
+  // Built over every backend with draining ones at weight 0. Empty (size() == 0) when no backend
+  // takes new flows: check HasBackends() before Pick().
+  lb::MaglevTable maglev;
+  nat::TcpTimeouts timeouts;  // established_ms from idleTimeoutMinutes
+  TeardownPolicy teardown = TeardownPolicy::kReset;
+
+  bool HasBackends() const { return maglev.size() != 0; }
+};
+
+struct Snapshot {
+  uint64_t generation = 0;  // 0 = the empty snapshot a publisher starts with
+
+  absl::flat_hash_map<NetworkId, SnapshotNetwork> networks;
+  // Consumer port name -> network id per VLAN (kVlanCount entries, kNoNetwork where none), so the
+  // dataplane can resolve its port index once per snapshot and index by VLAN per packet.
+  absl::flat_hash_map<std::string, std::vector<NetworkId>> networks_by_port;
+  // The same by consumer port position (SnapshotOptions::consumer_ports), so a worker indexes two
+  // arrays per packet: [port][vlan] -> network on the way in, [network] -> port and VLAN on the
+  // way back. Empty where the snapshot was built without a port list.
+  std::vector<std::vector<NetworkId>> networks_by_consumer_port;
+  std::vector<NetworkAttachment> attachments;  // indexed by NetworkId
+  absl::flat_hash_map<PeKey, PeTarget> pe_lookup;
+  // Every (network, PE IP) with any rule, for answering ARP on the consumer side.
+  absl::flat_hash_map<std::pair<NetworkId, Ipv4Be>, EndpointId> endpoints_by_ip;
+  std::vector<EndpointEntry> endpoints;                         // indexed by EndpointId
+  absl::flat_hash_map<EndpointId, std::string> endpoint_names;  // diagnostics only
+  // Indexed by ServiceId; shared with the previous snapshot when the service did not change, so
+  // an unrelated change does not rebuild Maglev tables.
+  std::vector<std::shared_ptr<const SnapshotService>> services;
+  std::vector<Ipv4Be> nat_ips;  // every service's, for answering ARP on the provider side
+
+  NetworkId FindNetwork(std::string_view port, uint16_t vlan) const {
+    auto it = networks_by_port.find(absl::string_view(port.data(), port.size()));
+    return it == networks_by_port.end() || vlan >= kVlanCount ? kNoNetwork : it->second[vlan];
+  }
+  // The [vlan] -> network array of a consumer port position, or nullptr.
+  const NetworkId* NetworksOfConsumerPort(uint16_t consumer_port) const {
+    return consumer_port < networks_by_consumer_port.size()
+               ? networks_by_consumer_port[consumer_port].data()
+               : nullptr;
+  }
+  NetworkAttachment Attachment(NetworkId id) const {
+    return id < attachments.size() ? attachments[id] : NetworkAttachment{};
+  }
+  const PeTarget* FindPe(NetworkId network, Ipv4Be ip, PortBe frontend_port) const {
+    auto it = pe_lookup.find(PeKey{network, frontend_port, ip});
+    return it == pe_lookup.end() ? nullptr : &it->second;
+  }
+  // Unknown ids read as a deleted endpoint (reset).
+  EndpointEntry Endpoint(EndpointId id) const {
+    return id < endpoints.size() ? endpoints[id] : EndpointEntry{};
+  }
+  const SnapshotService* Service(ServiceId id) const {
+    return id < services.size() ? services[id].get() : nullptr;
+  }
+};
+
+// A worker's handle on the published snapshot. Obtained from SnapshotPublisher::RegisterReader;
+// valid while the publisher lives. Each worker owns its handle (one RCU thread id each).
+class SnapshotReader {
+ public:
+  SnapshotReader() = default;
+
+  // The current snapshot. The pointer stays valid until this reader's next Quiescent() or
+  // Offline(); never keep it past them.
+  const Snapshot* Current() const { return current_->load(std::memory_order_acquire); }
+  // "I hold no snapshot pointer": call once per loop iteration, between bursts.
+  void Quiescent() { rte_rcu_qsbr_quiescent(qsbr_, thread_id_); }
+  // Before blocking or sleeping (the publisher must not wait on a sleeping worker), and back.
+  void Offline() { rte_rcu_qsbr_thread_offline(qsbr_, thread_id_); }
+  void Online() {
+    rte_rcu_qsbr_thread_online(qsbr_, thread_id_);
+    // Also reads the writer's token with acquire, so the next Current() sees every snapshot
+    // published before this point.
+    rte_rcu_qsbr_quiescent(qsbr_, thread_id_);
+  }
+  unsigned thread_id() const { return thread_id_; }
+
+ private:
+  friend class SnapshotPublisher;
+  SnapshotReader(const std::atomic<const Snapshot*>* current, rte_rcu_qsbr* qsbr,
+                 unsigned thread_id)
+      : current_(current), qsbr_(qsbr), thread_id_(thread_id) {}
+
+  const std::atomic<const Snapshot*>* current_ = nullptr;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  unsigned thread_id_ = 0;
+};
+
+}  // namespace privlink::control

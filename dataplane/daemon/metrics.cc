@@ -1,0 +1,118 @@
+// Dataplane::CollectMetrics: one DataplaneSample as Prometheus families (control/metrics.h).
+#include <cctype>
+#include <string>
+
+#include "control/api/metrics.h"
+#include "dataplane/daemon/dataplane.h"
+#include "nat/inet.h"
+
+namespace privlink::dataplane {
+namespace {
+
+using control::AddCounter;
+using control::AddGauge;
+using control::CounterFamily;
+using control::GaugeFamily;
+
+// "ESTABLISHED" -> "established".
+std::string LowerLabel(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+void AddTraffic(prometheus::Family<prometheus::Counter>& packets,
+                prometheus::Family<prometheus::Counter>& bytes, const prometheus::Labels& labels,
+                const TrafficTotals& t) {
+  AddCounter(packets, labels, t.packets);
+  AddCounter(bytes, labels, t.bytes);
+}
+
+}  // namespace
+
+void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
+  const DataplaneSample sample = Sample();
+
+  auto& port_packets = CounterFamily(registry, "privlink_port_packets_total",
+                                     "Frames received (rx) and sent (tx) on a port.");
+  auto& port_bytes =
+      CounterFamily(registry, "privlink_port_bytes_total",
+                    "Ethernet frame bytes (FCS excluded) received and sent on a port.");
+  for (const PortSample& p : sample.ports) {
+    AddTraffic(port_packets, port_bytes, {{"port", p.name}, {"direction", "rx"}}, p.rx);
+    AddTraffic(port_packets, port_bytes, {{"port", p.name}, {"direction", "tx"}}, p.tx);
+  }
+
+  auto& drops = CounterFamily(registry, "privlink_drops_total",
+                              "Packets dropped, by reason (see docs/drop-reasons.md).");
+  for (size_t r = 0; r < kDropReasonCount; ++r) {
+    AddCounter(drops, {{"reason", std::string(DropReasonName(static_cast<DropReason>(r)))}},
+               sample.drops[r]);
+  }
+
+  auto& flows = GaugeFamily(registry, "privlink_flows",
+                            "Flows by TCP state, as of each worker's last expiry sweep.");
+  for (size_t st = 0; st < kTcpStateCount; ++st) {
+    AddGauge(flows, {{"state", LowerLabel(nat::TcpStateName(static_cast<nat::TcpState>(st)))}},
+             static_cast<double>(sample.flows_by_state[st]));
+  }
+  AddGauge(GaugeFamily(registry, "privlink_flow_table_capacity", "Flows the flow table can hold."),
+           {}, static_cast<double>(sample.flows_capacity));
+  AddCounter(CounterFamily(registry, "privlink_flows_created_total", "Flows created."), {},
+             sample.flows_created);
+  AddCounter(CounterFamily(registry, "privlink_flows_expired_total", "Flows expired and freed."),
+             {}, sample.flows_expired);
+
+  auto& busy = CounterFamily(registry, "privlink_worker_busy_cycles_total",
+                             "TSC cycles a worker spent in polls that received packets.");
+  auto& cycles = CounterFamily(registry, "privlink_worker_cycles_total",
+                               "TSC cycles of a worker's loop (busy ratio: busy / all).");
+  for (size_t i = 0; i < sample.workers.size(); ++i) {
+    const prometheus::Labels worker = {{"worker", std::to_string(i)}};
+    AddCounter(busy, worker, sample.workers[i].busy_cycles);
+    AddCounter(cycles, worker, sample.workers[i].loop_cycles);
+  }
+  if (!sample.named) return;
+
+  // Directions: endpoint "out" is what its consumers send, "in" what they receive; a service's
+  // "in" is what reaches it from consumers, "out" what it sends back.
+  auto& endpoint_packets = CounterFamily(registry, "privlink_endpoint_packets_total",
+                                         "Frames through a private endpoint, by direction.");
+  auto& endpoint_bytes = CounterFamily(
+      registry, "privlink_endpoint_bytes_total",
+      "Frame bytes through a private endpoint: out = from its consumers, in = to them.");
+  auto& endpoint_connections = CounterFamily(registry, "privlink_endpoint_connections_total",
+                                             "Connections (flows) created through an endpoint.");
+  for (const EndpointSample& e : sample.endpoints) {
+    AddTraffic(endpoint_packets, endpoint_bytes, {{"endpoint", e.name}, {"direction", "out"}},
+               e.out);
+    AddTraffic(endpoint_packets, endpoint_bytes, {{"endpoint", e.name}, {"direction", "in"}}, e.in);
+    AddCounter(endpoint_connections, {{"endpoint", e.name}}, e.connections);
+  }
+
+  auto& service_packets = CounterFamily(registry, "privlink_service_packets_total",
+                                        "Frames through a private link service, by direction.");
+  auto& service_bytes = CounterFamily(
+      registry, "privlink_service_bytes_total",
+      "Frame bytes through a private link service: in = from consumers, out = to them.");
+  auto& ports_used = GaugeFamily(registry, "privlink_nat_ports_used",
+                                 "NAT ports in use on a service's NAT IP (all backends).");
+  auto& ports_capacity =
+      GaugeFamily(registry, "privlink_nat_ports_capacity",
+                  "NAT ports a service's NAT IP offers: the port range once per backend.");
+  auto& alloc_failures =
+      CounterFamily(registry, "privlink_nat_port_alloc_failures_total",
+                    "New connections dropped because no NAT IP of the service had a free port.");
+  for (const ServiceSample& s : sample.services) {
+    AddTraffic(service_packets, service_bytes, {{"service", s.name}, {"direction", "in"}}, s.in);
+    AddTraffic(service_packets, service_bytes, {{"service", s.name}, {"direction", "out"}}, s.out);
+    for (const NatIpSample& nat : s.nat_ips) {
+      const prometheus::Labels labels = {{"service", s.name}, {"nat_ip", FormatIpv4(nat.ip)}};
+      AddGauge(ports_used, labels, static_cast<double>(nat.in_use));
+      AddGauge(ports_capacity, labels, static_cast<double>(nat.capacity));
+    }
+    AddCounter(alloc_failures, {{"service", s.name}}, s.nat_port_alloc_failures);
+  }
+}
+
+}  // namespace privlink::dataplane

@@ -1,0 +1,200 @@
+// The packet parser: Ethernet (+ at most one 802.1Q tag), then IPv4 + TCP or ARP, fully
+// validated, on any bytes (never reads past the view's length, never allocates or throws).
+//
+// Two paths, one specification:
+//  - parse_internal::ParseTcpFast (inline, the hot path) recognises a valid TCP frame with one
+//    branch over all the IPv4 and TCP header checks, computed together from loads that any frame
+//    of at least 54 bytes allows;
+//  - parse_internal::ParsePacketInOrder (parse.cc, cold) makes every check in turn and names the
+//    first that fails.
+// ParsePacket tries the first and hands every frame it declines to the second, so drop reasons
+// always come from the in-order checks; tests hold the fast path to accepting exactly the frames
+// the in-order parser accepts as TCP, with the same fields.
+// The order of the checks, and so the reason a frame with several faults is counted under, is
+// the order of the parser reasons in drop_reasons.def.
+//
+// Bytes past the IPv4 total length (Ethernet padding) are ignored: a TCP segment's length comes
+// from the IPv4 total length. A VLAN id of 0 (a priority tag) reads as untagged.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "dataplane/packet/drop_reason.h"
+#include "dataplane/packet/packet_view.h"
+#include "dataplane/packet/wire_format.h"
+#include "nat/checksum.h"
+#include "nat/flow_key.h"
+
+namespace privlink::dataplane {
+
+enum class ParseVerdict : uint8_t {
+  kDrop,  // see ParsedPacket::drop_reason
+  kTcp,   // an IPv4 TCP segment, not a fragment, headers and lengths valid
+  kArp,   // an Ethernet/IPv4 ARP request or reply
+};
+
+// Compile-time choices, so the hot loop carries no runtime flag:
+// ParsePacket<ParseOptions{.verify_checksums = true}>(...), or ParsePacket<kVerifyChecksums>.
+struct ParseOptions {
+  // Verify the IPv4 header and TCP checksums. Off by default: the NIC verifies them where it
+  // offloads checksums, and NAT rewrites carry any existing error through unchanged (RFC 1624).
+  bool verify_checksums = false;
+};
+inline constexpr ParseOptions kVerifyChecksums{.verify_checksums = true};
+
+struct ArpFields {
+  uint16_t op = 0;  // host order: kArpOpRequest or kArpOpReply
+  MacAddress sender_mac{};
+  MacAddress target_mac{};
+  Ipv4Be sender_ip = 0;
+  Ipv4Be target_ip = 0;
+
+  bool operator==(const ArpFields&) const = default;
+};
+
+// Offsets are from the start of the frame; addresses and ports in network byte order, lengths in
+// host order. Fields a parse did not reach keep their defaults.
+struct ParsedPacket {
+  ParseVerdict verdict = ParseVerdict::kDrop;
+  DropReason drop_reason = DropReason::kCount;  // set when verdict == kDrop, else kCount
+  uint16_t vlan_id = 0;                         // 0: untagged
+  uint16_t l3_offset = 0;                       // IPv4 or ARP header: 14, or 18 behind a tag
+  uint16_t l4_offset = 0;                       // TCP header (kTcp)
+  uint16_t ip_total_len = 0;                    // IPv4 total length (kTcp)
+  uint8_t tcp_header_len = 0;                   // 20..60, options included (kTcp)
+  uint8_t tcp_flags = 0;                        // byte 13: FIN, SYN, RST, ... (kTcp)
+  // kTcp: the packet's tuple; `network` is left 0 for the caller to fill from (port, VLAN).
+  nat::FlowKey key;
+  MacAddress dst_mac{};  // copied whenever the frame holds an Ethernet header
+  MacAddress src_mac{};
+  ArpFields arp;  // kArp
+
+  uint16_t tcp_segment_len() const {
+    return static_cast<uint16_t>(ip_total_len - (l4_offset - l3_offset));
+  }
+  uint16_t tcp_payload_offset() const { return static_cast<uint16_t>(l4_offset + tcp_header_len); }
+  uint16_t tcp_payload_len() const {
+    return static_cast<uint16_t>(tcp_segment_len() - tcp_header_len);
+  }
+
+  bool operator==(const ParsedPacket&) const = default;
+};
+
+namespace parse_internal {
+
+// The shortest frame that can hold a TCP segment: Ethernet + IPv4 + TCP, no tag, no options.
+inline constexpr size_t kMinTcpFrameLen = kEthHeaderLen + nat::kIpv4MinHeaderLen + kTcpMinHeaderLen;
+inline constexpr uint16_t kFragmentBits = kIpv4MoreFragments | kIpv4FragmentOffsetMask;
+
+// A header whose one's-complement sum (checksum field included) is 0xffff is intact.
+inline bool Ipv4ChecksumOk(const uint8_t* ipv4_header, size_t header_len) {
+  return nat::ChecksumFold(nat::ChecksumPartial(ipv4_header, header_len)) == 0xffff;
+}
+
+inline bool TcpChecksumOk(Ipv4Be src, Ipv4Be dst, const uint8_t* segment, size_t segment_len) {
+  const uint32_t pseudo =
+      nat::TcpPseudoHeaderChecksum(src, dst, static_cast<uint16_t>(segment_len));
+  return nat::ChecksumFold(nat::ChecksumPartial(segment, segment_len, pseudo)) == 0xffff;
+}
+
+inline void CopyMacs(PacketView packet, ParsedPacket& out) {
+  std::memcpy(out.dst_mac.data(), packet.At(kEthDstOffset), out.dst_mac.size());
+  std::memcpy(out.src_mac.data(), packet.At(kEthSrcOffset), out.src_mac.size());
+}
+
+// The TCP fields of a frame both paths have validated.
+inline void FillTcp(PacketView packet, size_t l3, size_t ip_header_len, size_t total_len,
+                    size_t tcp_header_len, ParsedPacket& out) {
+  const size_t l4 = l3 + ip_header_len;
+  out.verdict = ParseVerdict::kTcp;
+  out.l4_offset = static_cast<uint16_t>(l4);
+  out.ip_total_len = static_cast<uint16_t>(total_len);
+  out.tcp_header_len = static_cast<uint8_t>(tcp_header_len);
+  out.tcp_flags = packet.U8(l4 + kTcpFlagsOffset);
+  out.key.src_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset);
+  out.key.dst_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset);
+  out.key.src_port = packet.Load<PortBe>(l4 + nat::kTcpSrcPortOffset);
+  out.key.dst_port = packet.Load<PortBe>(l4 + nat::kTcpDstPortOffset);
+  out.key.network = 0;
+  out.key.proto = nat::kIpProtoTcp;
+  out.key.zero = 0;
+  out.drop_reason = DropReason::kCount;
+}
+
+// Every check in order; the first failure is the drop reason. Defined in parse.cc.
+ParsedPacket ParsePacketInOrder(PacketView packet, bool verify_checksums);
+
+// The fast path alone: fills `out` and returns true for exactly the frames the in-order parser
+// accepts as kTcp; returns false, with `out` partly written, for every other frame. Always inlined:
+// GCC's heuristics otherwise leave it (and ParsePacket) a call, which costs more than the checks.
+template <ParseOptions kOptions>
+[[gnu::always_inline]] inline bool ParseTcpFast(PacketView packet, ParsedPacket& out) {
+  const size_t len = packet.size();
+  if (len < kMinTcpFrameLen) [[unlikely]] {
+    return false;
+  }
+  // Every load below is in bounds for any 54-byte frame, tagged or not, so all the header checks
+  // are computed first and tested with one branch.
+  CopyMacs(packet, out);
+  const bool tagged = packet.LoadHost16(kEthTypeOffset) == kEtherTypeVlan;
+  const size_t l3 = tagged ? kEthHeaderLen + kVlanTagLen : kEthHeaderLen;
+  out.vlan_id =
+      tagged ? static_cast<uint16_t>(packet.LoadHost16(kVlanTciOffset) & kVlanIdMask) : uint16_t{0};
+  out.l3_offset = static_cast<uint16_t>(l3);
+  const uint16_t ethertype = packet.LoadHost16(l3 - 2);  // the inner one behind a tag
+  const uint8_t version_ihl = packet.U8(l3 + nat::kIpv4VersionIhlOffset);
+  const size_t ip_header_len = size_t{version_ihl & 0x0fu} * 4;
+  const size_t total_len = packet.LoadHost16(l3 + nat::kIpv4TotalLengthOffset);
+  const bool ip_ok = (ethertype == kEtherTypeIpv4) & ((version_ihl >> 4) == kIpv4Version) &
+                     (ip_header_len >= nat::kIpv4MinHeaderLen) &
+                     ((packet.LoadHost16(l3 + kIpv4FragmentOffset) & kFragmentBits) == 0) &
+                     (packet.U8(l3 + kIpv4ProtocolOffset) == nat::kIpProtoTcp) &
+                     (total_len >= ip_header_len + kTcpMinHeaderLen) & (total_len <= len - l3);
+  if (!ip_ok) [[unlikely]] {
+    return false;
+  }
+  // total_len <= len - l3 and total_len >= IHL + 20: the TCP base header is in the frame.
+  const size_t l4 = l3 + ip_header_len;
+  const size_t tcp_header_len = (size_t{packet.U8(l4 + kTcpDataOffsetOffset)} >> 4) * 4;
+  const size_t segment_len = total_len - ip_header_len;
+  bool ok = (tcp_header_len >= kTcpMinHeaderLen) & (tcp_header_len <= segment_len);
+  if constexpr (kOptions.verify_checksums) {
+    ok = ok && Ipv4ChecksumOk(packet.At(l3), ip_header_len) &&
+         TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
+                       packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), segment_len);
+  }
+  if (!ok) [[unlikely]] {
+    return false;
+  }
+  FillTcp(packet, l3, ip_header_len, total_len, tcp_header_len, out);
+  return true;
+}
+
+}  // namespace parse_internal
+
+// ParsePacket for the burst loop, into `out`, which may hold anything beforehand (the burst's
+// uninitialised scratch array), so no default values are stored first and no result is copied.
+// A TCP frame gets every field but `arp` (nothing reads it for a TCP verdict); any other frame
+// gets the in-order parser's whole result.
+template <ParseOptions kOptions = ParseOptions{}>
+[[gnu::always_inline]] inline void ParsePacketInto(PacketView packet, ParsedPacket& out) {
+  if (!parse_internal::ParseTcpFast<kOptions>(packet, out)) [[unlikely]] {
+    out = parse_internal::ParsePacketInOrder(packet, kOptions.verify_checksums);
+  }
+}
+
+template <ParseOptions kOptions = ParseOptions{}>
+[[gnu::always_inline]] inline ParsedPacket ParsePacket(PacketView packet) {
+  ParsedPacket out;  // the one return value, so it is built in the caller's slot (NRVO)
+  ParsePacketInto<kOptions>(packet, out);
+  return out;
+}
+
+template <ParseOptions kOptions = ParseOptions{}>
+inline ParsedPacket ParsePacket(const uint8_t* data, uint32_t len) {
+  return ParsePacket<kOptions>(PacketView(data, len));
+}
+
+}  // namespace privlink::dataplane

@@ -1,0 +1,89 @@
+#include "dataplane/packet/tcp_reset.h"
+
+#include <cstring>
+
+#include "dataplane/packet/wire_format.h"
+#include "nat/checksum.h"
+#include "nat/tcp_state.h"
+
+namespace privlink::dataplane {
+namespace {
+
+uint32_t LoadHost32At(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return Be32ToHost(v);
+}
+
+void StoreBe16(uint8_t* p, uint16_t host) {
+  const uint16_t be = HostToBe16(host);
+  std::memcpy(p, &be, sizeof be);
+}
+
+void StoreBe32(uint8_t* p, uint32_t host) {
+  const uint32_t be = HostToBe32(host);
+  std::memcpy(p, &be, sizeof be);
+}
+
+}  // namespace
+
+void WriteTcpReset(uint8_t* l3, const ResetSegment& s) {
+  std::memset(l3, 0, kResetL3Len);
+  l3[nat::kIpv4VersionIhlOffset] = 0x45;
+  StoreBe16(l3 + nat::kIpv4TotalLengthOffset, kResetL3Len);
+  StoreBe16(l3 + kIpv4FragmentOffset, kIpv4DontFragment);
+  l3[kIpv4TtlOffset] = kResetTtl;
+  l3[kIpv4ProtocolOffset] = nat::kIpProtoTcp;
+  std::memcpy(l3 + nat::kIpv4SrcOffset, &s.src_ip, 4);
+  std::memcpy(l3 + nat::kIpv4DstOffset, &s.dst_ip, 4);
+  const uint16_t ip_sum =
+      static_cast<uint16_t>(~nat::ChecksumFold(nat::ChecksumPartial(l3, nat::kIpv4MinHeaderLen)));
+  std::memcpy(l3 + nat::kIpv4ChecksumOffset, &ip_sum, 2);
+
+  uint8_t* tcp = l3 + nat::kIpv4MinHeaderLen;
+  std::memcpy(tcp + nat::kTcpSrcPortOffset, &s.src_port, 2);
+  std::memcpy(tcp + nat::kTcpDstPortOffset, &s.dst_port, 2);
+  StoreBe32(tcp + kTcpSeqOffset, s.seq);
+  StoreBe32(tcp + kTcpAckOffset, (s.flags & nat::kTcpAck) ? s.ack : 0);
+  tcp[kTcpDataOffsetOffset] = (kTcpMinHeaderLen / 4) << 4;
+  tcp[kTcpFlagsOffset] = s.flags;
+  const uint32_t pseudo =
+      nat::TcpPseudoHeaderChecksum(s.src_ip, s.dst_ip, static_cast<uint16_t>(kTcpMinHeaderLen));
+  const uint16_t tcp_sum = static_cast<uint16_t>(
+      ~nat::ChecksumFold(nat::ChecksumPartial(tcp, kTcpMinHeaderLen, pseudo)));
+  std::memcpy(tcp + nat::kTcpChecksumOffset, &tcp_sum, 2);
+}
+
+ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& p) {
+  const uint8_t* tcp = frame + p.l4_offset;
+  ResetSegment r;
+  r.src_ip = p.key.dst_ip;
+  r.dst_ip = p.key.src_ip;
+  r.src_port = p.key.dst_port;
+  r.dst_port = p.key.src_port;
+  if (p.tcp_flags & nat::kTcpAck) {
+    r.seq = LoadHost32At(tcp + kTcpAckOffset);
+    r.flags = nat::kTcpRst;
+  } else {
+    const uint32_t len = p.tcp_payload_len() + ((p.tcp_flags & nat::kTcpSyn) ? 1 : 0) +
+                         ((p.tcp_flags & nat::kTcpFin) ? 1 : 0);
+    r.seq = 0;
+    r.ack = LoadHost32At(tcp + kTcpSeqOffset) + len;
+    r.flags = nat::kTcpRst | nat::kTcpAck;
+  }
+  return r;
+}
+
+ResetSegment ResetToReceiver(const uint8_t* frame, const ParsedPacket& p, Ipv4Be src_ip,
+                             PortBe src_port, Ipv4Be dst_ip, PortBe dst_port) {
+  ResetSegment r;
+  r.src_ip = src_ip;
+  r.dst_ip = dst_ip;
+  r.src_port = src_port;
+  r.dst_port = dst_port;
+  r.seq = LoadHost32At(frame + p.l4_offset + kTcpSeqOffset);
+  r.flags = nat::kTcpRst;
+  return r;
+}
+
+}  // namespace privlink::dataplane

@@ -1,0 +1,39 @@
+// TCP resets privlink generates: to a SYN for an endpoint whose connection is not Approved, and
+// to both sides of a connection torn down by policy. Plain buffers, so tests check the bytes.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/packet/parse.h"
+#include "nat/inet.h"
+
+namespace privlink::dataplane {
+
+// IPv4 (20 bytes, no options) + TCP (20 bytes, no options, no payload).
+inline constexpr uint16_t kResetL3Len = 40;
+inline constexpr uint8_t kResetTtl = 64;
+
+struct ResetSegment {
+  Ipv4Be src_ip = 0;
+  Ipv4Be dst_ip = 0;
+  PortBe src_port = 0;
+  PortBe dst_port = 0;
+  uint32_t seq = 0;  // host order
+  uint32_t ack = 0;  // host order; sent only with kTcpAck in flags
+  uint8_t flags = 0;
+};
+
+// Writes the 40-byte IPv4 + TCP reset at `l3`, checksums included.
+void WriteTcpReset(uint8_t* l3, const ResetSegment& segment);
+
+// RFC 793 ("Reset Generation"): the reset a host sends back for the segment `packet` (parsed as
+// kTcp from `frame`): from its destination to its source; with its ACK number as sequence if it
+// had one, else sequence 0 with an ACK of everything it carried (SYN and FIN count one).
+ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& packet);
+
+// The reset that stands in for `packet` towards its receiver, addressed from `src` to `dst`
+// (the translated tuple): same sequence number, so the receiver finds it in its window.
+ResetSegment ResetToReceiver(const uint8_t* frame, const ParsedPacket& packet, Ipv4Be src_ip,
+                             PortBe src_port, Ipv4Be dst_ip, PortBe dst_port);
+
+}  // namespace privlink::dataplane

@@ -1,0 +1,376 @@
+#include "dataplane/worker/forward.h"
+
+#include "dataplane/neighbors/neighbor_table.h"
+
+#include <rte_prefetch.h>
+
+#include <cstddef>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+#include "dataplane/packet/packet_view.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/packet/tcp_reset.h"
+#include "dataplane/worker/tx.h"
+#include "nat/flow_setup.h"
+#include "nat/translate.h"
+
+namespace privlink::dataplane {
+namespace {
+
+using control::EndpointEntry;
+using control::NetworkId;
+using control::Snapshot;
+using control::SnapshotService;
+using nat::FlowBinding;
+using nat::FlowDirection;
+using nat::FlowEntry;
+using nat::FlowId;
+using nat::FlowRef;
+
+// A burst's scratch array (parsed packets, keys, lookup results) left uninitialised: the default
+// member initialisers of its element type would otherwise be stored for all kRxBurst elements on
+// every burst, and each element used is written first anyway. The elements are of
+// implicit-lifetime type, so the byte array's storage holds them (C++20 implicit object creation)
+// and std::launder gives the pointer to them.
+template <typename T>
+class BurstScratch {
+  static_assert(std::is_aggregate_v<T> && std::is_trivially_copyable_v<T> &&
+                std::is_trivially_destructible_v<T>);
+
+ public:
+  T* data() { return std::launder(reinterpret_cast<T*>(bytes_)); }
+  T& operator[](size_t i) { return data()[i]; }
+
+ private:
+  alignas(T) std::byte bytes_[kRxBurst * sizeof(T)];
+};
+
+// ---- leaving: the L2 header of the side a frame goes to, then its TX queue ----
+// Each takes the IPv4 datagram at `l3_offset` (`datagram_len` bytes) and frames it for its side
+// (FrameDatagram: header, length, padding).
+
+// Towards a backend: the provider port that reaches it, the next hop's MAC, no VLAN tag. The
+// view has both resolved in advance for the model's backends; any other (a next hop without a
+// MAC yet, a backend removed while flows still use it) is routed here, and a next hop without a
+// MAC sends the frame to the control thread, which holds it and asks by ARP.
+void EmitToProviderRouted(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+                          uint16_t datagram_len, Ipv4Be backend) {
+  const ProviderRoute* route = ctx.view->RouteTo(backend);
+  if (route == nullptr) return DropPacket(w.counters, m, DropReason::kNoProviderRoute);
+  const std::optional<Ipv4Be> hop = route->neighbors->NextHop(backend);
+  const MacAddress* mac = hop ? route->neighbors->FindMac(*hop) : nullptr;
+  const PortInfo& port = w.shared->ports[route->port];
+  if (!FrameDatagram(m, l3_offset, datagram_len, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
+    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  }
+  if (mac != nullptr) {
+    Send(w, route->port, m);
+  } else {
+    SendToControl(w, route->port, m);
+  }
+}
+
+[[gnu::always_inline]] inline void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m,
+                                                  uint16_t l3_offset, uint16_t datagram_len,
+                                                  Ipv4Be backend) {
+  const BackendHop* hop = ctx.view->backend_hops.Find(backend);
+  if (hop == nullptr) [[unlikely]] {
+    return EmitToProviderRouted(w, ctx, m, l3_offset, datagram_len, backend);
+  }
+  if (!FrameDatagram(m, l3_offset, datagram_len, hop->dst_mac, hop->src_mac, 0)) [[unlikely]] {
+    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  }
+  Send(w, hop->port, m);
+}
+
+// Towards a client: its network's consumer port and VLAN, the MAC its first packet came from.
+[[gnu::always_inline]] inline void EmitToConsumer(Worker& w, const BurstContext& ctx, rte_mbuf* m,
+                                                  uint16_t l3_offset, uint16_t datagram_len,
+                                                  const FlowBinding& b) {
+  const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
+  if (at.consumer_port >= w.shared->consumer_ports.size()) [[unlikely]] {
+    return DropPacket(w.counters, m, DropReason::kUnknownNetwork);
+  }
+  const uint16_t port = w.shared->consumer_ports[at.consumer_port];
+  MacAddress client;
+  std::memcpy(client.data(), b.client_mac, client.size());
+  if (!FrameDatagram(m, l3_offset, datagram_len, client, w.shared->ports[port].mac, at.vlan))
+      [[unlikely]] {
+    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  }
+  Send(w, port, m);
+}
+
+template <FlowDirection kDir>
+[[gnu::always_inline]] inline void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m,
+                                        uint16_t l3_offset, uint16_t datagram_len,
+                                        const FlowBinding& b) {
+  if constexpr (kDir == FlowDirection::kIn2Out) {
+    EmitToProvider(w, ctx, m, l3_offset, datagram_len, b.rev.src_ip);
+  } else {
+    EmitToConsumer(w, ctx, m, l3_offset, datagram_len, b);
+  }
+}
+
+// For the cold paths, where the direction is a value.
+void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
+          uint16_t datagram_len, const FlowBinding& b, FlowDirection dir) {
+  if (dir == FlowDirection::kIn2Out) {
+    Emit<FlowDirection::kIn2Out>(w, ctx, m, l3_offset, datagram_len, b);
+  } else {
+    Emit<FlowDirection::kOut2In>(w, ctx, m, l3_offset, datagram_len, b);
+  }
+}
+
+// ---- resets ----
+
+// Turns the frame in `m` (or a copy of its L2 header in a fresh mbuf) into `reset`, sent back
+// out of `port` to the frame's sender, on the same VLAN.
+void SendResetBack(Worker& w, uint16_t port, rte_mbuf* m, const ParsedPacket& p,
+                   const ResetSegment& reset) {
+  uint8_t* f = FrameOf(m);
+  std::memcpy(f + kEthDstOffset, p.src_mac.data(), 6);
+  std::memcpy(f + kEthSrcOffset, w.shared->ports[port].mac.data(), 6);
+  WriteTcpReset(f + p.l3_offset, reset);
+  SetFrameLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
+  Send(w, port, m);
+}
+
+// A packet of a flow whose endpoint no longer carries traffic under the reset policy. Resets
+// need live sequence numbers, so they ride on packets: every packet is answered with a reset to
+// its sender, whose ACK number gives the exact sequence its receiver expects (RFC 5961 accepts
+// only that); the first one also sends a reset on to the other end, with the packet's own
+// sequence number (exact when the packet was in order; when it is merely in the window the end
+// answers with a challenge ACK, which the first rule then resets). The flow then expires on the
+// reset timeout.
+void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
+              const ParsedPacket& p, FlowEntry& flow, FlowDirection dir) {
+  NoteDrop(w.counters, m, DropReason::kConnectionTornDown);
+  if ((p.tcp_flags & nat::kTcpRst) != 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const uint8_t* f = FrameOf(m);
+  const ResetSegment to_sender = ResetToSender(f, p);
+  if (flow.state() == nat::TcpState::kReset) return SendResetBack(w, in_port, m, p, to_sender);
+  flow.AdvanceTcpState(dir, nat::kTcpRst);
+  const FlowBinding& b = flow.binding;
+  const nat::FlowKey& to = b.rewrite_source(dir);
+  const ResetSegment to_receiver =
+      ResetToReceiver(f, p, to.dst_ip, to.dst_port, to.src_ip, to.src_port);
+
+  if (rte_mbuf* back = rte_pktmbuf_alloc(w.shared->pool); back != nullptr) {
+    // The sender's reset keeps the frame's L2 header (and VLAN tag): copy it over.
+    std::memcpy(rte_pktmbuf_mtod(back, uint8_t*), f, p.l3_offset);
+    back->data_len = p.l3_offset;
+    SendResetBack(w, in_port, back, p, to_sender);
+  } else {
+    w.counters.Drop(DropReason::kMbufPoolExhausted);
+  }
+  // Framed (length and padding) by Emit once the other side's L2 header, tagged or not, is known.
+  WriteTcpReset(FrameOf(m) + p.l3_offset, to_receiver);
+  // A segment without payload, SYN or FIN is a pure ACK (sequence exact) or a keepalive or
+  // zero-window probe (sequence one below the receiver's next, out of window, silently
+  // dropped): a second reset one higher covers the probe. Sent after the first, so when the
+  // first was exact the second meets a closed connection and is ignored.
+  const bool zero_length =
+      p.tcp_payload_len() == 0 && (p.tcp_flags & (nat::kTcpSyn | nat::kTcpFin)) == 0;
+  if (zero_length) {
+    if (rte_mbuf* probe = rte_pktmbuf_alloc(w.shared->pool); probe != nullptr) {
+      std::memcpy(FrameOf(probe), FrameOf(m), p.l3_offset + kResetL3Len);
+      ResetSegment next = to_receiver;
+      ++next.seq;
+      WriteTcpReset(FrameOf(probe) + p.l3_offset, next);
+      Emit(w, ctx, m, p.l3_offset, kResetL3Len, b, dir);
+      return Emit(w, ctx, probe, p.l3_offset, kResetL3Len, b, dir);
+    }
+    w.counters.Drop(DropReason::kMbufPoolExhausted);
+  }
+  Emit(w, ctx, m, p.l3_offset, kResetL3Len, b, dir);
+}
+
+// ---- the fast path ----
+
+// A packet of a flow, in the direction its port's role gives (see ProcessBurst). Inlined into
+// each burst loop: the call's prologue and epilogue cost as much as the counters.
+template <FlowDirection kDir>
+[[gnu::always_inline]] inline void ForwardOnFlow(Worker& w, const BurstContext& ctx,
+                                                 uint16_t in_port, rte_mbuf* m,
+                                                 const ParsedPacket& p, FlowId id) {
+  FlowEntry& flow = w.shared->flows->entry(id);
+  const FlowBinding& b = flow.binding;
+  // One 4-byte load per packet: a rejected or deleted connection stops here at once.
+  const EndpointEntry endpoint = ctx.snapshot->Endpoint(b.endpoint_id);
+  if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset)
+      [[unlikely]] {
+    return TearDown(w, ctx, in_port, m, p, flow, kDir);
+  }
+  uint8_t* f = FrameOf(m);
+  const uint32_t frame_bytes = m->pkt_len;
+  nat::TranslateOnFlow(flow, kDir, f + p.l3_offset, f + p.l4_offset, p.tcp_flags, frame_bytes,
+                       ctx.now32);
+  w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
+  w.counters.services[b.service_id][kDir].Add(frame_bytes);
+  Emit<kDir>(w, ctx, m, p.l3_offset, p.ip_total_len, b);
+}
+
+// ---- the slow path ----
+
+DropReason SetupFailureReason(nat::FlowSetupError error) {
+  switch (error) {
+    case nat::FlowSetupError::kFlowTableFull:
+      return DropReason::kFlowTableFull;
+    case nat::FlowSetupError::kNatPortsExhausted:
+    case nat::FlowSetupError::kInvalidRequest:  // a service without NAT IPs has no ports
+    default:
+      return DropReason::kNatPortsExhausted;
+  }
+}
+
+// A consumer packet that matched no flow: only a SYN to an Approved endpoint with a backend
+// creates one.
+void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
+                      const ParsedPacket& p) {
+  constexpr uint8_t kHandshakeFlags = nat::kTcpSyn | nat::kTcpAck | nat::kTcpRst | nat::kTcpFin;
+  if ((p.tcp_flags & kHandshakeFlags) != nat::kTcpSyn) {
+    return DropPacket(w.counters, m, DropReason::kNoFlowNotSyn);
+  }
+  const Snapshot& snap = *ctx.snapshot;
+  const control::PeTarget* target = snap.FindPe(p.key.network, p.key.dst_ip, p.key.dst_port);
+  if (target == nullptr) return DropPacket(w.counters, m, DropReason::kNoEndpoint);
+  if (!target->approved) {
+    // Refused at once rather than left to time out: the client learns it cannot connect.
+    NoteDrop(w.counters, m, DropReason::kEndpointNotApproved);
+    return SendResetBack(w, in_port, m, p, ResetToSender(FrameOf(m), p));
+  }
+  const SnapshotService* service = snap.Service(target->service);
+  if (service == nullptr || !service->HasBackends()) {
+    return DropPacket(w.counters, m, DropReason::kNoBackend);
+  }
+  const uint16_t backend = service->maglev.Pick(nat::HashFlowKey(p.key));
+  const nat::NewFlow request{.client_to_endpoint = p.key,
+                             .backend_ip = service->backends[backend].ip,
+                             .backend_port = target->backend_port,
+                             .nat_ips = service->nat_ips,
+                             .service_id = service->id,
+                             .endpoint_id = target->endpoint,
+                             .backend_index = backend,
+                             .client_mac = p.src_mac.data()};
+  const nat::FlowSetupResult created =
+      nat::CreateFlow(*w.shared->flows, w.ports, w.index, request, ctx.now);
+  if (!created.ok()) {
+    if (created.error == nat::FlowSetupError::kFlowExists) {
+      // Another worker created it since the lookup (a retransmitted SYN on another queue).
+      const FlowRef again = w.shared->flows->Lookup(p.key);
+      if (again.found()) {
+        return ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in_port, m, p, again.id);
+      }
+    }
+    if (created.error == nat::FlowSetupError::kNatPortsExhausted) {
+      w.counters.nat_ports[service->id].alloc_failures.Add(1);
+    }
+    return DropPacket(w.counters, m, SetupFailureReason(created.error));
+  }
+  const FlowBinding& b = w.shared->flows->entry(created.id).binding;
+  w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Add(1);
+  w.counters.flows_created.Add(1);
+  w.counters.endpoint_connections[b.endpoint_id].Add(1);
+  PushAudit(w, w.shared->flows->entry(created.id), AuditEvent::kStart, FlowEndReason::kNone,
+            ctx.now32);
+  ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in_port, m, p, created.id);
+}
+
+// A provider packet that matched no flow: never forwarded (a provider cannot open a connection
+// into a consumer network); the reason says whether it at least aimed at a NAT IP.
+void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const ParsedPacket& p) {
+  for (const Ipv4Be nat_ip : ctx.snapshot->nat_ips) {
+    if (nat_ip == p.key.dst_ip) return DropPacket(w.counters, m, DropReason::kNatIpNoFlow);
+  }
+  DropPacket(w.counters, m, DropReason::kProviderDstNotNatIp);
+}
+
+}  // namespace
+
+template <PortRole kRole>
+void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
+                  uint16_t count) {
+  // A port's role fixes the direction of every flow hit on it: consumer-side keys carry a
+  // consumer network id (1 .. kNetworkIdLimit - 1) and match only a flow's forward key; provider
+  // keys carry kProviderNetwork and match only reverse keys.
+  constexpr FlowDirection kDir =
+      kRole == PortRole::kConsumer ? FlowDirection::kIn2Out : FlowDirection::kOut2In;
+  const PortInfo& info = w.shared->ports[port];
+  const NetworkId* networks = nullptr;
+  if constexpr (kRole == PortRole::kConsumer) {
+    networks = ctx.snapshot->NetworksOfConsumerPort(info.position);
+  }
+  BurstScratch<ParsedPacket> parsed;
+  BurstScratch<nat::FlowKey> keys;
+  rte_mbuf* tcp[kRxBurst];
+  uint16_t n = 0;
+  uint64_t rx_bytes = 0;
+  for (uint16_t i = 0; i < count; ++i) {
+    if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_mbuf* m = pkts[i];
+    rx_bytes += m->pkt_len;
+    if (m->nb_segs != 1) [[unlikely]] {
+      DropPacket(w.counters, m, DropReason::kMultiSegment);
+      continue;
+    }
+    ParsedPacket& p = parsed[n];
+    ParsePacketInto(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), p);
+    if (p.verdict != ParseVerdict::kTcp) [[unlikely]] {
+      if (p.verdict == ParseVerdict::kArp) {
+        SendToControl(w, port, m);
+      } else {
+        DropPacket(w.counters, m, p.drop_reason);
+      }
+      continue;
+    }
+    if (p.dst_mac != info.mac) [[unlikely]] {
+      DropPacket(w.counters, m, DropReason::kEthDstNotOurs);
+      continue;
+    }
+    if constexpr (kRole == PortRole::kConsumer) {
+      // The (port, VLAN) pair names the consumer network: part of every consumer-side key, so
+      // identical addresses in two networks are two different flows.
+      const NetworkId network = networks != nullptr ? networks[p.vlan_id] : control::kNoNetwork;
+      if (network == control::kNoNetwork) [[unlikely]] {
+        DropPacket(w.counters, m, DropReason::kUnknownNetwork);
+        continue;
+      }
+      p.key.network = network;
+    } else {
+      p.key.network = nat::kProviderNetwork;
+    }
+    keys[n] = p.key;
+    tcp[n] = m;
+    ++n;
+  }
+  // Counted once per burst (received, dropped or not): one load and store instead of one a frame.
+  TrafficCounters& rx = w.counters.ports[port].rx;
+  rx.packets.Add(count);
+  rx.bytes.Add(rx_bytes);
+  if (n == 0) return;
+
+  BurstScratch<FlowRef> refs;
+  const uint64_t hits = w.shared->flows->LookupBulk({keys.data(), n}, refs.data());
+  for (uint16_t i = 0; i < n; ++i) {
+    if ((hits >> i) & 1) [[likely]] {
+      ForwardOnFlow<kDir>(w, ctx, port, tcp[i], parsed[i], refs[i].id);
+    } else if constexpr (kRole == PortRole::kConsumer) {
+      CreateFlowOrDrop(w, ctx, port, tcp[i], parsed[i]);
+    } else {
+      DropProviderMiss(w, ctx, tcp[i], parsed[i]);
+    }
+  }
+}
+
+template void ProcessBurst<PortRole::kConsumer>(Worker&, const BurstContext&, uint16_t, rte_mbuf**,
+                                                uint16_t);
+template void ProcessBurst<PortRole::kProvider>(Worker&, const BurstContext&, uint16_t, rte_mbuf**,
+                                                uint16_t);
+
+}  // namespace privlink::dataplane

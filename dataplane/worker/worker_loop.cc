@@ -1,0 +1,187 @@
+#include "dataplane/worker/worker_loop.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include <algorithm>
+
+#include "dataplane/worker/forward.h"
+#include "dataplane/worker/tx.h"
+#include "nat/expiry.h"
+#include "nat/flow_setup.h"
+
+namespace privlink::dataplane {
+namespace {
+
+// Frames the control thread queued for this worker to send (ARP, released held packets).
+void SendFromControl(Worker& w) {
+  if (w.from_control == nullptr) return;
+  rte_mbuf* pkts[kRxBurst];
+  const unsigned n =
+      rte_ring_sc_dequeue_burst(w.from_control, reinterpret_cast<void**>(pkts), kRxBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) Send(w, pkts[i]->port, pkts[i]);
+}
+
+// Copies a frame dropped while the worker handles a burst of the captured port.
+void CaptureDrop(void* context, const rte_mbuf* m, DropReason reason) {
+  Worker& w = *static_cast<Worker*>(context);
+  rte_mbuf* frame = const_cast<rte_mbuf*>(m);
+  w.shared->capture->Copy(w.capture, &frame, 1, reason);
+}
+
+// Loads the capture filter for this poll. A drop capture sets the drop tap for the bursts of its
+// port only (PollOnce). The daemon sets no other tap (replay, which does, has no capture).
+void LoadCaptureFilter(Worker& w) {
+  if (w.shared->capture == nullptr) return;
+  w.capture = w.shared->capture->filter();
+  w.capture_drop_tap = {&CaptureDrop, &w};
+  w.counters.drop_tap = nullptr;
+}
+
+// Visits up to `budget` flows of the worker's shard, continuing the current pass.
+void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
+  nat::FlowTable& table = *w.shared->flows;
+  const control::Snapshot& snap = *ctx.snapshot;
+  const nat::TcpTimeouts defaults;
+  auto timeouts_of = [&](uint16_t service) -> const nat::TcpTimeouts& {
+    const control::SnapshotService* s = snap.Service(service);
+    return s != nullptr ? s->timeouts : defaults;
+  };
+  auto on_expire = [&](nat::FlowId, const nat::FlowEntry& e) {
+    const nat::FlowBinding& b = e.binding;
+    if (w.audit != nullptr) {
+      PushAudit(w, e, AuditEvent::kEnd, EndReasonOf(e, snap), ctx.now32);
+    }
+    (void)nat::ReleaseFlowPort(w.ports, b, ctx.now);
+    w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Subtract(1);
+    w.counters.flows_expired.Add(1);
+  };
+  auto on_keep = [&](const nat::FlowEntry& e) {
+    ++w.sweep.by_state[static_cast<size_t>(e.state())];
+  };
+  const uint32_t span = table.ShardHighWater(w.index) - table.ShardBegin(w.index);
+  // A pass counts each flow once: its last slice stops exactly at the pass's end (the expiry
+  // cursor wraps inside the shard, so a full budget would count the first flows twice).
+  if (w.sweep.visited >= span) w.sweep.visited = 0;
+  const uint32_t left = span - w.sweep.visited;
+  const uint32_t budget = std::min(budget_limit, left);
+  nat::ExpireFlows(table, w.index, ctx.now32, budget, timeouts_of, on_expire, on_keep);
+  w.sweep.visited += budget;
+  // A whole pass over the shard: publish what it counted (flows by state) and start again.
+  if (w.sweep.visited >= span) {
+    for (size_t s = 0; s < kTcpStateCount; ++s) {
+      w.counters.flows_by_state[s].Set(w.sweep.by_state[s]);
+      w.sweep.by_state[s] = 0;
+    }
+    w.sweep.visited = 0;
+  }
+}
+
+// The sweep's share of this iteration: time since the last share earns span/kExpiryPassMs
+// flows a millisecond (at least one, so a small shard is still swept), spent kExpiryBudget at a
+// time. Unspent credit is capped at one pass: after a long stall the sweep catches up with one
+// pass, not several.
+uint32_t SweepBudget(Worker& w, nat::TimeMs now) {
+  const nat::FlowTable& table = *w.shared->flows;
+  const uint64_t span = table.ShardHighWater(w.index) - table.ShardBegin(w.index);
+  if (now > w.sweep.credited_ms) {
+    const uint64_t earned = span * (now - w.sweep.credited_ms) / kExpiryPassMs + 1;
+    w.sweep.credit = static_cast<uint32_t>(std::min<uint64_t>(w.sweep.credit + earned, span));
+    w.sweep.credited_ms = now;
+  }
+  const uint32_t budget = std::min(w.sweep.credit, kExpiryBudget);
+  w.sweep.credit -= budget;
+  return budget;
+}
+
+void Housekeeping(Worker& w, const BurstContext& ctx) {
+  if (const uint32_t budget = SweepBudget(w, ctx.now); budget != 0) ExpireSlice(w, ctx, budget);
+  if (ctx.now >= w.next_port_expiry_ms) {
+    w.ports.Expire(ctx.now);
+    w.next_port_expiry_ms = ctx.now + kPortExpiryIntervalMs;
+  }
+  w.shared->flows->Reclaim(w.index);
+}
+
+BurstContext LoadContext(Worker& w) {
+  BurstContext ctx;
+  ctx.snapshot = w.snapshot.Current();
+  ctx.view = w.shared->view->Current();
+  ctx.now = w.shared->clock->NowMs();
+  ctx.now32 = nat::ToMs32(ctx.now);
+  return ctx;
+}
+
+}  // namespace
+
+void SweepWholeShard(Worker& w) {
+  const BurstContext ctx = LoadContext(w);
+  const nat::FlowTable& table = *w.shared->flows;
+  const uint32_t span = table.ShardHighWater(w.index) - table.ShardBegin(w.index);
+  // A pass under way saw its first flows at an earlier time: finish it, then one whole pass sees
+  // every flow at `now` (and publishes flows by state).
+  if (w.sweep.visited != 0) ExpireSlice(w, ctx, span);
+  ExpireSlice(w, ctx, span);
+  w.sweep.credited_ms = ctx.now;
+  w.sweep.credit = 0;
+}
+
+uint32_t PollOnce(Worker& w) {
+  const DataplaneShared& shared = *w.shared;
+  const BurstContext ctx = LoadContext(w);
+  LoadCaptureFilter(w);
+
+  uint32_t received = 0;
+  rte_mbuf* pkts[kRxBurst];
+  for (uint16_t port = 0; port < shared.ports.size(); ++port) {
+    const uint16_t n = rte_eth_rx_burst(shared.ports[port].ethdev, w.index, pkts, kRxBurst);
+    if (n == 0) continue;
+    received += n;
+    if (w.capture.direction != CaptureDirection::kNone) [[unlikely]] {
+      if (w.capture.Matches(port, CaptureDirection::kRx)) shared.capture->Copy(w.capture, pkts, n);
+      const bool drops = w.capture.Matches(port, CaptureDirection::kDrop);
+      w.counters.drop_tap = drops ? &w.capture_drop_tap : nullptr;
+    }
+    if (shared.ports[port].role == PortRole::kConsumer) {
+      ProcessBurst<PortRole::kConsumer>(w, ctx, port, pkts, n);
+    } else {
+      ProcessBurst<PortRole::kProvider>(w, ctx, port, pkts, n);
+    }
+  }
+  if (w.capture.direction == CaptureDirection::kDrop) w.counters.drop_tap = nullptr;
+  SendFromControl(w);
+  FlushAll(w);
+  Housekeeping(w, ctx);
+
+  // Nothing from this iteration is held past here: snapshot, view and flow entries may go.
+  w.snapshot.Quiescent();
+  shared.view->Quiescent(w.index);
+  rte_rcu_qsbr_quiescent(shared.flow_rcu, w.index);
+  return received;
+}
+
+void RunWorker(Worker& w, const std::atomic<bool>& stop) {
+  uint64_t last = rte_rdtsc();
+  while (!stop.load(std::memory_order_relaxed)) {
+    const uint64_t start = rte_rdtsc();
+    const uint32_t received = PollOnce(w);
+    const uint64_t end = rte_rdtsc();
+    // Cycles since the last iteration's end (idle sleep included), busy when it received.
+    w.counters.loop_cycles.Add(end - last);
+    if (received != 0) w.counters.busy_cycles.Add(end - start);
+    last = end;
+    if (received == 0 && w.idle_sleep_us != 0) rte_delay_us_sleep(w.idle_sleep_us);
+  }
+}
+
+void DrainWorker(Worker& w) {
+  for (TxQueue& q : w.tx) {
+    for (uint16_t i = 0; i < q.count; ++i) rte_pktmbuf_free(q.pkts[i]);
+    q.count = 0;
+  }
+  if (w.from_control == nullptr) return;
+  void* m;
+  while (rte_ring_sc_dequeue(w.from_control, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+}
+
+}  // namespace privlink::dataplane

@@ -1,0 +1,226 @@
+// privlinkctl, the real binary (path in $PRIVLINKCTL), against a running API server.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "control/api/api_server.h"
+#include "control/config/daemon_config.h"
+#include "tests/control/framework/process_util.h"
+#include "tests/control/framework/test_util.h"
+
+namespace privlink::control {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace privlink::control::testing;
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    binary_ = BinaryFromEnv("PRIVLINKCTL");
+    ASSERT_FALSE(binary_.empty()) << "set PRIVLINKCTL to the privlinkctl binary";
+    char dir[] = "/tmp/privlink-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    auto plane = ReferenceControlPlane(&uuids_);
+    ASSERT_TRUE(plane.ok());
+    control_ = std::move(*plane);
+    server_ = std::make_unique<ApiServer>(*control_, nullptr);
+    ASSERT_TRUE(server_->Bind({false, "127.0.0.1", 0, ""}).ok());
+    server_->Start();
+    server_address_ = "127.0.0.1:" + std::to_string(server_->port());
+  }
+  void TearDown() override {
+    server_->Stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  ProcessResult Ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {binary_, "--server", server_address_});
+    return RunProcess(args, dir_);
+  }
+  const Model& model() {
+    held_ = control_->model();
+    return *held_;
+  }
+
+  std::string binary_;
+  std::string dir_;
+  std::string server_address_;
+  SequentialUuids uuids_;
+  std::unique_ptr<ControlPlane> control_;
+  std::unique_ptr<ApiServer> server_;
+  std::shared_ptr<const Model> held_;
+};
+
+TEST_F(CliTest, NetworkVerbs) {
+  ProcessResult list = Ctl({"network", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, StartsWith("NAME     PORT       VLAN  ID\ncontoso  consumer0  0     1\n"));
+
+  ProcessResult created =
+      Ctl({"network", "create", "tailspin", "--port", "consumer0", "--vlan", "3"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(model().networks.at("tailspin").vlan, 3);
+
+  ProcessResult shown = Ctl({"-o", "json", "network", "show", "--name", "tailspin"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(json::parse(shown.out)["vlan"], 3);
+
+  ProcessResult deleted = Ctl({"network", "delete", "-n", "tailspin"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_FALSE(model().networks.contains("tailspin"));
+}
+
+TEST_F(CliTest, ServiceEndpointAndConnectionVerbs) {
+  ProcessResult service = Ctl({"service",
+                               "create",
+                               "b-svc",
+                               "--subscription",
+                               "sub-b",
+                               "--rule",
+                               "443:8443",
+                               "--backend",
+                               "192.168.20.11:2",
+                               "--backend",
+                               "192.168.20.12:draining",
+                               "--nat-ip",
+                               "192.168.20.200",
+                               "--visibility",
+                               "sub-contoso",
+                               "--auto-approval",
+                               "sub-contoso",
+                               "--idle-timeout",
+                               "10",
+                               "--teardown",
+                               "drain",
+                               "--fqdn",
+                               "api.b.example"});
+  ASSERT_EQ(service.exit_code, 0) << service.err;
+  const PrivateLinkService& s = model().services.at("b-svc");
+  EXPECT_EQ(s.load_balancing_rules, (std::vector<LoadBalancingRule>{{443, 8443}}));
+  EXPECT_EQ(s.backends[0].weight, 2u);
+  EXPECT_EQ(s.backends[1].state, BackendState::kDraining);
+  EXPECT_EQ(s.idle_timeout_minutes, 10u);
+  EXPECT_EQ(s.connection_teardown, TeardownPolicy::kDrain);
+  EXPECT_EQ(s.fqdns, std::vector<std::string>{"api.b.example"});
+  const std::string alias = s.alias;
+
+  ProcessResult updated = Ctl(
+      {"service", "update", "b-svc", "--nat-ip", "192.168.20.200", "--nat-ip", "192.168.20.201"});
+  ASSERT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_EQ(model().services.at("b-svc").nat_ips.size(), 2u);
+  EXPECT_EQ(model().services.at("b-svc").backends.size(), 2u);  // untouched options stay
+
+  ProcessResult endpoint =
+      Ctl({"endpoint", "create", "c-pe", "--subscription", "sub-contoso", "--network", "contoso",
+           "--ip", "10.0.0.50", "--service", alias, "--request-message", "hi there"});
+  ASSERT_EQ(endpoint.exit_code, 0) << endpoint.err;
+  EXPECT_THAT(endpoint.out, HasSubstr("connectionStatus      Approved"));
+
+  ProcessResult connections = Ctl({"connection", "list", "--service", "b-svc"});
+  ASSERT_EQ(connections.exit_code, 0) << connections.err;
+  EXPECT_THAT(connections.out, HasSubstr("c-pe              sub-contoso   Approved  hi there"));
+
+  ASSERT_EQ(
+      Ctl({"connection", "reject", "c-pe", "--service", "b-svc", "--description", "bye"}).exit_code,
+      0);
+  EXPECT_EQ(model().services.at("b-svc").connections.at("c-pe").status,
+            ConnectionStatus::kRejected);
+  EXPECT_EQ(model().services.at("b-svc").connections.at("c-pe").description, "bye");
+  ASSERT_EQ(Ctl({"connection", "approve", "c-pe", "--service", "b-svc"}).exit_code, 0);
+  EXPECT_EQ(model().services.at("b-svc").connections.at("c-pe").status,
+            ConnectionStatus::kApproved);
+  ASSERT_EQ(Ctl({"connection", "delete", "c-pe", "--service", "b-svc"}).exit_code, 0);
+  EXPECT_FALSE(model().services.at("b-svc").connections.contains("c-pe"));
+
+  ProcessResult endpoints = Ctl({"-o", "json", "endpoint", "list"});
+  ASSERT_EQ(endpoints.exit_code, 0);
+  EXPECT_EQ(json::parse(endpoints.out)["value"].size(), 2u);
+  ASSERT_EQ(Ctl({"endpoint", "delete", "c-pe"}).exit_code, 0);
+  ASSERT_EQ(Ctl({"service", "delete", "b-svc"}).exit_code, 0);
+  EXPECT_FALSE(model().services.contains("b-svc"));
+  EXPECT_EQ(Ctl({"service", "list"}).exit_code, 0);
+  EXPECT_EQ(Ctl({"endpoint", "show", "contoso-pe"}).exit_code, 0);
+}
+
+TEST_F(CliTest, ApiRefusalsExitNonZeroWithTheApiMessage) {
+  ProcessResult refused = Ctl({"network", "delete", "contoso"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err,
+            "privlinkctl: error: network 'contoso' is used by private endpoints: contoso-pe; "
+            "delete them first\n");
+  ProcessResult removed = Ctl({"service", "update", "fabrikam-api", "--nat-ip", "192.168.10.200"});
+  EXPECT_EQ(removed.exit_code, 1);
+  EXPECT_THAT(removed.err, HasSubstr("NAT IP 192.168.10.201 cannot be removed"));
+  ProcessResult missing = Ctl({"service", "show", "ghost"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("private link service 'ghost' not found"));
+}
+
+TEST_F(CliTest, ApplyAndStats) {
+  json document = json::parse(kReferenceConfig);
+  document["networks"].push_back({{"name", "n2"}, {"port", "consumer0"}, {"vlan", 2}});
+  const std::string file = dir_ + "/config.json";
+  std::ofstream(file) << document.dump();
+  ProcessResult applied = Ctl({"apply", "-f", file});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(applied.out, "applied: 1 created, 0 updated, 3 unchanged\n");
+  EXPECT_TRUE(model().networks.contains("n2"));
+
+  std::ofstream(file) << "{ broken";
+  ProcessResult broken = Ctl({"apply", "-f", file});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_THAT(broken.err, HasSubstr("malformed JSON"));
+
+  ProcessResult stats = Ctl({"stats"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_THAT(stats.out, HasSubstr("control.networks "));
+  EXPECT_THAT(stats.out, HasSubstr("(no dataplane"));
+  ProcessResult json_stats = Ctl({"-o", "json", "stats"});
+  EXPECT_EQ(json::parse(json_stats.out)["control"]["networks"], 2);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"network", "frobnicate"},
+                                             {},
+                                             {"network", "create", "n"},  // no --port
+                                             {"network", "create", "n", "--port"},
+                                             {"-o", "yaml", "network", "list"},
+                                             {"service", "create", "s", "--rule", "eighty"},
+                                             {"network", "list", "--bogus"}}) {
+    ProcessResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("privlinkctl: "));
+  }
+  ProcessResult help = RunProcess({binary_, "--help"}, dir_);
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("connection approve"));
+}
+
+TEST_F(CliTest, UnreachableServerFails) {
+  ProcessResult r = RunProcess({binary_, "--server", "127.0.0.1:1", "network", "list"}, dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot reach privlinkd at 127.0.0.1:1"));
+}
+
+TEST_F(CliTest, TalksOverAUnixSocket) {
+  const std::string path = dir_ + "/api.sock";
+  ApiServer unix_server(*control_, nullptr);
+  ASSERT_TRUE(unix_server.Bind({true, "", 0, path}).ok());
+  unix_server.Start();
+  ProcessResult r = RunProcess({binary_, "--server", path, "network", "list"}, dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("contoso"));
+  unix_server.Stop();
+}
+
+}  // namespace
+}  // namespace privlink::control

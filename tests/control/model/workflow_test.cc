@@ -1,0 +1,443 @@
+// Every rule of the model and every connection transition (issue 3), on the pure workflow.
+#include "control/model/workflow.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "control/model/validate.h"
+#include "tests/control/framework/test_util.h"
+
+namespace privlink::control {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace privlink::control::testing;
+
+class WorkflowTest : public ::testing::Test {
+ protected:
+  WorkflowTest() {
+    context_.region = "westus";
+    context_.consumer_ports = {"consumer0", "consumer1"};
+    context_.uuids = &uuids_;
+  }
+
+  // contoso network, fabrikam-api service visible to `visibility`, auto-approving `auto`.
+  void Provision(std::vector<std::string> visibility = {"*"},
+                 std::vector<std::string> auto_approval = {}) {
+    ASSERT_TRUE(PutNetwork(model_, MakeNetwork("contoso"), context_, "").ok());
+    auto s = PutService(
+        model_,
+        MakeService("fabrikam-api", "sub-fabrikam", {Ip("192.168.10.200"), Ip("192.168.10.201")},
+                    visibility, auto_approval),
+        context_, "");
+    ASSERT_TRUE(s.ok()) << s.status();
+  }
+
+  absl::StatusOr<ChangeKind> AddEndpoint(const std::string& name, const std::string& sub,
+                                         const char* ip,
+                                         const std::string& service = "fabrikam-api") {
+    return PutEndpoint(model_, MakeEndpoint(name, sub, "contoso", ip, service), "");
+  }
+
+  ConnectionStatus Status(const std::string& pe) {
+    return model_.services.at("fabrikam-api").connections.at(pe).status;
+  }
+
+  SequentialUuids uuids_;
+  WorkflowContext context_;
+  Model model_;
+};
+
+TEST_F(WorkflowTest, NetworkCreateIsIdempotentAndUpdateKeepsItsId) {
+  auto created = PutNetwork(model_, MakeNetwork("contoso"), context_, "");
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(*created, ChangeKind::kCreated);
+  const NetworkId id = model_.networks.at("contoso").id;
+  EXPECT_NE(id, kNoNetwork);
+  EXPECT_EQ(*PutNetwork(model_, MakeNetwork("contoso"), context_, ""), ChangeKind::kUnchanged);
+  EXPECT_EQ(*PutNetwork(model_, MakeNetwork("contoso", "consumer0", 7), context_, ""),
+            ChangeKind::kUpdated);
+  EXPECT_EQ(model_.networks.at("contoso").id, id);
+  EXPECT_EQ(model_.networks.at("contoso").vlan, 7);
+}
+
+TEST_F(WorkflowTest, NetworksMayShareAddressesButNotPortAndVlan) {
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("a", "consumer0", 5), context_, "").ok());
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("b", "consumer0", 6), context_, "").ok());
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("c", "consumer1", 5), context_, "").ok());
+  auto clash = PutNetwork(model_, MakeNetwork("d", "consumer0", 5), context_, "");
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(clash), StartsWith("vlan: "));
+  EXPECT_THAT(Msg(clash), HasSubstr("'a'"));
+}
+
+TEST_F(WorkflowTest, NetworkPortMustBeAConsumerPortAndVlanInRange) {
+  auto unknown = PutNetwork(model_, MakeNetwork("a", "provider0"), context_, "");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Msg(unknown), StartsWith("port: "));
+  auto vlan = PutNetwork(model_, MakeNetwork("a", "consumer0", 4095), context_, "");
+  EXPECT_THAT(Msg(vlan), StartsWith("vlan: "));
+  context_.consumer_ports.clear();  // no dataplane ports configured: not checked
+  EXPECT_TRUE(PutNetwork(model_, MakeNetwork("a", "anything"), context_, "").ok());
+}
+
+TEST_F(WorkflowTest, ServiceGetsAliasAndIdThatUpdatesKeep) {
+  Provision();
+  const PrivateLinkService& s = model_.services.at("fabrikam-api");
+  EXPECT_EQ(s.alias, "fabrikam-api.00000000-0000-4000-8000-000000000001.westus.privlinkservice");
+  EXPECT_EQ(s.provisioning_state, "Succeeded");
+  const ServiceId id = s.id;
+  ServiceRequest update =
+      MakeService("fabrikam-api", "sub-fabrikam",
+                  {Ip("192.168.10.200"), Ip("192.168.10.201"), Ip("192.168.10.202")});
+  EXPECT_EQ(*PutService(model_, update, context_, ""), ChangeKind::kUpdated);
+  EXPECT_EQ(*PutService(model_, update, context_, ""), ChangeKind::kUnchanged);
+  EXPECT_EQ(model_.services.at("fabrikam-api").id, id);
+  EXPECT_EQ(model_.services.at("fabrikam-api").alias, s.alias);
+  EXPECT_EQ(model_.services.at("fabrikam-api").nat_ips.size(), 3u);
+}
+
+TEST_F(WorkflowTest, NatIpsCanBeAddedButNeverRemoved) {
+  Provision();
+  auto removed = PutService(
+      model_, MakeService("fabrikam-api", "sub-fabrikam", {Ip("192.168.10.200")}), context_, "");
+  EXPECT_EQ(removed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Msg(removed), StartsWith("natIps: NAT IP 192.168.10.201"));
+}
+
+TEST_F(WorkflowTest, SubscriptionCannotChange) {
+  Provision();
+  auto moved = PutService(
+      model_,
+      MakeService("fabrikam-api", "sub-other", {Ip("192.168.10.200"), Ip("192.168.10.201")}),
+      context_, "");
+  EXPECT_THAT(Msg(moved), StartsWith("subscription: "));
+}
+
+TEST_F(WorkflowTest, NatIpBelongsToOneServiceAndIsNoBackend) {
+  Provision();
+  auto shared = PutService(
+      model_, MakeService("other", "sub-x", {Ip("10.9.9.9"), Ip("192.168.10.201")}), context_, "");
+  EXPECT_EQ(shared.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(shared), StartsWith("natIps[1]: 192.168.10.201"));
+  ServiceRequest other = MakeService("other", "sub-x", {Ip("192.168.10.11")});
+  other.service.backends = {{Ip("192.168.10.50"), 1, BackendState::kActive}};
+  auto backend = PutService(model_, other, context_, "");
+  EXPECT_THAT(Msg(backend), StartsWith("natIps[0]: 192.168.10.11 is a backend of private link "
+                                       "service 'fabrikam-api'"));
+  // Within one service too.
+  other.service.backends = {{Ip("192.168.10.11"), 1, BackendState::kActive}};
+  other.service.nat_ips = {Ip("192.168.10.11")};
+  EXPECT_THAT(Msg(PutService(model_, other, context_, "")), HasSubstr("is also a backend"));
+  // And a backend may not be another service's NAT IP.
+  other.service.nat_ips = {Ip("192.168.10.77")};
+  other.service.backends = {{Ip("192.168.10.200"), 1, BackendState::kActive}};
+  EXPECT_THAT(Msg(PutService(model_, other, context_, "")),
+              StartsWith("backends[0].ip: 192.168.10.200 is a NAT IP"));
+}
+
+TEST_F(WorkflowTest, AtMostEightNatIps) {
+  std::vector<Ipv4Be> nine;
+  for (uint8_t i = 1; i <= 9; ++i) nine.push_back(Ipv4(192, 168, 20, i));
+  auto s = PutService(model_, MakeService("big", "sub", nine), context_, "");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Msg(s), StartsWith("natIps: at most 8"));
+  nine.pop_back();
+  EXPECT_TRUE(PutService(model_, MakeService("big", "sub", nine), context_, "").ok());
+}
+
+TEST_F(WorkflowTest, AutoApprovalMustBeWithinVisibility) {
+  struct Case {
+    std::vector<std::string> visibility, auto_approval;
+    bool ok;
+  } cases[] = {
+      {{"*"}, {"sub-a"}, true},      {{"sub-a", "sub-b"}, {"sub-b"}, true},
+      {{"sub-a"}, {"sub-b"}, false}, {{}, {"sub-a"}, false},
+      {{}, {"sub-fabrikam"}, true},  // the owner always sees its own service
+      {{"*"}, {"*"}, false},         // no wildcard auto-approval
+      {{"*", "sub-a"}, {}, false},   // '*' stands alone
+  };
+  for (const Case& c : cases) {
+    auto s = PutService(
+        model_,
+        MakeService("svc", "sub-fabrikam", {Ip("192.168.10.200")}, c.visibility, c.auto_approval),
+        context_, "");
+    EXPECT_EQ(s.ok(), c.ok) << s.status();
+    if (!c.ok) {
+      EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    }
+    model_.services.clear();
+  }
+}
+
+TEST_F(WorkflowTest, VisibilityDecidesWhoMayConnectAndReturns404Otherwise) {
+  struct Case {
+    std::vector<std::string> visibility;
+    std::string subscription;
+    bool visible;
+  } cases[] = {
+      {{}, "sub-fabrikam", true},  // owner only
+      {{}, "sub-contoso", false},
+      {{"*"}, "sub-anyone", true},
+      {{"sub-contoso"}, "sub-contoso", true},
+      {{"sub-contoso"}, "sub-other", false},
+  };
+  for (const Case& c : cases) {
+    model_ = Model();
+    Provision(c.visibility);
+    auto pe = AddEndpoint("pe", c.subscription, "10.0.0.100");
+    if (c.visible) {
+      ASSERT_TRUE(pe.ok()) << pe.status();
+      EXPECT_EQ(Status("pe"), ConnectionStatus::kPending);
+    } else {
+      EXPECT_EQ(pe.status().code(), absl::StatusCode::kNotFound);
+      EXPECT_TRUE(model_.endpoints.empty());
+      EXPECT_TRUE(model_.services.at("fabrikam-api").connections.empty());
+    }
+  }
+}
+
+TEST_F(WorkflowTest, InvisibleServiceLooksExactlyLikeAMissingOne) {
+  Provision({"sub-contoso"});
+  auto hidden = AddEndpoint("pe", "sub-other", "10.0.0.100", "fabrikam-api");
+  auto missing = AddEndpoint("pe", "sub-other", "10.0.0.100", "no-such");
+  ASSERT_EQ(hidden.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  // Same wording apart from the name the caller itself gave.
+  EXPECT_EQ(std::string(hidden.status().message()),
+            "privateLinkService: private link service 'fabrikam-api' not found");
+  EXPECT_EQ(std::string(missing.status().message()),
+            "privateLinkService: private link service 'no-such' not found");
+}
+
+TEST_F(WorkflowTest, AutoApprovalApprovesAtOnceAndAliasWorksAsReference) {
+  Provision({"*"}, {"sub-contoso"});
+  const std::string alias = model_.services.at("fabrikam-api").alias;
+  ASSERT_TRUE(AddEndpoint("auto", "sub-contoso", "10.0.0.100", alias).ok());
+  ASSERT_TRUE(AddEndpoint("manual", "sub-other", "10.0.0.101").ok());
+  EXPECT_EQ(Status("auto"), ConnectionStatus::kApproved);
+  EXPECT_EQ(Status("manual"), ConnectionStatus::kPending);
+  EXPECT_EQ(model_.endpoints.at("auto").service_id, model_.services.at("fabrikam-api").id);
+}
+
+TEST_F(WorkflowTest, EndpointIpUniqueInItsNetworkOnlyAndNeverANatIp) {
+  Provision();
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("other", "consumer1"), context_, "").ok());
+  ASSERT_TRUE(AddEndpoint("a", "sub-c", "10.0.0.100").ok());
+  auto dup = AddEndpoint("b", "sub-c", "10.0.0.100");
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(dup), StartsWith("ip: 10.0.0.100 is already used by private "
+                                   "endpoint 'a'"));
+  // Overlapping address spaces: the same IP in another network is fine.
+  EXPECT_TRUE(
+      PutEndpoint(model_, MakeEndpoint("b", "sub-c", "other", "10.0.0.100", "fabrikam-api"), "")
+          .ok());
+  auto nat = AddEndpoint("c", "sub-c", "192.168.10.200");
+  EXPECT_EQ(nat.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(nat), StartsWith("ip: 192.168.10.200 is a NAT IP"));
+  // And the other way round: a NAT IP may not take an endpoint's address.
+  auto s = PutService(model_, MakeService("s2", "sub", {Ip("10.0.0.100")}), context_, "");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(WorkflowTest, EndpointNeedsAnExistingNetwork) {
+  Provision();
+  auto pe =
+      PutEndpoint(model_, MakeEndpoint("pe", "sub", "nowhere", "10.0.0.1", "fabrikam-api"), "");
+  EXPECT_EQ(pe.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Msg(pe), StartsWith("network: "));
+}
+
+TEST_F(WorkflowTest, EndpointUpdateChangesOnlyTheRequestMessage) {
+  Provision();
+  ASSERT_TRUE(AddEndpoint("pe", "sub-c", "10.0.0.100").ok());
+  PrivateEndpoint e = MakeEndpoint("pe", "sub-c", "contoso", "10.0.0.100", "fabrikam-api");
+  EXPECT_EQ(*PutEndpoint(model_, e, ""), ChangeKind::kUnchanged);
+  e.request_message = "please";
+  EXPECT_EQ(*PutEndpoint(model_, e, ""), ChangeKind::kUpdated);
+  EXPECT_EQ(model_.services.at("fabrikam-api").connections.at("pe").request_message, "please");
+  e.ip = Ip("10.0.0.101");
+  EXPECT_THAT(Msg(PutEndpoint(model_, e, "")), StartsWith("ip: cannot be changed"));
+}
+
+// The transition table of workflow.h, row by row.
+TEST_F(WorkflowTest, ConnectionTransitions) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> steps;  // approve, reject, delete, delete-pe
+    ConnectionStatus service_side;   // kDisconnected + !present = removed
+    bool present;
+    ConnectionStatus endpoint_side;
+  } cases[] = {
+      {"pending", {}, ConnectionStatus::kPending, true, ConnectionStatus::kPending},
+      {"approve", {"approve"}, ConnectionStatus::kApproved, true, ConnectionStatus::kApproved},
+      {"approve twice",
+       {"approve", "approve"},
+       ConnectionStatus::kApproved,
+       true,
+       ConnectionStatus::kApproved},
+      {"reject pending",
+       {"reject"},
+       ConnectionStatus::kRejected,
+       true,
+       ConnectionStatus::kRejected},
+      {"reject approved",
+       {"approve", "reject"},
+       ConnectionStatus::kRejected,
+       true,
+       ConnectionStatus::kRejected},
+      {"approve rejected",
+       {"reject", "approve"},
+       ConnectionStatus::kApproved,
+       true,
+       ConnectionStatus::kApproved},
+      {"delete pending",
+       {"delete"},
+       ConnectionStatus::kDisconnected,
+       false,
+       ConnectionStatus::kDisconnected},
+      {"delete approved",
+       {"approve", "delete"},
+       ConnectionStatus::kDisconnected,
+       false,
+       ConnectionStatus::kDisconnected},
+      {"endpoint deleted",
+       {"approve", "delete-pe"},
+       ConnectionStatus::kDisconnected,
+       true,
+       ConnectionStatus::kDisconnected},
+      {"disconnected then deleted",
+       {"delete-pe", "delete"},
+       ConnectionStatus::kDisconnected,
+       false,
+       ConnectionStatus::kDisconnected},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    model_ = Model();
+    Provision();
+    ASSERT_TRUE(AddEndpoint("pe", "sub-contoso", "10.0.0.100").ok());
+    const PrivateEndpoint endpoint = model_.endpoints.at("pe");
+    for (const std::string& step : c.steps) {
+      absl::Status s;
+      if (step == "approve") s = ApproveConnection(model_, "fabrikam-api", "pe", "ok").status();
+      if (step == "reject") s = RejectConnection(model_, "fabrikam-api", "pe", "no").status();
+      if (step == "delete") s = DeleteConnection(model_, "fabrikam-api", "pe");
+      if (step == "delete-pe") s = DeleteEndpoint(model_, "pe");
+      ASSERT_TRUE(s.ok()) << step << ": " << s;
+    }
+    const auto& connections = model_.services.at("fabrikam-api").connections;
+    ASSERT_EQ(connections.contains("pe"), c.present);
+    if (c.present) {
+      EXPECT_EQ(connections.at("pe").status, c.service_side);
+    }
+    EXPECT_EQ(EndpointConnectionStatus(model_, endpoint), c.endpoint_side);
+  }
+}
+
+TEST_F(WorkflowTest, DisconnectedConnectionCanOnlyBeDeleted) {
+  Provision();
+  ASSERT_TRUE(AddEndpoint("pe", "sub-contoso", "10.0.0.100").ok());
+  ASSERT_TRUE(DeleteEndpoint(model_, "pe").ok());
+  auto approve = ApproveConnection(model_, "fabrikam-api", "pe", "");
+  EXPECT_EQ(approve.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(RejectConnection(model_, "fabrikam-api", "pe", "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(DeleteConnection(model_, "fabrikam-api", "pe").ok());
+  EXPECT_EQ(DeleteConnection(model_, "fabrikam-api", "pe").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ApproveConnection(model_, "fabrikam-api", "ghost", "").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ApproveConnection(model_, "no-such", "pe", "").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(WorkflowTest, ServiceWithLiveConnectionsCannotBeDeleted) {
+  Provision({"*"}, {"sub-contoso"});
+  ASSERT_TRUE(AddEndpoint("approved-pe", "sub-contoso", "10.0.0.100").ok());
+  ASSERT_TRUE(AddEndpoint("pending-pe", "sub-other", "10.0.0.101").ok());
+  absl::Status refused = DeleteService(model_, "fabrikam-api");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(refused), HasSubstr("approved-pe (Approved)"));
+  EXPECT_THAT(Msg(refused), HasSubstr("pending-pe (Pending)"));
+
+  // Rejected and Disconnected connections do not hold the service.
+  ASSERT_TRUE(RejectConnection(model_, "fabrikam-api", "pending-pe", "").ok());
+  ASSERT_TRUE(DeleteEndpoint(model_, "approved-pe").ok());
+  ASSERT_TRUE(DeleteService(model_, "fabrikam-api").ok());
+  // The rejected endpoint stays, and now sees Disconnected.
+  EXPECT_EQ(EndpointConnectionStatus(model_, model_.endpoints.at("pending-pe")),
+            ConnectionStatus::kDisconnected);
+}
+
+TEST_F(WorkflowTest, NetworkWithEndpointsCannotBeDeleted) {
+  Provision();
+  ASSERT_TRUE(AddEndpoint("pe", "sub-contoso", "10.0.0.100").ok());
+  absl::Status refused = DeleteNetwork(model_, "contoso");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(refused), HasSubstr("pe"));
+  ASSERT_TRUE(DeleteEndpoint(model_, "pe").ok());
+  EXPECT_TRUE(DeleteNetwork(model_, "contoso").ok());
+  EXPECT_EQ(DeleteNetwork(model_, "contoso").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(WorkflowTest, RecreatedEndpointGetsAFreshIdAndReplacesTheOldRecord) {
+  Provision();
+  ASSERT_TRUE(AddEndpoint("pe", "sub-contoso", "10.0.0.100").ok());
+  const EndpointId first = model_.endpoints.at("pe").id;
+  ASSERT_TRUE(DeleteEndpoint(model_, "pe").ok());
+  ASSERT_TRUE(AddEndpoint("pe", "sub-contoso", "10.0.0.100").ok());
+  EXPECT_NE(model_.endpoints.at("pe").id, first);
+  const Connection& c = model_.services.at("fabrikam-api").connections.at("pe");
+  EXPECT_EQ(c.endpoint_id, model_.endpoints.at("pe").id);
+  EXPECT_EQ(c.status, ConnectionStatus::kPending);
+}
+
+TEST_F(WorkflowTest, IdsAreNotReusedUntilTheSpaceWraps) {
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("a"), context_, "").ok());
+  const NetworkId first = model_.networks.at("a").id;
+  ASSERT_TRUE(DeleteNetwork(model_, "a").ok());
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("a"), context_, "").ok());
+  EXPECT_EQ(model_.networks.at("a").id, first + 1);
+  // At the end of the space the cursor wraps to the lowest free id.
+  model_.cursors.network = kNetworkIdLimit - 1;
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("b", "consumer0", 9), context_, "").ok());
+  EXPECT_EQ(model_.networks.at("b").id, 1);
+}
+
+TEST_F(WorkflowTest, ApplyDocumentCreatesUpdatesAndSetsConnectionStatuses) {
+  ResourceDocument doc;
+  doc.networks = {MakeNetwork("contoso")};
+  doc.services = {MakeService("fabrikam-api", "sub-fabrikam", {Ip("192.168.10.200")})};
+  doc.services[0].connections = {{"contoso-pe", ConnectionStatus::kApproved, "welcome"}};
+  doc.endpoints = {
+      MakeEndpoint("contoso-pe", "sub-contoso", "contoso", "10.0.0.100", "fabrikam-api")};
+  auto summary = ApplyDocument(model_, doc, context_);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->created, 3);
+  EXPECT_EQ(Status("contoso-pe"), ConnectionStatus::kApproved);
+  auto again = ApplyDocument(model_, doc, context_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->created, 0);
+  EXPECT_EQ(again->updated, 0);
+  EXPECT_EQ(again->unchanged, 3);
+}
+
+TEST_F(WorkflowTest, ApplyDocumentErrorsNameTheDocumentPath) {
+  ResourceDocument doc;
+  doc.networks = {MakeNetwork("a"), MakeNetwork("a", "consumer1")};
+  EXPECT_EQ(std::string(ApplyDocument(model_, doc, context_).status().message()),
+            "networks[1].name: duplicate name 'a'");
+  doc.networks = {MakeNetwork("a")};
+  doc.services = {MakeService("s1", "sub", {Ip("192.168.10.200")}),
+                  MakeService("s2", "sub", {Ip("192.168.10.200")})};
+  EXPECT_THAT(Msg(ApplyDocument(model_, doc, context_)),
+              StartsWith("privateLinkServices[1].natIps[0]: "));
+  doc.services.pop_back();
+  doc.services[0].connections = {{"ghost", ConnectionStatus::kApproved, ""}};
+  EXPECT_THAT(Msg(ApplyDocument(model_, doc, context_)),
+              StartsWith("privateLinkServices[0].privateEndpointConnections[0]: "));
+}
+
+}  // namespace
+}  // namespace privlink::control

@@ -1,0 +1,179 @@
+// The snapshot builder: what the data path looks up, per connection status and teardown policy.
+#include "control/snapshot/snapshot_builder.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "control/config/daemon_config.h"
+#include "tests/control/framework/test_util.h"
+
+namespace privlink::control {
+namespace {
+
+using namespace privlink::control::testing;
+
+class SnapshotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    context_.uuids = &uuids_;
+    auto config = ParseDaemonConfig(kReferenceConfig);
+    ASSERT_TRUE(config.ok());
+    ASSERT_TRUE(ApplyDocument(model_, config->resources, context_).ok());
+  }
+
+  std::unique_ptr<Snapshot> Build(const Snapshot* previous = nullptr) {
+    auto snapshot = BuildSnapshot(model_, 7, options_, previous);
+    EXPECT_TRUE(snapshot.ok()) << snapshot.status();
+    return snapshot.ok() ? std::move(*snapshot) : nullptr;
+  }
+  NetworkId Contoso() const { return model_.networks.at("contoso").id; }
+  const PrivateLinkService& Fabrikam() const { return model_.services.at("fabrikam-api"); }
+
+  SequentialUuids uuids_;
+  WorkflowContext context_;
+  SnapshotOptions options_;
+  Model model_;
+};
+
+TEST_F(SnapshotTest, ReferenceConfigCompilesToLookups) {
+  auto s = Build();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->generation, 7u);
+  EXPECT_EQ(s->FindNetwork("consumer0", 0), Contoso());
+  EXPECT_EQ(s->FindNetwork("consumer0", 1), kNoNetwork);
+  EXPECT_EQ(s->FindNetwork("provider0", 0), kNoNetwork);
+  EXPECT_EQ(s->networks.at(Contoso()).name, "contoso");
+
+  const EndpointId pe = model_.endpoints.at("contoso-pe").id;
+  const PeTarget* target = s->FindPe(Contoso(), Ip("10.0.0.100"), HostToBe16(80));
+  ASSERT_NE(target, nullptr);
+  EXPECT_EQ(target->endpoint, pe);
+  EXPECT_EQ(target->service, Fabrikam().id);
+  EXPECT_EQ(target->backend_port, HostToBe16(8080));
+  EXPECT_TRUE(target->approved);
+  EXPECT_EQ(s->FindPe(Contoso(), Ip("10.0.0.100"), HostToBe16(81)), nullptr);
+  EXPECT_EQ(s->FindPe(Contoso() + 1, Ip("10.0.0.100"), HostToBe16(80)), nullptr);
+  EXPECT_EQ(s->endpoints_by_ip.at({Contoso(), Ip("10.0.0.100")}), pe);
+
+  EXPECT_TRUE(s->Endpoint(pe).carries_traffic);
+  EXPECT_EQ(s->Endpoint(pe).service, Fabrikam().id);
+  EXPECT_EQ(s->endpoint_names.at(pe), "contoso-pe");
+  EXPECT_EQ(s->Endpoint(pe + 1000).service, kNoService);  // unknown ids read as deleted
+
+  const SnapshotService* svc = s->Service(Fabrikam().id);
+  ASSERT_NE(svc, nullptr);
+  EXPECT_EQ(svc->name, "fabrikam-api");
+  EXPECT_EQ(svc->nat_ips, (std::vector<Ipv4Be>{Ip("192.168.10.200"), Ip("192.168.10.201")}));
+  ASSERT_EQ(svc->backends.size(), 2u);
+  EXPECT_EQ(svc->backends[1].weight, 2u);
+  EXPECT_EQ(svc->maglev.size(), lb::kDefaultMaglevTableSize);
+  EXPECT_EQ(svc->timeouts.established_ms, 4u * 60'000);
+  EXPECT_EQ(s->nat_ips.size(), 2u);
+}
+
+TEST_F(SnapshotTest, DrainingBackendsGetNoNewFlows) {
+  model_.services.at("fabrikam-api").backends[0].state = BackendState::kDraining;
+  auto s = Build();
+  const SnapshotService* svc = s->Service(Fabrikam().id);
+  ASSERT_TRUE(svc->HasBackends());
+  EXPECT_TRUE(svc->backends[0].draining);
+  std::set<lb::MaglevTable::Slot> used(svc->maglev.slots().begin(), svc->maglev.slots().end());
+  EXPECT_EQ(used, std::set<lb::MaglevTable::Slot>{1});  // only the active backend's index
+
+  model_.services.at("fabrikam-api").backends[1].state = BackendState::kDraining;
+  EXPECT_FALSE(Build()->Service(Fabrikam().id)->HasBackends());
+  model_.services.at("fabrikam-api").backends.clear();
+  EXPECT_FALSE(Build()->Service(Fabrikam().id)->HasBackends());
+}
+
+TEST_F(SnapshotTest, IdleTimeoutBecomesTheEstablishedTimeout) {
+  model_.services.at("fabrikam-api").idle_timeout_minutes = 124;
+  EXPECT_EQ(Build()->Service(Fabrikam().id)->timeouts.established_ms, 124u * 60'000);
+}
+
+// Whether an endpoint's flows may go on, per connection status and the service's policy.
+TEST_F(SnapshotTest, EndpointEntryFollowsStatusAndTeardownPolicy) {
+  struct Case {
+    const char* step;
+    TeardownPolicy policy;
+    bool lookup_present, approved, carries;
+    ServiceId service;  // 0 = no service (reset)
+  } cases[] = {
+      {"approved", TeardownPolicy::kReset, true, true, true, 1},
+      {"rejected", TeardownPolicy::kReset, true, false, false, 1},
+      {"rejected", TeardownPolicy::kDrain, true, false, false, 1},
+      {"connection-deleted", TeardownPolicy::kDrain, true, false, false, 1},
+      {"endpoint-deleted", TeardownPolicy::kDrain, false, false, false, 1},
+      {"endpoint-deleted", TeardownPolicy::kReset, false, false, false, 1},
+      {"disconnected-record-deleted", TeardownPolicy::kDrain, false, false, false, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.step) + (c.policy == TeardownPolicy::kDrain ? " drain" : " reset"));
+    Model saved = model_;
+    model_.services.at("fabrikam-api").connection_teardown = c.policy;
+    const EndpointId pe = model_.endpoints.at("contoso-pe").id;
+    const std::string step = c.step;
+    if (step == "rejected") {
+      ASSERT_TRUE(RejectConnection(model_, "fabrikam-api", "contoso-pe", "").ok());
+    }
+    if (step == "connection-deleted") {
+      ASSERT_TRUE(DeleteConnection(model_, "fabrikam-api", "contoso-pe").ok());
+    }
+    if (step == "endpoint-deleted" || step == "disconnected-record-deleted") {
+      ASSERT_TRUE(DeleteEndpoint(model_, "contoso-pe").ok());
+    }
+    if (step == "disconnected-record-deleted") {
+      ASSERT_TRUE(DeleteConnection(model_, "fabrikam-api", "contoso-pe").ok());
+    }
+    auto s = Build();
+    const PeTarget* target = s->FindPe(Contoso(), Ip("10.0.0.100"), HostToBe16(80));
+    ASSERT_EQ(target != nullptr, c.lookup_present);
+    if (target != nullptr) {
+      EXPECT_EQ(target->approved, c.approved);
+    }
+    const EndpointEntry entry = s->Endpoint(pe);
+    EXPECT_EQ(entry.carries_traffic, c.carries);
+    EXPECT_EQ(entry.service, c.service == 0 ? kNoService : Fabrikam().id);
+    if (c.service != 0) {
+      EXPECT_EQ(entry.teardown, c.policy);
+    }
+    model_ = saved;
+  }
+}
+
+TEST_F(SnapshotTest, UnchangedServicesAreSharedWithThePreviousSnapshot) {
+  auto first = Build();
+  const ServiceId id = Fabrikam().id;
+  // An endpoint change does not rebuild the service's Maglev table.
+  ASSERT_TRUE(RejectConnection(model_, "fabrikam-api", "contoso-pe", "").ok());
+  auto second = Build(first.get());
+  EXPECT_EQ(second->services[id], first->services[id]);
+  // A backend change does.
+  model_.services.at("fabrikam-api").backends[1].weight = 3;
+  auto third = Build(second.get());
+  EXPECT_NE(third->services[id], second->services[id]);
+  EXPECT_EQ(third->Service(id)->backends[1].weight, 3u);
+}
+
+TEST_F(SnapshotTest, PendingEndpointHasALookupButNoTraffic) {
+  ASSERT_TRUE(
+      PutEndpoint(model_, MakeEndpoint("p", "sub-other", "contoso", "10.0.0.5", "fabrikam-api"), "")
+          .ok());
+  auto s = Build();
+  const PeTarget* target = s->FindPe(Contoso(), Ip("10.0.0.5"), HostToBe16(80));
+  ASSERT_NE(target, nullptr);
+  EXPECT_FALSE(target->approved);
+  EXPECT_FALSE(s->Endpoint(model_.endpoints.at("p").id).carries_traffic);
+}
+
+TEST_F(SnapshotTest, TooManyBackendsForTheTableIsAnError) {
+  options_.maglev_table_size = 2;  // prime, but fewer slots than the three backends
+  model_.services.at("fabrikam-api")
+      .backends.push_back({Ip("192.168.10.13"), 1, BackendState::kActive});
+  auto s = BuildSnapshot(model_, 1, options_, nullptr);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace privlink::control

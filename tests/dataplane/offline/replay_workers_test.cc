@@ -1,0 +1,193 @@
+// ReplayPipeline with two workers (dataplane/in_process.h): frames reach the queue RSS picks
+// (dataplane/rss.h), so a connection's two directions often meet different workers, which share
+// the flow table. Every frame of 200 connections must still be translated, with no drop, and
+// each worker's counters must show exactly the frames RSS gave its queue.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "control/config/daemon_config.h"
+#include "dataplane/offline/replay.h"
+#include "dataplane/offline/rss.h"
+#include "tests/dataplane/framework/replay_test_util.h"
+
+namespace privlink::dataplane::testing {
+namespace {
+
+using ::testing::AnyOf;
+
+constexpr uint16_t kConsumer0 = 0;
+constexpr uint16_t kProvider0 = 2;
+constexpr uint32_t kWorkers = 2;
+constexpr uint16_t kFlows = 200;
+constexpr uint32_t kBackendIsn = 5000;
+constexpr size_t kRequestBytes = 10;
+constexpr size_t kResponseBytes = 20;
+
+uint32_t ClientIsn(uint16_t flow) {
+  return 1000u * flow + 1;
+}
+
+std::vector<uint8_t> TcpFrame(Ipv4Be src, uint16_t sport, Ipv4Be dst, uint16_t dport) {
+  return BuildTcpFrame({.ip = {.src = src, .dst = dst},
+                        .tcp = {.src_port = HostToBe16(sport), .dst_port = HostToBe16(dport)}})
+      .bytes;
+}
+
+// Microsoft's RSS verification suite (IPv4 with TCP ports): with 128 queues the queue is the
+// hash's low 7 bits.
+TEST(RssTest, MatchesTheToeplitzVerificationSuite) {
+  EXPECT_EQ(RssQueue(TcpFrame(Ipv4(66, 9, 149, 187), 2794, Ipv4(161, 142, 100, 80), 1766), 128),
+            0x51ccc178u % 128);
+  EXPECT_EQ(RssQueue(TcpFrame(Ipv4(199, 92, 111, 2), 14230, Ipv4(65, 69, 140, 83), 4739), 128),
+            0xc626b0eau % 128);
+  EXPECT_EQ(RssQueue(TcpFrame(Ipv4(24, 19, 198, 95), 12898, Ipv4(12, 22, 207, 184), 38024), 128),
+            0x5c2b394au % 128);
+}
+
+TEST(RssTest, SteersIpv4TcpByAddressesAndPortsAndTheRestToQueueZero) {
+  const auto syn = FromClient(nat::kTcpSyn, 1, 0);
+  EXPECT_EQ(RssQueue(syn, 1), 0u);
+  EXPECT_EQ(RssQueue(syn, 4), RssQueue(syn, 4)) << "a function of the frame";
+  EXPECT_EQ(RssQueue(ArpRequest(kPe), 4), 0u);
+  // Over many client ports every queue is used.
+  std::vector<int> used(4);
+  for (uint16_t port = 0; port < 64; ++port) {
+    ++used[RssQueue(FromClient(nat::kTcpSyn, 1, 0, 0, {}, port), 4)];
+  }
+  for (const int n : used) EXPECT_GT(n, 0);
+}
+
+class TwoWorkerReplay : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = control::ParseDaemonConfig(ReplayTestConfig().dump());
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto pipeline = ReplayPipeline::Create(*config, {.workers = kWorkers});
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    p_ = std::move(*pipeline);
+    p_->OnSent([this](uint16_t port, std::span<const uint8_t> f, uint64_t) {
+      std::vector<uint8_t> bytes(f.begin(), f.end());
+      if (IsTcp(bytes)) sent_[port].push_back(std::move(bytes));
+    });
+  }
+
+  // Feeds `frame` and counts it for the worker RSS gives it.
+  void Feed(uint16_t port, const std::vector<uint8_t>& frame, uint64_t time) {
+    const uint32_t queue = RssQueue(frame, kWorkers);
+    (port == kConsumer0 ? to_providers_ : to_consumers_)[queue]++;
+    ASSERT_TRUE(p_->Feed(port, frame, time).ok());
+  }
+  // The TCP frames sent on `port` since the last call.
+  std::vector<std::vector<uint8_t>> Take(uint16_t port) { return std::exchange(sent_[port], {}); }
+
+  std::unique_ptr<ReplayPipeline> p_;
+  std::map<uint16_t, std::vector<std::vector<uint8_t>>> sent_;
+  uint64_t to_providers_[kWorkers] = {};  // client frames fed to each worker's queue
+  uint64_t to_consumers_[kWorkers] = {};  // backend frames
+};
+
+TEST_F(TwoWorkerReplay, CarriesConnectionsWhoseDirectionsMeetDifferentWorkers) {
+  using namespace nat;
+  uint64_t time = kT0;
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    Feed(kConsumer0, FromClient(kTcpSyn, ClientIsn(i), 0, 0, {}, i), time);
+  }
+  p_->Flush();
+  // The translated SYNs, by flow (the client's ISN is kept).
+  std::map<uint16_t, Tcp> nat_side;
+  for (const auto& f : Take(kProvider0)) {
+    const Tcp t = ParseTcp(f);
+    ASSERT_EQ(t.flags, kTcpSyn);
+    ASSERT_EQ((t.seq - 1) % 1000, 0u);
+    const auto flow = static_cast<uint16_t>((t.seq - 1) / 1000);
+    EXPECT_THAT(t.src, AnyOf(kNatIps[0], kNatIps[1]));
+    EXPECT_THAT(t.dst, AnyOf(kBackends[0], kBackends[1], kBackends[2]));
+    EXPECT_EQ(t.dport, 8080);
+    EXPECT_EQ(DstMac(f), BackendMac(t.dst));
+    EXPECT_EQ(SrcMac(f), kProviderMac);
+    EXPECT_TRUE(nat_side.emplace(flow, t).second) << "flow " << flow << " translated twice";
+  }
+  ASSERT_EQ(nat_side.size(), kFlows);
+
+  // Flows whose return traffic RSS gives the other worker: the flow table is shared.
+  int crossing = 0;
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    const auto syn_ack = FromBackend(nat_side[i], kTcpSyn | kTcpAck, kBackendIsn, ClientIsn(i) + 1);
+    crossing += RssQueue(syn_ack, kWorkers) !=
+                RssQueue(FromClient(kTcpSyn, ClientIsn(i), 0, 0, {}, i), kWorkers);
+    Feed(kProvider0, syn_ack, time += 10);
+  }
+  EXPECT_GT(crossing, kFlows / 5) << "RSS is not symmetric: many flows cross workers";
+  EXPECT_LT(crossing, kFlows);
+  p_->Flush();
+  // The client's ACK and request, then the backend's response.
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    Feed(kConsumer0, FromClient(kTcpAck, ClientIsn(i) + 1, kBackendIsn + 1, 0, {}, i), time);
+    Feed(kConsumer0,
+         FromClient(kTcpPsh | kTcpAck, ClientIsn(i) + 1, kBackendIsn + 1, kRequestBytes, {}, i),
+         time += 10);
+  }
+  p_->Flush();
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    Feed(kProvider0,
+         FromBackend(nat_side[i], kTcpPsh | kTcpAck, kBackendIsn + 1,
+                     ClientIsn(i) + 1 + kRequestBytes, kResponseBytes),
+         time += 10);
+  }
+  p_->Flush();
+
+  // Every later frame to the provider carries its flow's NAT tuple.
+  const auto to_backends = Take(kProvider0);
+  ASSERT_EQ(to_backends.size(), 2u * kFlows);
+  for (const auto& f : to_backends) {
+    const Tcp t = ParseTcp(f);
+    const auto flow = static_cast<uint16_t>((t.seq - 1) / 1000);
+    ASSERT_TRUE(nat_side.count(flow)) << t.seq;
+    const Tcp& syn = nat_side[flow];
+    EXPECT_EQ(t.src, syn.src);
+    EXPECT_EQ(t.sport, syn.sport);
+    EXPECT_EQ(t.dst, syn.dst);
+    EXPECT_EQ(t.dport, 8080);
+    EXPECT_EQ(DstMac(f), BackendMac(t.dst));
+  }
+  // And every frame back reaches its client from the PE.
+  const auto to_clients = Take(kConsumer0);
+  ASSERT_EQ(to_clients.size(), 2u * kFlows);
+  std::map<uint16_t, int> per_client;
+  for (const auto& f : to_clients) {
+    const Tcp t = ParseTcp(f);
+    EXPECT_EQ(t.src, kPe);
+    EXPECT_EQ(t.sport, 80);
+    EXPECT_EQ(t.dst, kClient);
+    ASSERT_GE(t.dport, kClientPort);
+    const auto flow = static_cast<uint16_t>(t.dport - kClientPort);
+    EXPECT_EQ(t.ack, ClientIsn(flow) + 1 + (t.payload == kResponseBytes ? kRequestBytes : 0));
+    EXPECT_EQ(DstMac(f), kClientMac);
+    EXPECT_EQ(SrcMac(f), kConsumer0Mac);
+    ++per_client[flow];
+  }
+  EXPECT_EQ(per_client.size(), kFlows);
+
+  const ReplaySummary s = p_->Summary();
+  EXPECT_EQ(s.drops_total, 0u);
+  EXPECT_EQ(s.flows_created, kFlows);
+  EXPECT_EQ(s.flows_live, kFlows);
+  ASSERT_EQ(s.workers.size(), kWorkers);
+  // Each worker translated exactly the frames its queue received, and both had a share.
+  for (uint32_t w = 0; w < kWorkers; ++w) {
+    SCOPED_TRACE(w);
+    EXPECT_GT(to_providers_[w], 0u);
+    EXPECT_GT(to_consumers_[w], 0u);
+    EXPECT_EQ(s.workers[w].translated_to_providers, to_providers_[w]);
+    EXPECT_EQ(s.workers[w].translated_to_consumers, to_consumers_[w]);
+    EXPECT_GT(s.workers[w].flows_created, 0u);
+  }
+  EXPECT_EQ(s.workers[0].flows_created + s.workers[1].flows_created, kFlows);
+  EXPECT_EQ(s.translated_to_providers, 3u * kFlows);
+  EXPECT_EQ(s.translated_to_consumers, 2u * kFlows);
+}
+
+}  // namespace
+}  // namespace privlink::dataplane::testing

@@ -1,0 +1,437 @@
+// The parser, case by case: {description, frame, expected verdict / drop reason / fields}. Every
+// frame is parsed from an exact-size heap copy through both parser paths (exact_buffer.h), with and
+// without checksum verification.
+#include "dataplane/packet/parse.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/dataplane/framework/exact_buffer.h"
+#include "tests/dataplane/framework/packet_builder.h"
+
+namespace privlink::dataplane {
+namespace {
+
+using nat::kTcpAck;
+using nat::kTcpFin;
+using nat::kTcpPsh;
+using nat::kTcpSyn;
+using testing::BuildArpFrame;
+using testing::BuildIcmpFrame;
+using testing::BuildIpv6Frame;
+using testing::BuildRawIpv4Frame;
+using testing::BuildTcpFrame;
+using testing::BuildUdpFrame;
+using testing::Frame;
+using testing::ParseBothWays;
+using testing::PatternPayload;
+using testing::TcpOptions;
+using testing::TypicalSynOptions;
+
+constexpr size_t kIpv4At = kEthHeaderLen;  // l3 offset of an untagged frame
+constexpr size_t kTcpAt = kIpv4At + 20;    // l4 offset of an untagged frame without IP options
+
+// Both options, for cases whose outcome must not depend on checksum verification.
+struct Outcomes {
+  ParsedPacket unverified;
+  ParsedPacket verified;
+};
+Outcomes ParseWithAndWithoutChecksums(const Frame& frame) {
+  return {ParseBothWays(frame.bytes), ParseBothWays<kVerifyChecksums>(frame.bytes)};
+}
+
+// ---- frames that parse ----
+
+struct TcpCase {
+  std::string description;
+  Frame frame;
+  uint16_t vlan_id;
+  uint16_t l3_offset;
+  uint16_t l4_offset;
+  uint8_t tcp_header_len;
+  uint16_t payload_len;
+};
+
+std::vector<TcpCase> TcpCases() {
+  const auto tagged = [](uint16_t id, uint8_t priority = 0) {
+    return testing::EthernetFields{.vlans = {{.id = id, .priority = priority}}};
+  };
+  return {
+      {"bare SYN, untagged", BuildTcpFrame(), 0, 14, 34, 20, 0},
+      {"SYN with MSS, SACK permitted, timestamps, window scale",
+       BuildTcpFrame({.tcp = {.options = TypicalSynOptions()}}), 0, 14, 34, 40, 0},
+      {"ACK with timestamps and two SACK blocks, VLAN 100",
+       BuildTcpFrame({.eth = tagged(100),
+                      .tcp = {.flags = kTcpAck,
+                              .options = TcpOptions()
+                                             .Nop()
+                                             .Nop()
+                                             .Timestamps(7, 9)
+                                             .Nop()
+                                             .Nop()
+                                             .Sack({{100, 200}, {300, 400}})
+                                             .Build()}}),
+       100, 18, 38, 52, 0},
+      {"data segment, 1460 bytes of payload",
+       BuildTcpFrame({.tcp = {.flags = kTcpAck | kTcpPsh, .payload = PatternPayload(1460)}}), 0, 14,
+       34, 20, 1460},
+      {"data segment with an odd payload length, VLAN 4094 priority 7",
+       BuildTcpFrame(
+           {.eth = tagged(4094, 7), .tcp = {.flags = kTcpAck, .payload = PatternPayload(333)}}),
+       4094, 18, 38, 20, 333},
+      {"priority tag (VLAN id 0) reads as untagged", BuildTcpFrame({.eth = tagged(0, 5)}), 0, 18,
+       38, 20, 0},
+      {"IPv4 options (router alert): TCP starts after IHL * 4",
+       BuildTcpFrame({.ip = {.options = {148, 4, 0, 0}}}), 0, 14, 38, 20, 0},
+      {"largest headers: IHL 15 and data offset 15",
+       BuildTcpFrame({.ip = {.options = std::vector<uint8_t>(40, 1)},
+                      .tcp = {.options = std::vector<uint8_t>(40, 1), .payload = {1, 2, 3}}}),
+       0, 14, 74, 60, 3},
+      {"DF clear", BuildTcpFrame({.ip = {.dont_fragment = false}}), 0, 14, 34, 20, 0},
+      {"Ethernet padding after a 40-byte IPv4 packet is ignored",
+       BuildTcpFrame({.tcp = {.flags = kTcpAck}}).PadToMinimum(), 0, 14, 34, 20, 0},
+      {"non-zero padding after a FIN with data is ignored, checksums too",
+       BuildTcpFrame({.tcp = {.flags = kTcpFin | kTcpAck, .payload = {'x'}}}).Pad(5, 0xee), 0, 14,
+       34, 20, 1},
+      {"data offset exactly the segment (no payload, options)",
+       BuildTcpFrame({.tcp = {.options = TcpOptions().Mss(536).Build()}}), 0, 14, 34, 24, 0},
+  };
+}
+
+TEST(ParseTest, AcceptsTcpFramesAndReportsTheirFields) {
+  for (const TcpCase& c : TcpCases()) {
+    SCOPED_TRACE(c.description);
+    const Frame& f = c.frame;
+    for (const ParsedPacket& p :
+         {ParseBothWays(f.bytes), ParseBothWays<kVerifyChecksums>(f.bytes)}) {
+      ASSERT_EQ(p.verdict, ParseVerdict::kTcp) << DropReasonName(p.drop_reason);
+      EXPECT_EQ(p.drop_reason, DropReason::kCount);
+      EXPECT_EQ(p.vlan_id, c.vlan_id);
+      EXPECT_EQ(p.l3_offset, c.l3_offset);
+      EXPECT_EQ(p.l4_offset, c.l4_offset);
+      EXPECT_EQ(p.tcp_header_len, c.tcp_header_len);
+      EXPECT_EQ(p.tcp_payload_len(), c.payload_len);
+      EXPECT_EQ(p.tcp_payload_offset(), c.l4_offset + c.tcp_header_len);
+      EXPECT_EQ(p.ip_total_len, f.Get16(c.l3_offset + nat::kIpv4TotalLengthOffset));
+      EXPECT_EQ(p.tcp_flags, f.bytes[c.l4_offset + kTcpFlagsOffset]);
+      EXPECT_EQ(p.key.src_ip, Ipv4(10, 0, 0, 2));
+      EXPECT_EQ(p.key.dst_ip, Ipv4(10, 0, 0, 100));
+      EXPECT_EQ(p.key.src_port, HostToBe16(40000));
+      EXPECT_EQ(p.key.dst_port, HostToBe16(80));
+      EXPECT_EQ(p.key.proto, nat::kIpProtoTcp);
+      EXPECT_EQ(p.key.network, 0) << "the caller fills the network";
+      EXPECT_EQ(p.dst_mac, testing::kPortMac);
+      EXPECT_EQ(p.src_mac, testing::kClientMac);
+    }
+  }
+}
+
+TEST(ParseTest, ReportsTheTupleAndFlagsAsTheyAreInThePacket) {
+  const Frame f =
+      BuildTcpFrame({.ip = {.src = Ipv4(192, 168, 10, 11), .dst = Ipv4(192, 168, 200, 1)},
+                     .tcp = {.src_port = HostToBe16(8080),
+                             .dst_port = HostToBe16(1024),
+                             .flags = kTcpSyn | kTcpAck}});
+  const ParsedPacket p = ParseBothWays(f.bytes);
+  ASSERT_EQ(p.verdict, ParseVerdict::kTcp);
+  EXPECT_EQ(p.key.src_ip, Ipv4(192, 168, 10, 11));
+  EXPECT_EQ(p.key.dst_ip, Ipv4(192, 168, 200, 1));
+  EXPECT_EQ(p.key.src_port, HostToBe16(8080));
+  EXPECT_EQ(p.key.dst_port, HostToBe16(1024));
+  EXPECT_EQ(p.tcp_flags, kTcpSyn | kTcpAck);
+}
+
+// ---- frames cut short ----
+
+// The reason for a frame cut at `len` bytes, where the headers before TCP take `l3 + 20` bytes.
+DropReason TruncationReason(size_t len, bool tagged) {
+  const size_t l3 = tagged ? kEthHeaderLen + kVlanTagLen : kEthHeaderLen;
+  if (len < kEthHeaderLen) return DropReason::kEthTruncated;
+  if (len < l3) return DropReason::kVlanTruncated;
+  if (len < l3 + 20) return DropReason::kIpv4Truncated;
+  if (len < l3 + 40) return DropReason::kTcpTruncated;
+  return DropReason::kIpv4TotalLengthPastFrame;  // the headers are whole, the segment is not
+}
+
+TEST(ParseTest, FramesCutAtEveryLengthNameWhereTheyEnd) {
+  const std::vector<std::pair<std::string, bool>> shapes = {{"untagged", false}, {"VLAN 7", true}};
+  for (const auto& [name, tagged] : shapes) {
+    testing::EthernetFields eth;
+    if (tagged) eth.vlans = {{.id = 7}};
+    for (const Frame& whole :
+         {BuildTcpFrame({.eth = eth}),
+          BuildTcpFrame({.eth = eth,
+          .tcp = {.options = TypicalSynOptions(), .payload = PatternPayload(9)}})}) {
+      for (size_t len = 0; len < whole.bytes.size(); ++len) {
+        SCOPED_TRACE(name + " frame of " + std::to_string(whole.bytes.size()) + " bytes cut at " +
+                     std::to_string(len));
+        const Outcomes o = ParseWithAndWithoutChecksums(Frame(whole).Truncate(len));
+        EXPECT_EQ(o.unverified.verdict, ParseVerdict::kDrop);
+        EXPECT_EQ(DropReasonName(o.unverified.drop_reason),
+                  DropReasonName(TruncationReason(len, tagged)));
+        EXPECT_EQ(o.verified.drop_reason, o.unverified.drop_reason);
+      }
+      EXPECT_EQ(ParseBothWays(whole.bytes).verdict, ParseVerdict::kTcp) << name;
+    }
+  }
+}
+
+TEST(ParseTest, ShortestTcpFramesAre54And58Bytes) {
+  EXPECT_EQ(BuildTcpFrame().bytes.size(), 54u);
+  EXPECT_EQ(BuildTcpFrame({.eth = {.vlans = {{.id = 7}}}}).bytes.size(), 58u);
+}
+
+// ---- malformed and unsupported frames ----
+
+struct DropCase {
+  std::string description;
+  Frame frame;
+  DropReason expected;
+};
+
+std::vector<DropCase> DropCases() {
+  using testing::VlanTag;
+  const std::vector<uint8_t> twenty_bytes = PatternPayload(20);
+  return {
+      // Ethernet and VLAN tags.
+      {"IPv6", BuildIpv6Frame(), DropReason::kIpv6},
+      {"IPv6 behind a VLAN tag", BuildIpv6Frame({.eth = {.vlans = {{.id = 5}}}}),
+       DropReason::kIpv6},
+      {"LLDP ethertype", BuildTcpFrame({.eth = {.ethertype = 0x88cc}}),
+       DropReason::kEthertypeUnsupported},
+      {"802.3 length field instead of an ethertype", BuildTcpFrame({.eth = {.ethertype = 46}}),
+       DropReason::kEthertypeUnsupported},
+      {"two 802.1Q tags", BuildTcpFrame({.eth = {.vlans = {{.id = 1}, {.id = 2}}}}),
+       DropReason::kVlanStacked},
+      {"802.1ad S-tag over a C-tag (QinQ)",
+       BuildTcpFrame({.eth = {.vlans = {VlanTag{.id = 1, .tpid = kEtherTypeQinQ}, {.id = 2}}}}),
+       DropReason::kVlanStacked},
+      {"lone 802.1ad S-tag",
+       BuildTcpFrame({.eth = {.vlans = {VlanTag{.id = 1, .tpid = kEtherTypeQinQ}}}}),
+       DropReason::kVlanStacked},
+      {"802.1Q tag over a legacy 0x9100 tag",
+       BuildTcpFrame({.eth = {.vlans = {{.id = 1}, VlanTag{.id = 2, .tpid = 0x9100}}}}),
+       DropReason::kVlanStacked},
+      // IPv4 header.
+      {"version 6 under the IPv4 ethertype", BuildTcpFrame({.ip = {.version = 6}}),
+       DropReason::kIpv4BadVersion},
+      {"version 0", BuildTcpFrame({.ip = {.version = 0}}), DropReason::kIpv4BadVersion},
+      {"IHL 4", BuildTcpFrame({.ip = {.ihl = 4}}), DropReason::kIpv4IhlTooSmall},
+      {"IHL 0", BuildTcpFrame({.ip = {.ihl = 0}}), DropReason::kIpv4IhlTooSmall},
+      {"IHL 15 past a 54-byte frame", BuildTcpFrame({.ip = {.ihl = 15}}),
+       DropReason::kIpv4IhlPastFrame},
+      {"IHL 6 with the frame ending after 20 header bytes",
+       BuildTcpFrame({.ip = {.ihl = 6}}).Truncate(kTcpAt), DropReason::kIpv4IhlPastFrame},
+      {"more fragments", BuildTcpFrame({.ip = {.more_fragments = true}}),
+       DropReason::kIpv4Fragment},
+      {"non-first fragment", BuildTcpFrame({.ip = {.fragment_offset = 185}}),
+       DropReason::kIpv4Fragment},
+      {"last fragment of a UDP datagram (checked before the protocol)",
+       BuildUdpFrame({.ip = {.fragment_offset = 1}}), DropReason::kIpv4Fragment},
+      {"UDP", BuildUdpFrame(), DropReason::kUdp},
+      {"UDP cut inside its header (checked before TCP's length)",
+       BuildUdpFrame().Truncate(kTcpAt + 4), DropReason::kUdp},
+      {"ICMP echo request", BuildIcmpFrame(), DropReason::kIcmp},
+      {"GRE", BuildRawIpv4Frame({.ip = {.protocol = 47}, .l4 = twenty_bytes}),
+       DropReason::kIpProtoUnsupported},
+      {"experimental protocol 253", BuildRawIpv4Frame({.l4 = twenty_bytes}),
+       DropReason::kIpProtoUnsupported},
+      // IPv4 total length against the frame and the headers.
+      {"total length one byte past the frame", BuildTcpFrame({.ip = {.total_length = 41}}),
+       DropReason::kIpv4TotalLengthPastFrame},
+      {"total length 1500 in a 54-byte frame", BuildTcpFrame({.ip = {.total_length = 1500}}),
+       DropReason::kIpv4TotalLengthPastFrame},
+      {"total length 65535", BuildTcpFrame({.ip = {.total_length = 65535}}),
+       DropReason::kIpv4TotalLengthPastFrame},
+      {"total length one byte short of IPv4 + TCP headers",
+       BuildTcpFrame({.ip = {.total_length = 39}}), DropReason::kIpv4TotalLengthTooShort},
+      {"total length of the IPv4 header alone, TCP bytes as padding",
+       BuildTcpFrame({.ip = {.total_length = 20}}), DropReason::kIpv4TotalLengthTooShort},
+      {"total length 0", BuildTcpFrame({.ip = {.total_length = 0}}),
+       DropReason::kIpv4TotalLengthTooShort},
+      {"total length shorter than IHL (options)",
+       BuildTcpFrame({.ip = {.options = std::vector<uint8_t>(20, 1), .total_length = 30}}),
+       DropReason::kIpv4TotalLengthTooShort},
+      // TCP header.
+      {"data offset 4", BuildTcpFrame({.tcp = {.data_offset = 4}}),
+       DropReason::kTcpDataOffsetTooSmall},
+      {"data offset 0", BuildTcpFrame({.tcp = {.data_offset = 0}}),
+       DropReason::kTcpDataOffsetTooSmall},
+      {"data offset 6 in a 20-byte segment", BuildTcpFrame({.tcp = {.data_offset = 6}}),
+       DropReason::kTcpDataOffsetPastSegment},
+      {"data offset 15 in a 40-byte segment",
+       BuildTcpFrame({.tcp = {.payload = twenty_bytes, .data_offset = 15}}),
+       DropReason::kTcpDataOffsetPastSegment},
+      {"data offset past the segment though inside the padded frame",
+       BuildTcpFrame({.tcp = {.data_offset = 6}}).PadToMinimum(),
+       DropReason::kTcpDataOffsetPastSegment},
+      {"IHL 10: the TCP header would start 6 bytes before the frame's end",
+       BuildTcpFrame({.ip = {.ihl = 10}}).PadToMinimum(), DropReason::kTcpTruncated},
+  };
+}
+
+TEST(ParseTest, DropsMalformedAndUnsupportedFramesWithTheirReason) {
+  for (const DropCase& c : DropCases()) {
+    SCOPED_TRACE(c.description);
+    const Outcomes o = ParseWithAndWithoutChecksums(c.frame);
+    EXPECT_EQ(o.unverified.verdict, ParseVerdict::kDrop);
+    EXPECT_EQ(DropReasonName(o.unverified.drop_reason), DropReasonName(c.expected));
+    EXPECT_EQ(o.verified.drop_reason, c.expected) << "checksums are valid: same reason";
+  }
+}
+
+TEST(ParseTest, DropsKeepTheLinkLayerFieldsTheyReached) {
+  const ParsedPacket p = ParseBothWays(BuildUdpFrame({.eth = {.vlans = {{.id = 42}}}}).bytes);
+  EXPECT_EQ(p.drop_reason, DropReason::kUdp);
+  EXPECT_EQ(p.vlan_id, 42);
+  EXPECT_EQ(p.l3_offset, 18);
+  EXPECT_EQ(p.src_mac, testing::kClientMac);
+  EXPECT_EQ(p.key, nat::FlowKey{}) << "no tuple for a frame that is not TCP";
+}
+
+// ---- checksums ----
+
+TEST(ParseTest, ChecksumsAreVerifiedOnlyWhenBuiltIn) {
+  struct Case {
+    std::string description;
+    Frame frame;
+    DropReason verified_reason;
+  };
+  const Frame data = BuildTcpFrame({.tcp = {.flags = kTcpAck, .payload = PatternPayload(101)}});
+  const std::vector<Case> cases = {
+      {"IPv4 header checksum off by one",
+       Frame(data).Set16(kIpv4At + 10, static_cast<uint16_t>(data.Get16(kIpv4At + 10) + 1)),
+       DropReason::kIpv4BadChecksum},
+      {"IPv4 checksum field zero", BuildTcpFrame({.ip = {.checksum = 0}}),
+       DropReason::kIpv4BadChecksum},
+      {"IPv4 option byte changed after the checksum",
+       BuildTcpFrame({.ip = {.options = {148, 4, 0, 0}}}).Set8(kIpv4At + 22, 1),
+       DropReason::kIpv4BadChecksum},
+      {"TTL changed without the checksum", Frame(data).Set8(kIpv4At + kIpv4TtlOffset, 63),
+       DropReason::kIpv4BadChecksum},
+      {"TCP checksum off by one",
+       Frame(data).Set16(kTcpAt + 16, static_cast<uint16_t>(data.Get16(kTcpAt + 16) + 1)),
+       DropReason::kTcpBadChecksum},
+      {"one payload byte flipped", Frame(data).Set8(kTcpAt + 20 + 50, 0x5a),
+       DropReason::kTcpBadChecksum},
+      {"last (odd) payload byte flipped",
+       Frame(data).Set8(kTcpAt + 20 + 100, static_cast<uint8_t>(~data.bytes[kTcpAt + 120])),
+       DropReason::kTcpBadChecksum},
+      {"source address changed (pseudo-header) with the IPv4 checksum fixed",
+       Frame(data)
+           .Set8(kIpv4At + 12, 11)
+           .FixChecksums()
+           .Set16(kTcpAt + 16, data.Get16(kTcpAt + 16)),
+       DropReason::kTcpBadChecksum},
+      {"TCP checksum given as zero", BuildTcpFrame({.tcp = {.payload = {1, 2}, .checksum = 0}}),
+       DropReason::kTcpBadChecksum},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.description);
+    const ParsedPacket verified = ParseBothWays<kVerifyChecksums>(c.frame.bytes);
+    EXPECT_EQ(verified.verdict, ParseVerdict::kDrop);
+    EXPECT_EQ(DropReasonName(verified.drop_reason), DropReasonName(c.verified_reason));
+    const ParsedPacket unverified = ParseBothWays(c.frame.bytes);
+    EXPECT_EQ(unverified.verdict, ParseVerdict::kTcp) << "accepted without verification";
+  }
+}
+
+TEST(ParseTest, TcpChecksumFFFFStandsForZero) {
+  // A payload word equal to the checksum of the frame without it makes the sum 0xffff, so the
+  // correct checksum is 0x0000; 0xffff is the same value in one's complement.
+  Frame f = BuildTcpFrame({.tcp = {.flags = kTcpAck, .payload = {0, 0}}});
+  const uint16_t without = f.Get16(kTcpAt + 16);
+  f.Set16(kTcpAt + 20, without).FixChecksums();
+  ASSERT_EQ(f.Get16(kTcpAt + 16), 0x0000);
+  EXPECT_EQ(ParseBothWays<kVerifyChecksums>(f.bytes).verdict, ParseVerdict::kTcp);
+  f.Set16(kTcpAt + 16, 0xffff);
+  EXPECT_EQ(ParseBothWays<kVerifyChecksums>(f.bytes).verdict, ParseVerdict::kTcp);
+}
+
+TEST(ParseTest, BadIpv4ChecksumIsReportedBeforeLaterFaults) {
+  const Frame f = BuildUdpFrame({.ip = {.checksum = 0x1234}});
+  EXPECT_EQ(ParseBothWays<kVerifyChecksums>(f.bytes).drop_reason, DropReason::kIpv4BadChecksum);
+  EXPECT_EQ(ParseBothWays(f.bytes).drop_reason, DropReason::kUdp);
+}
+
+// ---- ARP ----
+
+TEST(ParseTest, ParsesArpRequestsAndReplies) {
+  const MacAddress backend_mac = {0x02, 0xbb, 0, 0, 0, 0x0b};
+  struct Case {
+    std::string description;
+    Frame frame;
+    uint16_t vlan_id;
+    testing::ArpMessage expected;
+  };
+  const testing::ArpMessage request = {.sender_ip = Ipv4(10, 0, 0, 2),
+                                       .target_ip = Ipv4(10, 0, 0, 100)};
+  const testing::ArpMessage reply = {.op = kArpOpReply,
+                                     .sender_mac = backend_mac,
+                                     .sender_ip = Ipv4(192, 168, 10, 11),
+                                     .target_mac = testing::kPortMac,
+                                     .target_ip = Ipv4(192, 168, 10, 1)};
+  const std::vector<Case> cases = {
+      {"request for a PE", BuildArpFrame({.arp = request}), 0, request},
+      {"request on VLAN 100, padded to 60 bytes",
+       BuildArpFrame({.eth = {.dst = kBroadcastMac, .vlans = {{.id = 100}}}, .arp = request})
+           .PadToMinimum(),
+       100, request},
+      {"reply from a backend",
+       BuildArpFrame({.eth = {.dst = testing::kPortMac, .src = backend_mac}, .arp = reply}), 0,
+       reply},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.description);
+    for (const ParsedPacket& p :
+         {ParseBothWays(c.frame.bytes), ParseBothWays<kVerifyChecksums>(c.frame.bytes)}) {
+      ASSERT_EQ(p.verdict, ParseVerdict::kArp) << DropReasonName(p.drop_reason);
+      EXPECT_EQ(p.vlan_id, c.vlan_id);
+      EXPECT_EQ(p.l3_offset, c.vlan_id ? 18 : 14);
+      EXPECT_EQ(p.arp.op, c.expected.op);
+      EXPECT_EQ(p.arp.sender_mac, c.expected.sender_mac);
+      EXPECT_EQ(p.arp.sender_ip, c.expected.sender_ip);
+      EXPECT_EQ(p.arp.target_mac, c.expected.target_mac);
+      EXPECT_EQ(p.arp.target_ip, c.expected.target_ip);
+      EXPECT_EQ(p.dst_mac, c.frame.bytes[0] == 0xff ? kBroadcastMac : testing::kPortMac);
+    }
+  }
+}
+
+TEST(ParseTest, ArpCutAtEveryLengthIsTruncated) {
+  const Frame whole = BuildArpFrame();
+  ASSERT_EQ(whole.bytes.size(), kEthHeaderLen + kArpLen);
+  for (size_t len = 0; len < whole.bytes.size(); ++len) {
+    SCOPED_TRACE("cut at " + std::to_string(len));
+    const DropReason expected =
+        len < kEthHeaderLen ? DropReason::kEthTruncated : DropReason::kArpTruncated;
+    EXPECT_EQ(ParseBothWays(Frame(whole).Truncate(len).bytes).drop_reason, expected);
+  }
+}
+
+TEST(ParseTest, DropsArpThatIsNotEthernetIpv4RequestOrReply) {
+  struct Case {
+    std::string description;
+    testing::ArpMessage arp;
+    DropReason expected;
+  };
+  const std::vector<Case> cases = {
+      {"hardware type IEEE 802 (6)", {.hardware_type = 6}, DropReason::kArpUnsupportedFormat},
+      {"protocol type IPv6", {.protocol_type = kEtherTypeIpv6}, DropReason::kArpUnsupportedFormat},
+      {"hardware length 8", {.hardware_len = 8}, DropReason::kArpUnsupportedFormat},
+      {"protocol length 16", {.protocol_len = 16}, DropReason::kArpUnsupportedFormat},
+      {"RARP request (op 3)", {.op = 3}, DropReason::kArpUnsupportedOp},
+      {"op 0", {.op = 0}, DropReason::kArpUnsupportedOp},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.description);
+    const ParsedPacket p = ParseBothWays(BuildArpFrame({.arp = c.arp}).bytes);
+    EXPECT_EQ(p.verdict, ParseVerdict::kDrop);
+    EXPECT_EQ(DropReasonName(p.drop_reason), DropReasonName(c.expected));
+  }
+}
+
+}  // namespace
+}  // namespace privlink::dataplane

@@ -1,0 +1,396 @@
+// The worker's packet path over conversations that need state (tests/dataplane/worker_harness.h):
+// handshakes in both networks, identical tuples in two networks, teardown policies, model changes
+// under established flows, backends without a neighbour MAC, and expiry. Every frame is compared
+// byte for byte with what the test builds; NAT tuples are read back from the worker's output.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "dataplane/packet/drop_reason.h"
+#include "nat/tcp_state.h"
+#include "tests/dataplane/framework/forward_frames.h"
+
+namespace privlink::dataplane {
+namespace {
+
+using namespace privlink::dataplane::testing;
+
+// ---- conversations ----
+
+struct OpenedFlow {
+  TcpFrameSpec syn;
+  Ipv4Be backend = 0;
+  NatTuple nat;
+};
+
+class ForwardTest : public ::testing::Test {
+ protected:
+  void TearDown() override { DrainAndCheckNoLeak(h_); }
+
+  // Sends a client SYN and checks it leaves on the provider port, translated, to its Maglev
+  // backend; returns the flow's provider-side tuple.
+  void Open(const Net& net, uint16_t client_port, OpenedFlow* flow, uint32_t isn = 1000) {
+    flow->syn = FromClient(net, Tcp(kTcpSyn, isn, 0, 0, client_port));
+    flow->backend = MaglevBackend(h_, net, flow->syn);
+    h_.Inject(net.port, BuildTcpFrame(flow->syn));
+    h_.Poll();
+    const std::vector<Bytes> sent = h_.TakeSent(kProvider);
+    ASSERT_EQ(sent.size(), 1u);
+    flow->nat = ReadNat(sent[0]);
+    EXPECT_TRUE(
+        SameFrame(sent[0], BuildTcpFrame(TowardsBackend(flow->syn, flow->backend, flow->nat))));
+  }
+
+  // One packet in, exactly `want` out on `out_port` and nothing anywhere else.
+  void ExpectRoute(uint16_t in_port, const TcpFrameSpec& in, uint16_t out_port,
+                   const TcpFrameSpec& want) {
+    const uint64_t drops = h_.TotalDrops();
+    h_.Inject(in_port, BuildTcpFrame(in));
+    h_.Poll();
+    for (uint16_t p = 0; p < kPortCount; ++p) {
+      SCOPED_TRACE(::testing::Message() << "port " << p);
+      const std::vector<Bytes> sent = h_.TakeSent(p);
+      if (p != out_port) {
+        EXPECT_TRUE(sent.empty());
+        continue;
+      }
+      ASSERT_EQ(sent.size(), 1u);
+      EXPECT_TRUE(SameFrame(sent[0], BuildTcpFrame(want)));
+    }
+    EXPECT_EQ(h_.TotalDrops(), drops);
+  }
+
+  // SYN, SYN-ACK, ACK: the flow is established. Client ISN 1000, backend ISN 5000.
+  void Establish(const Net& net, uint16_t client_port, OpenedFlow* flow) {
+    ASSERT_NO_FATAL_FAILURE(Open(net, client_port, flow));
+    const TcpFrameSpec syn_ack =
+        FromBackend(flow->backend, flow->nat, kTcpSyn | kTcpAck, 5000, 1001);
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRoute(kProvider, syn_ack, net.port, TowardsClient(syn_ack, net, client_port)));
+    const TcpFrameSpec ack = FromClient(net, Tcp(kTcpAck, 1001, 5001, 0, client_port));
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRoute(net.port, ack, kProvider, TowardsBackend(ack, flow->backend, flow->nat)));
+  }
+
+  // Data both ways on an open flow goes to the same backend and NAT tuple.
+  void ExpectDataBothWays(const Net& net, uint16_t client_port, const OpenedFlow& flow,
+                          uint32_t seq) {
+    const TcpFrameSpec up = FromClient(net, Tcp(kTcpAck | kTcpPsh, seq, 5001, 100, client_port));
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRoute(net.port, up, kProvider, TowardsBackend(up, flow.backend, flow.nat)));
+    const TcpFrameSpec down =
+        FromBackend(flow.backend, flow.nat, kTcpAck | kTcpPsh, 5001, seq + 100, 200);
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRoute(kProvider, down, net.port, TowardsClient(down, net, client_port)));
+  }
+
+  nat::FlowKey ClientKey(const Net& net, uint16_t client_port) const {
+    nat::FlowKey key;
+    key.src_ip = kClientIp;
+    key.dst_ip = kPeIp;
+    key.src_port = HostToBe16(client_port);
+    key.dst_port = HostToBe16(kFrontendPort);
+    key.network = NetworkOf(h_, net);
+    return key;
+  }
+
+  WorkerHarness h_;
+};
+
+TEST_F(ForwardTest, ConversationInNetworkA) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetA, kClientPort, &flow));
+  ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetA, kClientPort, flow, 1001));
+  const nat::FlowRef ref = h_.flows().Lookup(ClientKey(kNetA, kClientPort));
+  ASSERT_TRUE(ref.found());
+  EXPECT_EQ(h_.flows().entry(ref.id).state(), nat::TcpState::kEstablished);
+  EXPECT_EQ(h_.worker().counters.flows_created.Read(), 1u);
+  const auto endpoint = h_.snapshot().endpoints_by_ip.at({NetworkOf(h_, kNetA), kPeIp});
+  EXPECT_EQ(h_.worker().counters.endpoints[endpoint][nat::FlowDirection::kIn2Out].packets.Read(),
+            3u);
+  EXPECT_EQ(h_.worker().counters.endpoints[endpoint][nat::FlowDirection::kOut2In].packets.Read(),
+            2u);
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
+TEST_F(ForwardTest, ConversationInNetworkBKeepsItsVlanTag) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetB, kClientPort, &flow));
+  ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetB, kClientPort, flow, 1001));
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
+TEST_F(ForwardTest, IdenticalTuplesInTwoNetworksAreTwoFlows) {
+  const TcpFrameSpec syn_a = FromClient(kNetA, Tcp(kTcpSyn, 1000, 0));
+  const TcpFrameSpec syn_b = FromClient(kNetB, Tcp(kTcpSyn, 1000, 0));
+  h_.Inject(kConsumer0, BuildTcpFrame(syn_a));
+  h_.Inject(kConsumer1, BuildTcpFrame(syn_b));
+  h_.Poll();
+  const std::vector<Bytes> sent = h_.TakeSent(kProvider);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(h_.flows().Size(), 2u);
+  OpenedFlow a{syn_a, MaglevBackend(h_, kNetA, syn_a), ReadNat(sent[0])};
+  OpenedFlow b{syn_b, MaglevBackend(h_, kNetB, syn_b), ReadNat(sent[1])};
+  EXPECT_TRUE(SameFrame(sent[0], BuildTcpFrame(TowardsBackend(syn_a, a.backend, a.nat))));
+  EXPECT_TRUE(SameFrame(sent[1], BuildTcpFrame(TowardsBackend(syn_b, b.backend, b.nat))));
+  // The provider side tells them apart: same backend means a different NAT tuple.
+  EXPECT_FALSE(a.backend == b.backend && a.nat.ip == b.nat.ip && a.nat.port == b.nat.port);
+  // Each answer goes back to its own network: untagged on consumer0, VLAN 20 on consumer1.
+  const TcpFrameSpec to_a = FromBackend(a.backend, a.nat, kTcpSyn | kTcpAck, 7000, 1001);
+  const TcpFrameSpec to_b = FromBackend(b.backend, b.nat, kTcpSyn | kTcpAck, 9000, 1001);
+  ASSERT_NO_FATAL_FAILURE(ExpectRoute(kProvider, to_b, kConsumer1, TowardsClient(to_b, kNetB)));
+  ASSERT_NO_FATAL_FAILURE(ExpectRoute(kProvider, to_a, kConsumer0, TowardsClient(to_a, kNetA)));
+}
+
+// A retransmitted SYN in the same burst misses the bulk lookup like the first; creating its flow
+// then finds the key taken and forwards it on the flow the first one made.
+TEST_F(ForwardTest, SynRetransmittedInTheSameBurstUsesTheSameFlow) {
+  const TcpFrameSpec syn = FromClient(kNetA, Tcp(kTcpSyn, 1000, 0));
+  h_.Inject(kConsumer0, BuildTcpFrame(syn));
+  h_.Inject(kConsumer0, BuildTcpFrame(syn));
+  ASSERT_EQ(h_.Poll(), 2u);
+  const std::vector<Bytes> sent = h_.TakeSent(kProvider);
+  ASSERT_EQ(sent.size(), 2u);
+  const NatTuple nat = ReadNat(sent[0]);
+  const Frame want = BuildTcpFrame(TowardsBackend(syn, MaglevBackend(h_, kNetA, syn), nat));
+  EXPECT_TRUE(SameFrame(sent[0], want));
+  EXPECT_TRUE(SameFrame(sent[1], want));
+  EXPECT_EQ(h_.flows().Size(), 1u);
+  EXPECT_EQ(h_.worker().counters.flows_created.Read(), 1u);
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
+// Under the reset policy, the first packet of a flow whose connection stopped carrying traffic
+// is answered with a reset to its sender (seq = its ACK number) and replaced by a reset to its
+// receiver (seq = its own sequence number, translated addresses); later packets only get the
+// first kind.
+void ExpectTornDownByReset(WorkerHarness& h, const Net& net, const OpenedFlow& flow,
+                           bool client_first) {
+  const uint64_t torn_before = h.DropCount(DropReason::kConnectionTornDown);
+  const EthernetFields to_client = EthTo(net, kClientMac, net.mac);
+  const EthernetFields to_backend{.dst = BackendMac(flow.backend), .src = kProviderMac};
+  const uint16_t nat_port = Be16ToHost(flow.nat.port);
+  TcpFrameSpec first, second;
+  Frame want_client, want_backend, want_second;
+  if (client_first) {
+    first = FromClient(net, Tcp(kTcpAck | kTcpPsh, 1101, 5201, 10));
+    want_client = BuildTcpFrame(
+        Reset(to_client, kPeIp, kFrontendPort, kClientIp, kClientPort, 5201, 0, kTcpRst));
+    want_backend = BuildTcpFrame(
+        Reset(to_backend, flow.nat.ip, nat_port, flow.backend, kBackendPort, 1101, 0, kTcpRst));
+    second = FromBackend(flow.backend, flow.nat, kTcpAck | kTcpPsh, 5201, 1101, 50);
+    want_second = BuildTcpFrame(
+        Reset(to_backend, flow.nat.ip, nat_port, flow.backend, kBackendPort, 1101, 0, kTcpRst));
+  } else {
+    first = FromBackend(flow.backend, flow.nat, kTcpAck | kTcpPsh, 5201, 1101, 50);
+    want_backend = BuildTcpFrame(
+        Reset(to_backend, flow.nat.ip, nat_port, flow.backend, kBackendPort, 1101, 0, kTcpRst));
+    want_client = BuildTcpFrame(
+        Reset(to_client, kPeIp, kFrontendPort, kClientIp, kClientPort, 5201, 0, kTcpRst));
+    second = FromClient(net, Tcp(kTcpAck, 1101, 5201));
+    want_second = BuildTcpFrame(
+        Reset(to_client, kPeIp, kFrontendPort, kClientIp, kClientPort, 5201, 0, kTcpRst));
+  }
+  h.Inject(client_first ? net.port : kProvider, BuildTcpFrame(first));
+  h.Poll();
+  std::vector<Bytes> at_client = h.TakeSent(net.port);
+  std::vector<Bytes> at_backend = h.TakeSent(kProvider);
+  ASSERT_EQ(at_client.size(), 1u);
+  ASSERT_EQ(at_backend.size(), 1u);
+  EXPECT_TRUE(SameFrame(at_client[0], want_client));
+  EXPECT_TRUE(SameFrame(at_backend[0], want_backend));
+  EXPECT_EQ(h.DropCount(DropReason::kConnectionTornDown), torn_before + 1);
+
+  // The flow is in kReset now: the other side's next packet gets a reset back, nothing more.
+  h.Inject(client_first ? kProvider : net.port, BuildTcpFrame(second));
+  h.Poll();
+  at_client = h.TakeSent(net.port);
+  at_backend = h.TakeSent(kProvider);
+  const std::vector<Bytes>& back = client_first ? at_backend : at_client;
+  EXPECT_TRUE((client_first ? at_client : at_backend).empty());
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_TRUE(SameFrame(back[0], want_second));
+  EXPECT_EQ(h.DropCount(DropReason::kConnectionTornDown), torn_before + 2);
+
+  // A reset from either side is not answered.
+  h.Inject(net.port, BuildTcpFrame(FromClient(net, Tcp(kTcpRst, 1101, 0))));
+  h.Poll();
+  for (uint16_t p = 0; p < kPortCount; ++p) EXPECT_TRUE(h.TakeSent(p).empty());
+  EXPECT_EQ(h.DropCount(DropReason::kConnectionTornDown), torn_before + 3);
+}
+
+TEST_F(ForwardTest, RejectedConnectionResetsBothSidesClientFirst) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetA, kClientPort, &flow));
+  ASSERT_TRUE(h_.RejectConnection(kEndpointA).ok());
+  ExpectTornDownByReset(h_, kNetA, flow, /*client_first=*/true);
+}
+
+TEST_F(ForwardTest, RejectedConnectionResetsBothSidesBackendFirstOnVlan) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetB, kClientPort, &flow));
+  ASSERT_TRUE(h_.RejectConnection(kEndpointB).ok());
+  ExpectTornDownByReset(h_, kNetB, flow, /*client_first=*/false);
+}
+
+TEST_F(ForwardTest, RejectedConnectionOnVlanResetsBothSidesClientFirst) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetB, kClientPort, &flow));
+  ASSERT_TRUE(h_.RejectConnection(kEndpointB).ok());
+  ExpectTornDownByReset(h_, kNetB, flow, /*client_first=*/true);
+}
+
+TEST_F(ForwardTest, DeletedConnectionResetsBothSides) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetA, kClientPort, &flow));
+  ASSERT_TRUE(h_.DeleteConnection(kEndpointA).ok());
+  ExpectTornDownByReset(h_, kNetA, flow, /*client_first=*/true);
+}
+
+TEST_F(ForwardTest, DrainPolicyLetsExistingFlowsFinishAndRefusesNewOnes) {
+  ASSERT_TRUE(h_.SetTeardown(control::TeardownPolicy::kDrain).ok());
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetA, kClientPort, &flow));
+  ASSERT_TRUE(h_.RejectConnection(kEndpointA).ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetA, kClientPort, flow, 1001));
+  EXPECT_EQ(h_.DropCount(DropReason::kConnectionTornDown), 0u);
+
+  // A new connection is refused with a reset, as for a Pending endpoint.
+  h_.Inject(kConsumer0, BuildTcpFrame(FromClient(kNetA, Tcp(kTcpSyn, 300, 0, 0, 40100))));
+  h_.Poll();
+  EXPECT_TRUE(h_.TakeSent(kProvider).empty());
+  const std::vector<Bytes> reset = h_.TakeSent(kConsumer0);
+  ASSERT_EQ(reset.size(), 1u);
+  EXPECT_TRUE(SameFrame(
+      reset[0], BuildTcpFrame(Reset(EthTo(kNetA, kClientMac, kConsumer0Mac), kPeIp, kFrontendPort,
+                                    kClientIp, 40100, 0, 301, kTcpRst | kTcpAck))));
+  EXPECT_EQ(h_.DropCount(DropReason::kEndpointNotApproved), 1u);
+}
+
+TEST_F(ForwardTest, ApprovingAPendingEndpointLetsItsSynThrough) {
+  ASSERT_TRUE(h_.ApproveConnection("pe-a-pending").ok());
+  OpenedFlow flow;
+  flow.syn = FromClient(kNetA, Tcp(kTcpSyn, 1, 0), kPendingPeIp);
+  h_.Inject(kConsumer0, BuildTcpFrame(flow.syn));
+  h_.Poll();
+  const std::vector<Bytes> sent = h_.TakeSent(kProvider);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(
+      SameFrame(sent[0], BuildTcpFrame(TowardsBackend(flow.syn, MaglevBackend(h_, kNetA, flow.syn),
+                                                      ReadNat(sent[0])))));
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
+TEST_F(ForwardTest, EstablishedFlowsSurviveUnrelatedChanges) {
+  OpenedFlow a, b;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetA, kClientPort, &a));
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetB, kClientPort, &b));
+  const uint64_t generation = h_.snapshot().generation;
+  ASSERT_TRUE(h_.AddUnrelatedResources().ok());
+  ASSERT_GT(h_.snapshot().generation, generation);
+  ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetA, kClientPort, a, 1001));
+  ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetB, kClientPort, b, 1001));
+  // New flows still open.
+  OpenedFlow c;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, 40001, &c));
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
+// A backend taken out of the service keeps the flows it has (they are bound to it); the view no
+// longer resolves it in advance, so its frames take the routed path, to the same place.
+TEST_F(ForwardTest, FlowsToARemovedBackendStillReachIt) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Establish(kNetA, kClientPort, &flow));
+  ASSERT_NE(h_.view().backend_hops.Find(flow.backend), nullptr);
+  ASSERT_TRUE(h_.RemoveBackend(flow.backend).ok());
+  ASSERT_EQ(h_.view().backend_hops.Find(flow.backend), nullptr);
+  ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetA, kClientPort, flow, 1001));
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
+// Adding a backend moves part of Maglev's table: flows opened before keep the backend (and NAT
+// tuple) they were bound to; new flows follow the new table.
+TEST_F(ForwardTest, EstablishedFlowsKeepTheirBackendWhenTheServiceGainsOne) {
+  constexpr uint16_t kFlows = 64;
+  std::vector<OpenedFlow> flows(kFlows);
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    ASSERT_NO_FATAL_FAILURE(Open(kNetA, static_cast<uint16_t>(kClientPort + i), &flows[i]));
+  }
+  ASSERT_TRUE(h_.AddBackend(kExtraBackend).ok());
+  int moved = 0;
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    SCOPED_TRACE(::testing::Message() << "client port " << kClientPort + i);
+    const Ipv4Be now_picked = MaglevBackend(h_, kNetA, flows[i].syn);
+    moved += now_picked != flows[i].backend;
+    const TcpFrameSpec ack =
+        FromClient(kNetA, Tcp(kTcpAck, 1001, 5001, 0, static_cast<uint16_t>(kClientPort + i)));
+    ASSERT_NO_FATAL_FAILURE(ExpectRoute(kConsumer0, ack, kProvider,
+                                        TowardsBackend(ack, flows[i].backend, flows[i].nat)));
+  }
+  // About a quarter of the keys move to the new backend; the test means nothing if none did.
+  EXPECT_GT(moved, 0);
+
+  // New flows go where the new table says, the new backend included.
+  bool reached_new_backend = false;
+  for (uint16_t port = 41000; port < 41000 + kFlows && !reached_new_backend; ++port) {
+    OpenedFlow f;
+    ASSERT_NO_FATAL_FAILURE(Open(kNetA, port, &f));
+    reached_new_backend = f.backend == kExtraBackend;
+  }
+  EXPECT_TRUE(reached_new_backend);
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
+TEST(ForwardNeighbourTest, NoBackendMacHandsTheTranslatedPacketToTheControlThread) {
+  WorkerHarness h({.backend_macs = false});
+  const TcpFrameSpec syn = FromClient(kNetA, Tcp(kTcpSyn, 1000, 0));
+  h.Inject(kConsumer0, BuildTcpFrame(syn));
+  h.Poll();
+  EXPECT_EQ(h.ToControlCount(), 1u);
+  for (uint16_t p = 0; p < kPortCount; ++p) EXPECT_TRUE(h.TakeSent(p).empty());
+  const std::vector<ControlFrame> held = h.TakeToControl();
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].port, kProvider);
+  // Translated and addressed from the provider port; the destination MAC is left for the
+  // control thread to fill in once ARP answers.
+  const Ipv4Be backend = MaglevBackend(h, kNetA, syn);
+  EXPECT_TRUE(SameFrame(held[0].bytes, BuildTcpFrame(TowardsBackend(
+                                           syn, backend, ReadNat(held[0].bytes), MacAddress{}))));
+  EXPECT_EQ(Bytes(held[0].bytes.begin(), held[0].bytes.begin() + 6), Bytes(6, 0));
+  EXPECT_EQ(h.TotalDrops(), 0u);
+  DrainAndCheckNoLeak(h);
+}
+
+TEST_F(ForwardTest, EmbryonicFlowExpiresAndReturnsItsNatPort) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, kClientPort, &flow));
+  const uint16_t service =
+      h_.snapshot().FindPe(NetworkOf(h_, kNetA), kPeIp, HostToBe16(kFrontendPort))->service;
+  const size_t nat_index = flow.nat.ip == kNatIps[0] ? 0 : 1;
+  const Counter& in_use = h_.worker().counters.nat_ports[service].in_use[nat_index];
+  EXPECT_EQ(in_use.Read(), 1u);
+  const uint32_t embryonic_ms = nat::TcpTimeouts{}.embryonic_ms;
+
+  h_.clock().Advance(embryonic_ms - 1);
+  for (int i = 0; i < 3; ++i) h_.Poll();
+  EXPECT_EQ(h_.flows().Size(), 1u) << "expired early";
+
+  h_.clock().Advance(1);
+  for (int i = 0; i < 3; ++i) h_.Poll();
+  EXPECT_EQ(h_.flows().Size(), 0u);
+  EXPECT_EQ(in_use.Read(), 0u);
+  EXPECT_EQ(h_.worker().counters.flows_expired.Read(), 1u);
+
+  h_.Inject(kConsumer0, BuildTcpFrame(FromClient(kNetA, Tcp(kTcpAck, 1001, 5001))));
+  h_.Poll();
+  EXPECT_EQ(h_.DropCount(DropReason::kNoFlowNotSyn), 1u);
+  for (uint16_t p = 0; p < kPortCount; ++p) EXPECT_TRUE(h_.TakeSent(p).empty());
+
+  // The same client may connect again.
+  OpenedFlow again;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, kClientPort, &again, 2000));
+  EXPECT_EQ(h_.flows().Size(), 1u);
+}
+
+}  // namespace
+}  // namespace privlink::dataplane
