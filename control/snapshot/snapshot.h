@@ -2,7 +2,7 @@
 // in the shapes the data path looks things up by, and the reader handle a worker uses to get it.
 //
 // A Snapshot never changes after publication. The control thread builds a new one for every
-// accepted change and swaps it in (control/snapshot_publisher.h); a worker loads the current
+// accepted change and swaps it in (control/snapshot/snapshot_publisher.h); a worker loads the current
 // pointer, uses it for a burst, and reports a quiescent state before its next load. Workers never
 // take a lock. Kept free of JSON/HTTP so the dataplane depends on nothing else of control/.
 #pragma once
@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "control/model/ids.h"
+#include "control/snapshot/qsbr_publisher.h"
 #include "lb/maglev.h"
 #include "nat/inet.h"
 #include "nat/tcp_state.h"
@@ -142,36 +143,7 @@ struct Snapshot {
   }
 };
 
-// A worker's handle on the published snapshot. Obtained from SnapshotPublisher::RegisterReader;
-// valid while the publisher lives. Each worker owns its handle (one RCU thread id each).
-class SnapshotReader {
- public:
-  SnapshotReader() = default;
-
-  // The current snapshot. The pointer stays valid until this reader's next Quiescent() or
-  // Offline(); never keep it past them.
-  const Snapshot* Current() const { return current_->load(std::memory_order_acquire); }
-  // "I hold no snapshot pointer": call once per loop iteration, between bursts.
-  void Quiescent() { rte_rcu_qsbr_quiescent(qsbr_, thread_id_); }
-  // Before blocking or sleeping (the publisher must not wait on a sleeping worker), and back.
-  void Offline() { rte_rcu_qsbr_thread_offline(qsbr_, thread_id_); }
-  void Online() {
-    rte_rcu_qsbr_thread_online(qsbr_, thread_id_);
-    // Also reads the writer's token with acquire, so the next Current() sees every snapshot
-    // published before this point.
-    rte_rcu_qsbr_quiescent(qsbr_, thread_id_);
-  }
-  unsigned thread_id() const { return thread_id_; }
-
- private:
-  friend class SnapshotPublisher;
-  SnapshotReader(const std::atomic<const Snapshot*>* current, rte_rcu_qsbr* qsbr,
-                 unsigned thread_id)
-      : current_(current), qsbr_(qsbr), thread_id_(thread_id) {}
-
-  const std::atomic<const Snapshot*>* current_ = nullptr;
-  rte_rcu_qsbr* qsbr_ = nullptr;
-  unsigned thread_id_ = 0;
-};
+// A worker's handle on the published snapshot (control/snapshot/snapshot_publisher.h).
+using SnapshotReader = QsbrReader<Snapshot>;
 
 }  // namespace privlink::control

@@ -23,7 +23,7 @@ std::span<uint8_t> Room(rte_mbuf* m) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Controller>> Controller::Create(
-    const DataplaneShared* shared, RcuCell<DataplaneView>* view, control::SnapshotReader reader,
+    const DataplaneShared* shared, ViewPublisher* view, control::SnapshotReader reader,
     rte_ring* to_worker, const std::vector<ProviderPortSetup>& providers) {
   std::unique_ptr<Controller> c(new Controller(shared, view, reader, to_worker));
   for (const ProviderPortSetup& setup : providers) {

@@ -41,7 +41,7 @@ class Controller {
   // `reader` is the control thread's own snapshot handle; `to_worker` the ring of the worker
   // that sends for the control thread.
   static absl::StatusOr<std::unique_ptr<Controller>> Create(
-      const DataplaneShared* shared, RcuCell<DataplaneView>* view, control::SnapshotReader reader,
+      const DataplaneShared* shared, ViewPublisher* view, control::SnapshotReader reader,
       rte_ring* to_worker, const std::vector<ProviderPortSetup>& providers);
 
   // One round: frames from workers, neighbour timers, announcements, view publication. Returns
@@ -61,7 +61,7 @@ class Controller {
     uint64_t published_version = ~uint64_t{0};
   };
 
-  Controller(const DataplaneShared* shared, RcuCell<DataplaneView>* view,
+  Controller(const DataplaneShared* shared, ViewPublisher* view,
              control::SnapshotReader reader, rte_ring* to_worker)
       : shared_(shared), view_(view), reader_(reader), to_worker_(to_worker) {}
 
@@ -88,7 +88,7 @@ class Controller {
   bool IsOurProviderAddress(Ipv4Be ip, const control::Snapshot& snap) const;
 
   const DataplaneShared* shared_;
-  RcuCell<DataplaneView>* view_;
+  ViewPublisher* view_;
   control::SnapshotReader reader_;
   rte_ring* to_worker_;
   std::vector<Provider> providers_;

@@ -19,35 +19,19 @@ namespace {
 
 using nlohmann::json;
 
-// Frames waiting for the control thread (ARP from every port, packets held for ARP): a burst of
-// new connections to a backend whose MAC is unknown lands here at once.
-constexpr unsigned kToControlRingSize = 4096;
-// Frames the control thread sends through worker 0 (ARP, released held packets).
-constexpr unsigned kFromControlRingSize = 2048;
-// Per-lcore mbuf cache: DPDK's usual size, amortises the pool's ring on alloc and free.
-constexpr unsigned kMbufCacheSize = 256;
-
 struct WorkerLaunch {
   Dataplane* dataplane;
   Worker* worker;
 };
 
-absl::StatusOr<rte_mempool*> CreatePool(size_t ports, uint32_t workers, uint32_t extra) {
-  // Every RX and TX ring full, each worker's TX queues full, the rings to and from the control
-  // thread full, held packets, the lcore caches, and what the config adds (dataplane.extraMbufs).
+// Every RX and TX ring full, each worker's TX queues full, the rings to and from the control
+// thread full, held packets, the lcore caches, and what the config adds (dataplane.extraMbufs).
+unsigned PoolSize(size_t ports, uint32_t workers, uint32_t extra) {
   const size_t mbufs = ports * workers * (kRxDescriptors + kTxDescriptors) +
                        size_t{workers} * (ports * kTxQueueCapacity + kRxBurst) +
                        kToControlRingSize + kFromControlRingSize + kDefaultMaxHeldTotal * ports +
                        size_t{workers + 1} * kMbufCacheSize + 1024 + extra;
-  rte_mempool* pool =
-      rte_pktmbuf_pool_create("privlink_mbufs", static_cast<unsigned>(mbufs), kMbufCacheSize, 0,
-                              RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
-  if (pool == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate ", mbufs, " packet buffers: ", rte_strerror(rte_errno),
-                     " (give DPDK more memory: hugepages, or -m MB with --no-huge)"));
-  }
-  return pool;
+  return static_cast<unsigned>(mbufs);
 }
 
 absl::Status CheckConfig(const control::DataplaneConfig& config) {
@@ -76,98 +60,50 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
 
   std::unique_ptr<Dataplane> d(new Dataplane());
   d->publisher_ = &publisher;
-  DataplaneShared& shared = d->shared_;
-  shared.clock = &d->clock_;
-
-  auto pool = CreatePool(config.ports.size(), workers, config.extra_mbufs);
-  if (!pool.ok()) return pool.status();
-  shared.pool = *pool;
-
-  // Readers: the workers (ids 0 .. workers-1) and the API's flow listings (id `workers`).
-  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers + 1);
-  shared.flow_rcu =
-      static_cast<rte_rcu_qsbr*>(rte_zmalloc("privlink_flow_rcu", qsbr_size, RTE_CACHE_LINE_SIZE));
-  if (shared.flow_rcu == nullptr || rte_rcu_qsbr_init(shared.flow_rcu, workers + 1) != 0) {
-    return absl::ResourceExhaustedError("cannot allocate the flow table's RCU variable");
-  }
-  // Registered for good but offline except while a listing copies a batch (flow_inspect.h).
-  d->flow_reader_id_ = workers;
-  rte_rcu_qsbr_thread_register(shared.flow_rcu, d->flow_reader_id_);
-  d->flow_reader_registered_ = true;
-  auto flows = nat::FlowTable::Create(
-      {.capacity = config.flow_table_size / 2, .worker_count = workers, .rcu = shared.flow_rcu});
-  if (!flows.ok()) return flows.status();
-  d->flows_ = std::move(*flows);
-  shared.flows = d->flows_.get();
-
-  auto ports = OpenPorts(config, static_cast<uint16_t>(workers), shared.pool);
-  if (!ports.ok()) return ports.status();
-  shared.ports = std::move(*ports);
-  for (uint16_t i = 0; i < shared.ports.size(); ++i) {
-    if (shared.ports[i].role == PortRole::kConsumer) shared.consumer_ports.push_back(i);
-  }
-
   const int socket = static_cast<int>(rte_socket_id());
-  shared.to_control =
-      rte_ring_create("privlink_to_control", kToControlRingSize, socket, RING_F_SC_DEQ);
-  d->from_control_ = rte_ring_create("privlink_from_control", kFromControlRingSize, socket,
-                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (shared.to_control == nullptr || d->from_control_ == nullptr) {
-    d->Stop();
-    return absl::ResourceExhaustedError("cannot create the control thread's rings");
-  }
-  d->view_ = std::make_unique<RcuCell<DataplaneView>>(workers, std::make_unique<DataplaneView>());
-  shared.view = d->view_.get();
   auto capture = PacketCapture::Create("privlink_capture", socket);
-  if (!capture.ok()) {
-    d->Stop();
-    return capture.status();
-  }
+  if (!capture.ok()) return capture.status();
   d->capture_ = std::move(*capture);
-  shared.capture = d->capture_.get();
   d->controller_capture_tap_ = {&Dataplane::CaptureControllerDrop, d.get()};
   if (!options.audit_log_path.empty()) {
     auto audit = AuditLog::Create(options.audit_log_path, "privlink_audit", workers, socket);
-    if (!audit.ok()) {
-      d->Stop();
-      return audit.status();
-    }
+    if (!audit.ok()) return audit.status();
     d->audit_ = std::move(*audit);
   }
 
-  for (uint32_t w = 0; w < workers; ++w) {
-    auto alloc =
-        nat::NatPortAllocator::Create({.worker_count = workers,
-                                       .worker_index = w,
-                                       .quarantine_ms = config.nat_port_quarantine_seconds * 1000});
-    if (!alloc.ok()) {
-      d->Stop();
-      return alloc.status();
-    }
-    auto worker = std::make_unique<Worker>(w, &d->shared_, std::move(*alloc));
-    worker->idle_sleep_us = options.idle_sleep_us;
-    if (w == 0) worker->from_control = d->from_control_;
-    if (d->audit_) worker->audit = d->audit_->ring(w);
-    d->workers_.push_back(std::move(worker));
+  // One flow-table reader for the API's listings, after the workers'.
+  PartsOptions parts{.name_prefix = "privlink_",
+                     .workers = workers,
+                     .flow_capacity = config.flow_table_size / 2,
+                     .flow_readers = 1,
+                     .pool_size = PoolSize(config.ports.size(), workers, config.extra_mbufs),
+                     .socket = socket,
+                     .nat_quarantine_ms = config.nat_port_quarantine_seconds * 1000,
+                     .idle_sleep_us = options.idle_sleep_us,
+                     .clock = &d->clock_,
+                     .controller = std::move(*providers)};
+  // What open opened, for close (called from the parts' destructor, long after Start).
+  auto opened = std::make_shared<std::vector<PortInfo>>();
+  PortDriver driver{
+      .open = [&config, workers, opened](rte_mempool* pool) -> absl::StatusOr<std::vector<PortInfo>> {
+        auto ports = OpenPorts(config, static_cast<uint16_t>(workers), pool);
+        if (ports.ok()) *opened = *ports;
+        return ports;
+      },
+      .close = [opened] { ClosePorts(*opened); }};
+  auto built = DataplaneParts::Create(std::move(parts), std::move(driver), publisher);
+  if (!built.ok()) return built.status();
+  d->parts_ = std::move(*built);
+  DataplaneParts& p = *d->parts_;
+  p.shared().capture = d->capture_.get();
+  if (d->audit_) {
+    for (uint32_t w = 0; w < workers; ++w) p.worker(w).audit = d->audit_->ring(w);
   }
 
-  auto controller_reader = publisher.RegisterReader(workers);
   auto stats_reader = publisher.RegisterReader(workers + 1);
-  if (!controller_reader.ok() || !stats_reader.ok()) {
-    d->Stop();
-    return !controller_reader.ok() ? controller_reader.status() : stats_reader.status();
-  }
-  d->controller_reader_ = *controller_reader;
+  if (!stats_reader.ok()) return stats_reader.status();
   d->stats_reader_ = *stats_reader;
-  d->readers_registered_ = true;
-  d->stats_reader_.Offline();  // online only while a stats request reads names
-  auto controller = Controller::Create(&d->shared_, d->view_.get(), d->controller_reader_,
-                                       d->from_control_, *providers);
-  if (!controller.ok()) {
-    d->Stop();
-    return controller.status();
-  }
-  d->controller_ = std::move(*controller);
+  d->stats_reader_->Offline();  // online only while a stats request reads names
   d->drop_warnings_ = std::make_unique<DropWarnings>(d->clock_);
 
   unsigned lcore = 0;
@@ -177,7 +113,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
   }
   d->launched_ = true;
   for (uint32_t w = 0; w < workers; ++w) {
-    auto* launch = new WorkerLaunch{d.get(), d->workers_[w].get()};
+    auto* launch = new WorkerLaunch{d.get(), &p.worker(w)};
     if (rte_eal_remote_launch(&Dataplane::WorkerMain, launch, d->worker_lcores_[w]) != 0) {
       delete launch;
       d->Stop();
@@ -192,37 +128,27 @@ int Dataplane::WorkerMain(void* arg) {
   std::unique_ptr<WorkerLaunch> launch(static_cast<WorkerLaunch*>(arg));
   Dataplane& d = *launch->dataplane;
   Worker& w = *launch->worker;
-  // Register with every RCU domain from the worker's own thread, before the first read.
-  auto reader = d.publisher_->RegisterReader(w.index);
-  if (!reader.ok()) return -1;
-  w.snapshot = *reader;
-  rte_rcu_qsbr_thread_register(d.shared_.flow_rcu, w.index);
-  rte_rcu_qsbr_thread_online(d.shared_.flow_rcu, w.index);
-  d.view_->RegisterReader(w.index);
-
+  // Registered with every RCU domain from the worker's own thread, before the first read.
+  if (!d.parts_->RegisterWorker(w).ok()) return -1;
   RunWorker(w, d.stop_);
-
-  d.view_->UnregisterReader(w.index);
-  rte_rcu_qsbr_thread_offline(d.shared_.flow_rcu, w.index);
-  rte_rcu_qsbr_thread_unregister(d.shared_.flow_rcu, w.index);
-  d.publisher_->UnregisterReader(w.snapshot);
+  d.parts_->UnregisterWorker(w);
   return 0;
 }
 
 uint32_t Dataplane::Poll() {
   uint32_t handled = 0;
-  if (controller_) {
+  if (parts_ && parts_->controller() != nullptr) {
     // The control thread's own drops (ARP, held packets) go into a drop capture too.
     controller_capture_ = capture_->filter();
-    controller_->set_drop_tap(controller_capture_.direction == CaptureDirection::kDrop
-                                  ? &controller_capture_tap_
-                                  : nullptr);
-    handled += controller_->Poll();
+    parts_->controller()->set_drop_tap(
+        controller_capture_.direction == CaptureDirection::kDrop ? &controller_capture_tap_
+                                                                 : nullptr);
+    handled += parts_->controller()->Poll();
     handled += capture_->Drain();
     // The controller's snapshot stays valid until its next round reports quiescence.
-    if (audit_) handled += audit_->Drain(*controller_reader_.Current());
+    if (audit_) handled += audit_->Drain(*parts_->controller_reader().Current());
   }
-  if (drop_warnings_ && clock_.NowMs() >= next_drop_check_ms_) {
+  if (parts_ && drop_warnings_ && clock_.NowMs() >= next_drop_check_ms_) {
     drop_warnings_->Observe(DropTotals());
     next_drop_check_ms_ = clock_.NowMs() + kDropCheckIntervalMs;
   }
@@ -244,38 +170,19 @@ void Dataplane::Stop() {
   if (launched_) {
     for (unsigned lcore : worker_lcores_) rte_eal_wait_lcore(lcore);
   }
-  // Workers are gone: nothing reads the queues, rings or tables any more.
-  for (auto& w : workers_) DrainWorker(*w);
-  if (controller_) controller_->Drain();
-  // Records the workers pushed before they stopped.
-  if (audit_ && readers_registered_) audit_->Drain(*controller_reader_.Current());
-  ClosePorts(shared_.ports);
-  controller_.reset();
-  if (readers_registered_) {
-    publisher_->UnregisterReader(controller_reader_);
-    {
-      std::lock_guard<std::mutex> lock(stats_mutex_);
-      publisher_->UnregisterReader(stats_reader_);
-    }
+  // Workers are gone: what they queued for the audit log is written, then the parts drain and
+  // go (their ports closed before their pool), under the lock the API's readers take.
+  if (parts_ && audit_ && parts_->controller() != nullptr) {
+    audit_->Drain(*parts_->controller_reader().Current());
   }
-  rte_ring_free(shared_.to_control);
-  rte_ring_free(from_control_);
-  shared_.to_control = nullptr;
-  from_control_ = nullptr;
-  view_.reset();
-  flows_.reset();
-  if (flow_reader_registered_) {
-    std::lock_guard<std::mutex> lock(stats_mutex_);
-    rte_rcu_qsbr_thread_unregister(shared_.flow_rcu, flow_reader_id_);
-    flow_reader_registered_ = false;
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  if (stats_reader_) {
+    publisher_->UnregisterReader(*stats_reader_);
+    stats_reader_.reset();
   }
+  parts_.reset();
   audit_.reset();
-  shared_.capture = nullptr;
   capture_.reset();
-  rte_free(shared_.flow_rcu);
-  shared_.flow_rcu = nullptr;
-  rte_mempool_free(shared_.pool);
-  shared_.pool = nullptr;
 }
 
 Dataplane::~Dataplane() {

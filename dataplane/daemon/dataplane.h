@@ -13,6 +13,7 @@
 #include "control/api/dataplane_inspector.h"
 #include "control/snapshot/snapshot_publisher.h"
 #include "control/api/stats_source.h"
+#include "dataplane/assembly/parts.h"
 #include "dataplane/observe/audit_log.h"
 #include "dataplane/observe/capture.h"
 #include "dataplane/control_thread/controller.h"
@@ -60,8 +61,8 @@ class Dataplane final : public control::StatsSource, public control::DataplaneIn
   absl::StatusOr<nlohmann::json> Flows(const control::FlowQuery& query) const override;
   absl::StatusOr<nlohmann::json> FlowCount(const control::FlowQuery& query) const override;
   absl::StatusOr<control::CaptureResult> Capture(const control::CaptureRequest& request) override;
-  size_t port_count() const { return shared_.ports.size(); }
-  uint32_t worker_count() const { return static_cast<uint32_t>(workers_.size()); }
+  size_t port_count() const { return parts_ ? parts_->shared().ports.size() : 0; }
+  uint32_t worker_count() const { return parts_ ? parts_->worker_count() : 0; }
 
  private:
   Dataplane() = default;
@@ -72,14 +73,9 @@ class Dataplane final : public control::StatsSource, public control::DataplaneIn
                                               const control::Snapshot& snap) const;
   static void CaptureControllerDrop(void* context, const rte_mbuf* m, DropReason reason);
 
-  control::SnapshotPublisher* publisher_ = nullptr;
   nat::TscClock clock_;
-  DataplaneShared shared_;
-  std::unique_ptr<nat::FlowTable> flows_;
-  std::unique_ptr<RcuCell<DataplaneView>> view_;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<DataplaneParts> parts_;
   std::vector<unsigned> worker_lcores_;
-  std::unique_ptr<Controller> controller_;
   // Drop totals are compared this often (a few dozen counter reads per worker); lines are
   // rate-limited per reason by DropWarnings itself.
   static constexpr nat::TimeMs kDropCheckIntervalMs = 100;
@@ -89,17 +85,13 @@ class Dataplane final : public control::StatsSource, public control::DataplaneIn
   CaptureFilter controller_capture_;  // the control thread's copy, loaded per Poll
   DropTap controller_capture_tap_;
   std::unique_ptr<AuditLog> audit_;
-  control::SnapshotReader controller_reader_;
-  rte_ring* from_control_ = nullptr;
   std::atomic<bool> stop_{false};
-  bool readers_registered_ = false;
   bool launched_ = false;
   bool stopped_ = false;
 
   mutable std::mutex stats_mutex_;  // also serialises flow readers (one RCU reader id)
-  mutable control::SnapshotReader stats_reader_;
-  bool flow_reader_registered_ = false;
-  uint32_t flow_reader_id_ = 0;  // the API's RCU thread id on the flow table
+  control::SnapshotPublisher* publisher_ = nullptr;
+  mutable std::optional<control::SnapshotReader> stats_reader_;
 };
 
 }  // namespace privlink::dataplane

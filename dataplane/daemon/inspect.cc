@@ -32,44 +32,45 @@ absl::StatusOr<FlowFilter> Dataplane::ResolveFlowQuery(const control::FlowQuery&
 
 absl::StatusOr<json> Dataplane::Flows(const control::FlowQuery& query) const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
-  if (!readers_registered_ || !flow_reader_registered_) {
+  if (!stats_reader_) {
     return absl::UnavailableError("the dataplane is stopping");
   }
   // The snapshot names the flows; its reader is online only while this request holds it.
-  stats_reader_.Online();
-  const control::Snapshot& snap = *stats_reader_.Current();
+  stats_reader_->Online();
+  const control::Snapshot& snap = *stats_reader_->Current();
   json out;
   auto filter = ResolveFlowQuery(query, snap);
   if (filter.ok()) {
-    const FlowReader reader(*flows_, shared_.flow_rcu, flow_reader_id_);
+    const FlowReader reader(parts_->flows(), parts_->shared().flow_rcu, parts_->flow_reader_id(0));
     const FlowList list = reader.List(*filter, query.limit, nat::ToMs32(clock_.NowMs()));
     json value = json::array();
     for (const FlowRecord& r : list.flows) value.push_back(FlowRecordJson(r, snap));
     out = {{"value", std::move(value)}, {"truncated", list.truncated}};
   }
-  stats_reader_.Offline();
+  stats_reader_->Offline();
   if (!filter.ok()) return filter.status();
   return out;
 }
 
 absl::StatusOr<json> Dataplane::FlowCount(const control::FlowQuery& query) const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
-  if (!readers_registered_ || !flow_reader_registered_) {
+  if (!stats_reader_) {
     return absl::UnavailableError("the dataplane is stopping");
   }
-  stats_reader_.Online();
-  auto filter = ResolveFlowQuery(query, *stats_reader_.Current());
-  stats_reader_.Offline();
+  stats_reader_->Online();
+  auto filter = ResolveFlowQuery(query, *stats_reader_->Current());
+  stats_reader_->Offline();
   if (!filter.ok()) return filter.status();
-  const FlowReader reader(*flows_, shared_.flow_rcu, flow_reader_id_);
+  const FlowReader reader(parts_->flows(), parts_->shared().flow_rcu, parts_->flow_reader_id(0));
   return FlowCountsJson(reader.Count(*filter));
 }
 
 absl::StatusOr<control::CaptureResult> Dataplane::Capture(const control::CaptureRequest& request) {
   CaptureSpec spec;
   bool found = false;
-  for (uint16_t i = 0; i < shared_.ports.size(); ++i) {
-    if (shared_.ports[i].name == request.port) spec.port = i, found = true;
+  const std::vector<PortInfo>& ports = parts_->shared().ports;
+  for (uint16_t i = 0; i < ports.size(); ++i) {
+    if (ports[i].name == request.port) spec.port = i, found = true;
   }
   if (!found) return absl::NotFoundError(absl::StrCat("port '", request.port, "' not found"));
   spec.port_name = request.port;

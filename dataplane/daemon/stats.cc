@@ -8,8 +8,8 @@ namespace privlink::dataplane {
 
 std::vector<const CounterSet*> Dataplane::CounterSets() const {
   std::vector<const CounterSet*> sets;
-  for (const auto& w : workers_) sets.push_back(&w->counters);
-  if (controller_) sets.push_back(&controller_->counters());
+  for (uint32_t w = 0; w < parts_->worker_count(); ++w) sets.push_back(&parts_->worker(w).counters);
+  if (parts_->controller() != nullptr) sets.push_back(&parts_->controller()->counters());
   return sets;
 }
 
@@ -22,21 +22,23 @@ std::array<uint64_t, kDropReasonCount> Dataplane::DropTotals() const {
 }
 
 DataplaneSample Dataplane::Sample() const {
+  // The lock keeps Stop from freeing the parts while they are read.
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  if (!parts_) return {};
   const std::vector<const CounterSet*> sets = CounterSets();
   std::vector<const Worker*> workers;
-  for (const auto& w : workers_) workers.push_back(w.get());
-  SampleInputs in{.ports = shared_.ports,
+  for (uint32_t w = 0; w < parts_->worker_count(); ++w) workers.push_back(&parts_->worker(w));
+  SampleInputs in{.ports = parts_->shared().ports,
                   .counter_sets = sets,
                   .workers = workers,
-                  .flows = flows_.get(),
+                  .flows = &parts_->flows(),
                   .audit = audit_.get()};
   // The stats reader is online only while it holds the snapshot.
-  std::lock_guard<std::mutex> lock(stats_mutex_);
-  if (!readers_registered_) return TakeSample(in);
-  stats_reader_.Online();
-  in.snapshot = stats_reader_.Current();
+  if (!stats_reader_) return TakeSample(in);
+  stats_reader_->Online();
+  in.snapshot = stats_reader_->Current();
   DataplaneSample sample = TakeSample(in);
-  stats_reader_.Offline();
+  stats_reader_->Offline();
   return sample;
 }
 

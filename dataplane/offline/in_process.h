@@ -1,10 +1,9 @@
-// The daemon's dataplane assembled in one process without NICs, for replay (dataplane/replay.h),
-// privlink-bench and the dataplane tests: mbuf pool, one net_ring port per configured port with
-// one RX and one TX queue per worker (queue q is worker q's, as Dataplane::Start opens real
-// ports), the flow table with one shard per worker and its RCU variable, the neighbour view,
-// N Workers with their NAT port slices, the rings to and from the control thread (the one from
-// it on worker 0 only) and, when asked, the control thread's Controller. Nothing runs by itself:
-// the owner calls PollOnce on each worker and Controller::Poll.
+// The daemon's dataplane assembled in one process without NICs, for replay (offline/replay.h),
+// privlink-bench and the dataplane tests: the same parts, wired by the same DataplaneParts
+// (assembly/parts.h), as privlinkd's Dataplane, with one net_ring port per configured port that
+// has one RX and one TX queue per worker (queue q is worker q's, as the daemon opens real ports)
+// and a virtual clock. Nothing runs by itself: the owner calls PollOnce on each worker and
+// Controller::Poll.
 //
 // RCU: every worker is registered with every RCU domain (snapshot, view, flow table) on the
 // thread that calls Create, as an online reader with its index as thread id. Replay and tests
@@ -24,8 +23,8 @@
 
 #include "absl/status/statusor.h"
 #include "control/snapshot/snapshot_publisher.h"
+#include "dataplane/assembly/parts.h"
 #include "dataplane/control_thread/controller.h"
-#include "dataplane/worker/rcu_cell.h"
 #include "dataplane/worker/view.h"
 #include "dataplane/worker/worker.h"
 #include "nat/clock.h"
@@ -50,11 +49,11 @@ struct InProcessOptions {
   uint32_t flow_readers = 0;
   unsigned pool_size = 8191;
   // Per-lcore mbuf cache (DPDK's usual 256); 0 makes the pool's in-use count exact.
-  unsigned pool_cache = 256;
+  unsigned pool_cache = kMbufCacheSize;
   unsigned rx_ring_size = 256;  // every queue's rings, a power of two (they hold one less)
   unsigned tx_ring_size = 1024;
-  unsigned to_control_ring_size = 4096;
-  unsigned from_control_ring_size = 2048;
+  unsigned to_control_ring_size = kToControlRingSize;
+  unsigned from_control_ring_size = kFromControlRingSize;
   uint16_t nat_first_port = nat::kDefaultFirstNatPort;
   uint16_t nat_last_port = nat::kDefaultLastNatPort;
   uint32_t nat_quarantine_ms = nat::kDefaultPortQuarantineMs;
@@ -81,24 +80,24 @@ class InProcessDataplane {
   InProcessDataplane(const InProcessDataplane&) = delete;
   InProcessDataplane& operator=(const InProcessDataplane&) = delete;
 
-  uint32_t worker_count() const { return static_cast<uint32_t>(workers_.size()); }
-  Worker& worker(uint32_t index) { return *workers_[index]; }
-  const Worker& worker(uint32_t index) const { return *workers_[index]; }
-  Controller* controller() const { return controller_.get(); }
+  uint32_t worker_count() const { return parts_->worker_count(); }
+  Worker& worker(uint32_t index) { return parts_->worker(index); }
+  const Worker& worker(uint32_t index) const { return parts_->worker(index); }
+  Controller* controller() const { return parts_->controller(); }
   // Port `port`'s queue `queue` (= worker index): the RX ring frames are queued on, the TX ring
   // the worker sends on.
   rte_ring* rx_ring(uint16_t port, uint32_t queue) const { return ports_[port].rx[queue]; }
   rte_ring* tx_ring(uint16_t port, uint32_t queue) const { return ports_[port].tx[queue]; }
-  rte_ring* to_control() const { return shared_.to_control; }
-  rte_ring* from_control() const { return from_control_; }
-  rte_mempool* pool() const { return shared_.pool; }
+  rte_ring* to_control() const { return parts_->to_control(); }
+  rte_ring* from_control() const { return parts_->from_control(); }
+  rte_mempool* pool() const { return parts_->pool(); }
   nat::VirtualClock& clock() { return clock_; }
   const nat::VirtualClock& clock() const { return clock_; }
-  nat::FlowTable& flows() { return *flows_; }
-  const nat::FlowTable& flows() const { return *flows_; }
-  RcuCell<DataplaneView>& view() { return *view_; }
-  DataplaneShared& shared() { return shared_; }
-  const std::vector<PortInfo>& ports() const { return shared_.ports; }
+  nat::FlowTable& flows() { return parts_->flows(); }
+  const nat::FlowTable& flows() const { return parts_->flows(); }
+  ViewPublisher& view() { return parts_->view(); }
+  DataplaneShared& shared() { return parts_->shared(); }
+  const std::vector<PortInfo>& ports() const { return parts_->shared().ports; }
   // Mbufs that some ring holds now (every queue of every port, and the control rings).
   uint64_t QueuedMbufs() const;
 
@@ -110,26 +109,17 @@ class InProcessDataplane {
     bool open = false;
   };
 
-  explicit InProcessDataplane(control::SnapshotPublisher& publisher) : publisher_(publisher) {}
-  absl::Status Build(InProcessOptions& options);
+  InProcessDataplane() = default;
+  absl::StatusOr<std::vector<PortInfo>> OpenPorts(const InProcessOptions& options,
+                                                  rte_mempool* pool);
   absl::Status OpenRingPort(const std::string& name, const InProcessOptions& options,
-                            RingPort& port);
-  absl::Status RegisterReaders(bool controller);
+                            rte_mempool* pool, RingPort& port);
+  void ClosePorts();
 
-  control::SnapshotPublisher& publisher_;
   std::string prefix_;  // of this instance's DPDK object names
   nat::VirtualClock clock_;
-  DataplaneShared shared_;
   std::vector<RingPort> ports_;
-  std::unique_ptr<nat::FlowTable> flows_;
-  uint32_t first_flow_reader_ = 0;  // flow-table RCU ids of the flow readers
-  uint32_t flow_readers_ = 0;
-  std::unique_ptr<RcuCell<DataplaneView>> view_;
-  std::vector<std::unique_ptr<Worker>> workers_;
-  uint32_t registered_workers_ = 0;  // readers 0 .. registered_workers_ - 1 are registered
-  rte_ring* from_control_ = nullptr;
-  std::optional<control::SnapshotReader> controller_reader_;
-  std::unique_ptr<Controller> controller_;
+  std::unique_ptr<DataplaneParts> parts_;  // last: its destructor closes ports_ through the driver
 };
 
 }  // namespace privlink::dataplane

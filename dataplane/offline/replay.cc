@@ -27,10 +27,6 @@ namespace {
 // emptied after every worker iteration, which sends at most a few bursts per port.
 constexpr unsigned kRxRingSize = 256;
 constexpr unsigned kTxRingSize = 1024;
-// As Dataplane::Start sizes them.
-constexpr unsigned kToControlRingSize = 4096;
-constexpr unsigned kFromControlRingSize = 2048;
-constexpr unsigned kMbufCacheSize = 256;
 // Frames in flight at once are a few bursts; held packets are bounded per provider port.
 constexpr unsigned kBaseMbufs = 8191;
 // Each further worker: its lcore's cache and, in privlink-bench, the two bursts per port it
@@ -89,11 +85,8 @@ absl::Status ReplayPipeline::Build(const control::DaemonConfig& config,
   in.flow_capacity = dp.flow_table_size / 2;
   in.pool_size = kBaseMbufs + kDefaultMaxHeldTotal * static_cast<unsigned>(providers->size()) +
                  (options.workers - 1) * kMbufsPerExtraWorker;
-  in.pool_cache = kMbufCacheSize;
   in.rx_ring_size = kRxRingSize;
   in.tx_ring_size = kTxRingSize;
-  in.to_control_ring_size = kToControlRingSize;
-  in.from_control_ring_size = kFromControlRingSize;
   in.nat_quarantine_ms = dp.nat_port_quarantine_seconds * 1000;
   in.controller = *providers;
   auto dataplane = InProcessDataplane::Create(std::move(in), control_->publisher());

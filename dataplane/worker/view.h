@@ -1,5 +1,5 @@
 // What the dataplane derives for its workers besides the control snapshot: how to reach
-// backends on the provider side. Built by the control thread, published in an RcuCell,
+// backends on the provider side. Built by the control thread, published by a ViewPublisher (QSBR RCU),
 // immutable once published.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "control/snapshot/qsbr_publisher.h"
 #include "dataplane/neighbors/subnet.h"
 #include "dataplane/packet/wire_format.h"
 #include "nat/inet.h"
@@ -109,5 +110,9 @@ struct DataplaneView {
 // once by the control thread each time the model or a neighbour table changes.
 BackendHops ResolveBackendHops(const DataplaneView& view, const control::Snapshot& snap,
                                std::span<const PortInfo> ports);
+
+// The view's publisher (the control thread writes) and a worker's handle on it.
+using ViewPublisher = control::QsbrPublisher<DataplaneView>;
+using ViewReader = control::QsbrReader<DataplaneView>;
 
 }  // namespace privlink::dataplane

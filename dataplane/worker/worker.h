@@ -16,7 +16,6 @@
 #include "dataplane/worker/audit_record.h"
 #include "dataplane/worker/capture_tap.h"
 #include "dataplane/worker/counters.h"
-#include "dataplane/worker/rcu_cell.h"
 #include "dataplane/worker/port_info.h"
 #include "dataplane/worker/view.h"
 #include "dataplane/packet/wire_format.h"
@@ -51,7 +50,7 @@ struct DataplaneShared {
   std::vector<uint16_t> consumer_ports;  // consumer position -> port index
   nat::FlowTable* flows = nullptr;
   rte_rcu_qsbr* flow_rcu = nullptr;  // the flow table's readers: RCU thread id = worker index
-  RcuCell<DataplaneView>* view = nullptr;
+  ViewPublisher* view = nullptr;
   rte_mempool* pool = nullptr;     // for frames privlink builds (resets)
   rte_ring* to_control = nullptr;  // ARP and packets waiting for a neighbour (MP/SC)
   const nat::Clock* clock = nullptr;
@@ -79,6 +78,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) Worker {
   const DataplaneShared* shared = nullptr;
   nat::NatPortAllocator ports;
   control::SnapshotReader snapshot;
+  ViewReader view;
   rte_ring* from_control = nullptr;  // frames the control thread sends through this worker
   nat::TimeMs next_port_expiry_ms = 0;
   uint32_t idle_sleep_us = 0;  // sleep this long after an empty poll (0 = busy poll)

@@ -106,7 +106,7 @@ void Housekeeping(Worker& w, const BurstContext& ctx) {
 BurstContext LoadContext(Worker& w) {
   BurstContext ctx;
   ctx.snapshot = w.snapshot.Current();
-  ctx.view = w.shared->view->Current();
+  ctx.view = w.view.Current();
   ctx.now = w.shared->clock->NowMs();
   ctx.now32 = nat::ToMs32(ctx.now);
   return ctx;
@@ -155,7 +155,7 @@ uint32_t PollOnce(Worker& w) {
 
   // Nothing from this iteration is held past here: snapshot, view and flow entries may go.
   w.snapshot.Quiescent();
-  shared.view->Quiescent(w.index);
+  w.view.Quiescent();
   rte_rcu_qsbr_quiescent(shared.flow_rcu, w.index);
   return received;
 }

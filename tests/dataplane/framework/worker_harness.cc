@@ -134,7 +134,7 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
 // Without a Controller the harness stands in for it: the view's backends resolved in advance,
 // again after each change of the model, as the control thread does.
 void WorkerHarness::PublishOwnView() {
-  RcuCell<DataplaneView>& cell = dataplane_->view();
+  ViewPublisher& cell = dataplane_->view();
   auto view = std::make_unique<DataplaneView>();
   view->providers = cell.latest()->providers;
   view->backend_hops =
