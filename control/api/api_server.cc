@@ -9,16 +9,19 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <string>
+#include <type_traits>
 
 #include <httplib.h>
 
-#include "control/api/api_access.h"
 #include "absl/strings/escaping.h"
+#include "control/api/api_access.h"
+#include "control/api/metrics.h"
 #include "control/config/dataplane_config.h"
 #include "control/config/json_codec.h"
 #include "control/config/json_reader.h"
-#include "control/api/metrics.h"
 #include "control/model/str_cat.h"
 
 namespace privlink::control {
@@ -109,6 +112,112 @@ json List(const json& items) {
 
 absl::Status NotFound(std::string_view kind, std::string_view name) {
   return absl::NotFoundError(Cat(kind, " '", name, "' not found"));
+}
+
+// Runs a change; on error answers it and returns false (the caller answers success).
+bool ApplyChange(ControlPlane& control, Response& res,
+                 const std::function<absl::Status(Model&, const WorkflowContext&)>& fn) {
+  absl::Status status = control.Change(fn);
+  if (!status.ok()) SendError(res, status);
+  return status.ok();
+}
+
+// What RegisterResource needs of one resource kind. The kinds differ only in small ways (an
+// endpoint's JSON needs the whole model and its PUT no workflow context, a service's body wraps
+// the service in a request with its connections), so each says those here and the routes, status
+// codes and error bodies are written once, the same for all.
+struct NetworkRoutes {
+  static constexpr char kPath[] = "/v1/networks";
+  static constexpr char kNoun[] = "network";  // as in "network 'x' not found"
+  static constexpr auto kItems = &Model::networks;
+  static constexpr auto kDecode = &DecodeNetwork;
+  static constexpr auto kDelete = &DeleteNetwork;
+  static std::string& Name(Network& body) { return body.name; }
+  static json Encode(const Model&, const Network& n) { return EncodeNetwork(n); }
+  static absl::StatusOr<ChangeKind> Put(Model& m, const Network& body, const WorkflowContext& c) {
+    return PutNetwork(m, body, c, "");
+  }
+};
+
+struct ServiceRoutes {
+  static constexpr char kPath[] = "/v1/privateLinkServices";
+  static constexpr char kNoun[] = "private link service";
+  static constexpr auto kItems = &Model::services;
+  static constexpr auto kDecode = &DecodeService;
+  static constexpr auto kDelete = &DeleteService;
+  static std::string& Name(ServiceRequest& body) { return body.service.name; }
+  static json Encode(const Model&, const PrivateLinkService& s) { return EncodeService(s); }
+  static absl::StatusOr<ChangeKind> Put(Model& m, const ServiceRequest& body,
+                                        const WorkflowContext& c) {
+    return PutService(m, body, c, "");
+  }
+};
+
+struct EndpointRoutes {
+  static constexpr char kPath[] = "/v1/privateEndpoints";
+  static constexpr char kNoun[] = "private endpoint";
+  static constexpr auto kItems = &Model::endpoints;
+  static constexpr auto kDecode = &DecodeEndpoint;
+  static constexpr auto kDelete = &DeleteEndpoint;
+  static std::string& Name(PrivateEndpoint& body) { return body.name; }
+  static json Encode(const Model& m, const PrivateEndpoint& e) { return EncodeEndpoint(m, e); }
+  static absl::StatusOr<ChangeKind> Put(Model& m, const PrivateEndpoint& body,
+                                        const WorkflowContext&) {
+    return PutEndpoint(m, body, "");
+  }
+};
+
+// The item `name` of kind R, or the 404 the API answers for it.
+template <typename R>
+auto Find(const Model& model, const std::string& name) {
+  const auto& items = model.*R::kItems;
+  using Found = absl::StatusOr<const typename std::decay_t<decltype(items)>::mapped_type*>;
+  auto it = items.find(name);
+  return it == items.end() ? Found(NotFound(R::kNoun, name)) : Found(&it->second);
+}
+
+// GET {kPath} lists every item of kind R; GET, PUT and DELETE {kPath}/{name} answer one item,
+// create (201) or update (200) it answering what was stored, and remove it (204). A PUT's body
+// is checked whole before the change runs, so a bad one leaves the model untouched.
+template <typename R>
+void RegisterResource(httplib::Server& s, ControlPlane& control) {
+  const std::string item_path = Cat(R::kPath, "/([^/]+)");
+  s.Get(R::kPath, [&control](const Request&, Response& res) {
+    auto model = control.model();  // held: a change may publish another model while we encode
+    json items = json::array();
+    for (const auto& [name, item] : (*model).*R::kItems) items.push_back(R::Encode(*model, item));
+    SendJson(res, 200, List(items));
+  });
+  s.Get(item_path, [&control](const Request& req, Response& res) {
+    auto model = control.model();
+    auto item = Find<R>(*model, req.matches[1]);
+    if (!item.ok()) return SendError(res, item.status());
+    SendJson(res, 200, R::Encode(*model, **item));
+  });
+  s.Put(item_path, [&control](const Request& req, Response& res) {
+    const std::string name = req.matches[1];
+    auto body = ParseBody(req, false);
+    if (!body.ok()) return SendError(res, body.status());
+    auto decoded = R::kDecode(*body, "", DecodeMode::kRequest);
+    if (!decoded.ok()) return SendError(res, decoded.status());
+    if (auto st = MatchName(R::Name(*decoded), name); !st.ok()) return SendError(res, st);
+    json result;
+    int success = 200;
+    const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext& context) {
+      auto kind = R::Put(m, *decoded, context);
+      if (!kind.ok()) return kind.status();
+      success = *kind == ChangeKind::kCreated ? kCreated : 200;
+      result = R::Encode(m, (m.*R::kItems).at(name));
+      return absl::OkStatus();
+    });
+    if (ok) SendJson(res, success, result);
+  });
+  s.Delete(item_path, [&control](const Request& req, Response& res) {
+    const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext&) {
+      return R::kDelete(m, req.matches[1].str());
+    });
+    if (ok) res.status = kNoContent;
+  });
 }
 
 json ControlStats(const Model& model, const ControlCounters& counters, size_t retired) {
@@ -294,118 +403,32 @@ void ApiServer::Routes() {
   httplib::Server& s = *server_;
   ControlPlane& control = control_;
 
-  // Runs a change; on error answers it and returns false (the caller answers success).
-  auto apply = [&control](Response& res,
-                          const std::function<absl::Status(Model&, const WorkflowContext&)>& fn) {
-    absl::Status status = control.Change(fn);
-    if (!status.ok()) SendError(res, status);
-    return status.ok();
-  };
-
-  // Networks.
-  s.Get("/v1/networks", [&control](const Request&, Response& res) {
-    json items = json::array();
-    for (const auto& [name, n] : control.model()->networks) items.push_back(EncodeNetwork(n));
-    SendJson(res, 200, List(items));
-  });
-  s.Get(R"(/v1/networks/([^/]+))", [&control](const Request& req, Response& res) {
-    auto model = control.model();
-    auto it = model->networks.find(req.matches[1]);
-    if (it == model->networks.end())
-      return SendError(res, NotFound("network", req.matches[1].str()));
-    SendJson(res, 200, EncodeNetwork(it->second));
-  });
-  s.Put(R"(/v1/networks/([^/]+))", [apply](const Request& req, Response& res) {
-    const std::string name = req.matches[1];
-    auto body = ParseBody(req, false);
-    if (!body.ok()) return SendError(res, body.status());
-    auto network = DecodeNetwork(*body, "", DecodeMode::kRequest);
-    if (!network.ok()) return SendError(res, network.status());
-    if (auto st = MatchName(network->name, name); !st.ok()) return SendError(res, st);
-    json result;
-    int success = 200;
-    const bool ok = apply(res, [&](Model& m, const WorkflowContext& context) {
-      auto kind = PutNetwork(m, *network, context, "");
-      if (!kind.ok()) return kind.status();
-      success = *kind == ChangeKind::kCreated ? kCreated : 200;
-      result = EncodeNetwork(m.networks.at(name));
-      return absl::OkStatus();
-    });
-    if (ok) SendJson(res, success, result);
-  });
-  s.Delete(R"(/v1/networks/([^/]+))", [apply](const Request& req, Response& res) {
-    const bool ok = apply(res, [&](Model& m, const WorkflowContext&) {
-      return DeleteNetwork(m, req.matches[1].str());
-    });
-    if (ok) res.status = kNoContent;
-  });
-
-  // Private link services.
-  s.Get("/v1/privateLinkServices", [&control](const Request&, Response& res) {
-    json items = json::array();
-    for (const auto& [name, svc] : control.model()->services) items.push_back(EncodeService(svc));
-    SendJson(res, 200, List(items));
-  });
-  s.Get(R"(/v1/privateLinkServices/([^/]+))", [&control](const Request& req, Response& res) {
-    auto model = control.model();
-    auto it = model->services.find(req.matches[1]);
-    if (it == model->services.end()) {
-      return SendError(res, NotFound("private link service", req.matches[1].str()));
-    }
-    SendJson(res, 200, EncodeService(it->second));
-  });
-  s.Put(R"(/v1/privateLinkServices/([^/]+))", [apply](const Request& req, Response& res) {
-    const std::string name = req.matches[1];
-    auto body = ParseBody(req, false);
-    if (!body.ok()) return SendError(res, body.status());
-    auto request = DecodeService(*body, "", DecodeMode::kRequest);
-    if (!request.ok()) return SendError(res, request.status());
-    if (auto st = MatchName(request->service.name, name); !st.ok()) return SendError(res, st);
-    json result;
-    int success = 200;
-    const bool ok = apply(res, [&](Model& m, const WorkflowContext& context) {
-      auto kind = PutService(m, *request, context, "");
-      if (!kind.ok()) return kind.status();
-      success = *kind == ChangeKind::kCreated ? kCreated : 200;
-      result = EncodeService(m.services.at(name));
-      return absl::OkStatus();
-    });
-    if (ok) SendJson(res, success, result);
-  });
-  s.Delete(R"(/v1/privateLinkServices/([^/]+))", [apply](const Request& req, Response& res) {
-    const bool ok = apply(res, [&](Model& m, const WorkflowContext&) {
-      return DeleteService(m, req.matches[1].str());
-    });
-    if (ok) res.status = kNoContent;
-  });
+  RegisterResource<NetworkRoutes>(s, control);
+  RegisterResource<ServiceRoutes>(s, control);
 
   // Connections.
   s.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections)",
         [&control](const Request& req, Response& res) {
           auto model = control.model();
-          auto it = model->services.find(req.matches[1]);
-          if (it == model->services.end()) {
-            return SendError(res, NotFound("private link service", req.matches[1].str()));
-          }
+          auto service = Find<ServiceRoutes>(*model, req.matches[1]);
+          if (!service.ok()) return SendError(res, service.status());
           json items = json::array();
-          for (const auto& [pe, c] : it->second.connections) items.push_back(EncodeConnection(c));
+          for (const auto& [pe, c] : (*service)->connections) items.push_back(EncodeConnection(c));
           SendJson(res, 200, List(items));
         });
   s.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+))",
         [&control](const Request& req, Response& res) {
           auto model = control.model();
-          auto it = model->services.find(req.matches[1]);
-          if (it == model->services.end()) {
-            return SendError(res, NotFound("private link service", req.matches[1].str()));
-          }
-          auto c = it->second.connections.find(req.matches[2]);
-          if (c == it->second.connections.end()) {
+          auto service = Find<ServiceRoutes>(*model, req.matches[1]);
+          if (!service.ok()) return SendError(res, service.status());
+          auto c = (*service)->connections.find(req.matches[2]);
+          if (c == (*service)->connections.end()) {
             return SendError(res, NotFound("private endpoint connection", req.matches[2].str()));
           }
           SendJson(res, 200, EncodeConnection(c->second));
         });
-  auto connection_action = [apply](bool approve) {
-    return [apply, approve](const Request& req, Response& res) {
+  auto connection_action = [&control](bool approve) {
+    return [&control, approve](const Request& req, Response& res) {
       const std::string service = req.matches[1];
       const std::string endpoint = req.matches[2];
       auto body = ParseBody(req, true);
@@ -413,7 +436,7 @@ void ApiServer::Routes() {
       auto description = DecodeConnectionActionDescription(*body);
       if (!description.ok()) return SendError(res, description.status());
       json result;
-      const bool ok = apply(res, [&](Model& m, const WorkflowContext&) {
+      const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext&) {
         auto kind = approve ? ApproveConnection(m, service, endpoint, *description)
                             : RejectConnection(m, service, endpoint, *description);
         if (!kind.ok()) return kind.status();
@@ -428,55 +451,17 @@ void ApiServer::Routes() {
   s.Post(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+)/reject)",
          connection_action(false));
   s.Delete(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+))",
-           [apply](const Request& req, Response& res) {
-             const bool ok = apply(res, [&](Model& m, const WorkflowContext&) {
+           [&control](const Request& req, Response& res) {
+             const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext&) {
                return DeleteConnection(m, req.matches[1].str(), req.matches[2].str());
              });
              if (ok) res.status = kNoContent;
            });
 
-  // Private endpoints.
-  s.Get("/v1/privateEndpoints", [&control](const Request&, Response& res) {
-    auto model = control.model();
-    json items = json::array();
-    for (const auto& [name, e] : model->endpoints) items.push_back(EncodeEndpoint(*model, e));
-    SendJson(res, 200, List(items));
-  });
-  s.Get(R"(/v1/privateEndpoints/([^/]+))", [&control](const Request& req, Response& res) {
-    auto model = control.model();
-    auto it = model->endpoints.find(req.matches[1]);
-    if (it == model->endpoints.end()) {
-      return SendError(res, NotFound("private endpoint", req.matches[1].str()));
-    }
-    SendJson(res, 200, EncodeEndpoint(*model, it->second));
-  });
-  s.Put(R"(/v1/privateEndpoints/([^/]+))", [apply](const Request& req, Response& res) {
-    const std::string name = req.matches[1];
-    auto body = ParseBody(req, false);
-    if (!body.ok()) return SendError(res, body.status());
-    auto endpoint = DecodeEndpoint(*body, "", DecodeMode::kRequest);
-    if (!endpoint.ok()) return SendError(res, endpoint.status());
-    if (auto st = MatchName(endpoint->name, name); !st.ok()) return SendError(res, st);
-    json result;
-    int success = 200;
-    const bool ok = apply(res, [&](Model& m, const WorkflowContext&) {
-      auto kind = PutEndpoint(m, *endpoint, "");
-      if (!kind.ok()) return kind.status();
-      success = *kind == ChangeKind::kCreated ? kCreated : 200;
-      result = EncodeEndpoint(m, m.endpoints.at(name));
-      return absl::OkStatus();
-    });
-    if (ok) SendJson(res, success, result);
-  });
-  s.Delete(R"(/v1/privateEndpoints/([^/]+))", [apply](const Request& req, Response& res) {
-    const bool ok = apply(res, [&](Model& m, const WorkflowContext&) {
-      return DeleteEndpoint(m, req.matches[1].str());
-    });
-    if (ok) res.status = kNoContent;
-  });
+  RegisterResource<EndpointRoutes>(s, control);
 
   // Whole documents and stats.
-  s.Post("/v1/apply", [apply](const Request& req, Response& res) {
+  s.Post("/v1/apply", [&control](const Request& req, Response& res) {
     auto body = ParseBody(req, false);
     if (!body.ok()) return SendError(res, body.status());
     // The daemon's dataplane section is fixed at start; a document's is checked, not applied.
@@ -486,7 +471,7 @@ void ApiServer::Routes() {
     auto document = DecodeResourceDocument(*body);
     if (!document.ok()) return SendError(res, document.status());
     json result;
-    const bool ok = apply(res, [&](Model& m, const WorkflowContext& context) {
+    const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext& context) {
       auto summary = ApplyDocument(m, *document, context);
       if (!summary.ok()) return summary.status();
       result = {{"created", summary->created},

@@ -16,8 +16,8 @@
 #include <functional>
 
 #include "control/api/api_access.h"
-#include "control/cli/api_client.h"
 #include "control/api/control_service.h"
+#include "control/cli/api_client.h"
 #include "control/config/daemon_config.h"
 #include "tests/control/framework/test_util.h"
 
@@ -152,6 +152,42 @@ TEST_F(ApiTest, DeletingAnEndpointLeavesADisconnectedConnection) {
       Call("GET", "/v1/privateLinkServices/fabrikam-api/privateEndpointConnections/contoso-pe");
   EXPECT_EQ(c.body["status"], "Disconnected");
   EXPECT_EQ(Call("DELETE", "/v1/privateLinkServices/fabrikam-api").status, 204);
+}
+
+// Networks, services and endpoints share one set of routes (RegisterResource): each kind lists,
+// takes back what GET gave unchanged, and refuses a missing item, another name in the body and an
+// empty body alike, in its own words.
+TEST_F(ApiTest, EveryResourceKindAnswersAlike) {
+  const std::pair<std::string, std::string> kinds[] = {
+      {"/v1/networks", "network"},
+      {"/v1/privateLinkServices", "private link service"},
+      {"/v1/privateEndpoints", "private endpoint"}};
+  const json before = State();
+  for (const auto& [path, noun] : kinds) {
+    SCOPED_TRACE(path);
+    ApiResponse list = Call("GET", path);
+    ASSERT_EQ(list.status, 200);
+    ASSERT_EQ(list.body["value"].size(), 1u);
+    const json item = list.body["value"][0];
+    const std::string name = item["name"];
+    EXPECT_EQ(Call("GET", path + "/" + name).body, item);
+    ApiResponse same = Call("PUT", path + "/" + name, item);
+    EXPECT_EQ(same.status, 200) << same.body;
+    EXPECT_EQ(same.body, item);
+    for (const char* method : {"GET", "DELETE"}) {
+      ApiResponse missing = Call(method, path + "/ghost");
+      EXPECT_EQ(missing.status, 404) << method;
+      EXPECT_EQ(missing.body["error"]["message"], noun + " 'ghost' not found") << method;
+    }
+    ApiResponse renamed = Call("PUT", path + "/other", item);
+    EXPECT_EQ(renamed.status, 400);
+    EXPECT_EQ(renamed.body["error"]["message"],
+              "name: '" + name + "' does not match the URL's 'other'");
+    ApiResponse empty = Raw("PUT", path + "/other", "");
+    EXPECT_EQ(empty.status, 400);
+    EXPECT_EQ(empty.body["error"]["message"], "body must be a JSON object");
+  }
+  EXPECT_EQ(State(), before);
 }
 
 TEST_F(ApiTest, ApplyTakesAWholeDocumentAsOneChange) {
