@@ -7,13 +7,18 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps build demo test test-unit test-sanitize test-asan test-tsan test-fuzz tidy \
-  bench compare format clean
+.PHONY: all deps deps-demo deps-test build demo test test-unit test-sanitize test-asan test-tsan \
+  test-fuzz tidy bench compare debs format clean
 
 all: build
 
+# tools/install-deps installs by group, so each target pulls in only what it needs.
 deps:
-	@tools/install-deps
+	@tools/install-deps build
+deps-demo:
+	@tools/install-deps build demo
+deps-test:
+	@tools/install-deps build demo test
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=release
@@ -21,12 +26,16 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
 
-demo: build
+demo: deps-demo build
 	tools/demo $(BUILD)
 
+# The README's test command: the release build's tests (unit, packet fixtures, end-to-end on veth
+# pairs, the bench smoke test), then ASan + UBSan and TSan. Under 15 minutes on 2 cores from a
+# fresh clone (docs/testing.md has the measured stages). Heavier checks have targets of their
+# own that .ci/run also calls: test-fuzz, tidy.
 test: test-unit test-sanitize
 
-test-unit: build
+test-unit: deps-test build
 	$(MESON_TEST) -C $(BUILD)
 
 # The sanitizer builds compile the libraries as unity files (tests never: see tests/meson.build):
@@ -41,12 +50,12 @@ $(TSAN_BUILD)/build.ninja:
 
 test-sanitize: test-asan test-tsan
 
-test-asan: deps $(ASAN_BUILD)/build.ninja
+test-asan: deps-test $(ASAN_BUILD)/build.ninja
 	meson compile -C $(ASAN_BUILD)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 	  $(MESON_TEST) -C $(ASAN_BUILD) --suite unit
 
-test-tsan: deps $(TSAN_BUILD)/build.ninja
+test-tsan: deps-test $(TSAN_BUILD)/build.ninja
 	meson compile -C $(TSAN_BUILD)
 	TSAN_OPTIONS=halt_on_error=1 $(MESON_TEST) -C $(TSAN_BUILD) --suite concurrency
 
@@ -55,10 +64,11 @@ test-tsan: deps $(TSAN_BUILD)/build.ninja
 # inputs that once crashed it). New inputs go to $(FUZZ_BUILD)/corpus, a crash to
 # $(FUZZ_BUILD)/crash-*: fix it, then add the input to tests/fuzz/regressions.
 $(FUZZ_BUILD)/build.ninja:
+	@tools/install-deps build fuzz
 	CC=clang CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzzing=true -Dbenchmarks=false -Ddebug=true \
 	  -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false
 
-test-fuzz: deps $(FUZZ_BUILD)/build.ninja
+test-fuzz: $(FUZZ_BUILD)/build.ninja
 	meson compile -C $(FUZZ_BUILD) tests/fuzz/privlink-fuzz-packet
 	mkdir -p $(FUZZ_BUILD)/corpus
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
@@ -67,10 +77,12 @@ test-fuzz: deps $(FUZZ_BUILD)/build.ninja
 	  $(FUZZ_BUILD)/corpus tests/fuzz/corpus tests/fuzz/regressions
 
 # clang-tidy 14 with the checks listed in .clang-tidy, using the release build's
-# compile_commands.json. `make test` checks the packet path (nat/, lb/, dataplane/: about a minute
-# on two cores, most of it parsing DPDK headers); TIDY_SOURCES='...' widens it (control/, tools/).
+# compile_commands.json, over the packet path (nat/, lb/, every folder of dataplane/: about a
+# minute on two cores, most of it parsing DPDK headers); TIDY_SOURCES='...' widens it (control/,
+# tools/). .ci/run calls it after make test.
 TIDY_SOURCES ?= 'nat/*.cc' 'lb/*.cc' 'dataplane/*.cc'
 tidy: build
+	@tools/install-deps build tidy
 	git ls-files $(TIDY_SOURCES) | \
 	  xargs -P 2 -n 4 clang-tidy-14 -p $(BUILD) --quiet --extra-arg=-Wno-unknown-warning-option
 
@@ -85,6 +97,13 @@ bench: build
 # the same trace; installs its own packages. COMPARE_ARGS passes options, e.g. '--flows 1000'.
 compare: build
 	bench/compare.py --build $(BUILD) $(COMPARE_ARGS)
+
+# The Debian packages privlinkd and privlink-bench load at run time, downloaded (apt-get download)
+# into DEBS_DIR for a machine without a package mirror: copy the folder there and
+# `dpkg -i DEBS_DIR/*.deb`. The list is read off the built binaries' shared libraries.
+DEBS_DIR ?= $(BUILD)/debs
+debs: build
+	tools/fetch-debs $(DEBS_DIR) $(BUILD)/dataplane/daemon/privlinkd $(BUILD)/bench/privlink-bench
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

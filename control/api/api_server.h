@@ -1,7 +1,9 @@
 // The REST/JSON API (cpp-httplib + nlohmann-json):
 //
-//   GET                 /v1/networks, /v1/privateLinkServices, /v1/privateEndpoints  -> {"value":
-//   [...]} PUT | GET | DELETE  /v1/networks/{name}, /v1/privateLinkServices/{name},
+// clang-format off
+//   GET                 /v1/networks, /v1/privateLinkServices, /v1/privateEndpoints
+//                       -> {"value": [...]}
+//   PUT | GET | DELETE  /v1/networks/{name}, /v1/privateLinkServices/{name},
 //                       /v1/privateEndpoints/{name}
 //   GET                 /v1/privateLinkServices/{name}/privateEndpointConnections
 //   GET | DELETE        /v1/privateLinkServices/{name}/privateEndpointConnections/{pe}
@@ -10,11 +12,12 @@
 //   POST                /v1/apply      a config document, applied as one validated change
 //   GET                 /v1/state      every resource, in the apply format
 //   GET                 /v1/stats
-//   GET                 /v1/flows?endpoint=NAME&service=NAME&limit=N  -> {"value": [...],
-//   "truncated"} GET                 /v1/flows/count?endpoint=NAME&service=NAME    -> {"total",
-//   "byState"} POST                /v1/capture  {"port", "direction", "count", "snaplen",
-//   "timeoutSeconds"}
+//   GET                 /metrics       Prometheus text format
+//   GET                 /v1/flows?endpoint=NAME&service=NAME&limit=N  -> {"value": [...], "truncated"}
+//   GET                 /v1/flows/count?endpoint=NAME&service=NAME    -> {"total", "byState"}
+//   POST                /v1/capture  {"port", "direction", "count", "snaplen", "timeoutSeconds"}
 //                       -> {"packets", "skipped", "timedOut", "pcapng": base64 of the file}
+// clang-format on
 //
 // PUT creates (201) or updates (200) and is idempotent; DELETE answers 204. Errors are
 // {"error": {"code": "...", "message": "..."}} with 400 (malformed JSON, wrong types, unknown
