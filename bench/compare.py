@@ -25,10 +25,10 @@ Cores: the generator, privlinkd's control thread, OVS's main thread and testpmd'
 AUX_CORE; the forwarding work (testpmd's forwarding lcore, privlinkd's worker, the OVS PMD thread,
 for nftables the router namespace's softirq, moved there by RPS) on FWD_CORE. No hugepages: every DPDK process runs with
 --no-huge --no-pci. Needs root; installs its Debian packages itself (dpdk-dev for dpdk-testpmd,
-openvswitch-switch-dpdk, nftables, gnuplot-nox). Writes results.csv, results.json and compare.png
-into --out.
+openvswitch-switch-dpdk, nftables, gnuplot-nox). Writes results.csv and results.json
+into --out and the plot to --plot (bench/compare.png, the figure docs/benchmarks.md shows).
 
-usage: bench/compare.py [--build DIR] [--flows 1000,10000,100000] [--window S] [--out DIR]
+usage: bench/compare.py [--build DIR] [--flows 1000,10000,100000] [--window S] [--out DIR] [--plot PNG]
                      [--systems NAME,...]
 """
 
@@ -586,7 +586,7 @@ def print_table(rows):
                          ratio(r["vs_privlinkd"]), notes))
 
 
-def write_results(out, rows, info):
+def write_results(out, rows, info, plot_path):
     fields = ["setup", "system", "flows", "mpps", "offered_mpps", "vs_ceiling", "vs_privlinkd",
               "sender_bound", "flows_seen", "drops", "error"]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
@@ -607,7 +607,7 @@ def write_results(out, rows, info):
         dash = "dt 2" if setup == "kernel" else "dt 1"
         plots.append(f"'{data}' using 1:2 with linespoints lw 2 {dash} title '{system} ({setup})'")
     script = f"""set terminal pngcairo size 900,560 font ',10'
-set output '{os.path.join(out, "compare.png")}'
+set output '{plot_path}'
 set title "Mpps on one forwarding core ({info['cpu']}, {info['cpus']} CPUs, Linux {info['kernel']})"
 set xlabel 'flows'
 set ylabel 'Mpps (packets delivered)'
@@ -625,6 +625,8 @@ def main():
     ap.add_argument("--flows", default="1000,10000,100000")
     ap.add_argument("--window", type=float, default=10, help="seconds counted per point")
     ap.add_argument("--out", default=os.path.join(REPO, "build", "compare"))
+    ap.add_argument("--plot", default=os.path.join(REPO, "bench", "compare.png"),
+                    help="where the plot goes (default: bench/compare.png, the one docs show)")
     ap.add_argument("--systems", default=",".join(f"{s}/{n}" for s, n, _ in SYSTEMS),
                     help="set-up/system pairs to run, e.g. dpdk/privlinkd,kernel/nftables")
     args = ap.parse_args()
@@ -659,11 +661,11 @@ def main():
     info["load_average_end"] = os.getloadavg()
     add_ratios(rows)
     print_table(rows)
-    write_results(args.out, rows, info)
+    write_results(args.out, rows, info, args.plot)
     print(f"\nmachine: {info['cpu']}, {info['cpus']} CPUs, {info['memory_gib']} GiB, "
           f"Linux {info['kernel']}; load average {info['load_average'][0]:.1f} at start, "
           f"{info['load_average_end'][0]:.1f} at end")
-    print(f"written: {args.out}/results.csv, results.json, compare.png (logs: {WORK})")
+    print(f"written: {args.out}/results.csv, results.json, {args.plot} (logs: {WORK})")
 
 
 def cleanup():
