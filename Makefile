@@ -103,7 +103,7 @@ compare: build
 # `dpkg -i DEBS_DIR/*.deb`. The list is read off the built binaries' shared libraries.
 DEBS_DIR ?= $(BUILD)/debs
 debs: build
-	tools/fetch-debs $(DEBS_DIR) $(BUILD)/dataplane/daemon/privlinkd $(BUILD)/bench/privlink-bench
+	tools/fetch-debs $(DEBS_DIR) $(BUILD)/tools/privlinkd $(BUILD)/bench/privlink-bench
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

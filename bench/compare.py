@@ -290,7 +290,7 @@ def run_testpmd(devargs, packets=0, ns=None, counters=None):
 
 def run_privlinkd(build, config, packets, ns=None):
     api = json.load(open(config))["dataplane"]["api"]["listen"]
-    cmd = in_ns(ns, [f"{build}/dataplane/daemon/privlinkd"] +
+    cmd = in_ns(ns, [f"{build}/tools/privlinkd"] +
                 eal_args("plkc-pd", f"0@{AUX_CORE},1@{FWD_CORE}", packets) +
                 ["--", "--config", config])
     p = start(cmd, "privlinkd.log")
@@ -634,7 +634,7 @@ def main():
         raise SystemExit("bench/compare.py: run as root (namespaces, DPDK without hugepages)")
     ensure_packages()
     args.build = os.path.abspath(args.build)
-    for tool in ("dataplane/daemon/privlinkd", "tools/privlinkctl", "tools/privlink-tracegen"):
+    for tool in ("tools/privlinkd", "tools/privlinkctl", "tools/privlink-tracegen"):
         if not os.access(f"{args.build}/{tool}", os.X_OK):
             raise SystemExit(f"bench/compare.py: {args.build}/{tool} is missing (make build)")
     os.makedirs(args.out, exist_ok=True)
