@@ -10,17 +10,12 @@
 #include "dataplane/worker/worker_loop.h"
 
 namespace privlink::dataplane {
-namespace {
-
-// Frees every mbuf `ring` holds.
 void EmptyRing(rte_ring* ring) {
   void* m;
   while (ring != nullptr && rte_ring_dequeue(ring, &m) == 0) {
     rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
   }
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<DataplaneParts>> DataplaneParts::Create(
     PartsOptions options, PortDriver ports, control::SnapshotPublisher& publisher) {

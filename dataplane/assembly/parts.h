@@ -73,6 +73,9 @@ struct PartsOptions {
   std::optional<std::vector<ProviderPortSetup>> controller;
 };
 
+// Frees every mbuf `ring` (of mbuf pointers; may be null) holds.
+void EmptyRing(rte_ring* ring);
+
 class DataplaneParts {
  public:
   // `publisher` must outlive the parts and have workers (+ 1 with a Controller) reader slots.

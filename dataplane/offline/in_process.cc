@@ -10,18 +10,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace privlink::dataplane {
-namespace {
-
-// Frees every mbuf `ring` holds.
-void EmptyRing(rte_ring* ring) {
-  void* m;
-  while (ring != nullptr && rte_ring_dequeue(ring, &m) == 0) {
-    rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-  }
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<InProcessDataplane>> InProcessDataplane::Create(
     InProcessOptions options, control::SnapshotPublisher& publisher) {
   if (options.ports.empty() || options.ports.size() > kMaxPorts) {
