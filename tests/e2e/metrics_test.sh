@@ -8,209 +8,132 @@
 # usage: tests/e2e/metrics_test.sh PRIVLINKD PRIVLINKCTL   (as root)
 set -uo pipefail
 
-if [ $# -ne 2 ]; then
-  echo "usage: $0 PRIVLINKD PRIVLINKCTL" >&2
-  exit 2
-fi
-PRIVLINKD=$(realpath "$1")
-PRIVLINKCTL=$(realpath "$2")
-# shellcheck source=tests/e2e/topology.sh
-source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+plk_args PLK_PRIVLINKD PLK_PRIVLINKCTL -- "$@"
 plk_topo_require prometheus
-
-WORK=$(mktemp -d /dev/shm/plk-metrics.XXXXXX)
-mkdir -p "$WORK/www" "$WORK/logs" "$WORK/prometheus"
-PROM_PID=
-# shellcheck disable=SC2317  # run by the EXIT trap
-on_exit() {
-  local status=$?
-  if [ -n "$PROM_PID" ]; then
-    kill -TERM "$PROM_PID" 2>/dev/null
-    wait "$PROM_PID" 2>/dev/null
-  fi
-  plk_topo_cleanup
-  rm -rf "$WORK"
-  exit "$status"
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+plk_work_dir /dev/shm/plk-metrics.XXXXXX prometheus
 
 DOWNLOAD_BYTES=$((8 * 1024 * 1024))
 DOWNLOADS=2
 UPLOAD_BYTES=$((4 * 1024 * 1024))
 SCRAPE_INTERVAL=1s
-# As in e2e_test.sh: frames are at most 10% (+200 KiB for handshakes, HTTP headers) above the
-# body bytes in the data direction; the other direction adds at most 10% of the body in ACKs.
-OVERHEAD_RATIO=1.10
-ACK_RATIO=0.10
-OVERHEAD_SLACK=$((200 * 1024))
+# prometheus_scrapes_privlinkd, transfers, prometheus_equals_stats,
+# prometheus_endpoint_connections, prometheus_bytes_match_transfers, prometheus_service_bytes,
+# privlinkd_sigterm_exit_0.
+PLK_EXPECTED_CHECKS=7
 
-FAILED=0
-pass() { echo "PASS $1${2:+: $2}"; }
-fail() {
-  echo "FAIL $1: $2"
-  FAILED=$((FAILED + 1))
-}
-in_a() { ip netns exec "$PLK_NS_CONS_A" "$@"; }
 # Two free TCP ports on loopback: privlinkd's API and Prometheus's web listener.
 read -r API_PORT PROM_PORT < <(python3 -c 'import socket
 socks = [socket.socket() for _ in range(2)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
+PLK_API=127.0.0.1:$API_PORT
 PROM="http://127.0.0.1:$PROM_PORT"
 
-write_config() {
-  cat >"$WORK/privlink.json" <<EOF
-{
-  "dataplane": {
-    "region": "e2e", "workers": 1, "flowTableSize": 4096,
-    "api": {"listen": "127.0.0.1:$API_PORT"},
-    "ports": [
-      {"name": "consumer0", "role": "consumer", "device": "net_af_packet0,iface=$PLK_IF_CONS_A"},
-      {"name": "provider0", "role": "provider", "device": "net_af_packet1,iface=$PLK_IF_PROV",
-       "subnet": "$PLK_PROVIDER_PORT_IP/24"}
-    ]
-  },
-  "networks": [{"name": "net-a", "port": "consumer0", "vlan": 0}],
-  "privateLinkServices": [{
-    "name": "web", "subscription": "sub-provider",
-    "loadBalancingRules": [{"frontendPort": 80, "backendPort": $PLK_BACKEND_PORT}],
-    "backends": [{"ip": "${PLK_BACKENDS[0]}"}, {"ip": "${PLK_BACKENDS[1]}"}],
-    "natIps": ["${PLK_NAT_IPS[0]}"],
-    "visibility": ["*"], "autoApproval": ["sub-a"]
-  }],
-  "privateEndpoints": [
-    {"name": "pe-a", "subscription": "sub-a", "network": "net-a", "ip": "$PLK_PE_IP",
-     "privateLinkService": "web"}
-  ]
+# prom_query EXPR [PRINT]: an instant query; prints the Python expression PRINT over r, its results
+# (by default the value of its single result, "" when there is not exactly one).
+prom_query() {
+  local print=${2:-'r[0]["value"][1] if len(r) == 1 else ""'}
+  curl -sS --max-time 5 "$PROM/api/v1/query" --data-urlencode "query=$1" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(eval(sys.argv[1]))' "$print"
 }
-EOF
-  cat >"$WORK/prometheus.yml" <<EOF
+
+# "IN OUT": pe-a's byte counters as Prometheus last scraped them (one query, both directions).
+# shellcheck disable=SC2317  # run by prom_equals_stats
+prom_endpoint_bytes() {
+  prom_query 'privlink_endpoint_bytes_total{endpoint="pe-a"}' \
+    '" ".join({m["metric"]["direction"]: m["value"][1] for m in r}.get(d, "none") for d in ("in", "out"))'
+}
+
+# shellcheck disable=SC2317  # run by plk_wait_for
+prom_scrapes_privlinkd() { [ "$(prom_query 'up{job="privlink"}' 2>/dev/null)" = 1 ]; }
+# Reads Prometheus's pe-a bytes into got_in, got_out; true when they equal want_in, want_out.
+# shellcheck disable=SC2317  # run by plk_wait_for
+prom_equals_stats() {
+  read -r got_in got_out < <(prom_endpoint_bytes)
+  [ "$got_in" = "$want_in" ] && [ "$got_out" = "$want_out" ]
+}
+
+plk_log "building the topology"
+plk_topo_up
+plk_write_config --flow-table 4096 --no-state --backends 2 --nat-ips 1
+cat >"$PLK_WORK/prometheus.yml" <<YAML
 global:
   scrape_interval: $SCRAPE_INTERVAL
   scrape_timeout: $SCRAPE_INTERVAL
 scrape_configs:
   - job_name: privlink
     static_configs:
-      - targets: ["127.0.0.1:$API_PORT"]
-EOF
-}
-
-# prom_query EXPR: the value of an instant query's single result ("" when there is none).
-prom_query() {
-  curl -sS --max-time 5 "$PROM/api/v1/query" --data-urlencode "query=$1" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)["data"]["result"]
-print(r[0]["value"][1] if len(r) == 1 else "")'
-}
-
-# "IN OUT": pe-a's byte counters in privlinkd's own GET /v1/stats.
-stats_endpoint_bytes() {
-  "$PRIVLINKCTL" --server "127.0.0.1:$API_PORT" -o json stats | python3 -c '
-import json, sys
-d = json.load(sys.stdin)["dataplane"]
-e = next(e for e in d["endpoints"] if e["name"] == "pe-a")
-print(e["bytesIn"], e["bytesOut"])'
-}
-
-# "IN OUT": the same counters as Prometheus last scraped them (one query, both directions).
-prom_endpoint_bytes() {
-  curl -sS --max-time 5 "$PROM/api/v1/query" \
-    --data-urlencode 'query=privlink_endpoint_bytes_total{endpoint="pe-a"}' | python3 -c '
-import json, sys
-v = {r["metric"]["direction"]: r["value"][1] for r in json.load(sys.stdin)["data"]["result"]}
-print(v.get("in", "none"), v.get("out", "none"))'
-}
-
-# within LOW VALUE HIGH
-within() { python3 -c 'import sys; l, v, h = map(float, sys.argv[1:]); sys.exit(0 if l <= v <= h else 1)' "$@"; }
-
-plk_log "building the topology"
-test_start=$(date +%s.%N)
-plk_topo_create || { echo "FAIL topology: could not build it" >&2; exit 1; }
-plk_start_backends "$WORK/www" "$WORK/logs" || exit 1
-write_config
+      - targets: ["$PLK_API"]
+YAML
 plk_log "starting privlinkd and prometheus"
-plk_start_privlinkd "$PRIVLINKD" "$WORK/privlink.json" "$WORK/privlinkd.log" || exit 1
-
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 \
-  {PLK_LOCK_FD}>&- &
-PROM_PID=$!
-up=
-for _ in $(seq 150); do
-  [ "$(prom_query 'up{job="privlink"}' 2>/dev/null)" = 1 ] && up=1 && break
-  sleep 0.1
-done
-if [ -z "$up" ]; then
-  fail prometheus_scrapes_privlinkd "no successful scrape within 15 s"
-  tail -n 20 "$WORK/prometheus.log"
+plk_start_privlinkd || exit 1
+plk_spawn "" "$PLK_WORK/prometheus.log" prometheus --config.file="$PLK_WORK/prometheus.yml" \
+  --storage.tsdb.path="$PLK_WORK/prometheus" --web.listen-address="127.0.0.1:$PROM_PORT" \
+  --log.level=warn
+if ! plk_wait_for 15 prom_scrapes_privlinkd; then
+  plk_fail prometheus_scrapes_privlinkd "no successful scrape within 15 s"
+  tail -n 20 "$PLK_WORK/prometheus.log"
   exit 1
 fi
-pass prometheus_scrapes_privlinkd "up{job=\"privlink\"} = 1"
+plk_pass prometheus_scrapes_privlinkd "up{job=\"privlink\"} = 1"
 
 plk_log "transfers"
 # The transfers: DOWNLOADS downloads and one upload, one connection each.
-head -c "$DOWNLOAD_BYTES" /dev/urandom >"$WORK/www/file.bin"
-head -c "$UPLOAD_BYTES" /dev/urandom >"$WORK/upload.bin"
+plk_random_file "$PLK_WORK/www/file.bin" "$DOWNLOAD_BYTES"
+plk_random_file "$PLK_WORK/upload.bin" "$UPLOAD_BYTES"
 transfers_ok=1
 for _ in $(seq "$DOWNLOADS"); do
-  got=$(in_a curl -sS --fail --max-time 20 "http://$PLK_PE_IP/files/file.bin" | wc -c)
+  got=$(plk_pe_download "$PLK_NS_CONS_A" file.bin 20 | wc -c)
   [ "$got" -eq "$DOWNLOAD_BYTES" ] || transfers_ok=
 done
-out=$(in_a curl -sS --fail --max-time 20 -H 'Expect:' -H 'Content-Type: application/octet-stream' \
-  --data-binary "@$WORK/upload.bin" "http://$PLK_PE_IP/upload")
+out=$(plk_pe_upload "$PLK_NS_CONS_A" "$PLK_WORK/upload.bin" 20)
 [ "${out%% *}" = "$UPLOAD_BYTES" ] || transfers_ok=
 CONNECTIONS=$((DOWNLOADS + 1))
 if [ -n "$transfers_ok" ]; then
-  pass transfers "$DOWNLOADS x $DOWNLOAD_BYTES bytes down, $UPLOAD_BYTES up"
+  plk_pass transfers "$DOWNLOADS x $DOWNLOAD_BYTES bytes down, $UPLOAD_BYTES up"
 else
-  fail transfers "a download or the upload failed (upload answer '$out')"
+  plk_fail transfers "a download or the upload failed (upload answer '$out')"
 fi
 
 plk_log "queries"
 # Traffic is over: privlinkd's counters stand still; wait until Prometheus's latest scrape has
 # the connections, then compare with privlinkd's own view.
-read -r want_in want_out < <(stats_endpoint_bytes)
-for _ in $(seq 50); do
-  read -r got_in got_out < <(prom_endpoint_bytes)
-  [ "$got_in" = "$want_in" ] && [ "$got_out" = "$want_out" ] && break
-  sleep 0.2
-done
+read -r want_in want_out < <(plk_endpoint_bytes pe-a)
+plk_wait_for 10 prom_equals_stats
 got_conn=$(prom_query 'privlink_endpoint_connections_total{endpoint="pe-a"}')
 if [ "$got_in" = "$want_in" ] && [ "$got_out" = "$want_out" ]; then
-  pass prometheus_equals_stats "in $got_in, out $got_out bytes"
+  plk_pass prometheus_equals_stats "in $got_in, out $got_out bytes"
 else
-  fail prometheus_equals_stats "Prometheus in '$got_in' out '$got_out'; /v1/stats in $want_in out $want_out"
+  plk_fail prometheus_equals_stats "Prometheus in '$got_in' out '$got_out'; /v1/stats in $want_in out $want_out"
 fi
 if [ "$got_conn" = "$CONNECTIONS" ]; then
-  pass prometheus_endpoint_connections "$got_conn connections"
+  plk_pass prometheus_endpoint_connections "$got_conn connections"
 else
-  fail prometheus_endpoint_connections "privlink_endpoint_connections_total '$got_conn', want $CONNECTIONS"
+  plk_fail prometheus_endpoint_connections "privlink_endpoint_connections_total '$got_conn', want $CONNECTIONS"
 fi
 
 # Against what the clients moved: in = downloads (data) + the upload's ACKs, out = the reverse.
 down=$((DOWNLOADS * DOWNLOAD_BYTES))
-in_high=$(python3 -c "print(int($down * $OVERHEAD_RATIO + $UPLOAD_BYTES * $ACK_RATIO + $OVERHEAD_SLACK))")
-out_high=$(python3 -c "print(int($UPLOAD_BYTES * $OVERHEAD_RATIO + $down * $ACK_RATIO + $OVERHEAD_SLACK))")
-if within "$down" "${got_in:-0}" "$in_high" && within "$UPLOAD_BYTES" "${got_out:-0}" "$out_high"; then
-  pass prometheus_bytes_match_transfers "in $got_in for $down body bytes down (<= $in_high), out $got_out for $UPLOAD_BYTES up (<= $out_high)"
+in_high=$(plk_frame_bytes_max "$down" "$UPLOAD_BYTES")
+out_high=$(plk_frame_bytes_max "$UPLOAD_BYTES" "$down")
+if plk_within "$down" "${got_in:-0}" "$in_high" &&
+    plk_within "$UPLOAD_BYTES" "${got_out:-0}" "$out_high"; then
+  plk_pass prometheus_bytes_match_transfers "in $got_in for $down body bytes down (<= $in_high), out $got_out for $UPLOAD_BYTES up (<= $out_high)"
 else
-  fail prometheus_bytes_match_transfers "in '$got_in' want $down..$in_high, out '$got_out' want $UPLOAD_BYTES..$out_high"
+  plk_fail prometheus_bytes_match_transfers "in '$got_in' want $down..$in_high, out '$got_out' want $UPLOAD_BYTES..$out_high"
 fi
 
 # A service-level query over the same scrapes, as the dashboard makes them.
 got_svc=$(prom_query 'sum(privlink_service_bytes_total{service="web"})')
-if [ -n "$got_svc" ] && [ "$got_svc" = "$(python3 -c "print(int($got_in) + int($got_out))")" ]; then
-  pass prometheus_service_bytes "service web: $got_svc bytes both ways = its one endpoint's"
+if [ -n "$got_svc" ] && [ "$got_svc" = "$(plk_calc "int($got_in) + int($got_out)")" ]; then
+  plk_pass prometheus_service_bytes "service web: $got_svc bytes both ways = its one endpoint's"
 else
-  fail prometheus_service_bytes "sum(privlink_service_bytes_total{service=\"web\"}) '$got_svc', want in+out of pe-a"
+  plk_fail prometheus_service_bytes "sum(privlink_service_bytes_total{service=\"web\"}) '$got_svc', want in+out of pe-a"
 fi
 
-plk_stop_privlinkd || fail privlinkd_exit "privlinkd did not exit 0"
-echo "--- $FAILED failed in $(python3 -c "import time; print(f'{time.time() - $test_start:.1f}')")s"
-if [ "$FAILED" -gt 0 ]; then
-  tail -n 20 "$WORK/privlinkd.log"
-  exit 1
-fi
-exit 0
+plk_check_clean_exit
+plk_report
