@@ -3,7 +3,11 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "control/model/str_cat.h"
 
@@ -12,6 +16,152 @@ namespace {
 
 constexpr std::string_view kBearer = "Bearer ";
 constexpr std::string_view kBlanks = " \t\r\n";
+constexpr int kHttpPort = 80;
+constexpr int kHttpsPort = 443;
+constexpr std::string_view kCrossSiteRule =
+    "PUT, POST, DELETE and PATCH requests from another site are refused (cross-site request "
+    "forgery protection)";
+constexpr std::string_view kRebindingRule =
+    "requests naming another host are refused (DNS rebinding protection)";
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view Trim(std::string_view text) {
+  const size_t first = text.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
+}
+
+// A host as a Host header or an Origin carries it: lower case, an IPv6 address without brackets.
+struct Authority {
+  std::string host;
+  std::optional<int> port;
+};
+
+// "host", "host:port", "[v6]" or "[v6]:port"; nullopt if it is none of them.
+std::optional<Authority> ParseAuthority(std::string_view text) {
+  Authority out;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    out.host = Lower(text.substr(1, close - 1));
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (!rest.starts_with(':')) return std::nullopt;
+      port = rest.substr(1);
+      if (port.empty()) return std::nullopt;
+    }
+  } else {
+    const size_t colon = text.find(':');
+    if (colon != std::string_view::npos) {
+      if (text.find(':', colon + 1) != std::string_view::npos) return std::nullopt;
+      port = text.substr(colon + 1);
+      if (port.empty()) return std::nullopt;
+    }
+    out.host = Lower(text.substr(0, colon));
+  }
+  if (out.host.empty() || out.host.find_first_of(" \t/@\\[]") != std::string::npos) {
+    return std::nullopt;
+  }
+  if (!port.empty()) {
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    const int value = std::stoi(std::string(port));
+    if (value < 1 || value > 65535) return std::nullopt;
+    out.port = value;
+  }
+  return out;
+}
+
+// The 4 or 16 bytes of an IP address literal; empty if `host` is not one.
+std::string IpBytes(const std::string& host) {
+  unsigned char bytes[16];
+  if (::inet_pton(AF_INET, host.c_str(), bytes) == 1) return std::string(bytes, bytes + 4);
+  if (::inet_pton(AF_INET6, host.c_str(), bytes) == 1) return std::string(bytes, bytes + 16);
+  return {};
+}
+
+// Two hosts are the same if they are the same name or the same address, however written.
+bool SameHost(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  const std::string ip = IpBytes(a);
+  return !ip.empty() && ip == IpBytes(b);
+}
+
+std::string WithPort(const std::string& host, int port) {
+  return host.find(':') != std::string::npos ? Cat("[", host, "]:", port) : Cat(host, ":", port);
+}
+
+// The listener's host as Authority::host writes hosts.
+std::string ListenerHost(const ListenAddress& listener) {
+  std::string_view host = listener.host;
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  return Lower(host);
+}
+
+bool IsWildcard(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "::";
+}
+
+// What a Host header may say for `listener`, for the refusal's message.
+std::string AllowedHosts(const ListenAddress& listener) {
+  const std::string host = ListenerHost(listener);
+  std::vector<std::string> allowed;
+  if (!IpBytes(host).empty()) {
+    allowed.push_back(host.find(':') != std::string::npos ? Cat("[", host, "]") : host);
+  }
+  allowed.push_back(WithPort(host, listener.port));
+  if (IsLoopbackHost(host)) {
+    for (const char* name : {"localhost", "127.0.0.1", "::1"}) {
+      if (!SameHost(name, host)) allowed.push_back(WithPort(name, listener.port));
+    }
+  }
+  std::string text;
+  for (size_t i = 0; i < allowed.size(); ++i) {
+    text += Cat(i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ", allowed[i]);
+  }
+  return text;
+}
+
+bool HostNamesListener(const ListenAddress& listener, const Authority& given) {
+  const std::string host = ListenerHost(listener);
+  const int port = given.port.value_or(kHttpPort);
+  // The address as bound: an IP address cannot be rebound, so its port may be left out.
+  if (SameHost(given.host, host) &&
+      (port == listener.port || (!given.port && !IpBytes(host).empty()))) {
+    return true;
+  }
+  if (!IsLoopbackHost(host) || port != listener.port) return false;
+  return given.host == "localhost" || SameHost(given.host, "127.0.0.1") ||
+         SameHost(given.host, "::1");
+}
+
+// An Origin header's host and port (default by scheme); nullopt for "null" and anything that is
+// not an http or https origin.
+std::optional<Authority> ParseOrigin(std::string_view origin) {
+  const std::string lower = Lower(origin);
+  int default_port = 0;
+  std::string_view rest = origin;
+  if (lower.starts_with("http://")) {
+    default_port = kHttpPort;
+    rest.remove_prefix(7);
+  } else if (lower.starts_with("https://")) {
+    default_port = kHttpsPort;
+    rest.remove_prefix(8);
+  } else {
+    return std::nullopt;
+  }
+  std::optional<Authority> authority = ParseAuthority(rest);
+  if (authority && !authority->port) authority->port = default_port;
+  return authority;
+}
 
 }  // namespace
 
@@ -71,6 +221,46 @@ bool BearerTokenMatches(std::string_view authorization, std::string_view token) 
     diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
   }
   return diff == 0;
+}
+
+bool IsStateChanging(std::string_view method) {
+  return method == "PUT" || method == "POST" || method == "DELETE" || method == "PATCH";
+}
+
+absl::Status CheckBrowserRules(const ListenAddress& listener, const BrowserHeaders& request) {
+  if (!listener.is_unix && !IsWildcard(ListenerHost(listener))) {
+    if (!request.host) {
+      return absl::PermissionDeniedError(
+          Cat("Host: missing; this API answers to ", AllowedHosts(listener), "; ", kRebindingRule));
+    }
+    const std::optional<Authority> given = ParseAuthority(Trim(*request.host));
+    if (!given || !HostNamesListener(listener, *given)) {
+      return absl::PermissionDeniedError(Cat("Host: '", *request.host,
+                                             "' is not this API's address (it answers to ",
+                                             AllowedHosts(listener), "); ", kRebindingRule));
+    }
+  }
+  if (!IsStateChanging(request.method)) return absl::OkStatus();
+  if (request.sec_fetch_site && Lower(Trim(*request.sec_fetch_site)) == "cross-site") {
+    return absl::PermissionDeniedError(Cat("Sec-Fetch-Site: '", *request.sec_fetch_site,
+                                           "' (the browser says another site sent "
+                                           "it); ",
+                                           kCrossSiteRule));
+  }
+  if (request.origin) {
+    const std::optional<Authority> origin = ParseOrigin(Trim(*request.origin));
+    const std::optional<Authority> host =
+        request.host ? ParseAuthority(Trim(*request.host)) : std::nullopt;
+    const bool same = origin && host && SameHost(origin->host, host->host) &&
+                      *origin->port == host->port.value_or(kHttpPort);
+    if (!same) {
+      return absl::PermissionDeniedError(
+          Cat("Origin: '", *request.origin, "' is not the address this request was sent to (",
+              request.host ? Cat("Host: '", *request.host, "'") : std::string("no Host header"),
+              "); ", kCrossSiteRule));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace privlink::control

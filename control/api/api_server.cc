@@ -5,12 +5,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <regex>
 #include <string>
 #include <type_traits>
 
@@ -55,16 +59,22 @@ std::string ErrorCode(int http_status) {
   switch (http_status) {
     case 400:
       return "BadRequest";
-    case 404:
-      return "NotFound";
     case 401:
       return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
     case 405:
       return "MethodNotAllowed";
     case 409:
       return "Conflict";
     case 413:
       return "PayloadTooLarge";
+    case 414:
+      return "UriTooLong";
+    case 415:
+      return "UnsupportedMediaType";
     case 503:
       return "Unavailable";
     default:
@@ -86,15 +96,111 @@ void SendError(Response& res, const absl::Status& status) {
                 std::string_view(status.message().data(), status.message().size()));
 }
 
-absl::StatusOr<json> ParseBody(const Request& req, bool allow_empty) {
-  json body;
-  if (req.body.empty()) {
-    if (allow_empty) return body;
-    return absl::InvalidArgumentError("body must be a JSON object");
-  }
-  if (auto s = ParseJson(req.body, body); !s.ok()) return s;
-  return body;
+// Whether a Content-Type header value is JSON: application/json, any parameters (charset) aside.
+bool IsJsonContentType(std::string_view value) {
+  value = value.substr(0, value.find(';'));
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  constexpr std::string_view kWanted = kJson;
+  return value.size() == kWanted.size() &&
+         std::equal(value.begin(), value.end(), kWanted.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
 }
+
+const char* JsonTypeName(const json& value) {
+  switch (value.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    default:
+      return "a number";
+  }
+}
+
+// The body of a route that takes one, as a JSON object; on error answers 400 or 415 and returns
+// false. An absent body (none, or Content-Length: 0) is {} where the body is optional.
+bool ReadJsonBody(const Request& req, Response& res, BodyRule rule, json& body) {
+  if (req.body.empty()) {
+    if (rule == BodyRule::kOptional) {
+      body = json::object();
+      return true;
+    }
+    SendErrorBody(res, 400,
+                  "body: missing; this request needs a JSON object (Content-Type: "
+                  "application/json)");
+    return false;
+  }
+  if (!req.has_header("Content-Type")) {
+    SendErrorBody(res, 415, "Content-Type: missing; the body must be sent as application/json");
+    return false;
+  }
+  if (const std::string type = req.get_header_value("Content-Type"); !IsJsonContentType(type)) {
+    SendErrorBody(
+        res, 415,
+        Cat("Content-Type: '", type, "' is not supported; the body must be sent as ", kJson));
+    return false;
+  }
+  if (auto s = ParseJson(req.body, body); !s.ok()) {
+    SendErrorBody(res, 400, Cat("body: ", s.message()));
+    return false;
+  }
+  if (!body.is_object()) {
+    SendErrorBody(res, 400, Cat("body: must be a JSON object, not ", JsonTypeName(body)));
+    return false;
+  }
+  return true;
+}
+
+using JsonHandler = std::function<void(const Request&, Response&, const json& body)>;
+using Admission = std::function<bool(const Request&, Response&)>;
+
+// Registers routes with httplib and in the route table. Every handler first runs the access
+// rules (`admit`), then, for a route that takes a body, reads it (ReadJsonBody).
+class Router {
+ public:
+  Router(httplib::Server& server, std::vector<ApiRoute>& table, Admission admit)
+      : server_(server), table_(table), admit_(std::move(admit)) {}
+
+  void Get(const std::string& pattern, httplib::Server::Handler handler) {
+    table_.push_back({"GET", pattern, BodyRule::kNone});
+    server_.Get(pattern, Admitted(std::move(handler)));
+  }
+  void Delete(const std::string& pattern, httplib::Server::Handler handler) {
+    table_.push_back({"DELETE", pattern, BodyRule::kNone});
+    server_.Delete(pattern, Admitted(std::move(handler)));
+  }
+  void Put(const std::string& pattern, BodyRule rule, JsonHandler handler) {
+    table_.push_back({"PUT", pattern, rule});
+    server_.Put(pattern, Admitted(WithBody(rule, std::move(handler))));
+  }
+  void Post(const std::string& pattern, BodyRule rule, JsonHandler handler) {
+    table_.push_back({"POST", pattern, rule});
+    server_.Post(pattern, Admitted(WithBody(rule, std::move(handler))));
+  }
+
+ private:
+  httplib::Server::Handler Admitted(httplib::Server::Handler handler) const {
+    return [admit = admit_, handler = std::move(handler)](const Request& req, Response& res) {
+      if (admit(req, res)) handler(req, res);
+    };
+  }
+  static httplib::Server::Handler WithBody(BodyRule rule, JsonHandler handler) {
+    return [rule, handler = std::move(handler)](const Request& req, Response& res) {
+      json body;
+      if (ReadJsonBody(req, res, rule, body)) handler(req, res, body);
+    };
+  }
+
+  httplib::Server& server_;
+  std::vector<ApiRoute>& table_;
+  Admission admit_;
+};
 
 // A body's "name" may be left out; if given it must be the URL's.
 absl::Status MatchName(std::string& body_name, const std::string& url_name) {
@@ -180,39 +286,38 @@ auto Find(const Model& model, const std::string& name) {
 // create (201) or update (200) it answering what was stored, and remove it (204). A PUT's body
 // is checked whole before the change runs, so a bad one leaves the model untouched.
 template <typename R>
-void RegisterResource(httplib::Server& s, ControlPlane& control) {
+void RegisterResource(Router& r, ControlPlane& control) {
   const std::string item_path = Cat(R::kPath, "/([^/]+)");
-  s.Get(R::kPath, [&control](const Request&, Response& res) {
+  r.Get(R::kPath, [&control](const Request&, Response& res) {
     auto model = control.model();  // held: a change may publish another model while we encode
     json items = json::array();
     for (const auto& [name, item] : (*model).*R::kItems) items.push_back(R::Encode(*model, item));
     SendJson(res, 200, List(items));
   });
-  s.Get(item_path, [&control](const Request& req, Response& res) {
+  r.Get(item_path, [&control](const Request& req, Response& res) {
     auto model = control.model();
     auto item = Find<R>(*model, req.matches[1]);
     if (!item.ok()) return SendError(res, item.status());
     SendJson(res, 200, R::Encode(*model, **item));
   });
-  s.Put(item_path, [&control](const Request& req, Response& res) {
-    const std::string name = req.matches[1];
-    auto body = ParseBody(req, false);
-    if (!body.ok()) return SendError(res, body.status());
-    auto decoded = R::kDecode(*body, "", DecodeMode::kRequest);
-    if (!decoded.ok()) return SendError(res, decoded.status());
-    if (auto st = MatchName(R::Name(*decoded), name); !st.ok()) return SendError(res, st);
-    json result;
-    int success = 200;
-    const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext& context) {
-      auto kind = R::Put(m, *decoded, context);
-      if (!kind.ok()) return kind.status();
-      success = *kind == ChangeKind::kCreated ? kCreated : 200;
-      result = R::Encode(m, (m.*R::kItems).at(name));
-      return absl::OkStatus();
-    });
-    if (ok) SendJson(res, success, result);
-  });
-  s.Delete(item_path, [&control](const Request& req, Response& res) {
+  r.Put(item_path, BodyRule::kRequired,
+        [&control](const Request& req, Response& res, const json& body) {
+          const std::string name = req.matches[1];
+          auto decoded = R::kDecode(body, "", DecodeMode::kRequest);
+          if (!decoded.ok()) return SendError(res, decoded.status());
+          if (auto st = MatchName(R::Name(*decoded), name); !st.ok()) return SendError(res, st);
+          json result;
+          int success = 200;
+          const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext& context) {
+            auto kind = R::Put(m, *decoded, context);
+            if (!kind.ok()) return kind.status();
+            success = *kind == ChangeKind::kCreated ? kCreated : 200;
+            result = R::Encode(m, (m.*R::kItems).at(name));
+            return absl::OkStatus();
+          });
+          if (ok) SendJson(res, success, result);
+        });
+  r.Delete(item_path, [&control](const Request& req, Response& res) {
     const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext&) {
       return R::kDelete(m, req.matches[1].str());
     });
@@ -247,8 +352,10 @@ absl::Status RemoveStaleSocket(const std::string& path) {
   }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path)
-    return absl::InvalidArgumentError("socket path too long");
+  if (path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(
+        Cat("unix:", path, ": a socket path is at most ", sizeof addr.sun_path - 1, " bytes"));
+  }
   std::memcpy(addr.sun_path, path.data(), path.size());
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const bool alive = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
@@ -286,12 +393,9 @@ absl::StatusOr<FlowQuery> ParseFlowQuery(const Request& req, bool with_limit) {
   return q;
 }
 
-absl::StatusOr<CaptureRequest> ParseCaptureRequest(const Request& req) {
-  auto body = ParseBody(req, false);
-  if (!body.ok()) return body.status();
-  if (!body->is_object()) return absl::InvalidArgumentError("body must be a JSON object");
+absl::StatusOr<CaptureRequest> ParseCaptureRequest(const json& body) {
   CaptureRequest c;
-  JsonObjectReader r(*body, "");
+  JsonObjectReader r(body, "");
   c.port = r.String("port");
   c.direction = r.String("direction");
   c.count = static_cast<uint32_t>(r.Integer("count", 1, kMaxCapturePackets));
@@ -301,9 +405,35 @@ absl::StatusOr<CaptureRequest> ParseCaptureRequest(const Request& req) {
       "timeoutSeconds", 1, kMaxCaptureTimeoutSeconds, int64_t{kDefaultCaptureTimeoutSeconds}));
   if (auto s = r.Finish(); !s.ok()) return s;
   if (c.direction != "rx" && c.direction != "tx" && c.direction != "drop") {
-    return absl::InvalidArgumentError("direction: must be rx, tx or drop");
+    return absl::InvalidArgumentError(Cat("direction: '", c.direction, "' is not rx, tx or drop"));
   }
   return c;
+}
+
+// What the HTTP layer's own refusals (no route, an unreadable request, a body over the limit)
+// say: the rule and what it was applied to.
+std::string HttpLayerMessage(const Request& req, int status) {
+  const std::string request = Cat(req.method, " ", req.path);
+  switch (status) {
+    case 400:
+      return Cat("malformed HTTP request", req.method.empty() ? "" : Cat(" (", request, ")"),
+                 ": the request line, a header or the body's framing (Content-Length, "
+                 "Transfer-Encoding) could not be read");
+    case 404:
+      return Cat("no such resource: ", request);
+    case 413:
+      return Cat("body: larger than the API's limit of ", kMaxRequestBodyBytes, " bytes");
+    case 414:
+      return Cat("request line longer than the API's limit of ", CPPHTTPLIB_REQUEST_URI_MAX_LENGTH,
+                 " bytes");
+    case 415:
+      return Cat("Content-Encoding: '", req.get_header_value("Content-Encoding"),
+                 "' is not supported; send the body uncompressed");
+    case 416:
+      return Cat("Range: '", req.get_header_value("Range"), "' is not a valid byte range");
+    default:
+      return Cat("HTTP status ", status, " from the HTTP server for ", request);
+  }
 }
 
 }  // namespace
@@ -315,35 +445,82 @@ ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
       inspector_(inspector),
       server_(std::make_unique<httplib::Server>()) {
   server_->set_payload_max_length(kMaxRequestBodyBytes);
-  server_->set_error_handler([](const Request& req, Response& res) {
-    if (!res.body.empty()) return;  // our own error, already in JSON
-    SendErrorBody(res, res.status,
-                  res.status == 404 ? Cat("no such resource: ", req.method, " ", req.path)
-                                    : std::string("request refused"));
+  // RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding has no
+  // body. httplib would read one until the client closes the connection (curl -X POST without
+  // -d waits out the read timeout, then gets 400), so such a request is given Content-Length: 0.
+  server_->set_pre_routing_handler([](const Request& req, Response&) {
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      // httplib's own Request object, which the handler sees const: it is not a const object.
+      const_cast<Request&>(req).set_header("Content-Length", "0");
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   });
-  server_->set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
+  server_->set_error_handler([this](const Request& req, Response& res) {
+    if (!res.body.empty()) return;  // our own error, already in JSON
+    // No route: the access rules first (a refused caller learns nothing about routes), then 405
+    // where the path has routes for other methods.
+    if (res.status == 404 || res.status == 413) {
+      if (!Admit(req, res)) return;
+    }
+    if (res.status == 404) {
+      std::string allowed;
+      for (const ApiRoute& route : routes_) {
+        if (std::regex_match(req.path, std::regex(route.pattern))) {
+          allowed += Cat(allowed.empty() ? "" : ", ", route.method);
+        }
+      }
+      if (!allowed.empty()) {
+        res.set_header("Allow", allowed);
+        return SendErrorBody(res, 405,
+                             Cat("method ", req.method, " is not allowed on ", req.path,
+                                 " (allowed: ", allowed, ")"));
+      }
+    }
+    SendErrorBody(res, res.status, HttpLayerMessage(req, res.status));
+  });
+  server_->set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
+    std::string what = Cat("internal error in ", req.method, " ", req.path);
     try {
       std::rethrow_exception(ep);
     } catch (const std::exception& e) {
-      what = Cat("internal error: ", e.what());
+      what = Cat(what, ": ", e.what());
     } catch (...) {
     }
     SendErrorBody(res, 500, what);
   });
   Routes();
-  InspectRoutes();
 }
 
 void ApiServer::RequireBearerToken(std::string token) {
-  server_->set_pre_routing_handler([token = std::move(token)](const Request& req, Response& res) {
-    if (BearerTokenMatches(req.get_header_value("Authorization"), token)) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
+  token_ = std::move(token);
+}
+
+bool ApiServer::Admit(const httplib::Request& req, httplib::Response& res) const {
+  // Header values copied: httplib returns them by value.
+  const auto header = [&req](const char* name) -> std::optional<std::string> {
+    if (!req.has_header(name)) return std::nullopt;
+    return req.get_header_value(name);
+  };
+  const std::optional<std::string> host = header("Host");
+  const std::optional<std::string> origin = header("Origin");
+  const std::optional<std::string> fetch_site = header("Sec-Fetch-Site");
+  const absl::Status browser = CheckBrowserRules(
+      listener_,
+      {.method = req.method,
+       .host = host ? std::optional<std::string_view>(*host) : std::nullopt,
+       .origin = origin ? std::optional<std::string_view>(*origin) : std::nullopt,
+       .sec_fetch_site = fetch_site ? std::optional<std::string_view>(*fetch_site) : std::nullopt});
+  if (!browser.ok()) {
+    SendErrorBody(res, 403, std::string_view(browser.message().data(), browser.message().size()));
+    return false;
+  }
+  if (!token_.empty() && !BearerTokenMatches(req.get_header_value("Authorization"), token_)) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"privlink\"");
-    SendErrorBody(res, 401, "missing or wrong bearer token (Authorization: Bearer <token>)");
-    return httplib::Server::HandlerResponse::Handled;
-  });
+    SendErrorBody(res, 401,
+                  "Authorization: missing or wrong bearer token (Authorization: Bearer <token>)");
+    return false;
+  }
+  return true;
 }
 
 ApiServer::~ApiServer() {
@@ -362,18 +539,21 @@ absl::Status ApiServer::Bind(const ListenAddress& address) {
     if (!bound) return absl::UnavailableError(Cat("cannot listen on unix:", address.path));
     ::chmod(address.path.c_str(), 0600);
     unix_path_ = address.path;
+    listener_ = address;
     return absl::OkStatus();
   }
   if (address.port == 0) {
     port_ = server_->bind_to_any_port(address.host);
     if (port_ <= 0) return absl::UnavailableError(Cat("cannot listen on ", address.host));
-    return absl::OkStatus();
+  } else {
+    if (!server_->bind_to_port(address.host, address.port)) {
+      return absl::UnavailableError(
+          Cat("cannot listen on ", address.host, ":", address.port, ": ", std::strerror(errno)));
+    }
+    port_ = address.port;
   }
-  if (!server_->bind_to_port(address.host, address.port)) {
-    return absl::UnavailableError(
-        Cat("cannot listen on ", address.host, ":", address.port, ": ", std::strerror(errno)));
-  }
-  port_ = address.port;
+  listener_ = address;
+  listener_.port = port_;
   return absl::OkStatus();
 }
 
@@ -400,14 +580,15 @@ void ApiServer::Stop() {
 }
 
 void ApiServer::Routes() {
-  httplib::Server& s = *server_;
+  Router r(*server_, routes_,
+           [this](const Request& req, Response& res) { return Admit(req, res); });
   ControlPlane& control = control_;
 
-  RegisterResource<NetworkRoutes>(s, control);
-  RegisterResource<ServiceRoutes>(s, control);
+  RegisterResource<NetworkRoutes>(r, control);
+  RegisterResource<ServiceRoutes>(r, control);
 
   // Connections.
-  s.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections)",
+  r.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections)",
         [&control](const Request& req, Response& res) {
           auto model = control.model();
           auto service = Find<ServiceRoutes>(*model, req.matches[1]);
@@ -416,7 +597,7 @@ void ApiServer::Routes() {
           for (const auto& [pe, c] : (*service)->connections) items.push_back(EncodeConnection(c));
           SendJson(res, 200, List(items));
         });
-  s.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+))",
+  r.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+))",
         [&control](const Request& req, Response& res) {
           auto model = control.model();
           auto service = Find<ServiceRoutes>(*model, req.matches[1]);
@@ -427,13 +608,12 @@ void ApiServer::Routes() {
           }
           SendJson(res, 200, EncodeConnection(c->second));
         });
+  // The body ({"description": "..."}) is optional.
   auto connection_action = [&control](bool approve) {
-    return [&control, approve](const Request& req, Response& res) {
+    return [&control, approve](const Request& req, Response& res, const json& body) {
       const std::string service = req.matches[1];
       const std::string endpoint = req.matches[2];
-      auto body = ParseBody(req, true);
-      if (!body.ok()) return SendError(res, body.status());
-      auto description = DecodeConnectionActionDescription(*body);
+      auto description = DecodeConnectionActionDescription(body);
       if (!description.ok()) return SendError(res, description.status());
       json result;
       const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext&) {
@@ -446,11 +626,11 @@ void ApiServer::Routes() {
       if (ok) SendJson(res, 200, result);
     };
   };
-  s.Post(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+)/approve)",
-         connection_action(true));
-  s.Post(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+)/reject)",
-         connection_action(false));
-  s.Delete(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+))",
+  r.Post(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+)/approve)",
+         BodyRule::kOptional, connection_action(true));
+  r.Post(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+)/reject)",
+         BodyRule::kOptional, connection_action(false));
+  r.Delete(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+))",
            [&control](const Request& req, Response& res) {
              const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext&) {
                return DeleteConnection(m, req.matches[1].str(), req.matches[2].str());
@@ -458,73 +638,72 @@ void ApiServer::Routes() {
              if (ok) res.status = kNoContent;
            });
 
-  RegisterResource<EndpointRoutes>(s, control);
+  RegisterResource<EndpointRoutes>(r, control);
 
   // Whole documents and stats.
-  s.Post("/v1/apply", [&control](const Request& req, Response& res) {
-    auto body = ParseBody(req, false);
-    if (!body.ok()) return SendError(res, body.status());
-    // The daemon's dataplane section is fixed at start; a document's is checked, not applied.
-    if (auto dataplane = DecodeDataplaneConfig(*body); !dataplane.ok()) {
-      return SendError(res, dataplane.status());
-    }
-    auto document = DecodeResourceDocument(*body);
-    if (!document.ok()) return SendError(res, document.status());
-    json result;
-    const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext& context) {
-      auto summary = ApplyDocument(m, *document, context);
-      if (!summary.ok()) return summary.status();
-      result = {{"created", summary->created},
-                {"updated", summary->updated},
-                {"unchanged", summary->unchanged}};
-      return absl::OkStatus();
-    });
-    if (ok) SendJson(res, 200, result);
-  });
-  s.Get("/v1/state", [&control](const Request&, Response& res) {
+  r.Post("/v1/apply", BodyRule::kRequired,
+         [&control](const Request&, Response& res, const json& body) {
+           // The daemon's dataplane section is fixed at start; a document's is checked, not
+           // applied.
+           if (auto dataplane = DecodeDataplaneConfig(body); !dataplane.ok()) {
+             return SendError(res, dataplane.status());
+           }
+           auto document = DecodeResourceDocument(body);
+           if (!document.ok()) return SendError(res, document.status());
+           json result;
+           const bool ok = ApplyChange(control, res, [&](Model& m, const WorkflowContext& context) {
+             auto summary = ApplyDocument(m, *document, context);
+             if (!summary.ok()) return summary.status();
+             result = {{"created", summary->created},
+                       {"updated", summary->updated},
+                       {"unchanged", summary->unchanged}};
+             return absl::OkStatus();
+           });
+           if (ok) SendJson(res, 200, result);
+         });
+  r.Get("/v1/state", [&control](const Request&, Response& res) {
     SendJson(res, 200, EncodeResources(*control.model()));
   });
-  s.Get("/v1/stats", [this](const Request&, Response& res) {
+  r.Get("/v1/stats", [this](const Request&, Response& res) {
     const size_t retired = control_.publisher().Reclaim();
     json stats = {{"control", ControlStats(*control_.model(), control_.counters(), retired)},
                   {"dataplane", dataplane_stats_ ? dataplane_stats_->Stats() : json(nullptr)}};
     SendJson(res, 200, stats);
   });
-  s.Get("/metrics", [this](const Request&, Response& res) {
+  r.Get("/metrics", [this](const Request&, Response& res) {
     res.set_content(RenderMetrics(control_, dataplane_stats_), kMetricsContentType);
   });
-}
 
-void ApiServer::InspectRoutes() {
-  httplib::Server& s = *server_;
+  // Flows and capture.
   auto no_dataplane = [](Response& res) {
     SendError(res, absl::UnavailableError("no dataplane is running (privlinkd --no-dataplane)"));
   };
-  s.Get("/v1/flows", [this, no_dataplane](const Request& req, Response& res) {
+  r.Get("/v1/flows", [this, no_dataplane](const Request& req, Response& res) {
     if (inspector_ == nullptr) return no_dataplane(res);
     auto query = ParseFlowQuery(req, true);
     auto flows = query.ok() ? inspector_->Flows(*query) : query.status();
     if (!flows.ok()) return SendError(res, flows.status());
     SendJson(res, 200, *flows);
   });
-  s.Get("/v1/flows/count", [this, no_dataplane](const Request& req, Response& res) {
+  r.Get("/v1/flows/count", [this, no_dataplane](const Request& req, Response& res) {
     if (inspector_ == nullptr) return no_dataplane(res);
     auto query = ParseFlowQuery(req, false);
     auto counts = query.ok() ? inspector_->FlowCount(*query) : query.status();
     if (!counts.ok()) return SendError(res, counts.status());
     SendJson(res, 200, *counts);
   });
-  s.Post("/v1/capture", [this, no_dataplane](const Request& req, Response& res) {
-    if (inspector_ == nullptr) return no_dataplane(res);
-    auto request = ParseCaptureRequest(req);
-    if (!request.ok()) return SendError(res, request.status());
-    auto result = inspector_->Capture(*request);
-    if (!result.ok()) return SendError(res, result.status());
-    json body = result->summary;
-    body["pcapng"] = absl::Base64Escape(result->pcapng);
-    res.status = 200;
-    res.set_content(body.dump() + "\n", kJson);
-  });
+  r.Post("/v1/capture", BodyRule::kRequired,
+         [this, no_dataplane](const Request&, Response& res, const json& body) {
+           auto request = ParseCaptureRequest(body);
+           if (!request.ok()) return SendError(res, request.status());
+           if (inspector_ == nullptr) return no_dataplane(res);
+           auto result = inspector_->Capture(*request);
+           if (!result.ok()) return SendError(res, result.status());
+           json reply = result->summary;
+           reply["pcapng"] = absl::Base64Escape(result->pcapng);
+           res.status = 200;
+           res.set_content(reply.dump() + "\n", kJson);
+         });
 }
 
 }  // namespace privlink::control

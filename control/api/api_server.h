@@ -19,30 +19,48 @@
 //                       -> {"packets", "skipped", "timedOut", "pcapng": base64 of the file}
 // clang-format on
 //
-// PUT creates (201) or updates (200) and is idempotent; DELETE answers 204. Errors are
-// {"error": {"code": "...", "message": "..."}} with 400 (malformed JSON, wrong types, unknown
-// fields, invalid values), 404 (no such resource, or a service not visible to the caller) or
-// 409 (conflicts with other resources or with a connection's state); 503 for flows and capture
-// without a dataplane.
+// PUT creates (201) or updates (200) and is idempotent; DELETE answers 204. A body is a JSON
+// object sent as Content-Type: application/json; approve and reject take an optional one (none,
+// or an empty one, is {}); GET and DELETE ignore any. Errors are
+// {"error": {"code": "...", "message": "..."}}, the message naming the field, header, resource or
+// rule: 400 (no body where one is needed, malformed JSON, a body that is not an object, wrong
+// types, unknown fields, invalid values), 401 (bearer token), 403 (the browser rules of
+// api_access.h), 404 (no such resource, or a service not visible to the caller), 405 (a path
+// without that method), 409 (conflicts with other resources or with a connection's state), 413
+// (body over kMaxRequestBodyBytes), 415 (a body not sent as application/json); 503 for flows and
+// capture without a dataplane.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
-#include "control/plane/control_plane.h"
 #include "control/api/dataplane_inspector.h"
 #include "control/api/listen_address.h"
 #include "control/api/stats_source.h"
+#include "control/plane/control_plane.h"
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace privlink::control {
 
 inline constexpr size_t kMaxRequestBodyBytes = 4u << 20;  // a config document fits with room
+
+// What a route takes as a request body.
+enum class BodyRule { kNone, kOptional, kRequired };
+
+// One route: its method, its path as a regular expression, and its body.
+struct ApiRoute {
+  std::string method;
+  std::string pattern;
+  BodyRule body = BodyRule::kNone;
+};
 
 class ApiServer {
  public:
@@ -57,22 +75,29 @@ class ApiServer {
   // Binds the listener; TCP port 0 picks a free port (see port()). A Unix socket is created with
   // mode 0600, replacing a stale socket file that nobody listens on.
   absl::Status Bind(const ListenAddress& address);
-  // From now on every request must carry "Authorization: Bearer <token>"; others get 401.
+  // Every request must carry "Authorization: Bearer <token>"; others get 401. Call before
+  // Start().
   void RequireBearerToken(std::string token);
   int port() const { return port_; }
+  // Every route, in the order they were registered.
+  const std::vector<ApiRoute>& routes() const { return routes_; }
   // Serves on a background thread until Stop().
   void Start();
   void Stop();
 
  private:
   void Routes();
-  void InspectRoutes();  // flows and capture
+  // The access rules (api_access.h) for one request: true, or false with the 401 or 403 answered.
+  bool Admit(const httplib::Request& req, httplib::Response& res) const;
 
   ControlPlane& control_;
   const StatsSource* dataplane_stats_;
   DataplaneInspector* inspector_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::vector<ApiRoute> routes_;
+  std::string token_;       // "" = none needed
+  ListenAddress listener_;  // as bound (the port chosen for port 0)
   int port_ = 0;
   std::string unix_path_;
 };

@@ -15,6 +15,7 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
   ControlPlaneOptions options;
   options.region = config.dataplane.region;
   options.consumer_ports = ConsumerPortNames(config.dataplane);
+  options.provider_ports = ProviderPortReaches(config.dataplane);
   options.maglev_table_size = config.dataplane.maglev_table_size;
   // One snapshot reader per worker, plus the dataplane's control-thread and stats readers.
   options.max_readers = config.dataplane.workers + kDataplaneExtraReaders;

@@ -204,4 +204,21 @@ std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config) {
   return names;
 }
 
+std::optional<std::vector<ProviderPortReach>> ProviderPortReaches(const DataplaneConfig& config) {
+  if (config.ports.empty()) return std::nullopt;
+  std::vector<ProviderPortReach> reaches;
+  for (const PortConfig& port : config.ports) {
+    if (port.role != PortRole::kProvider) continue;
+    ProviderPortReach reach;
+    reach.name = port.name;
+    if (port.subnet) {
+      reach.subnet_address = port.subnet->address;
+      reach.subnet_length = port.subnet->length;
+    }
+    reach.has_gateway = port.gateway.has_value();
+    reaches.push_back(std::move(reach));
+  }
+  return reaches;
+}
+
 }  // namespace privlink::control

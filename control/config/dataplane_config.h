@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "control/model/workflow.h"
 #include "nat/inet.h"
 
 namespace privlink::control {
@@ -86,6 +87,8 @@ absl::StatusOr<DataplaneConfig> DecodeDataplaneConfig(const nlohmann::json& docu
 nlohmann::json EncodeDataplaneConfig(const DataplaneConfig& config);
 
 std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config);
+// How the provider ports reach backends; nullopt for a config without ports (control only).
+std::optional<std::vector<ProviderPortReach>> ProviderPortReaches(const DataplaneConfig& config);
 
 absl::StatusOr<Ipv4Prefix> ParseIpv4Prefix(std::string_view text);
 absl::StatusOr<std::array<uint8_t, 6>> ParseMac(std::string_view text);

@@ -98,6 +98,36 @@ absl::Status CheckServiceAddresses(const Model& model, const PrivateLinkService&
   return absl::OkStatus();
 }
 
+// Every backend of `service` reachable through a provider port (see ProviderPortReach).
+absl::Status CheckBackendReach(const PrivateLinkService& service, const WorkflowContext& context,
+                               std::string_view prefix) {
+  if (!context.provider_ports) return absl::OkStatus();
+  const std::vector<ProviderPortReach>& ports = *context.provider_ports;
+  for (size_t i = 0; i < service.backends.size(); ++i) {
+    const Ipv4Be ip = service.backends[i].ip;
+    if (std::any_of(ports.begin(), ports.end(),
+                    [ip](const ProviderPortReach& p) { return p.Reaches(ip); })) {
+      continue;
+    }
+    std::string have;
+    for (const ProviderPortReach& p : ports) {
+      have +=
+          Cat(have.empty() ? "" : "; ", p.name, ": ",
+              p.subnet_address ? Cat("subnet ", FormatIpv4(*p.subnet_address), "/", p.subnet_length)
+                               : std::string("no subnet"),
+              ", no gateway");
+    }
+    return FieldError(
+        Cat(prefix, "backends[", i, "].ip"),
+        Cat("backend ", FormatIpv4(ip), " of private link service ", Quoted(service.name),
+            " is reachable through no provider port (",
+            have.empty() ? std::string("the config has none") : have,
+            "): give a provider port a subnet that contains it (dataplane.ports[].subnet) or a "
+            "gateway (dataplane.ports[].gateway)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ChangeKind> SetConnectionStatus(Model& model, std::string_view service_name,
                                                std::string_view endpoint, ConnectionStatus status,
                                                std::string_view description,
@@ -174,6 +204,20 @@ void Count(ApplySummary& summary, ChangeKind kind) {
 
 }  // namespace
 
+bool ProviderPortReach::Reaches(Ipv4Be backend) const {
+  if (has_gateway) return true;
+  if (!subnet_address) return false;
+  const uint32_t mask = subnet_length == 0 ? 0 : ~uint32_t{0} << (32 - subnet_length);
+  return (Be32ToHost(backend) & mask) == (Be32ToHost(*subnet_address) & mask);
+}
+
+absl::Status CheckBackendsReachable(const Model& model, const WorkflowContext& context) {
+  for (const auto& [name, service] : model.services) {
+    if (auto s = CheckBackendReach(service, context, ""); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ChangeKind> PutNetwork(Model& model, const Network& requested,
                                       const WorkflowContext& context, std::string_view prefix) {
   if (auto s = ValidateNetwork(requested, prefix); !s.ok()) return s;
@@ -228,6 +272,7 @@ absl::StatusOr<ChangeKind> PutService(Model& model, const ServiceRequest& reques
   const PrivateLinkService& requested = request.service;
   if (auto s = ValidateService(requested, prefix); !s.ok()) return s;
   if (auto s = CheckServiceAddresses(model, requested, prefix); !s.ok()) return s;
+  if (auto s = CheckBackendReach(requested, context, prefix); !s.ok()) return s;
 
   ChangeKind kind = ChangeKind::kUnchanged;
   auto existing = model.services.find(requested.name);

@@ -21,6 +21,7 @@
 // Pending or Approved; Rejected and Disconnected records go with it.
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -33,10 +34,25 @@
 
 namespace privlink::control {
 
+// How a provider port reaches backends, as the dataplane routes them: the backends inside its
+// subnet, and every backend through its gateway. (A static neighbour gives a next hop's MAC
+// address; it routes nothing.)
+struct ProviderPortReach {
+  std::string name;
+  std::optional<Ipv4Be> subnet_address;  // with subnet_length: the port's subnet, if any
+  uint8_t subnet_length = 0;
+  bool has_gateway = false;
+
+  bool Reaches(Ipv4Be backend) const;
+};
+
 struct WorkflowContext {
   std::string region = "local";  // the daemon's region, part of every new alias
   // Consumer port names a network may use; empty = not checked (no dataplane ports configured).
   std::set<std::string, std::less<>> consumer_ports;
+  // The provider ports every backend must be reachable through; nullopt = not checked (no
+  // dataplane ports configured). Empty: no provider port, so no backend is reachable.
+  std::optional<std::vector<ProviderPortReach>> provider_ports;
   UuidGenerator* uuids = nullptr;  // required for creating services
 };
 
@@ -71,7 +87,9 @@ absl::StatusOr<ChangeKind> PutNetwork(Model& model, const Network& requested,
                                       const WorkflowContext& context, std::string_view prefix);
 absl::Status DeleteNetwork(Model& model, std::string_view name);
 
-// Creates or updates the service, then applies `request.connections`.
+// Creates or updates the service, then applies `request.connections`. Every backend must be
+// reachable through a provider port of `context.provider_ports` (when given): 400 naming the
+// backend and the fields that would reach it.
 absl::StatusOr<ChangeKind> PutService(Model& model, const ServiceRequest& request,
                                       const WorkflowContext& context, std::string_view prefix);
 absl::Status DeleteService(Model& model, std::string_view name);
@@ -90,6 +108,9 @@ absl::StatusOr<ChangeKind> RejectConnection(Model& model, std::string_view servi
                                             std::string_view endpoint,
                                             std::string_view description);
 absl::Status DeleteConnection(Model& model, std::string_view service, std::string_view endpoint);
+
+// The same reach rule for every service of a whole model (a restored state file).
+absl::Status CheckBackendsReachable(const Model& model, const WorkflowContext& context);
 
 // Networks, then services, then endpoints, then the services' connection requests; creates or
 // updates what the document lists and leaves everything else alone.

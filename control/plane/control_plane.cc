@@ -15,6 +15,7 @@ ControlPlane::ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<S
       model_(std::make_shared<const Model>()) {
   context_.region = options.region;
   context_.consumer_ports.insert(options.consumer_ports.begin(), options.consumer_ports.end());
+  context_.provider_ports = options.provider_ports;
   context_.uuids = uuids;
 }
 
@@ -31,6 +32,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(
   std::unique_ptr<ControlPlane> plane(new ControlPlane(options, std::move(store), uuids));
   std::lock_guard<std::mutex> lock(plane->change_mutex_);
   if (restored) {
+    if (auto s = CheckBackendsReachable(*restored, plane->context_); !s.ok()) {
+      return absl::InvalidArgumentError(
+          Cat("state file ", plane->store_->path(), ": ", s.message()));
+    }
     // Saved again only by the next change: the file on disk already holds exactly this.
     auto snapshot =
         BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports}, nullptr);

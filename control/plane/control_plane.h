@@ -11,23 +11,26 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "control/model/model.h"
-#include "control/store/persist.h"
-#include "control/snapshot/snapshot_builder.h"
-#include "control/snapshot/snapshot_publisher.h"
 #include "control/model/uuid.h"
 #include "control/model/workflow.h"
+#include "control/snapshot/snapshot_builder.h"
+#include "control/snapshot/snapshot_publisher.h"
+#include "control/store/persist.h"
 
 namespace privlink::control {
 
 struct ControlPlaneOptions {
   std::string region = "local";
   std::vector<std::string> consumer_ports;  // empty = network ports not checked
+  // nullopt = backends' reach not checked (no dataplane ports configured); see WorkflowContext.
+  std::optional<std::vector<ProviderPortReach>> provider_ports;
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
   uint32_t max_readers = 1;  // worker threads that will read snapshots
 };
@@ -40,9 +43,10 @@ struct ControlCounters {
 
 class ControlPlane {
  public:
-  // Restores the model from `store`'s state file if there is one (it wins over `seed`), else
-  // applies `seed` (the resources of --config) as the first change. `store` may be null (state
-  // kept in memory only). `uuids` must outlive the control plane.
+  // Restores the model from `store`'s state file if there is one (it wins over `seed`; a restored
+  // service with a backend no provider port reaches is refused), else applies `seed` (the
+  // resources of --config) as the first change. `store` may be null (state kept in memory only).
+  // `uuids` must outlive the control plane.
   static absl::StatusOr<std::unique_ptr<ControlPlane>> Create(const ControlPlaneOptions& options,
                                                               std::unique_ptr<StateStore> store,
                                                               const ResourceDocument& seed,

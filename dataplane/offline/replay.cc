@@ -65,6 +65,7 @@ absl::Status ReplayPipeline::Build(const control::DaemonConfig& config,
   control::ControlPlaneOptions plane_options;
   plane_options.region = dp.region;
   plane_options.consumer_ports = control::ConsumerPortNames(dp);
+  plane_options.provider_ports = control::ProviderPortReaches(dp);
   plane_options.maglev_table_size = dp.maglev_table_size;
   plane_options.max_readers = options.workers + control::kDataplaneExtraReaders;
   auto plane =

@@ -38,7 +38,8 @@ TEST(ConfigTest, ReferenceConfigParsesExactly) {
   EXPECT_EQ(d.ports[1].name, "provider0");
   EXPECT_EQ(d.ports[1].role, PortRole::kProvider);
   EXPECT_EQ(d.ports[1].device, "net_af_packet1,iface=pl-prov0");
-  EXPECT_FALSE(d.ports[1].gateway.has_value());
+  EXPECT_EQ(d.ports[1].gateway, Ip("192.168.10.254"));
+  EXPECT_EQ(d.ports[1].subnet, (Ipv4Prefix{Ip("192.168.10.1"), 24}));
   EXPECT_EQ(ConsumerPortNames(d), std::vector<std::string>{"consumer0"});
 
   const ResourceDocument& r = config->resources;

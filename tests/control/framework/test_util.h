@@ -8,16 +8,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "control/plane/control_plane.h"
 #include "control/config/daemon_config.h"
 #include "control/model/model.h"
 #include "control/model/uuid.h"
 #include "control/model/workflow.h"
+#include "control/plane/control_plane.h"
 #include "nat/inet.h"
 
 namespace privlink::control::testing {
 
-// The reference config of issue 3, verbatim.
+// The reference config of issue 3, its provider port given a subnet and a gateway (a port with
+// neither reaches no backend, and the daemon refuses such a config).
 inline constexpr char kReferenceConfig[] = R"json({
   "dataplane": {
     "region": "local",
@@ -27,7 +28,8 @@ inline constexpr char kReferenceConfig[] = R"json({
     "stateDir": "/var/lib/privlink",
     "ports": [
       {"name": "consumer0", "role": "consumer", "device": "net_af_packet0,iface=pl-cons0"},
-      {"name": "provider0", "role": "provider", "device": "net_af_packet1,iface=pl-prov0", "gateway": null}
+      {"name": "provider0", "role": "provider", "device": "net_af_packet1,iface=pl-prov0",
+       "subnet": "192.168.10.1/24", "gateway": "192.168.10.254"}
     ]
   },
   "networks": [{"name": "contoso", "port": "consumer0", "vlan": 0}],
@@ -100,13 +102,14 @@ inline PrivateEndpoint MakeEndpoint(std::string name, std::string subscription, 
   return e;
 }
 
-// A control plane seeded with the reference config's resources, its consumer ports known, state
-// kept in memory. `uuids` must outlive it.
+// A control plane seeded with the reference config's resources, its consumer and provider ports
+// known, state kept in memory. `uuids` must outlive it.
 inline absl::StatusOr<std::unique_ptr<ControlPlane>> ReferenceControlPlane(UuidGenerator* uuids) {
   auto config = ParseDaemonConfig(kReferenceConfig);
   if (!config.ok()) return config.status();
   ControlPlaneOptions options;
   options.consumer_ports = ConsumerPortNames(config->dataplane);
+  options.provider_ports = ProviderPortReaches(config->dataplane);
   return ControlPlane::Create(options, nullptr, config->resources, uuids);
 }
 
