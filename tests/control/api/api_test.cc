@@ -455,6 +455,48 @@ TEST_F(ApiTest, EveryFieldWrongTypeHugeOrTruncatedIsRefusedWithStateUnchanged) {
   std::printf("%d invalid requests refused with the state unchanged\n", requests);
 }
 
+// A service whose backend no provider port reaches: 400 naming the backend and the fields that
+// would reach it, the state unchanged.
+TEST(ApiReachTest, ABackendNoProviderPortReachesIsRefusedNamingTheFix) {
+  SequentialUuids uuids;
+  ControlPlaneOptions options;
+  options.consumer_ports = {"consumer0"};
+  options.provider_ports = std::vector<ProviderPortReach>{{"provider0", Ip("192.168.10.1"), 24}};
+  auto plane = ControlPlane::Create(options, nullptr, {}, &uuids);
+  ASSERT_TRUE(plane.ok()) << plane.status();
+  ApiServer server(**plane, nullptr);
+  ASSERT_TRUE(server.Bind({false, "127.0.0.1", 0, ""}).ok());
+  server.Start();
+  ApiClient client(ListenAddress{false, "127.0.0.1", server.port(), ""});
+  json web = {{"subscription", "sub-w"},
+              {"loadBalancingRules", {{{"frontendPort", 80}, {"backendPort", 8080}}}},
+              {"backends", {{{"ip", "192.168.10.11"}}, {{"ip", "192.168.20.11"}}}},
+              {"natIps", {"192.168.10.200"}}};
+  const std::string fix =
+      "is reachable through no provider port (provider0: subnet 192.168.10.1/24, no gateway): "
+      "give a provider port a subnet that contains it (dataplane.ports[].subnet) or a gateway "
+      "(dataplane.ports[].gateway)";
+  auto put = client.Call("PUT", "/v1/privateLinkServices/web", web);
+  ASSERT_TRUE(put.ok());
+  EXPECT_EQ(put->status, 400);
+  EXPECT_EQ(put->body["error"]["message"],
+            "backends[1].ip: backend 192.168.20.11 of private link service 'web' " + fix);
+  web["name"] = "web";
+  auto apply = client.Call("POST", "/v1/apply", json{{"privateLinkServices", {web}}});
+  ASSERT_TRUE(apply.ok());
+  EXPECT_EQ(apply->status, 400);
+  EXPECT_EQ(apply->body["error"]["message"],
+            "privateLinkServices[0].backends[1].ip: backend 192.168.20.11 of private link service "
+            "'web' " +
+                fix);
+  EXPECT_TRUE((*plane)->model()->services.empty());
+  web["backends"].erase(1);
+  auto fixed = client.Call("PUT", "/v1/privateLinkServices/web", web);
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->status, 201) << fixed->body;
+  server.Stop();
+}
+
 // Flow and capture routes: parameters reach the dataplane parsed and checked; bad ones get 400
 // without reaching it; the capture comes back as base64; without a dataplane, 503.
 class FakeInspector final : public DataplaneInspector {

@@ -120,6 +120,28 @@ TEST_F(DaemonTest, CorruptStateStopsTheStartAndIsKept) {
   EXPECT_EQ(Slurp(dir_ + "/state/state.json"), "{\"version\": 1, \"networks\": [");
 }
 
+// A provider port with neither subnet nor gateway reaches no backend: the start stops with one
+// line naming the backend and the fix. A config without ports (control only) is not checked.
+TEST_F(DaemonTest, ABackendNoProviderPortReachesStopsTheStart) {
+  json config = json::parse(Slurp(config_));
+  config["dataplane"]["ports"][1].erase("subnet");
+  config["dataplane"]["ports"][1].erase("gateway");
+  std::ofstream(config_) << config.dump(2);
+  ProcessResult r = RunProcess({binary_, "--config", config_, "--no-dataplane"}, dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "privlinkd: privateLinkServices[0].backends[0].ip: backend 192.168.10.11 of private "
+            "link service 'fabrikam-api' is reachable through no provider port (provider0: no "
+            "subnet, no gateway): give a provider port a subnet that contains it "
+            "(dataplane.ports[].subnet) or a gateway (dataplane.ports[].gateway)\n");
+
+  config["dataplane"].erase("ports");
+  config["networks"][0]["port"] = "any-port";
+  std::ofstream(config_) << config.dump(2);
+  ASSERT_TRUE(StartDaemon()) << Slurp(dir_ + "/daemon.err");
+  EXPECT_EQ(StopDaemon(SIGTERM), 0);
+}
+
 TEST_F(DaemonTest, KillNineMidStreamKeepsEveryAcknowledgedChange) {
   constexpr int kRounds = 3;
   constexpr int kStreams = 2;

@@ -82,6 +82,85 @@ TEST_F(WorkflowTest, NetworkPortMustBeAConsumerPortAndVlanInRange) {
   EXPECT_TRUE(PutNetwork(model_, MakeNetwork("a", "anything"), context_, "").ok());
 }
 
+// A backend must be reachable through a provider port: inside its subnet, or through any port's
+// gateway (as the dataplane routes). Without dataplane ports (control only) nothing is checked.
+TEST_F(WorkflowTest, EveryBackendMustBeReachableThroughAProviderPort) {
+  const ProviderPortReach on_link{"provider0", Ip("192.168.10.1"), 24, false};
+  const ProviderPortReach bare{"provider1", std::nullopt, 0, false};
+  const ProviderPortReach gateway{"provider2", std::nullopt, 0, true};
+  const ProviderPortReach host_route{"provider3", Ip("192.168.20.11"), 32, false};
+  const ProviderPortReach everything{"provider4", Ip("0.0.0.0"), 0, false};
+  const std::string fix =
+      "): give a provider port a subnet that contains it (dataplane.ports[].subnet) or a gateway "
+      "(dataplane.ports[].gateway)";
+  struct Row {
+    std::optional<std::vector<ProviderPortReach>> ports;
+    const char* backend;
+    std::string refusal;  // "" = accepted
+  } rows[] = {
+      {std::nullopt, "192.168.99.1", ""},
+      {std::vector{on_link}, "192.168.10.11", ""},
+      {std::vector{on_link}, "192.168.10.254", ""},
+      {std::vector{on_link}, "192.168.11.11",
+       "backends[0].ip: backend 192.168.11.11 of private link service 's' is reachable through "
+       "no provider port (provider0: subnet 192.168.10.1/24, no gateway" +
+           fix},
+      {std::vector{bare}, "192.168.10.11",
+       "backends[0].ip: backend 192.168.10.11 of private link service 's' is reachable through "
+       "no provider port (provider1: no subnet, no gateway" +
+           fix},
+      {std::vector<ProviderPortReach>{}, "192.168.10.11",
+       "backends[0].ip: backend 192.168.10.11 of private link service 's' is reachable through "
+       "no provider port (the config has none" +
+           fix},
+      {std::vector{on_link, bare}, "172.16.0.1",
+       "backends[0].ip: backend 172.16.0.1 of private link service 's' is reachable through no "
+       "provider port (provider0: subnet 192.168.10.1/24, no gateway; provider1: no subnet, no "
+       "gateway" +
+           fix},
+      {std::vector{bare, gateway}, "172.16.0.1", ""},
+      {std::vector{on_link, host_route}, "192.168.20.11", ""},
+      {std::vector{host_route}, "192.168.20.12", "backends[0].ip: backend 192.168.20.12 of..."},
+      {std::vector{everything}, "8.8.8.8", ""},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.backend);
+    context_.provider_ports = row.ports;
+    Model model;
+    ServiceRequest request = MakeService("s", "sub-s", {Ip("192.168.30.200")});
+    // Draining: every backend counts.
+    request.service.backends = {{Ip(row.backend), 1, BackendState::kDraining}};
+    auto put = PutService(model, request, context_, "");
+    if (row.refusal.empty()) {
+      EXPECT_TRUE(put.ok()) << put.status();
+      continue;
+    }
+    const std::string& expected = row.refusal;
+    EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+    if (expected.ends_with("...")) {
+      EXPECT_THAT(Msg(put), StartsWith(expected.substr(0, expected.size() - 3)));
+    } else {
+      EXPECT_EQ(Msg(put), expected);
+    }
+    EXPECT_TRUE(model.services.empty());
+  }
+  // In a config document the field path says where; a restored model is checked whole.
+  context_.provider_ports = std::vector{on_link};
+  ResourceDocument document;
+  document.services = {MakeService("s", "sub-s", {Ip("192.168.30.200")})};
+  document.services[0].service.backends[0].ip = Ip("10.9.9.9");
+  Model model;
+  EXPECT_THAT(Msg(ApplyDocument(model, document, context_)),
+              StartsWith("privateLinkServices[0].backends[0].ip: backend 10.9.9.9 of private "
+                         "link service 's' is reachable through no provider port"));
+  context_.provider_ports = std::nullopt;
+  ASSERT_TRUE(ApplyDocument(model, document, context_).ok());
+  EXPECT_TRUE(CheckBackendsReachable(model, context_).ok());
+  context_.provider_ports = std::vector{on_link};
+  EXPECT_THAT(Msg(CheckBackendsReachable(model, context_)),
+              StartsWith("backends[0].ip: backend 10.9.9.9 of private link service 's'"));
+}
+
 TEST_F(WorkflowTest, ServiceGetsAliasAndIdThatUpdatesKeep) {
   Provision();
   const PrivateLinkService& s = model_.services.at("fabrikam-api");

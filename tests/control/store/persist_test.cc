@@ -12,8 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "control/plane/control_plane.h"
 #include "control/config/daemon_config.h"
+#include "control/plane/control_plane.h"
 #include "tests/control/framework/test_util.h"
 
 namespace privlink::control {
@@ -116,6 +116,25 @@ TEST_F(PersistTest, RestartRestoresAliasesIdsAndStatusesAndStateWinsOverConfig) 
   // The restored snapshot carries traffic exactly as before.
   const Snapshot* snapshot = (*plane)->publisher().latest();
   EXPECT_FALSE(snapshot->Endpoint(after.endpoints.at("late").id).carries_traffic);
+}
+
+// The state file was written under other ports: a restored service with a backend no provider
+// port reaches stops the start, naming the file and the backend; the file is kept.
+TEST_F(PersistTest, RestoredBackendNoProviderPortReachesRefusesToStart) {
+  ASSERT_TRUE(Start(seed_).ok());
+  const std::string saved = ReadFile(StatePath());
+  options_.provider_ports = std::vector<ProviderPortReach>{{"provider0", Ip("192.168.99.1"), 24}};
+  auto plane = Start(seed_);
+  ASSERT_FALSE(plane.ok());
+  EXPECT_EQ(Msg(plane),
+            "state file " + StatePath() +
+                ": backends[0].ip: backend 192.168.10.11 of private link service 'fabrikam-api' "
+                "is reachable through no provider port (provider0: subnet 192.168.99.1/24, no "
+                "gateway): give a provider port a subnet that contains it "
+                "(dataplane.ports[].subnet) or a gateway (dataplane.ports[].gateway)");
+  EXPECT_EQ(ReadFile(StatePath()), saved);
+  options_.provider_ports = std::vector<ProviderPortReach>{{"provider0", Ip("192.168.10.1"), 24}};
+  EXPECT_TRUE(Start(seed_).ok());
 }
 
 TEST_F(PersistTest, CorruptStateRefusesToStartAndIsNeverOverwritten) {

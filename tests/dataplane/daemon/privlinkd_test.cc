@@ -109,6 +109,14 @@ TEST_F(PrivlinkdTest, StartUpFailuresEndWithOneClearMessage) {
       {"too little memory for the packet buffers", [](json&) {}, "0,1", 16, "cannot allocate"},
       {"a bad config", [](json& c) { c["dataplane"]["workers"] = "two"; }, "0,1", 256,
        "dataplane.workers"},
+      {"a backend no provider port reaches",
+       [](json& c) {
+         c["dataplane"]["ports"][1].erase("subnet");
+         c["dataplane"]["ports"][1].erase("gateway");
+       },
+       "0,1", 256,
+       "privateLinkServices[0].backends[0].ip: backend 192.168.10.11 of private link service "
+       "'fabrikam-api' is reachable through no provider port"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.description);
