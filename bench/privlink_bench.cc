@@ -196,11 +196,13 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
   return static_cast<bool>(f);
 }
 
-int Usage() {
-  std::fprintf(stderr,
-               "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] "
-               "[--packets N] [--connections N (0: skip)] [--no-churn] [--workers 1,2,4] "
-               "[--json FILE]\n");
+constexpr char kUsage[] =
+    "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] [--packets N] "
+    "[--connections N (0: skip)] [--no-churn] [--workers 1,2,4] [--json FILE]\n";
+
+// A usage error: the usage on stderr, exit status 2.
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "privlink-bench: %s\n%s", problem.c_str(), kUsage);
   return 2;
 }
 
@@ -228,8 +230,13 @@ int Main(int argc, char** argv) {
       worker_counts = ParseList(argv[++i]);
     } else if (a == "--json" && has_value) {
       json = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
     } else {
-      return Usage();
+      const bool takes_value = a == "--flows" || a == "--seconds" || a == "--packets" ||
+                               a == "--connections" || a == "--workers" || a == "--json";
+      return Usage(takes_value ? a + " needs a value" : "unknown option '" + a + "'");
     }
   }
   for (const uint64_t f : flow_counts) {
@@ -246,7 +253,9 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  if (worker_counts.empty() || flow_counts.empty()) return Usage();
+  if (worker_counts.empty() || flow_counts.empty()) {
+    return Usage("--flows and --workers each need at least one count");
+  }
   if (connections > kMaxFlows) {
     std::fprintf(stderr, "--connections: at most %llu\n",
                  static_cast<unsigned long long>(kMaxFlows));

@@ -2,6 +2,7 @@
 // step. `make demo` runs it until the dataplane daemon exists; it uses the same nat/ and lb/ code
 // the worker cores will run, with a virtual clock.
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -166,6 +167,19 @@ int RunDemo() {
 }  // namespace
 }  // namespace privlink
 
-int main() {
+int main(int argc, char** argv) {
+  // No options: --help prints what it does; anything else is a usage error.
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::printf(
+        "usage: privlink-engine-demo\n"
+        "Runs the translation engine (nat/, lb/) on a few synthetic connections with a virtual\n"
+        "clock and prints each step. It takes no options.\n");
+    return 0;
+  }
+  if (argc > 1) {
+    std::fprintf(stderr, "privlink-engine-demo: unknown option '%s' (it takes none; see --help)\n",
+                 argv[1]);
+    return 2;
+  }
   return privlink::RunDemo();
 }
