@@ -108,21 +108,6 @@ bool IsJsonContentType(std::string_view value) {
          });
 }
 
-const char* JsonTypeName(const json& value) {
-  switch (value.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::boolean:
-      return "a boolean";
-    default:
-      return "a number";
-  }
-}
-
 // The body of a route that takes one, as a JSON object; on error answers 400 or 415 and returns
 // false. An absent body (none, or Content-Length: 0) is {} where the body is optional.
 bool ReadJsonBody(const Request& req, Response& res, BodyRule rule, json& body) {

@@ -20,8 +20,9 @@ JsonObjectReader::JsonObjectReader(const nlohmann::json& value, std::string pref
     : value_(value), prefix_(std::move(prefix)) {
   if (!value_.is_object()) {
     const std::string_view path = ObjectPath(prefix_);
-    status_ = absl::InvalidArgumentError(path.empty() ? std::string("body must be a JSON object")
-                                                      : Cat(path, ": must be an object"));
+    status_ = absl::InvalidArgumentError(
+        path.empty() ? Cat("the document must be a JSON object, not ", JsonTypeName(value_))
+                     : Cat(path, ": must be an object"));
   }
 }
 
@@ -186,6 +187,23 @@ absl::Status JsonObjectReader::Finish() {
     if (!consumed_.contains(it.key())) return FieldError(Path(it.key()), "unknown field");
   }
   return absl::OkStatus();
+}
+
+const char* JsonTypeName(const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::null:
+      return "null";
+    case nlohmann::json::value_t::array:
+      return "an array";
+    case nlohmann::json::value_t::string:
+      return "a string";
+    case nlohmann::json::value_t::boolean:
+      return "a boolean";
+    case nlohmann::json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
+  }
 }
 
 absl::Status ParseJson(std::string_view text, nlohmann::json& out) {

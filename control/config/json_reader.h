@@ -64,6 +64,9 @@ class JsonObjectReader {
   absl::Status status_;
 };
 
+// "null", "an array", "a string", "a boolean", "a number" or "an object": for messages.
+const char* JsonTypeName(const nlohmann::json& value);
+
 // Parses `text` as JSON; malformed input gives InvalidArgument with the parser's position.
 absl::Status ParseJson(std::string_view text, nlohmann::json& out);
 

@@ -109,7 +109,7 @@ TEST(ConfigTest, InvalidDocumentsNameTheField) {
     std::string document;
     std::string error;
   } cases[] = {
-      {"[]", "body must be a JSON object"},
+      {"[]", "the document must be a JSON object, not an array"},
       {R"({"unknown": 1})", "unknown: unknown field"},
       {R"({"networks": {}})", "networks: must be an array"},
       {R"({"networks": [{"name": "n", "port": "p", "vlan": "0"}]})",
