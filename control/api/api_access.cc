@@ -24,14 +24,14 @@ constexpr std::string_view kCrossSiteRule =
 constexpr std::string_view kRebindingRule =
     "requests naming another host are refused (DNS rebinding protection)";
 
-std::string Lower(std::string_view text) {
+std::string AsciiLower(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
-std::string_view Trim(std::string_view text) {
+std::string_view TrimBlanks(std::string_view text) {
   const size_t first = text.find_first_not_of(kBlanks);
   if (first == std::string_view::npos) return {};
   return text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
@@ -50,7 +50,7 @@ std::optional<Authority> ParseAuthority(std::string_view text) {
   if (text.starts_with('[')) {
     const size_t close = text.find(']');
     if (close == std::string_view::npos) return std::nullopt;
-    out.host = Lower(text.substr(1, close - 1));
+    out.host = AsciiLower(text.substr(1, close - 1));
     const std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (!rest.starts_with(':')) return std::nullopt;
@@ -64,7 +64,7 @@ std::optional<Authority> ParseAuthority(std::string_view text) {
       port = text.substr(colon + 1);
       if (port.empty()) return std::nullopt;
     }
-    out.host = Lower(text.substr(0, colon));
+    out.host = AsciiLower(text.substr(0, colon));
   }
   if (out.host.empty() || out.host.find_first_of(" \t/@\\[]") != std::string::npos) {
     return std::nullopt;
@@ -103,7 +103,7 @@ std::string WithPort(const std::string& host, int port) {
 std::string ListenerHost(const ListenAddress& listener) {
   std::string_view host = listener.host;
   if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
-  return Lower(host);
+  return AsciiLower(host);
 }
 
 bool IsWildcard(const std::string& host) {
@@ -146,7 +146,7 @@ bool HostNamesListener(const ListenAddress& listener, const Authority& given) {
 // An Origin header's host and port (default by scheme); nullopt for "null" and anything that is
 // not an http or https origin.
 std::optional<Authority> ParseOrigin(std::string_view origin) {
-  const std::string lower = Lower(origin);
+  const std::string lower = AsciiLower(origin);
   int default_port = 0;
   std::string_view rest = origin;
   if (lower.starts_with("http://")) {
@@ -233,7 +233,7 @@ absl::Status CheckBrowserRules(const ListenAddress& listener, const BrowserHeade
       return absl::PermissionDeniedError(
           Cat("Host: missing; this API answers to ", AllowedHosts(listener), "; ", kRebindingRule));
     }
-    const std::optional<Authority> given = ParseAuthority(Trim(*request.host));
+    const std::optional<Authority> given = ParseAuthority(TrimBlanks(*request.host));
     if (!given || !HostNamesListener(listener, *given)) {
       return absl::PermissionDeniedError(Cat("Host: '", *request.host,
                                              "' is not this API's address (it answers to ",
@@ -241,16 +241,16 @@ absl::Status CheckBrowserRules(const ListenAddress& listener, const BrowserHeade
     }
   }
   if (!IsStateChanging(request.method)) return absl::OkStatus();
-  if (request.sec_fetch_site && Lower(Trim(*request.sec_fetch_site)) == "cross-site") {
+  if (request.sec_fetch_site && AsciiLower(TrimBlanks(*request.sec_fetch_site)) == "cross-site") {
     return absl::PermissionDeniedError(Cat("Sec-Fetch-Site: '", *request.sec_fetch_site,
                                            "' (the browser says another site sent "
                                            "it); ",
                                            kCrossSiteRule));
   }
   if (request.origin) {
-    const std::optional<Authority> origin = ParseOrigin(Trim(*request.origin));
+    const std::optional<Authority> origin = ParseOrigin(TrimBlanks(*request.origin));
     const std::optional<Authority> host =
-        request.host ? ParseAuthority(Trim(*request.host)) : std::nullopt;
+        request.host ? ParseAuthority(TrimBlanks(*request.host)) : std::nullopt;
     const bool same = origin && host && SameHost(origin->host, host->host) &&
                       *origin->port == host->port.value_or(kHttpPort);
     if (!same) {
