@@ -43,12 +43,13 @@ struct Seen {
 bool Read(const uint8_t* f, uint16_t len, Seen& out) {
   const dataplane::ParsedPacket p = dataplane::ParsePacket(dataplane::PacketView(f, len));
   if (p.verdict != dataplane::ParseVerdict::kTcp) return false;
+  const nat::Tuple reply = p.key.tuple.Reversed();
   out.reply = {.src_mac = p.dst_mac,
                .dst_mac = p.src_mac,
-               .src_ip = p.key.dst_ip,
-               .dst_ip = p.key.src_ip,
-               .src_port = p.key.dst_port,
-               .dst_port = p.key.src_port};
+               .src_ip = reply.src_ip,
+               .dst_ip = reply.dst_ip,
+               .src_port = reply.src_port,
+               .dst_port = reply.dst_port};
   out.flags = p.tcp_flags;
   uint32_t seq, ack;
   std::memcpy(&seq, f + p.l4_offset + 4, 4);

@@ -69,7 +69,7 @@ void RunAllocateReleaseBatches(benchmark::State& state, NatPortAllocator& alloca
     for (Held& held : batch) {
       const uint32_t hash = hashes[next_hash++ % hashes.size()];
       held.backend = Backend((hash >> 8) % backends);  // bits apart from the NAT IP's
-      absl::StatusOr<NatTuple> nat =
+      nat::SetupOutcome<NatTuple> nat =
           allocator.Allocate(nat_ips, held.backend, kBackendPort, hash, now);
       if (!nat.ok()) {
         state.SkipWithError("Allocate failed");

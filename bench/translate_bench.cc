@@ -62,7 +62,7 @@ struct World {
 
 nat::FlowId Open(World& w, const nat::FlowKey& key, nat::TimeMs now) {
   const Service& s = GetService();
-  const uint16_t slot = s.maglev.Pick(nat::HashFlowKey(key));
+  const uint16_t slot = s.maglev.Pick(nat::HashFlowKey(key).value);
   auto id = nat::CreateFlow(*w.table, *w.ports, 0,
                             {.client_to_endpoint = key,
                              .backend_ip = s.backends[slot],
@@ -72,7 +72,7 @@ nat::FlowId Open(World& w, const nat::FlowKey& key, nat::TimeMs now) {
                             now);
   if (!id.ok())
     std::fprintf(stderr, "flow setup failed: %s\n",
-                 std::string(nat::FlowSetupErrorName(id.error)).c_str());
+                 std::string(nat::SetupFailureName(id.failure)).c_str());
   return id.ok() ? *id : nat::kInvalidFlowId;
 }
 
@@ -110,15 +110,15 @@ PacketPool MakePool(uint32_t flows) {
     h[3] = kHeaderBytes;
     h[8] = 64;
     h[9] = nat::kIpProtoTcp;
-    std::memcpy(h + 12, &k.src_ip, 4);
-    std::memcpy(h + 16, &k.dst_ip, 4);
-    std::memcpy(h + 20, &k.src_port, 2);
-    std::memcpy(h + 22, &k.dst_port, 2);
+    std::memcpy(h + 12, &k.tuple.src_ip, 4);
+    std::memcpy(h + 16, &k.tuple.dst_ip, 4);
+    std::memcpy(h + 20, &k.tuple.src_port, 2);
+    std::memcpy(h + 22, &k.tuple.dst_port, 2);
     h[32] = 5 << 4;
     h[33] = nat::kTcpAck;
     const uint16_t ipc = nat::Ipv4HeaderChecksum(h);
     std::memcpy(h + 10, &ipc, 2);
-    const uint16_t tc = nat::TcpChecksum(k.src_ip, k.dst_ip, h + 20, 20);
+    const uint16_t tc = nat::TcpChecksum(k.tuple.src_ip, k.tuple.dst_ip, h + 20, 20);
     std::memcpy(h + 36, &tc, 2);
   }
   return p;
@@ -137,15 +137,18 @@ void BM_TranslateEstablished(benchmark::State& state) {
     const uint64_t t0 = rte_rdtsc_precise();
     for (uint32_t b = 0; b < kPacketPool; b += kBurst) {
       nat::FlowRef refs[kBurst];
-      const uint64_t hits =
-          w.table->LookupBulk(std::span<const nat::FlowKey>(&pool.keys[next + b], kBurst), refs);
+      nat::FlowHash hashes[kBurst];
+      for (uint32_t i = 0; i < kBurst; ++i) hashes[i] = nat::HashFlowKey(pool.keys[next + b + i]);
+      const uint64_t hits = w.table->LookupBulk(
+          std::span<const nat::FlowKey>(&pool.keys[next + b], kBurst), hashes, refs);
       for (uint32_t i = 0; i < kBurst; ++i) {
         if (((hits >> i) & 1) == 0) {
           ++missed;
           continue;
         }
         uint8_t* h = &work[size_t{b + i} * kHeaderBytes];
-        nat::TranslateOnFlow(w.table->entry(refs[i].id), refs[i].dir, h, h + 20, nat::kTcpAck, 64,
+        nat::TranslateOnFlow(w.table->entry(refs[i].id), refs[i].dir,
+                             {.headers = {h, h + 20}, .tcp_flags = nat::kTcpAck, .frame_bytes = 64},
                              1);
       }
     }

@@ -68,17 +68,16 @@ uint16_t TcpChecksum(Ipv4Be src, Ipv4Be dst, const void* tcp_segment, size_t tcp
   return ChecksumFinish(sum);
 }
 
-RewriteDelta ComputeRewriteDelta(Ipv4Be old_src, PortBe old_sport, Ipv4Be old_dst, PortBe old_dport,
-                                 Ipv4Be new_src, PortBe new_sport, Ipv4Be new_dst,
-                                 PortBe new_dport) {
+RewriteDelta ComputeRewriteDelta(const Tuple& from, const Tuple& to) {
   // RFC 1624 eqn. 3 accumulates ~m + m' for every changed 16-bit word m -> m'.
   const auto change = [](uint32_t old_word, uint32_t new_word) {
     return (~old_word & 0xffffu) + new_word;
   };
-  const uint32_t addresses =
-      change(old_src & 0xffff, new_src & 0xffff) + change(old_src >> 16, new_src >> 16) +
-      change(old_dst & 0xffff, new_dst & 0xffff) + change(old_dst >> 16, new_dst >> 16);
-  const uint32_t ports = change(old_sport, new_sport) + change(old_dport, new_dport);
+  const uint32_t addresses = change(from.src_ip & 0xffff, to.src_ip & 0xffff) +
+                             change(from.src_ip >> 16, to.src_ip >> 16) +
+                             change(from.dst_ip & 0xffff, to.dst_ip & 0xffff) +
+                             change(from.dst_ip >> 16, to.dst_ip >> 16);
+  const uint32_t ports = change(from.src_port, to.src_port) + change(from.dst_port, to.dst_port);
   // 0xffff and 0x0000 both mean "no change"; 0x0000 keeps a received 0xffff checksum as it was.
   const auto canonical = [](uint16_t delta) { return delta == 0xffff ? uint16_t{0} : delta; };
   return RewriteDelta{.ip = canonical(ChecksumFold(addresses)),

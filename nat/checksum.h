@@ -62,19 +62,17 @@ constexpr uint16_t TcpPseudoHeaderChecksum(Ipv4Be src, Ipv4Be dst, uint16_t tcp_
   return ChecksumFold(sum);
 }
 
-// Checksum deltas for rewriting (src ip, src port, dst ip, dst port) from the old to the new
-// values. ip covers the IPv4 header (addresses); l4 covers the TCP pseudo-header and ports. A delta
-// that is zero in one's complement is always 0x0000 (never 0xffff), so a rewrite that keeps the
-// sums unchanged leaves both checksums bit-identical.
+// Checksum deltas for rewriting a packet's tuple from `from` to `to`. ip covers the IPv4 header
+// (addresses); l4 covers the TCP pseudo-header and ports. A delta that is zero in one's complement
+// is always 0x0000 (never 0xffff), so a rewrite that keeps the sums unchanged leaves both checksums
+// bit-identical.
 struct RewriteDelta {
   uint16_t ip = 0;
   uint16_t l4 = 0;
 
   bool operator==(const RewriteDelta&) const = default;
 };
-RewriteDelta ComputeRewriteDelta(Ipv4Be old_src, PortBe old_sport, Ipv4Be old_dst, PortBe old_dport,
-                                 Ipv4Be new_src, PortBe new_sport, Ipv4Be new_dst,
-                                 PortBe new_dport);
+RewriteDelta ComputeRewriteDelta(const Tuple& from, const Tuple& to);
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + delta), in one's-complement arithmetic. `checksum` and the result
 // are as stored in the header (network order). For a checksum computed in full over a header that

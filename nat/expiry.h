@@ -13,34 +13,53 @@
 
 namespace privlink::nat {
 
-// `timeouts_of(service_id)` returns the flow's service's TcpTimeouts; `on_expire(id, entry)` runs
-// before the flow is unlinked (release its NAT port, count it, log it); `on_keep(entry)` sees
-// every live flow that stays (statistics by state). Returns flows expired.
+// One call's share of a worker's sweep: the worker's shard, the time flows are judged at, and
+// how many flow ids it may inspect.
+struct ExpirySlice {
+  uint32_t worker = 0;
+  TimeMs32 now = 0;
+  uint32_t budget = 0;
+};
+
 struct KeepNothing {
   void operator()(const FlowEntry&) const {}
 };
+
+// What the sweep asks and tells its caller: `timeouts_of(service_id)` returns the flow's
+// service's TcpTimeouts; `on_expire(id, entry)` runs before the flow is unlinked (release its NAT
+// port, count it, log it); `on_keep(entry)` sees every live flow that stays (statistics by
+// state). Built as ExpiryHooks{timeouts_of, on_expire} or {timeouts_of, on_expire, on_keep}.
 template <typename TimeoutsOf, typename OnExpire, typename OnKeep = KeepNothing>
-uint32_t ExpireFlows(FlowTable& table, uint32_t worker, TimeMs32 now, uint32_t budget,
-                     TimeoutsOf&& timeouts_of, OnExpire&& on_expire, OnKeep&& on_keep = {}) {
+struct ExpiryHooks {
+  TimeoutsOf timeouts_of;
+  OnExpire on_expire;
+  OnKeep on_keep{};
+};
+
+// Returns flows expired.
+template <typename TimeoutsOf, typename OnExpire, typename OnKeep>
+uint32_t ExpireFlows(FlowTable& table, const ExpirySlice& slice,
+                     const ExpiryHooks<TimeoutsOf, OnExpire, OnKeep>& hooks) {
+  const uint32_t worker = slice.worker;
   const FlowId begin = table.ShardBegin(worker);
   const FlowId high_water = table.ShardHighWater(worker);
   if (high_water == begin) return 0;
   uint32_t& cursor = table.ExpiryCursor(worker);
   const uint32_t span = high_water - begin;
-  const uint32_t steps = budget < span ? budget : span;
+  const uint32_t steps = slice.budget < span ? slice.budget : span;
   uint32_t expired = 0;
   for (uint32_t i = 0; i < steps; ++i) {
     if (cursor >= high_water || cursor < begin) cursor = begin;
     FlowEntry& e = table.entry(cursor);
     if ((e.binding.flags & kFlowLive) != 0) {
-      const TcpTimeouts& t = timeouts_of(e.binding.service_id);
-      const uint32_t idle = ElapsedMs(now, e.last_seen_ms.load(std::memory_order_relaxed));
+      const TcpTimeouts& t = hooks.timeouts_of(e.binding.service_id);
+      const uint32_t idle = ElapsedMs(slice.now, e.last_seen_ms.load(std::memory_order_relaxed));
       if (idle >= TcpStateTimeoutMs(e.state(), t)) {
-        on_expire(cursor, e);
+        hooks.on_expire(cursor, e);
         table.Remove(worker, cursor);
         ++expired;
       } else {
-        on_keep(e);
+        hooks.on_keep(e);
       }
     }
     ++cursor;

@@ -2,7 +2,7 @@
 //
 // 96 bytes. The first 56 (and created_ticks) are written once, before the entry is published in
 // the table, and only read afterwards; the other fields after them change per packet. A translated
-// header is the key of the *other* direction, swapped:
+// header is the tuple of the *other* direction's key, reversed (TranslatedTuple):
 //   in2out (consumer -> provider): src := rev.dst (NAT ip:port), dst := rev.src (backend ip:port)
 //   out2in (provider -> consumer): src := fwd.dst (PE ip:frontend port), dst := fwd.src (client)
 #pragma once
@@ -53,9 +53,9 @@ struct FlowBinding {
   uint8_t nat_ip_index() const { return flags >> kFlowNatIpIndexShift; }
 
   const FlowKey& key(FlowDirection d) const { return d == FlowDirection::kIn2Out ? fwd : rev; }
-  // What a packet travelling in `d` is rewritten to: the other direction's key, swapped.
-  const FlowKey& rewrite_source(FlowDirection d) const {
-    return d == FlowDirection::kIn2Out ? rev : fwd;
+  // The tuple a packet travelling in `d` leaves with: the other direction's, reversed.
+  Tuple TranslatedTuple(FlowDirection d) const {
+    return (d == FlowDirection::kIn2Out ? rev : fwd).tuple.Reversed();
   }
 };
 static_assert(sizeof(FlowBinding) == 56);

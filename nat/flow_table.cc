@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -71,17 +72,16 @@ uint32_t FlowTable::Size() const {
   return n;
 }
 
-uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) const {
+uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, const FlowHash* hashes,
+                               FlowRef* out) const {
   const uint32_t n = std::min<uint32_t>(static_cast<uint32_t>(keys.size()), kMaxBulkLookup);
   const uint32_t moves = moves_.load(std::memory_order_acquire);
-  uint32_t hashes[kMaxBulkLookup];
   uint32_t b1[kMaxBulkLookup];
   uint32_t b2[kMaxBulkLookup];
-  // Stage 1: hash every key and prefetch its first bucket, where inserts put keys whenever it has
-  // room; the misses of all keys overlap instead of being paid one after another.
+  // Stage 1: prefetch every key's first bucket, where inserts put keys whenever it has room; the
+  // misses of all keys overlap instead of being paid one after another.
   for (uint32_t i = 0; i < n; ++i) {
-    hashes[i] = HashFlowKey(keys[i]);
-    b1[i] = Bucket1(hashes[i]);
+    b1[i] = Bucket1(hashes[i].value);
     rte_prefetch0(&buckets_[b1[i]]);
   }
   // Stage 2: look for each key's tag in its first bucket; prefetch the entry it names (both of
@@ -95,18 +95,18 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) cons
   };
   uint64_t need_second = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    candidate[i] = FindTag(buckets_[b1[i]], hashes[i]);
+    candidate[i] = FindTag(buckets_[b1[i]], hashes[i].value);
     if (candidate[i] != 0) {
       prefetch_entry(candidate[i]);
     } else {
-      b2[i] = Bucket2(hashes[i]);
+      b2[i] = Bucket2(hashes[i].value);
       rte_prefetch0(&buckets_[b2[i]]);
       need_second |= uint64_t{1} << i;
     }
   }
   for (uint64_t m = need_second; m != 0; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctzll(m));
-    candidate[i] = FindTag(buckets_[b2[i]], hashes[i]);
+    candidate[i] = FindTag(buckets_[b2[i]], hashes[i].value);
     if (candidate[i] != 0) prefetch_entry(candidate[i]);
   }
   // Stage 3: confirm with a full key compare; on a tag collision fall back to the exact scan.
@@ -140,7 +140,7 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowRef* out) cons
 FlowId FlowTable::AllocateId(Shard& shard) {
   if (shard.free_head != kInvalidFlowId) {
     const FlowId id = shard.free_head;
-    shard.free_head = entries_[id].binding.fwd.src_ip;
+    shard.free_head = entries_[id].binding.fwd.tuple.src_ip;
     // Freed entries are scattered: fetch the next one's line now, not on the next flow's setup.
     if (shard.free_head != kInvalidFlowId) rte_prefetch0(&entries_[shard.free_head]);
     return id;
@@ -152,7 +152,7 @@ FlowId FlowTable::AllocateId(Shard& shard) {
 void FlowTable::FreeId(Shard& shard, FlowId id) {
   FlowBinding& b = entries_[id].binding;
   b = FlowBinding{};
-  b.fwd.src_ip = shard.free_head;
+  b.fwd.tuple.src_ip = shard.free_head;
   shard.free_head = id;
 }
 
@@ -216,12 +216,10 @@ bool FlowTable::MakeRoom(Bucket& full, int depth) {
   return false;
 }
 
-absl::Status FlowTable::InsertKey(const FlowKey& key, uint32_t hash, FlowId id, FlowDirection dir) {
-  if (LookupHashed(key, hash).found()) {
-    return absl::AlreadyExistsError(absl::StrCat("flow key exists: ", FormatFlowKey(key)));
-  }
-  const uint64_t slot = MakeSlot(hash, id, dir);
-  Bucket* const choices[2] = {&buckets_[Bucket1(hash)], &buckets_[Bucket2(hash)]};
+SetupFailure FlowTable::InsertKey(const FlowKey& key, FlowHash hash, FlowId id, FlowDirection dir) {
+  if (LookupHashed(key, hash).found()) return SetupFailure::kFlowKeyExists;
+  const uint64_t slot = MakeSlot(hash.value, id, dir);
+  Bucket* const choices[2] = {&buckets_[Bucket1(hash.value)], &buckets_[Bucket2(hash.value)]};
   // Bounded: each round either places the key or makes room by moving another key, and a room
   // made can be taken by a concurrent inserter only a few times in a row.
   constexpr int kMaxRounds = 4;
@@ -229,15 +227,16 @@ absl::Status FlowTable::InsertKey(const FlowKey& key, uint32_t hash, FlowId id, 
     // First bucket whenever it has room: most keys then sit in the bucket lookups fetch first, so
     // a hit usually costs one bucket line.
     if (TryClaimEmpty(*choices[0], slot) || TryClaimEmpty(*choices[1], slot)) {
-      return absl::OkStatus();
+      return SetupFailure::kNone;
     }
     if (!MakeRoom(*choices[0], kCuckooDepth) && !MakeRoom(*choices[1], kCuckooDepth)) break;
   }
-  return absl::ResourceExhaustedError("flow table: both buckets of the key are full");
+  return SetupFailure::kFlowTableFull;  // both buckets of the key are full
 }
 
 void FlowTable::RemoveKey(const FlowKey& key, FlowId id, FlowDirection dir) {
-  const uint32_t hash = HashFlowKey(key);
+  // Hashed again: removal is not per packet, and keeping each key's hash would grow the entry.
+  const uint32_t hash = HashFlowKey(key).value;
   const uint64_t slot = MakeSlot(hash, id, dir);
   for (;;) {
     const uint32_t moves = moves_.load(std::memory_order_acquire);
@@ -256,21 +255,19 @@ void FlowTable::RemoveKey(const FlowKey& key, FlowId id, FlowDirection dir) {
   }
 }
 
-absl::StatusOr<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& binding,
-                                         TimeMs32 now) {
+SetupOutcome<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& binding,
+                                       FlowHash fwd_hash, TimeMs32 now) {
+  assert(fwd_hash == HashFlowKey(binding.fwd));
   Shard& shard = shards_[worker];
   // Both keys' candidate buckets are random lines: start all four fetches before the first use.
-  const uint32_t fwd_hash = HashFlowKey(binding.fwd);
-  const uint32_t rev_hash = HashFlowKey(binding.rev);
-  for (const uint32_t h : {fwd_hash, rev_hash}) {
-    rte_prefetch0(&buckets_[Bucket1(h)]);
-    rte_prefetch0(&buckets_[Bucket2(h)]);
+  const FlowHash rev_hash = HashFlowKey(binding.rev);
+  for (const FlowHash h : {fwd_hash, rev_hash}) {
+    rte_prefetch0(&buckets_[Bucket1(h.value)]);
+    rte_prefetch0(&buckets_[Bucket2(h.value)]);
   }
   const FlowId id = AllocateId(shard);
-  if (id == kInvalidFlowId) {
-    // A constant message: under a SYN flood this runs per packet.
-    return absl::ResourceExhaustedError("flow table full: the worker's shard has no free entry");
-  }
+  // The worker's shard has no free entry.
+  if (id == kInvalidFlowId) return {kInvalidFlowId, SetupFailure::kFlowTableFull};
   FlowEntry& e = entries_[id];
   e.binding = binding;
   e.binding.owner_worker = static_cast<uint8_t>(worker);
@@ -283,19 +280,19 @@ absl::StatusOr<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& bin
     c.packets.store(0, std::memory_order_relaxed);
     c.bytes.store(0, std::memory_order_relaxed);
   }
-  absl::Status st = InsertKey(e.binding.fwd, fwd_hash, id, FlowDirection::kIn2Out);
-  if (st.ok()) {
-    st = InsertKey(e.binding.rev, rev_hash, id, FlowDirection::kOut2In);
-    if (!st.ok()) RemoveKey(e.binding.fwd, id, FlowDirection::kIn2Out);
+  SetupFailure failure = InsertKey(e.binding.fwd, fwd_hash, id, FlowDirection::kIn2Out);
+  if (failure == SetupFailure::kNone) {
+    failure = InsertKey(e.binding.rev, rev_hash, id, FlowDirection::kOut2In);
+    if (failure != SetupFailure::kNone) RemoveKey(e.binding.fwd, id, FlowDirection::kIn2Out);
   }
-  if (!st.ok()) {
+  if (failure != SetupFailure::kNone) {
     // The forward key may have been visible for a moment: defer reuse like any removal.
     e.binding.flags = 0;
     shard.pending.push_back(id);
-    return st;
+    return {kInvalidFlowId, failure};
   }
   shard.live.store(shard.live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  return id;
+  return {id};
 }
 
 void FlowTable::Remove(uint32_t worker, FlowId id) {

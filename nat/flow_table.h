@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "nat/flow_entry.h"
 #include "nat/huge_alloc.h"
+#include "nat/setup_failure.h"
 
 namespace privlink::nat {
 
@@ -70,19 +71,24 @@ class FlowTable {
   FlowTable& operator=(const FlowTable&) = delete;
 
   // ---- readers: any thread, lock-free ----
+  // The *Hashed / hashes forms take the key's HashFlowKey, as rte_hash's *_with_hash calls take a
+  // precomputed signature: the packet path hashes a key once and reuses it for the lookup, the
+  // backend pick and the insert. The hash must be HashFlowKey(key); another value finds nothing
+  // (or, given to Insert, files the key where no lookup looks).
   FlowRef Lookup(const FlowKey& key) const { return LookupHashed(key, HashFlowKey(key)); }
-  // A miss is confirmed only if no key moved between buckets meanwhile (see Displace).
-  FlowRef LookupHashed(const FlowKey& key, uint32_t hash) const {
+  // A miss is confirmed only if no key moved between buckets meanwhile (see MakeRoom).
+  FlowRef LookupHashed(const FlowKey& key, FlowHash hash) const {
     for (;;) {
       const uint32_t moves = moves_.load(std::memory_order_acquire);
-      FlowRef r = MatchBucket(buckets_[Bucket1(hash)], key, hash);
-      if (!r.found()) r = MatchBucket(buckets_[Bucket2(hash)], key, hash);
+      FlowRef r = MatchBucket(buckets_[Bucket1(hash.value)], key, hash.value);
+      if (!r.found()) r = MatchBucket(buckets_[Bucket2(hash.value)], key, hash.value);
       if (r.found() || moves_.load(std::memory_order_acquire) == moves) return r;
     }
   }
-  // Looks up keys.size() <= kMaxBulkLookup keys with their buckets and entries prefetched ahead
-  // of use. out[i] is keys[i]'s result; returns a bitmask of hits.
-  uint64_t LookupBulk(std::span<const FlowKey> keys, FlowRef* out) const;
+  // Looks up keys.size() <= kMaxBulkLookup keys, hashes[i] being HashFlowKey(keys[i]), with their
+  // buckets and entries prefetched ahead of use. out[i] is keys[i]'s result; returns a bitmask of
+  // hits.
+  uint64_t LookupBulk(std::span<const FlowKey> keys, const FlowHash* hashes, FlowRef* out) const;
 
   FlowEntry& entry(FlowId id) { return entries_[id]; }
   const FlowEntry& entry(FlowId id) const { return entries_[id]; }
@@ -109,10 +115,15 @@ class FlowTable {
 
   // ---- writers: worker `worker` only, for its own shard ----
   // Copies `binding` into a new entry (mutable fields start fresh: kSynSent, last seen `now`,
-  // zero counters) and publishes both keys. Errors: AlreadyExists (a key is present),
-  // ResourceExhausted (the worker's shard or both buckets of a key are full). On error nothing is
+  // zero counters) and publishes both keys; `fwd_hash` is HashFlowKey(binding.fwd) (the reverse
+  // key is new, so it is hashed here). Failures: kFlowKeyExists (a key is present),
+  // kFlowTableFull (the worker's shard or both buckets of a key are full). On failure nothing is
   // left behind.
-  absl::StatusOr<FlowId> Insert(uint32_t worker, const FlowBinding& binding, TimeMs32 now);
+  SetupOutcome<FlowId> Insert(uint32_t worker, const FlowBinding& binding, FlowHash fwd_hash,
+                              TimeMs32 now);
+  SetupOutcome<FlowId> Insert(uint32_t worker, const FlowBinding& binding, TimeMs32 now) {
+    return Insert(worker, binding, HashFlowKey(binding.fwd), now);
+  }
   // Unlinks both keys; the id is reused once readers are quiescent (see Reclaim).
   void Remove(uint32_t worker, FlowId id);
   // Returns ids removed before the readers' last grace period to the free list. Call it from the
@@ -146,7 +157,7 @@ class FlowTable {
     FlowId begin = 0;
     FlowId end = 0;
     FlowId next_unused = 0;             // ids in [next_unused, end) were never used
-    FlowId free_head = kInvalidFlowId;  // intrusive free list through binding.fwd.src_ip
+    FlowId free_head = kInvalidFlowId;  // intrusive free list through binding.fwd.tuple.src_ip
     uint32_t expiry_cursor = 0;
     std::atomic<uint32_t> live{0};  // single writer (owner): relaxed load + store
     std::vector<FlowId> pending;    // removed, grace period not yet started
@@ -192,7 +203,7 @@ class FlowTable {
     }
     return FlowRef{};
   }
-  absl::Status InsertKey(const FlowKey& key, uint32_t hash, FlowId id, FlowDirection dir);
+  SetupFailure InsertKey(const FlowKey& key, FlowHash hash, FlowId id, FlowDirection dir);
   static bool TryClaimEmpty(Bucket& b, uint64_t slot);
   bool MoveSlot(std::atomic<uint64_t>& from, uint64_t resident, Bucket& dest);
   bool MakeRoom(Bucket& full, int depth);

@@ -57,28 +57,24 @@ NatPortAllocator::NatPortAllocator(NatPortAllocator&&) noexcept = default;
 NatPortAllocator& NatPortAllocator::operator=(NatPortAllocator&&) noexcept = default;
 NatPortAllocator::~NatPortAllocator() = default;
 
-absl::StatusOr<NatTuple> NatPortAllocator::Allocate(std::span<const Ipv4Be> nat_ips,
-                                                    Ipv4Be backend_ip, PortBe backend_port,
-                                                    uint32_t spread_hint, TimeMs now) {
+SetupOutcome<NatTuple> NatPortAllocator::Allocate(std::span<const Ipv4Be> nat_ips,
+                                                  Ipv4Be backend_ip, PortBe backend_port,
+                                                  uint32_t spread_hint, TimeMs now) {
   const size_t n = nat_ips.size();
-  if (n == 0 || n > kMaxNatIpsPerService) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "nat_ips has %u addresses; a service has 1 to %u", n, kMaxNatIpsPerService));
-  }
+  if (n == 0 || n > kMaxNatIpsPerService) return {.failure = SetupFailure::kNatIpsInvalid};
   Expire(now);
   size_t pick = spread_hint % static_cast<uint32_t>(n);  // 32-bit division: n <= 8
   for (size_t tried = 0; tried < n; ++tried) {
     PairSpace& space = FindOrCreateSpace({nat_ips[pick], backend_ip, backend_port});
     if (space.used + space.quarantined < slice_size_) {
       const uint32_t index = TakeFreePort(space);
-      return NatTuple{nat_ips[pick], HostToBe16(static_cast<uint16_t>(slice_.first_port + index))};
+      return {.value = NatTuple{nat_ips[pick],
+                                HostToBe16(static_cast<uint16_t>(slice_.first_port + index))}};
     }
     pick = pick + 1 == n ? 0 : pick + 1;
   }
-  // A constant message: under a flood towards a full backend this path runs per SYN, so it must
-  // not format strings.
-  return absl::ResourceExhaustedError(
-      "no NAT port free for this backend: every NAT IP's slice is in use or in quarantine");
+  // Every NAT IP's slice is in use or in quarantine for this backend.
+  return {.failure = SetupFailure::kNatPortsExhausted};
 }
 
 absl::Status NatPortAllocator::Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "nat/clock.h"
 #include "nat/inet.h"
+#include "nat/setup_failure.h"
 
 namespace privlink::nat {
 
@@ -81,10 +82,11 @@ class NatPortAllocator {
   // Picks a NAT IP, starting at nat_ips[spread_hint % n] (pass the flow hash so new connections
   // spread evenly) and moving to the next one when a NAT IP has no free port for this backend;
   // then a port of this worker's slice that is neither in use nor in quarantine for this backend.
-  // InvalidArgument: nat_ips empty or longer than kMaxNatIpsPerService. ResourceExhausted: no NAT
-  // IP has a free port for this backend (the caller drops the connection and counts it).
-  absl::StatusOr<NatTuple> Allocate(std::span<const Ipv4Be> nat_ips, Ipv4Be backend_ip,
-                                    PortBe backend_port, uint32_t spread_hint, TimeMs now);
+  // Failures are flow setup's (the caller drops the SYN under that reason): kNatIpsInvalid,
+  // nat_ips empty or longer than kMaxNatIpsPerService; kNatPortsExhausted, no NAT IP has a free
+  // port for this backend.
+  SetupOutcome<NatTuple> Allocate(std::span<const Ipv4Be> nat_ips, Ipv4Be backend_ip,
+                                  PortBe backend_port, uint32_t spread_hint, TimeMs now);
 
   // Puts an allocated port in quarantine for this backend until now + quarantine_ms. A port that
   // is not in use for this backend (double release, wrong backend or NAT IP, another worker's

@@ -35,20 +35,25 @@ inline void StoreAt(unsigned char* base, size_t offset, T value) {
 
 }  // namespace rewrite_internal
 
-// Rewrites the addresses and ports and fixes the checksums. `delta` is ComputeRewriteDelta() from
-// the header's current (src, sport, dst, dport) to the new ones; kOffload ignores it and instead
+// The two headers of one IPv4 + TCP packet, at any alignment.
+struct Ipv4TcpHeaders {
+  void* ipv4 = nullptr;
+  void* tcp = nullptr;
+};
+
+// Rewrites the addresses and ports to `to` and fixes the checksums. `delta` is
+// ComputeRewriteDelta() from the header's current tuple to `to`; kOffload ignores it and instead
 // reads total length and IHL, which the parser has validated (IHL >= 5, total length >= IHL * 4).
 template <ChecksumMode kMode = ChecksumMode::kSoftware>
-inline void RewriteIpv4Tcp(void* ipv4_header, void* tcp_header, Ipv4Be new_src, PortBe new_sport,
-                           Ipv4Be new_dst, PortBe new_dport, RewriteDelta delta) {
+inline void RewriteIpv4Tcp(Ipv4TcpHeaders headers, const Tuple& to, RewriteDelta delta) {
   using rewrite_internal::LoadAt;
   using rewrite_internal::StoreAt;
-  auto* ip = static_cast<unsigned char*>(ipv4_header);
-  auto* tcp = static_cast<unsigned char*>(tcp_header);
-  StoreAt(ip, kIpv4SrcOffset, new_src);
-  StoreAt(ip, kIpv4DstOffset, new_dst);
-  StoreAt(tcp, kTcpSrcPortOffset, new_sport);
-  StoreAt(tcp, kTcpDstPortOffset, new_dport);
+  auto* ip = static_cast<unsigned char*>(headers.ipv4);
+  auto* tcp = static_cast<unsigned char*>(headers.tcp);
+  StoreAt(ip, kIpv4SrcOffset, to.src_ip);
+  StoreAt(ip, kIpv4DstOffset, to.dst_ip);
+  StoreAt(tcp, kTcpSrcPortOffset, to.src_port);
+  StoreAt(tcp, kTcpDstPortOffset, to.dst_port);
   if constexpr (kMode == ChecksumMode::kSoftware) {
     StoreAt(ip, kIpv4ChecksumOffset,
             ApplyChecksumDelta(LoadAt<uint16_t>(ip, kIpv4ChecksumOffset), delta.ip));
@@ -60,7 +65,7 @@ inline void RewriteIpv4Tcp(void* ipv4_header, void* tcp_header, Ipv4Be new_src, 
     const auto ip_header_len = static_cast<uint16_t>((ip[kIpv4VersionIhlOffset] & 0x0f) * 4);
     const auto tcp_len = static_cast<uint16_t>(total_len - ip_header_len);
     StoreAt(ip, kIpv4ChecksumOffset, uint16_t{0});
-    StoreAt(tcp, kTcpChecksumOffset, TcpPseudoHeaderChecksum(new_src, new_dst, tcp_len));
+    StoreAt(tcp, kTcpChecksumOffset, TcpPseudoHeaderChecksum(to.src_ip, to.dst_ip, tcp_len));
   }
 }
 

@@ -1,7 +1,7 @@
 // The fast path's whole job on a flow hit, for either direction: rewrite the header from the
 // flow's binding with the precomputed checksum delta, count the packet, stamp the time, and move
 // the TCP state when the flags can change it. One function serves both directions: the rewrite
-// is always "the other direction's key, swapped".
+// is always "the other direction's key, reversed" (FlowBinding::TranslatedTuple).
 #pragma once
 
 #include <cstdint>
@@ -11,18 +11,24 @@
 
 namespace privlink::nat {
 
-struct PacketView;  // forward use only in the dataplane; the engine sees raw headers
+// What the fast path needs of one TCP packet besides its flow: where its headers are, its TCP
+// flags (they may move the flow's state) and its length on the wire (the byte counters).
+struct TcpPacket {
+  Ipv4TcpHeaders headers;
+  uint8_t tcp_flags = 0;
+  uint32_t frame_bytes = 0;
+};
 
 template <ChecksumMode kMode = ChecksumMode::kSoftware>
-inline void TranslateOnFlow(FlowEntry& flow, FlowDirection dir, void* ipv4_header, void* tcp_header,
-                            uint8_t tcp_flags, uint32_t frame_bytes, TimeMs32 now) {
+inline void TranslateOnFlow(FlowEntry& flow, FlowDirection dir, const TcpPacket& packet,
+                            TimeMs32 now) {
   const FlowBinding& b = flow.binding;
-  const FlowKey& to = b.rewrite_source(dir);
-  RewriteIpv4Tcp<kMode>(ipv4_header, tcp_header, to.dst_ip, to.dst_port, to.src_ip, to.src_port,
-                        b.delta[static_cast<int>(dir)]);
-  flow.counter(dir).Add(frame_bytes);
+  RewriteIpv4Tcp<kMode>(packet.headers, b.TranslatedTuple(dir), b.delta[static_cast<int>(dir)]);
+  flow.counter(dir).Add(packet.frame_bytes);
   flow.last_seen_ms.store(now, std::memory_order_relaxed);
-  if (TcpFlagsMayChangeState(flow.state(), tcp_flags)) flow.AdvanceTcpState(dir, tcp_flags);
+  if (TcpFlagsMayChangeState(flow.state(), packet.tcp_flags)) {
+    flow.AdvanceTcpState(dir, packet.tcp_flags);
+  }
 }
 
 }  // namespace privlink::nat

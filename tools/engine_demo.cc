@@ -96,7 +96,7 @@ int RunDemo() {
   std::vector<nat::FlowId> ids;
   for (const Conn& c : conns) {
     const nat::FlowKey key{client, pe, HostToBe16(c.client_port), frontend, c.network};
-    const uint16_t slot = maglev->Pick(nat::HashFlowKey(key));
+    const uint16_t slot = maglev->Pick(nat::HashFlowKey(key).value);
     auto id = nat::CreateFlow(**table, *ports, 0,
                               {.client_to_endpoint = key,
                                .backend_ip = backend_ips[slot],
@@ -106,30 +106,31 @@ int RunDemo() {
                               clock.NowMs());
     if (!id.ok()) {
       std::printf("flow setup failed: %s\n",
-                  std::string(nat::FlowSetupErrorName(id.error)).c_str());
+                  std::string(nat::SetupFailureName(id.failure)).c_str());
       return 1;
     }
     ids.push_back(*id);
     nat::FlowEntry& flow = (*table)->entry(*id);
-    Packet syn = MakePacket(client, key.src_port, pe, frontend, nat::kTcpSyn);
+    Packet syn = MakePacket(client, key.tuple.src_port, pe, frontend, nat::kTcpSyn);
     const std::string before = syn.Describe();
-    nat::TranslateOnFlow(flow, FlowDirection::kIn2Out, syn.ip(), syn.tcp(), nat::kTcpSyn, 54,
+    nat::TranslateOnFlow(flow, FlowDirection::kIn2Out, {{syn.ip(), syn.tcp()}, nat::kTcpSyn, 54},
                          nat::ToMs32(clock.NowMs()));
     std::printf("net%u SYN     %-26s => %-30s %s\n", c.network, before.c_str(),
                 syn.Describe().c_str(), ChecksumsValid(syn) ? "checksums ok" : "BAD CHECKSUM");
     bad += !ChecksumsValid(syn);
     const nat::FlowKey& rev = flow.binding.rev;
-    Packet synack =
-        MakePacket(rev.src_ip, rev.src_port, rev.dst_ip, rev.dst_port, nat::kTcpSyn | nat::kTcpAck);
+    Packet synack = MakePacket(rev.tuple.src_ip, rev.tuple.src_port, rev.tuple.dst_ip,
+                               rev.tuple.dst_port, nat::kTcpSyn | nat::kTcpAck);
     const std::string back = synack.Describe();
     auto hit = (*table)->Lookup(rev);
-    nat::TranslateOnFlow((*table)->entry(hit.id), hit.dir, synack.ip(), synack.tcp(),
-                         nat::kTcpSyn | nat::kTcpAck, 54, nat::ToMs32(clock.NowMs()));
+    nat::TranslateOnFlow((*table)->entry(hit.id), hit.dir,
+                         {{synack.ip(), synack.tcp()}, nat::kTcpSyn | nat::kTcpAck, 54},
+                         nat::ToMs32(clock.NowMs()));
     std::printf("     SYN-ACK %-26s => %-30s %s\n", back.c_str(), synack.Describe().c_str(),
                 ChecksumsValid(synack) ? "checksums ok" : "BAD CHECKSUM");
     bad += !ChecksumsValid(synack);
-    Packet ack = MakePacket(client, key.src_port, pe, frontend, nat::kTcpAck);
-    nat::TranslateOnFlow(flow, FlowDirection::kIn2Out, ack.ip(), ack.tcp(), nat::kTcpAck, 54,
+    Packet ack = MakePacket(client, key.tuple.src_port, pe, frontend, nat::kTcpAck);
+    nat::TranslateOnFlow(flow, FlowDirection::kIn2Out, {{ack.ip(), ack.tcp()}, nat::kTcpAck, 54},
                          nat::ToMs32(clock.NowMs()));
     std::printf("     state %s\n", nat::TcpStateName(flow.state()));
   }
@@ -141,13 +142,14 @@ int RunDemo() {
   const nat::TcpTimeouts timeouts;  // defaults: RST 10 s, established idle 4 min
   auto expire = [&] {
     return nat::ExpireFlows(
-        **table, 0, nat::ToMs32(clock.NowMs()), 1024,
-        [&](uint16_t) -> const nat::TcpTimeouts& { return timeouts; },
-        [&](nat::FlowId id, nat::FlowEntry& e) {
-          std::printf("  expired flow %u (%s), NAT port %u returned to quarantine\n", id,
-                      nat::TcpStateName(e.state()), Be16ToHost(e.binding.rev.dst_port));
-          nat::ReleaseFlowPort(*ports, e.binding, clock.NowMs()).IgnoreError();
-        });
+        **table, {.worker = 0, .now = nat::ToMs32(clock.NowMs()), .budget = 1024},
+        nat::ExpiryHooks{
+            [&](uint16_t) -> const nat::TcpTimeouts& { return timeouts; },
+            [&](nat::FlowId id, nat::FlowEntry& e) {
+              std::printf("  expired flow %u (%s), NAT port %u returned to quarantine\n", id,
+                          nat::TcpStateName(e.state()), Be16ToHost(e.binding.rev.tuple.dst_port));
+              nat::ReleaseFlowPort(*ports, e.binding, clock.NowMs()).IgnoreError();
+            }});
   };
   std::printf("\n\nthe backend resets flow 0; 11 s later (reset timeout 10 s):\n");
   nat::FlowEntry& first = (*table)->entry(ids[0]);

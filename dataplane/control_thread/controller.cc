@@ -115,7 +115,7 @@ void Controller::HandleProviderArp(Provider& provider, const rte_mbuf* m, const 
 // destination is zero): hold it and ask, or drop it when that is hopeless.
 void Controller::HoldForNeighbor(Provider& provider, rte_mbuf* m, nat::TimeMs now) {
   const ParsedPacket p = ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
-  auto hop = provider.neighbors.NextHop(p.key.dst_ip);
+  auto hop = provider.neighbors.NextHop(p.key.tuple.dst_ip);
   if (!hop.ok()) return DropPacket(counters_, m, DropReason::kNoProviderRoute);
   const ResolveResult r = provider.neighbors.Resolve(*hop, now);
   switch (r.status) {

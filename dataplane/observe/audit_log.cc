@@ -66,10 +66,10 @@ std::string FormatAuditRecord(const AuditRecord& r, const control::Snapshot& sna
       " endpoint=", NameOr(endpoint != snap.endpoint_names.end() ? &endpoint->second : nullptr),
       " service=", NameOr(service != nullptr ? &service->name : nullptr),
       " network=", NameOr(network != snap.networks.end() ? &network->second.name : nullptr),
-      " client=", Tuple(r.fwd.src_ip, r.fwd.src_port),
-      " endpoint_address=", Tuple(r.fwd.dst_ip, r.fwd.dst_port),
-      " nat=", Tuple(r.rev.dst_ip, r.rev.dst_port),
-      " backend=", Tuple(r.rev.src_ip, r.rev.src_port));
+      " client=", Tuple(r.fwd.tuple.src_ip, r.fwd.tuple.src_port),
+      " endpoint_address=", Tuple(r.fwd.tuple.dst_ip, r.fwd.tuple.dst_port),
+      " nat=", Tuple(r.rev.tuple.dst_ip, r.rev.tuple.dst_port),
+      " backend=", Tuple(r.rev.tuple.src_ip, r.rev.tuple.src_port));
   if (r.event == AuditEvent::kEnd) {
     constexpr auto kOut = static_cast<size_t>(FlowDirection::kIn2Out);
     constexpr auto kIn = static_cast<size_t>(FlowDirection::kOut2In);

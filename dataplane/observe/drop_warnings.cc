@@ -8,9 +8,11 @@
 namespace privlink::dataplane {
 namespace {
 
-// Drops that mean privlink ran out of something (rather than traffic it refuses by design).
+// Drops that mean privlink ran out of something (rather than traffic it refuses by design), or
+// that a model the control plane should have refused reached the data path.
 bool IsExhaustion(DropReason r) {
   switch (r) {
+    case DropReason::kNatIpsInvalid:
     case DropReason::kNatPortsExhausted:
     case DropReason::kFlowTableFull:
     case DropReason::kNeighbourQueueFull:
@@ -23,8 +25,9 @@ bool IsExhaustion(DropReason r) {
   }
 }
 
+// Flow setup's failures are logged as the NAT engine's.
 bool IsNat(DropReason r) {
-  return r == DropReason::kNatPortsExhausted || r == DropReason::kFlowTableFull;
+  return IsSetupFailure(r);
 }
 
 void LogWarning(const DropWarning& w) {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "nat/setup_failure.h"
+
 namespace privlink::dataplane {
 
 enum class DropReason : uint8_t {
@@ -68,6 +70,34 @@ constexpr std::string_view DropReasonName(DropReason reason) {
 constexpr std::string_view DropReasonHelp(DropReason reason) {
   const auto i = static_cast<size_t>(reason);
   return i < kDropReasonCount ? drop_reason_internal::kTexts[i].help : "";
+}
+
+// The drop reason of a flow setup failure: its namesake, since both come from
+// nat/setup_failures.def (kCount for kNone, which is no failure).
+constexpr DropReason DropReasonOf(nat::SetupFailure failure) {
+  switch (failure) {
+    case nat::SetupFailure::kNone:
+      return DropReason::kCount;
+#define PRIVLINK_SETUP_FAILURE(name, metric, help) \
+  case nat::SetupFailure::k##name:                 \
+    return DropReason::k##name;
+#include "nat/setup_failures.def"
+#undef PRIVLINK_SETUP_FAILURE
+  }
+  return DropReason::kCount;
+}
+
+// Whether a drop reason is one of flow setup's failures.
+constexpr bool IsSetupFailure(DropReason reason) {
+  switch (reason) {
+#define PRIVLINK_SETUP_FAILURE(name, metric, help) \
+  case DropReason::k##name:                        \
+    return true;
+#include "nat/setup_failures.def"
+#undef PRIVLINK_SETUP_FAILURE
+    default:
+      return false;
+  }
 }
 
 }  // namespace privlink::dataplane

@@ -113,10 +113,10 @@ inline void FillTcp(PacketView packet, size_t l3, size_t ip_header_len, size_t t
   out.ip_total_len = static_cast<uint16_t>(total_len);
   out.tcp_header_len = static_cast<uint8_t>(tcp_header_len);
   out.tcp_flags = packet.U8(l4 + kTcpFlagsOffset);
-  out.key.src_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset);
-  out.key.dst_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset);
-  out.key.src_port = packet.Load<PortBe>(l4 + nat::kTcpSrcPortOffset);
-  out.key.dst_port = packet.Load<PortBe>(l4 + nat::kTcpDstPortOffset);
+  out.key.tuple.src_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset);
+  out.key.tuple.dst_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset);
+  out.key.tuple.src_port = packet.Load<PortBe>(l4 + nat::kTcpSrcPortOffset);
+  out.key.tuple.dst_port = packet.Load<PortBe>(l4 + nat::kTcpDstPortOffset);
   out.key.network = 0;
   out.key.proto = nat::kIpProtoTcp;
   out.key.zero = 0;

@@ -34,21 +34,21 @@ void WriteTcpReset(uint8_t* l3, const ResetSegment& s) {
   StoreBe16(l3 + kIpv4FragmentOffset, kIpv4DontFragment);
   l3[kIpv4TtlOffset] = kResetTtl;
   l3[kIpv4ProtocolOffset] = nat::kIpProtoTcp;
-  std::memcpy(l3 + nat::kIpv4SrcOffset, &s.src_ip, 4);
-  std::memcpy(l3 + nat::kIpv4DstOffset, &s.dst_ip, 4);
+  std::memcpy(l3 + nat::kIpv4SrcOffset, &s.tuple.src_ip, 4);
+  std::memcpy(l3 + nat::kIpv4DstOffset, &s.tuple.dst_ip, 4);
   const uint16_t ip_sum =
       static_cast<uint16_t>(~nat::ChecksumFold(nat::ChecksumPartial(l3, nat::kIpv4MinHeaderLen)));
   std::memcpy(l3 + nat::kIpv4ChecksumOffset, &ip_sum, 2);
 
   uint8_t* tcp = l3 + nat::kIpv4MinHeaderLen;
-  std::memcpy(tcp + nat::kTcpSrcPortOffset, &s.src_port, 2);
-  std::memcpy(tcp + nat::kTcpDstPortOffset, &s.dst_port, 2);
+  std::memcpy(tcp + nat::kTcpSrcPortOffset, &s.tuple.src_port, 2);
+  std::memcpy(tcp + nat::kTcpDstPortOffset, &s.tuple.dst_port, 2);
   StoreBe32(tcp + kTcpSeqOffset, s.seq);
   StoreBe32(tcp + kTcpAckOffset, (s.flags & nat::kTcpAck) ? s.ack : 0);
   tcp[kTcpDataOffsetOffset] = (kTcpMinHeaderLen / 4) << 4;
   tcp[kTcpFlagsOffset] = s.flags;
-  const uint32_t pseudo =
-      nat::TcpPseudoHeaderChecksum(s.src_ip, s.dst_ip, static_cast<uint16_t>(kTcpMinHeaderLen));
+  const uint32_t pseudo = nat::TcpPseudoHeaderChecksum(s.tuple.src_ip, s.tuple.dst_ip,
+                                                       static_cast<uint16_t>(kTcpMinHeaderLen));
   const uint16_t tcp_sum = static_cast<uint16_t>(
       ~nat::ChecksumFold(nat::ChecksumPartial(tcp, kTcpMinHeaderLen, pseudo)));
   std::memcpy(tcp + nat::kTcpChecksumOffset, &tcp_sum, 2);
@@ -57,10 +57,7 @@ void WriteTcpReset(uint8_t* l3, const ResetSegment& s) {
 ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& p) {
   const uint8_t* tcp = frame + p.l4_offset;
   ResetSegment r;
-  r.src_ip = p.key.dst_ip;
-  r.dst_ip = p.key.src_ip;
-  r.src_port = p.key.dst_port;
-  r.dst_port = p.key.src_port;
+  r.tuple = p.key.tuple.Reversed();
   if (p.tcp_flags & nat::kTcpAck) {
     r.seq = LoadHost32At(tcp + kTcpAckOffset);
     r.flags = nat::kTcpRst;
@@ -74,13 +71,9 @@ ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& p) {
   return r;
 }
 
-ResetSegment ResetToReceiver(const uint8_t* frame, const ParsedPacket& p, Ipv4Be src_ip,
-                             PortBe src_port, Ipv4Be dst_ip, PortBe dst_port) {
+ResetSegment ResetToReceiver(const uint8_t* frame, const ParsedPacket& p, const nat::Tuple& tuple) {
   ResetSegment r;
-  r.src_ip = src_ip;
-  r.dst_ip = dst_ip;
-  r.src_port = src_port;
-  r.dst_port = dst_port;
+  r.tuple = tuple;
   r.seq = LoadHost32At(frame + p.l4_offset + kTcpSeqOffset);
   r.flags = nat::kTcpRst;
   return r;

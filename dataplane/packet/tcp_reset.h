@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "dataplane/packet/parse.h"
-#include "nat/inet.h"
+#include "nat/flow_key.h"
 
 namespace privlink::dataplane {
 
@@ -14,10 +14,7 @@ inline constexpr uint16_t kResetL3Len = 40;
 inline constexpr uint8_t kResetTtl = 64;
 
 struct ResetSegment {
-  Ipv4Be src_ip = 0;
-  Ipv4Be dst_ip = 0;
-  PortBe src_port = 0;
-  PortBe dst_port = 0;
+  nat::Tuple tuple;
   uint32_t seq = 0;  // host order
   uint32_t ack = 0;  // host order; sent only with kTcpAck in flags
   uint8_t flags = 0;
@@ -27,13 +24,13 @@ struct ResetSegment {
 void WriteTcpReset(uint8_t* l3, const ResetSegment& segment);
 
 // RFC 793 ("Reset Generation"): the reset a host sends back for the segment `packet` (parsed as
-// kTcp from `frame`): from its destination to its source; with its ACK number as sequence if it
-// had one, else sequence 0 with an ACK of everything it carried (SYN and FIN count one).
+// kTcp from `frame`): with its tuple reversed; with its ACK number as sequence if it had one,
+// else sequence 0 with an ACK of everything it carried (SYN and FIN count one).
 ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& packet);
 
-// The reset that stands in for `packet` towards its receiver, addressed from `src` to `dst`
-// (the translated tuple): same sequence number, so the receiver finds it in its window.
-ResetSegment ResetToReceiver(const uint8_t* frame, const ParsedPacket& packet, Ipv4Be src_ip,
-                             PortBe src_port, Ipv4Be dst_ip, PortBe dst_port);
+// The reset that stands in for `packet` towards its receiver, with `tuple` (the packet's
+// translated tuple): same sequence number, so the receiver finds it in its window.
+ResetSegment ResetToReceiver(const uint8_t* frame, const ParsedPacket& packet,
+                             const nat::Tuple& tuple);
 
 }  // namespace privlink::dataplane

@@ -47,95 +47,98 @@ class BurstScratch {
   alignas(T) std::byte bytes_[kRxBurst * sizeof(T)];
 };
 
+// A TCP frame as the burst loop hands it on: the port it arrived on, its mbuf, and what the
+// parser found in it. Passed by value: a reference to it, taken for the cold paths, would make
+// the burst loop store it to memory for every frame instead of keeping its fields in registers.
+struct Received {
+  uint16_t port;
+  rte_mbuf* m;
+  const ParsedPacket& p;
+};
+
 // ---- leaving: the L2 header of the side a frame goes to, then its TX queue ----
-// Each takes the IPv4 datagram at `l3_offset` (`datagram_len` bytes) and frames it for its side
-// (FrameDatagram: header, length, padding).
+// Each takes an IPv4 datagram and frames it for its side (FrameDatagram: header, length,
+// padding).
 
 // Towards a backend: the provider port that reaches it, the next hop's MAC, no VLAN tag. The
 // view has both resolved in advance for the model's backends; any other (a next hop without a
 // MAC yet, a backend removed while flows still use it) is routed here, and a next hop without a
 // MAC sends the frame to the control thread, which holds it and asks by ARP.
-void EmitToProviderRouted(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
-                          uint16_t datagram_len, Ipv4Be backend) {
+void EmitToProviderRouted(Worker& w, const BurstContext& ctx, Datagram d, Ipv4Be backend) {
   const ProviderRoute* route = ctx.view->RouteTo(backend);
-  if (route == nullptr) return DropPacket(w.counters, m, DropReason::kNoProviderRoute);
+  if (route == nullptr) return DropPacket(w.counters, d.m, DropReason::kNoProviderRoute);
   const std::optional<Ipv4Be> hop = route->neighbors->NextHop(backend);
   const MacAddress* mac = hop ? route->neighbors->FindMac(*hop) : nullptr;
   const PortInfo& port = w.shared->ports[route->port];
-  if (!FrameDatagram(m, l3_offset, datagram_len, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
-    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  if (!FrameDatagram(d, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
+    return DropPacket(w.counters, d.m, DropReason::kMbufPoolExhausted);
   }
   if (mac != nullptr) {
-    Send(w, route->port, m);
+    Send(w, route->port, d.m);
   } else {
-    SendToControl(w, route->port, m);
+    SendToControl(w, route->port, d.m);
   }
 }
 
-[[gnu::always_inline]] inline void EmitToProvider(Worker& w, const BurstContext& ctx, rte_mbuf* m,
-                                                  uint16_t l3_offset, uint16_t datagram_len,
+[[gnu::always_inline]] inline void EmitToProvider(Worker& w, const BurstContext& ctx, Datagram d,
                                                   Ipv4Be backend) {
   const BackendHop* hop = ctx.view->backend_hops.Find(backend);
   if (hop == nullptr) [[unlikely]] {
-    return EmitToProviderRouted(w, ctx, m, l3_offset, datagram_len, backend);
+    return EmitToProviderRouted(w, ctx, d, backend);
   }
-  if (!FrameDatagram(m, l3_offset, datagram_len, hop->dst_mac, hop->src_mac, 0)) [[unlikely]] {
-    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  if (!FrameDatagram(d, hop->dst_mac, hop->src_mac, 0)) [[unlikely]] {
+    return DropPacket(w.counters, d.m, DropReason::kMbufPoolExhausted);
   }
-  Send(w, hop->port, m);
+  Send(w, hop->port, d.m);
 }
 
 // Towards a client: its network's consumer port and VLAN, the MAC its first packet came from.
-[[gnu::always_inline]] inline void EmitToConsumer(Worker& w, const BurstContext& ctx, rte_mbuf* m,
-                                                  uint16_t l3_offset, uint16_t datagram_len,
+[[gnu::always_inline]] inline void EmitToConsumer(Worker& w, const BurstContext& ctx, Datagram d,
                                                   const FlowBinding& b) {
   const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
   if (at.consumer_port >= w.shared->consumer_ports.size()) [[unlikely]] {
-    return DropPacket(w.counters, m, DropReason::kUnknownNetwork);
+    return DropPacket(w.counters, d.m, DropReason::kUnknownNetwork);
   }
   const uint16_t port = w.shared->consumer_ports[at.consumer_port];
   MacAddress client;
   std::memcpy(client.data(), b.client_mac, client.size());
-  if (!FrameDatagram(m, l3_offset, datagram_len, client, w.shared->ports[port].mac, at.vlan))
-      [[unlikely]] {
-    return DropPacket(w.counters, m, DropReason::kMbufPoolExhausted);
+  if (!FrameDatagram(d, client, w.shared->ports[port].mac, at.vlan)) [[unlikely]] {
+    return DropPacket(w.counters, d.m, DropReason::kMbufPoolExhausted);
   }
-  Send(w, port, m);
+  Send(w, port, d.m);
 }
 
+// A datagram of flow `b` travelling in kDir, translated: to the backend or to the client.
 template <FlowDirection kDir>
-[[gnu::always_inline]] inline void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m,
-                                        uint16_t l3_offset, uint16_t datagram_len,
+[[gnu::always_inline]] inline void Emit(Worker& w, const BurstContext& ctx, Datagram d,
                                         const FlowBinding& b) {
   if constexpr (kDir == FlowDirection::kIn2Out) {
-    EmitToProvider(w, ctx, m, l3_offset, datagram_len, b.rev.src_ip);
+    EmitToProvider(w, ctx, d, b.rev.tuple.src_ip);
   } else {
-    EmitToConsumer(w, ctx, m, l3_offset, datagram_len, b);
+    EmitToConsumer(w, ctx, d, b);
   }
 }
 
 // For the cold paths, where the direction is a value.
-void Emit(Worker& w, const BurstContext& ctx, rte_mbuf* m, uint16_t l3_offset,
-          uint16_t datagram_len, const FlowBinding& b, FlowDirection dir) {
+void Emit(Worker& w, const BurstContext& ctx, Datagram d, const FlowBinding& b, FlowDirection dir) {
   if (dir == FlowDirection::kIn2Out) {
-    Emit<FlowDirection::kIn2Out>(w, ctx, m, l3_offset, datagram_len, b);
+    Emit<FlowDirection::kIn2Out>(w, ctx, d, b);
   } else {
-    Emit<FlowDirection::kOut2In>(w, ctx, m, l3_offset, datagram_len, b);
+    Emit<FlowDirection::kOut2In>(w, ctx, d, b);
   }
 }
 
 // ---- resets ----
 
-// Turns the frame in `m` (or a copy of its L2 header in a fresh mbuf) into `reset`, sent back
-// out of `port` to the frame's sender, on the same VLAN.
-void SendResetBack(Worker& w, uint16_t port, rte_mbuf* m, const ParsedPacket& p,
-                   const ResetSegment& reset) {
-  uint8_t* f = FrameOf(m);
-  std::memcpy(f + kEthDstOffset, p.src_mac.data(), 6);
-  std::memcpy(f + kEthSrcOffset, w.shared->ports[port].mac.data(), 6);
-  WriteTcpReset(f + p.l3_offset, reset);
-  SetFrameLength(m, static_cast<uint16_t>(p.l3_offset + kResetL3Len));
-  Send(w, port, m);
+// Turns `frame` (the received frame itself, or a fresh mbuf holding a copy of its L2 header) into
+// `reset`, sent back out of the port `in` arrived on to its sender, on the same VLAN.
+void SendResetBack(Worker& w, Received in, rte_mbuf* frame, const ResetSegment& reset) {
+  uint8_t* f = FrameOf(frame);
+  std::memcpy(f + kEthDstOffset, in.p.src_mac.data(), 6);
+  std::memcpy(f + kEthSrcOffset, w.shared->ports[in.port].mac.data(), 6);
+  WriteTcpReset(f + in.p.l3_offset, reset);
+  SetFrameLength(frame, static_cast<uint16_t>(in.p.l3_offset + kResetL3Len));
+  Send(w, in.port, frame);
 }
 
 // A packet of a flow whose endpoint no longer carries traffic under the reset policy. Resets
@@ -145,27 +148,27 @@ void SendResetBack(Worker& w, uint16_t port, rte_mbuf* m, const ParsedPacket& p,
 // sequence number (exact when the packet was in order; when it is merely in the window the end
 // answers with a challenge ACK, which the first rule then resets). The flow then expires on the
 // reset timeout.
-void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
-              const ParsedPacket& p, FlowEntry& flow, FlowDirection dir) {
+void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
+  rte_mbuf* const m = in.m;
+  const ParsedPacket& p = in.p;
   NoteDrop(w.counters, m, DropReason::kConnectionTornDown);
   if ((p.tcp_flags & nat::kTcpRst) != 0) {
     rte_pktmbuf_free(m);
     return;
   }
+  FlowEntry& flow = w.shared->flows->entry(ref.id);
   const uint8_t* f = FrameOf(m);
   const ResetSegment to_sender = ResetToSender(f, p);
-  if (flow.state() == nat::TcpState::kReset) return SendResetBack(w, in_port, m, p, to_sender);
-  flow.AdvanceTcpState(dir, nat::kTcpRst);
+  if (flow.state() == nat::TcpState::kReset) return SendResetBack(w, in, m, to_sender);
+  flow.AdvanceTcpState(ref.dir, nat::kTcpRst);
   const FlowBinding& b = flow.binding;
-  const nat::FlowKey& to = b.rewrite_source(dir);
-  const ResetSegment to_receiver =
-      ResetToReceiver(f, p, to.dst_ip, to.dst_port, to.src_ip, to.src_port);
+  const ResetSegment to_receiver = ResetToReceiver(f, p, b.TranslatedTuple(ref.dir));
 
   if (rte_mbuf* back = rte_pktmbuf_alloc(w.shared->pool); back != nullptr) {
     // The sender's reset keeps the frame's L2 header (and VLAN tag): copy it over.
     std::memcpy(rte_pktmbuf_mtod(back, uint8_t*), f, p.l3_offset);
     back->data_len = p.l3_offset;
-    SendResetBack(w, in_port, back, p, to_sender);
+    SendResetBack(w, in, back, to_sender);
   } else {
     w.counters.Drop(DropReason::kMbufPoolExhausted);
   }
@@ -183,12 +186,12 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
       ResetSegment next = to_receiver;
       ++next.seq;
       WriteTcpReset(FrameOf(probe) + p.l3_offset, next);
-      Emit(w, ctx, m, p.l3_offset, kResetL3Len, b, dir);
-      return Emit(w, ctx, probe, p.l3_offset, kResetL3Len, b, dir);
+      Emit(w, ctx, {m, p.l3_offset, kResetL3Len}, b, ref.dir);
+      return Emit(w, ctx, {probe, p.l3_offset, kResetL3Len}, b, ref.dir);
     }
     w.counters.Drop(DropReason::kMbufPoolExhausted);
   }
-  Emit(w, ctx, m, p.l3_offset, kResetL3Len, b, dir);
+  Emit(w, ctx, {m, p.l3_offset, kResetL3Len}, b, ref.dir);
 }
 
 // ---- the fast path ----
@@ -196,61 +199,56 @@ void TearDown(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
 // A packet of a flow, in the direction its port's role gives (see ProcessBurst). Inlined into
 // each burst loop: the call's prologue and epilogue cost as much as the counters.
 template <FlowDirection kDir>
-[[gnu::always_inline]] inline void ForwardOnFlow(Worker& w, const BurstContext& ctx,
-                                                 uint16_t in_port, rte_mbuf* m,
-                                                 const ParsedPacket& p, FlowId id) {
+[[gnu::always_inline]] inline void ForwardOnFlow(Worker& w, const BurstContext& ctx, Received in,
+                                                 FlowId id) {
   FlowEntry& flow = w.shared->flows->entry(id);
   const FlowBinding& b = flow.binding;
   // One 4-byte load per packet: a rejected or deleted connection stops here at once.
   const EndpointEntry endpoint = ctx.snapshot->Endpoint(b.endpoint_id);
   if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset)
       [[unlikely]] {
-    return TearDown(w, ctx, in_port, m, p, flow, kDir);
+    return TearDown(w, ctx, in, FlowRef{id, kDir});
   }
-  uint8_t* f = FrameOf(m);
-  const uint32_t frame_bytes = m->pkt_len;
-  nat::TranslateOnFlow(flow, kDir, f + p.l3_offset, f + p.l4_offset, p.tcp_flags, frame_bytes,
+  const ParsedPacket& p = in.p;
+  uint8_t* f = FrameOf(in.m);
+  const uint32_t frame_bytes = in.m->pkt_len;
+  nat::TranslateOnFlow(flow, kDir,
+                       {.headers = {f + p.l3_offset, f + p.l4_offset},
+                        .tcp_flags = p.tcp_flags,
+                        .frame_bytes = frame_bytes},
                        ctx.now32);
   w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
   w.counters.services[b.service_id][kDir].Add(frame_bytes);
-  Emit<kDir>(w, ctx, m, p.l3_offset, p.ip_total_len, b);
+  Emit<kDir>(w, ctx, {in.m, p.l3_offset, p.ip_total_len}, b);
 }
 
 // ---- the slow path ----
 
-DropReason SetupFailureReason(nat::FlowSetupError error) {
-  switch (error) {
-    case nat::FlowSetupError::kFlowTableFull:
-      return DropReason::kFlowTableFull;
-    case nat::FlowSetupError::kNatPortsExhausted:
-    case nat::FlowSetupError::kInvalidRequest:  // a service without NAT IPs has no ports
-    default:
-      return DropReason::kNatPortsExhausted;
-  }
-}
-
 // A consumer packet that matched no flow: only a SYN to an Approved endpoint with a backend
-// creates one.
-void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_mbuf* m,
-                      const ParsedPacket& p) {
+// creates one. `hash` is the hash of the packet's key its lookup used: the Maglev pick, the NAT
+// IP spread and the insert reuse it rather than hash the key again.
+void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::FlowHash hash) {
+  rte_mbuf* const m = in.m;
+  const ParsedPacket& p = in.p;
   constexpr uint8_t kHandshakeFlags = nat::kTcpSyn | nat::kTcpAck | nat::kTcpRst | nat::kTcpFin;
   if ((p.tcp_flags & kHandshakeFlags) != nat::kTcpSyn) {
     return DropPacket(w.counters, m, DropReason::kNoFlowNotSyn);
   }
   const Snapshot& snap = *ctx.snapshot;
-  const control::PeTarget* target = snap.FindPe(p.key.network, p.key.dst_ip, p.key.dst_port);
+  const control::PeTarget* target =
+      snap.FindPe(p.key.network, p.key.tuple.dst_ip, p.key.tuple.dst_port);
   if (target == nullptr) return DropPacket(w.counters, m, DropReason::kNoEndpoint);
   if (!target->approved) {
     // Refused at once rather than left to time out: the client learns it cannot connect.
     NoteDrop(w.counters, m, DropReason::kEndpointNotApproved);
-    return SendResetBack(w, in_port, m, p, ResetToSender(FrameOf(m), p));
+    return SendResetBack(w, in, m, ResetToSender(FrameOf(m), p));
   }
   const SnapshotService* service = snap.Service(target->service);
   if (service == nullptr || !service->HasBackends()) {
     return DropPacket(w.counters, m, DropReason::kNoBackend);
   }
-  const uint16_t backend = service->maglev.Pick(nat::HashFlowKey(p.key));
-  const nat::NewFlow request{.client_to_endpoint = p.key,
+  const uint16_t backend = service->maglev.Pick(hash.value);
+  const nat::NewFlow request{.client_to_endpoint = {p.key, hash},
                              .backend_ip = service->backends[backend].ip,
                              .backend_port = target->backend_port,
                              .nat_ips = service->nat_ips,
@@ -258,35 +256,34 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, uint16_t in_port, rte_
                              .endpoint_id = target->endpoint,
                              .backend_index = backend,
                              .client_mac = p.src_mac.data()};
-  const nat::FlowSetupResult created =
+  const nat::SetupOutcome<FlowId> created =
       nat::CreateFlow(*w.shared->flows, w.ports, w.index, request, ctx.now);
   if (!created.ok()) {
-    if (created.error == nat::FlowSetupError::kFlowExists) {
+    if (created.failure == nat::SetupFailure::kFlowKeyExists) {
       // Another worker created it since the lookup (a retransmitted SYN on another queue).
-      const FlowRef again = w.shared->flows->Lookup(p.key);
-      if (again.found()) {
-        return ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in_port, m, p, again.id);
-      }
+      const FlowRef again = w.shared->flows->LookupHashed(p.key, hash);
+      if (again.found()) return ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in, again.id);
     }
-    if (created.error == nat::FlowSetupError::kNatPortsExhausted) {
+    if (created.failure == nat::SetupFailure::kNatPortsExhausted) {
       w.counters.nat_ports[service->id].alloc_failures.Add(1);
     }
-    return DropPacket(w.counters, m, SetupFailureReason(created.error));
+    // Counted under the failure's namesake: one list names both (nat/setup_failures.def).
+    return DropPacket(w.counters, m, DropReasonOf(created.failure));
   }
-  const FlowBinding& b = w.shared->flows->entry(created.id).binding;
+  const FlowBinding& b = w.shared->flows->entry(*created).binding;
   w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Add(1);
   w.counters.flows_created.Add(1);
   w.counters.endpoint_connections[b.endpoint_id].Add(1);
-  PushAudit(w, w.shared->flows->entry(created.id), AuditEvent::kStart, FlowEndReason::kNone,
+  PushAudit(w, w.shared->flows->entry(*created), AuditEvent::kStart, FlowEndReason::kNone,
             ctx.now32);
-  ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in_port, m, p, created.id);
+  ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in, *created);
 }
 
 // A provider packet that matched no flow: never forwarded (a provider cannot open a connection
 // into a consumer network); the reason says whether it at least aimed at a NAT IP.
 void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const ParsedPacket& p) {
   for (const Ipv4Be nat_ip : ctx.snapshot->nat_ips) {
-    if (nat_ip == p.key.dst_ip) return DropPacket(w.counters, m, DropReason::kNatIpNoFlow);
+    if (nat_ip == p.key.tuple.dst_ip) return DropPacket(w.counters, m, DropReason::kNatIpNoFlow);
   }
   DropPacket(w.counters, m, DropReason::kProviderDstNotNatIp);
 }
@@ -308,6 +305,9 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
   }
   BurstScratch<ParsedPacket> parsed;
   BurstScratch<nat::FlowKey> keys;
+  // Each key's hash, computed once: the lookup uses it, and a consumer SYN that misses takes it
+  // on to the Maglev pick and flow setup.
+  BurstScratch<nat::FlowHash> hashes;
   rte_mbuf* tcp[kRxBurst];
   uint16_t n = 0;
   uint64_t rx_bytes = 0;
@@ -355,13 +355,19 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
   rx.bytes.Add(rx_bytes);
   if (n == 0) return;
 
+  // Hashed here, from the burst's key array, not in the parse loop from the parsed packet: there
+  // the key's words would be read right after the parser stored its fields one by one, a load the
+  // CPU cannot forward from several smaller stores, and every packet's hash would wait for them
+  // (5% more cycles per packet at 1k flows, measured, for 4 fewer instructions).
+  for (uint16_t i = 0; i < n; ++i) hashes[i] = nat::HashFlowKey(keys[i]);
   BurstScratch<FlowRef> refs;
-  const uint64_t hits = w.shared->flows->LookupBulk({keys.data(), n}, refs.data());
+  const uint64_t hits = w.shared->flows->LookupBulk({keys.data(), n}, hashes.data(), refs.data());
   for (uint16_t i = 0; i < n; ++i) {
+    const Received in{port, tcp[i], parsed[i]};
     if ((hits >> i) & 1) [[likely]] {
-      ForwardOnFlow<kDir>(w, ctx, port, tcp[i], parsed[i], refs[i].id);
+      ForwardOnFlow<kDir>(w, ctx, in, refs[i].id);
     } else if constexpr (kRole == PortRole::kConsumer) {
-      CreateFlowOrDrop(w, ctx, port, tcp[i], parsed[i]);
+      CreateFlowOrDrop(w, ctx, in, hashes[i]);
     } else {
       DropProviderMiss(w, ctx, tcp[i], parsed[i]);
     }

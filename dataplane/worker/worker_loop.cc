@@ -65,7 +65,8 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   if (w.sweep.visited >= span) w.sweep.visited = 0;
   const uint32_t left = span - w.sweep.visited;
   const uint32_t budget = std::min(budget_limit, left);
-  nat::ExpireFlows(table, w.index, ctx.now32, budget, timeouts_of, on_expire, on_keep);
+  nat::ExpireFlows(table, {.worker = w.index, .now = ctx.now32, .budget = budget},
+                   nat::ExpiryHooks{timeouts_of, on_expire, on_keep});
   w.sweep.visited += budget;
   // A whole pass over the shard: publish what it counted (flows by state) and start again.
   if (w.sweep.visited >= span) {

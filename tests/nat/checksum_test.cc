@@ -16,6 +16,11 @@
 namespace privlink::nat {
 namespace {
 
+// A tuple in the (source, source port, destination, destination port) order the RFC examples use.
+Tuple T(Ipv4Be src, PortBe sport, Ipv4Be dst, PortBe dport) {
+  return {.src_ip = src, .dst_ip = dst, .src_port = sport, .dst_port = dport};
+}
+
 using testing::ReferenceFold;
 using testing::ReferenceSum;
 
@@ -206,8 +211,8 @@ TEST(TcpPseudoHeaderChecksumTest, MatchesDpdk) {
 TEST(RewriteDeltaTest, Rfc1624Example) {
   const Ipv4Be src = Ipv4(10, 0, 0, 1), dst = Ipv4(10, 0, 0, 2);
   const PortBe dport = HostToBe16(443);
-  const RewriteDelta delta =
-      ComputeRewriteDelta(src, HostToBe16(0x5555), dst, dport, src, HostToBe16(0x3285), dst, dport);
+  const RewriteDelta delta = ComputeRewriteDelta(T(src, HostToBe16(0x5555), dst, dport),
+                                                 T(src, HostToBe16(0x3285), dst, dport));
   EXPECT_EQ(delta.ip, 0);
   EXPECT_EQ(ApplyChecksumDelta(Stored(0xdd2f), delta.l4), 0x0000);
 }
@@ -219,13 +224,13 @@ TEST(RewriteDeltaTest, UnchangedSumsGiveZeroDeltaAndKeepEveryChecksum) {
     const char* description;
     RewriteDelta delta;
   } cases[] = {
-      {"identity", ComputeRewriteDelta(a, p, b, q, a, p, b, q)},
-      {"addresses and ports swapped", ComputeRewriteDelta(a, p, b, q, b, q, a, p)},
-      {"all zeros to all zeros", ComputeRewriteDelta(0, 0, 0, 0, 0, 0, 0, 0)},
-      {"all ones to all ones", ComputeRewriteDelta(0xffffffff, 0xffff, 0xffffffff, 0xffff,
-                                                   0xffffffff, 0xffff, 0xffffffff, 0xffff)},
+      {"identity", ComputeRewriteDelta(T(a, p, b, q), T(a, p, b, q))},
+      {"addresses and ports swapped", ComputeRewriteDelta(T(a, p, b, q), T(a, p, b, q).Reversed())},
+      {"all zeros to all zeros", ComputeRewriteDelta(T(0, 0, 0, 0), T(0, 0, 0, 0))},
+      {"all ones to all ones", ComputeRewriteDelta(T(0xffffffff, 0xffff, 0xffffffff, 0xffff),
+                                                   T(0xffffffff, 0xffff, 0xffffffff, 0xffff))},
       // 0xffff and 0x0000 are the same number in one's complement.
-      {"0xffff words to 0x0000", ComputeRewriteDelta(0xffffffff, 0xffff, 0, 0, 0, 0, 0, 0)},
+      {"0xffff words to 0x0000", ComputeRewriteDelta(T(0xffffffff, 0xffff, 0, 0), T(0, 0, 0, 0))},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(c.delta, (RewriteDelta{0, 0})) << c.description;
@@ -251,8 +256,8 @@ TEST(RewriteDeltaTest, RandomRewritesMatchFullRecomputation) {
     const auto old_sport = static_cast<PortBe>(rng()), new_sport = static_cast<PortBe>(rng());
     const auto old_dport = static_cast<PortBe>(rng()), new_dport = static_cast<PortBe>(rng());
     const uint64_t rest = 1 + rng() % 0xfffff;
-    const RewriteDelta delta = ComputeRewriteDelta(old_src, old_sport, old_dst, old_dport, new_src,
-                                                   new_sport, new_dst, new_dport);
+    const RewriteDelta delta = ComputeRewriteDelta(T(old_src, old_sport, old_dst, old_dport),
+                                                   T(new_src, new_sport, new_dst, new_dport));
     ASSERT_NE(delta.l4, 0xffff);
     ASSERT_NE(delta.ip, 0xffff);
     const auto full = [&](Ipv4Be src, PortBe sport, Ipv4Be dst, PortBe dport) {

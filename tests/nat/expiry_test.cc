@@ -34,15 +34,15 @@ struct Harness {
   }
   void Segment(FlowId id, FlowDirection dir, uint8_t flags, TimeMs now) {
     auto p = testing::MakeIpv4Tcp(0, 0, 0, 0, flags);
-    TranslateOnFlow(table->entry(id), dir, p.ip(), p.tcp(), flags, 54, ToMs32(now));
+    TranslateOnFlow(table->entry(id), dir, {{p.ip(), p.tcp()}, flags, 54}, ToMs32(now));
   }
   uint32_t Expire(TimeMs now, uint32_t budget = 1024) {
-    return ExpireFlows(
-        *table, 0, ToMs32(now), budget, [](uint16_t) -> const TcpTimeouts& { return kTimeouts; },
-        [&](FlowId, FlowEntry& e) {
-          EXPECT_TRUE(ReleaseFlowPort(ports, e.binding, now).ok());
-          ++released;
-        });
+    return ExpireFlows(*table, {.worker = 0, .now = ToMs32(now), .budget = budget},
+                       ExpiryHooks{[](uint16_t) -> const TcpTimeouts& { return kTimeouts; },
+                                   [&](FlowId, FlowEntry& e) {
+                                     EXPECT_TRUE(ReleaseFlowPort(ports, e.binding, now).ok());
+                                     ++released;
+                                   }});
   }
   uint32_t PortsUsed(TimeMs now) { return ports.Usage(nat_ips[0], now).used; }
 };

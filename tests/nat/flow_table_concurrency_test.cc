@@ -97,6 +97,7 @@ TEST(FlowTableConcurrency, ReadersNeverSeeLostPhantomOrTornEntries) {
     rte_rcu_qsbr_thread_online(rcu.get(), tid);
     std::mt19937 rng(100 + r);
     FlowKey keys[32];
+    FlowHash hashes[32];
     uint32_t which[32];
     FlowRef refs[32];
     while (!stop.load(std::memory_order_relaxed)) {
@@ -105,8 +106,9 @@ TEST(FlowTableConcurrency, ReadersNeverSeeLostPhantomOrTornEntries) {
         which[j] = j % 2 ? rng() % kStable : kStable + rng() % (kWriters * kChurnPerWriter);
         const FlowBinding b = MakeBinding(which[j]);
         keys[j] = rng() % 2 ? b.fwd : b.rev;
+        hashes[j] = HashFlowKey(keys[j]);
       }
-      const uint64_t hits = table.LookupBulk(keys, refs);
+      const uint64_t hits = table.LookupBulk(keys, hashes, refs);
       for (uint32_t j = 0; j < 32; ++j) {
         const bool hit = (hits >> j) & 1;
         if (!hit) {

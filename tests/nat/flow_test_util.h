@@ -12,15 +12,15 @@ namespace privlink::nat::testing {
 // tuple, both derived from i so a reader can check that what it found is self-consistent.
 inline FlowBinding MakeBinding(uint32_t i, NetworkId network = 1) {
   FlowBinding b;
-  b.fwd = FlowKey{.src_ip = HostToBe32(0x0a000000u + (i >> 14)),
-                  .dst_ip = Ipv4(10, 255, 0, 100),
-                  .src_port = HostToBe16(static_cast<uint16_t>(1024 + (i & 0x3fff))),
-                  .dst_port = HostToBe16(80),
+  b.fwd = FlowKey{.tuple = {.src_ip = HostToBe32(0x0a000000u + (i >> 14)),
+                            .dst_ip = Ipv4(10, 255, 0, 100),
+                            .src_port = HostToBe16(static_cast<uint16_t>(1024 + (i & 0x3fff))),
+                            .dst_port = HostToBe16(80)},
                   .network = network};
-  b.rev = FlowKey{.src_ip = HostToBe32(0xc0a80a00u + (i % 200)),
-                  .dst_ip = HostToBe32(0xc0a8c800u + ((i >> 16) & 0xff) + (network << 8)),
-                  .src_port = HostToBe16(8080),
-                  .dst_port = HostToBe16(static_cast<uint16_t>(1 + (i & 0xffff))),
+  b.rev = FlowKey{.tuple = {.src_ip = HostToBe32(0xc0a80a00u + (i % 200)),
+                            .dst_ip = HostToBe32(0xc0a8c800u + ((i >> 16) & 0xff) + (network << 8)),
+                            .src_port = HostToBe16(8080),
+                            .dst_port = HostToBe16(static_cast<uint16_t>(1 + (i & 0xffff)))},
                   .network = kProviderNetwork};
   b.endpoint_id = i;
   b.service_id = static_cast<uint16_t>(i & 0x7);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <random>
+
 #include "nat/flow_key.h"
 
 namespace privlink {
@@ -51,9 +54,38 @@ TEST(FlowKey, ComparesAllFieldsAndHashesDeterministically) {
   EXPECT_FALSE(a == b);
   EXPECT_NE(nat::HashFlowKey(a), nat::HashFlowKey(b));
   b = a;
-  b.src_port = HostToBe16(40001);
+  b.tuple.src_port = HostToBe16(40001);
   EXPECT_FALSE(a == b);
   EXPECT_EQ(nat::FormatFlowKey(a), "net1 10.0.0.2:40000 -> 10.0.0.100:80 proto 6");
+}
+
+// HashFlowKey may use the CRC instruction directly; its value must stay DPDK's CRC32-C, since
+// Maglev picks (and so replay outputs) and table placement follow it.
+TEST(FlowKey, HashIsDpdksCrc32cMixed) {
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 10000; ++i) {
+    nat::FlowKey k{static_cast<Ipv4Be>(rng()), static_cast<Ipv4Be>(rng()),
+                   static_cast<PortBe>(rng()), static_cast<PortBe>(rng()),
+                   static_cast<nat::NetworkId>(rng())};
+    uint64_t w[2];
+    std::memcpy(w, &k, sizeof w);
+    const uint32_t want =
+        nat::MixBits32(rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0x9e3779b9u)));
+    ASSERT_EQ(nat::HashFlowKey(k).value, want) << nat::FormatFlowKey(k);
+  }
+}
+
+TEST(FlowKey, TupleReversedSwapsTheEndsAndIsItsOwnInverse) {
+  const nat::Tuple t{.src_ip = Ipv4(10, 0, 0, 2),
+                     .dst_ip = Ipv4(10, 0, 0, 100),
+                     .src_port = HostToBe16(40000),
+                     .dst_port = HostToBe16(80)};
+  const nat::Tuple r = t.Reversed();
+  EXPECT_EQ(r.src_ip, t.dst_ip);
+  EXPECT_EQ(r.dst_ip, t.src_ip);
+  EXPECT_EQ(r.src_port, t.dst_port);
+  EXPECT_EQ(r.dst_port, t.src_port);
+  EXPECT_EQ(r.Reversed(), t);
 }
 
 }  // namespace

@@ -135,8 +135,8 @@ TEST(NatPortAllocatorTest, HandsOutTheWholeSliceOnceThenReportsExhaustion) {
 
   std::vector<bool> seen(65536, false);
   for (uint32_t i = 0; i < slice.size(); ++i) {
-    absl::StatusOr<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, i, /*now=*/0);
-    ASSERT_TRUE(nat.ok()) << i << ": " << nat.status();
+    SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, i, /*now=*/0);
+    ASSERT_TRUE(nat.ok()) << i << ": " << SetupFailureName(nat.failure);
     EXPECT_EQ(nat->ip, kNatA);
     const uint16_t port = HostPort(*nat);
     ASSERT_GE(port, slice.first_port);
@@ -148,8 +148,8 @@ TEST(NatPortAllocatorTest, HandsOutTheWholeSliceOnceThenReportsExhaustion) {
   }
   ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 0), slice.size(), 0, slice.size());
 
-  absl::StatusOr<NatTuple> full = allocator.Allocate(nat_ips, kBackend, kHttp, 7, 0);
-  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  SetupOutcome<NatTuple> full = allocator.Allocate(nat_ips, kBackend, kHttp, 7, 0);
+  EXPECT_EQ(full.failure, SetupFailure::kNatPortsExhausted);
   ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 0), slice.size(), 0, slice.size());
 
   // Same NAT IP, other backend endpoints: their own port spaces.
@@ -169,9 +169,9 @@ TEST(NatPortAllocatorTest, WorkersSlicesNeverOverlap) {
     config.worker_index = w;
     NatPortAllocator allocator = MakeAllocator(config);
     while (true) {
-      absl::StatusOr<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
+      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
       if (!nat.ok()) {
-        EXPECT_EQ(nat.status().code(), absl::StatusCode::kResourceExhausted);
+        EXPECT_EQ(nat.failure, SetupFailure::kNatPortsExhausted);
         break;
       }
       all.insert(HostPort(*nat));
@@ -193,8 +193,8 @@ TEST(NatPortAllocatorTest, ReleasedPortWaitsOutQuarantineForThatBackendOnly) {
   const NatTuple released = held[4];
   ASSERT_TRUE(allocator.Release(released, kBackend, kHttp, /*now=*/100).ok());
   ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 100), 9, 1, 10);
-  EXPECT_EQ(allocator.Allocate(nat_ips, kBackend, kHttp, 0, 100).status().code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(allocator.Allocate(nat_ips, kBackend, kHttp, 0, 100).failure,
+            SetupFailure::kNatPortsExhausted);
 
   // Another backend may use the very same NAT ip:port right away.
   std::set<uint16_t> other_ports;
@@ -205,13 +205,13 @@ TEST(NatPortAllocatorTest, ReleasedPortWaitsOutQuarantineForThatBackendOnly) {
   ExpectUsage(allocator.Usage(kNatA, 100), 19, 1, 10);
 
   const TimeMs ends = 100 + kQuarantineMs;
-  EXPECT_EQ(allocator.Allocate(nat_ips, kBackend, kHttp, 0, ends - 1).status().code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(allocator.Allocate(nat_ips, kBackend, kHttp, 0, ends - 1).failure,
+            SetupFailure::kNatPortsExhausted);
   ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, ends - 1), 9, 1, 10);
   ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, ends), 9, 0, 10);
 
-  absl::StatusOr<NatTuple> reused = allocator.Allocate(nat_ips, kBackend, kHttp, 0, ends);
-  ASSERT_TRUE(reused.ok()) << reused.status();
+  SetupOutcome<NatTuple> reused = allocator.Allocate(nat_ips, kBackend, kHttp, 0, ends);
+  ASSERT_TRUE(reused.ok()) << SetupFailureName(reused.failure);
   EXPECT_EQ(HostPort(*reused), HostPort(released));
   ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, ends), 10, 0, 10);
   ExpectUsage(allocator.Usage(kNatA, ends), 20, 0, 10);
@@ -288,15 +288,14 @@ TEST(NatPortAllocatorTest, MovesToTheNextNatIpWhenOneIsFullForTheBackend) {
   const std::vector<Ipv4Be> expected_order = {nat_ips[1], nat_ips[2], nat_ips[0]};
   for (Ipv4Be expected : expected_order) {
     for (int i = 0; i < 10; ++i) {
-      absl::StatusOr<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, /*hint=*/4, 0);
-      ASSERT_TRUE(nat.ok()) << nat.status();
+      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, /*hint=*/4, 0);
+      ASSERT_TRUE(nat.ok()) << SetupFailureName(nat.failure);
       EXPECT_EQ(nat->ip, expected);
     }
     ExpectUsage(allocator.Usage(expected, 0), 10, 0, 10);
   }
-  absl::StatusOr<NatTuple> none = allocator.Allocate(nat_ips, kBackend, kHttp, 4, 0);
-  EXPECT_EQ(none.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(none.status().message()), HasSubstr("no NAT port free"));
+  SetupOutcome<NatTuple> none = allocator.Allocate(nat_ips, kBackend, kHttp, 4, 0);
+  EXPECT_EQ(none.failure, SetupFailure::kNatPortsExhausted);
 }
 
 TEST(NatPortAllocatorTest, RejectsNoNatIpAndMoreThanEight) {
@@ -305,9 +304,8 @@ TEST(NatPortAllocatorTest, RejectsNoNatIpAndMoreThanEight) {
   for (uint8_t i = 1; i <= 9; ++i) nat_ips.push_back(Ipv4(100, 64, 0, i));
   const std::span<const Ipv4Be> all(nat_ips);
   for (size_t n : {size_t{0}, size_t{9}}) {
-    absl::StatusOr<NatTuple> nat = allocator.Allocate(all.first(n), kBackend, kHttp, 0, 0);
-    EXPECT_EQ(nat.status().code(), absl::StatusCode::kInvalidArgument) << n;
-    EXPECT_THAT(std::string(nat.status().message()), HasSubstr("nat_ips")) << n;
+    SetupOutcome<NatTuple> nat = allocator.Allocate(all.first(n), kBackend, kHttp, 0, 0);
+    EXPECT_EQ(nat.failure, SetupFailure::kNatIpsInvalid) << n;
   }
   EXPECT_EQ(allocator.active_pairs(), 0u);
   EXPECT_TRUE(allocator.Allocate(all.first(8), kBackend, kHttp, 0, 0).ok());
@@ -324,8 +322,8 @@ TEST_P(SpreadTest, NewConnectionsSpreadEvenlyOverNatIps) {
   std::mt19937 rng(1234);  // stands in for flow hashes
   std::map<Ipv4Be, int> count;
   for (int i = 0; i < kPerNatIp * n; ++i) {
-    absl::StatusOr<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, rng(), 0);
-    ASSERT_TRUE(nat.ok()) << nat.status();
+    SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, rng(), 0);
+    ASSERT_TRUE(nat.ok()) << SetupFailureName(nat.failure);
     ++count[nat->ip];
   }
   ASSERT_EQ(count.size(), static_cast<size_t>(n));
@@ -419,13 +417,13 @@ TEST(NatPortAllocatorTest, RandomOperationsMatchAModel) {
     const uint32_t op = rng() % 10;
     if (op < 6) {
       const uint32_t hint = rng();
-      absl::StatusOr<NatTuple> nat = allocator.Allocate(nat_ips, backend, kHttp, hint, now);
+      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, backend, kHttp, hint, now);
       bool any_free = false;
       for (Ipv4Be ip : nat_ips) {
         const PairModel& pair = model[{ip, backend}];
         any_free |= pair.used.size() + pair.quarantine.size() < slice.size();
       }
-      ASSERT_EQ(nat.ok(), any_free) << "step " << step << ": " << nat.status();
+      ASSERT_EQ(nat.ok(), any_free) << "step " << step << ": " << SetupFailureName(nat.failure);
       if (!nat.ok()) continue;
       const uint16_t port = HostPort(*nat);
       ASSERT_GE(port, slice.first_port);

@@ -148,34 +148,27 @@ std::vector<uint8_t> RandomPool(std::mt19937_64& rng) {
   return pool;
 }
 
-struct Tuple {
-  Ipv4Be src;
-  PortBe sport;
-  Ipv4Be dst;
-  PortBe dport;
-};
 Tuple TupleOf(const TestPacket& p) {
-  return {p.src(), p.sport(), p.dst(), p.dport()};
+  return {.src_ip = p.src(), .dst_ip = p.dst(), .src_port = p.sport(), .dst_port = p.dport()};
 }
 
 RewriteDelta DeltaFor(const Tuple& from, const Tuple& to) {
-  return ComputeRewriteDelta(from.src, from.sport, from.dst, from.dport, to.src, to.sport, to.dst,
-                             to.dport);
+  return ComputeRewriteDelta(from, to);
 }
 
 template <ChecksumMode kMode = ChecksumMode::kSoftware>
 void Rewrite(TestPacket& p, const Tuple& to, RewriteDelta delta) {
-  RewriteIpv4Tcp<kMode>(p.ip(), p.tcp(), to.src, to.sport, to.dst, to.dport, delta);
+  RewriteIpv4Tcp<kMode>({p.ip(), p.tcp()}, to, delta);
 }
 
 // Each field is kept with probability 1/8 (so partial and empty rewrites occur), else random.
 Tuple RandomTarget(std::mt19937_64& rng, const Tuple& from) {
   const uint64_t r = rng();
   const auto keep = [&](int bit) { return ((r >> (3 * bit)) & 7) == 0; };
-  return {keep(0) ? from.src : static_cast<Ipv4Be>(rng()),
-          keep(1) ? from.sport : static_cast<PortBe>(r >> 32),
-          keep(2) ? from.dst : static_cast<Ipv4Be>(rng()),
-          keep(3) ? from.dport : static_cast<PortBe>(r >> 48)};
+  return {.src_ip = keep(0) ? from.src_ip : static_cast<Ipv4Be>(rng()),
+          .dst_ip = keep(2) ? from.dst_ip : static_cast<Ipv4Be>(rng()),
+          .src_port = keep(1) ? from.src_port : static_cast<PortBe>(r >> 32),
+          .dst_port = keep(3) ? from.dst_port : static_cast<PortBe>(r >> 48)};
 }
 
 // Requirement: >= 10^6 random packets, random addresses, ports, options, payload lengths 0..1460,
@@ -199,10 +192,10 @@ TEST(RewriteIpv4TcpTest, MillionRandomPacketsMatchFullRecomputation) {
     const RewriteDelta delta = DeltaFor(from, to);
     Rewrite(p, to, delta);
 
-    ASSERT_EQ(p.src(), to.src);
-    ASSERT_EQ(p.sport(), to.sport);
-    ASSERT_EQ(p.dst(), to.dst);
-    ASSERT_EQ(p.dport(), to.dport);
+    ASSERT_EQ(p.src(), to.src_ip);
+    ASSERT_EQ(p.sport(), to.src_port);
+    ASSERT_EQ(p.dst(), to.dst_ip);
+    ASSERT_EQ(p.dport(), to.dst_port);
     const Verdict ip = p.Ipv4();
     const Verdict tcp = p.Tcp();
     ASSERT_EQ(ip.field, ip.full) << "packet " << i;
@@ -271,12 +264,12 @@ TEST(RewriteIpv4TcpTest, ChecksumEdgeCases) {
         // Solve the low half of the new source address for the IPv4 checksum, then the new
         // source port for the TCP checksum, as the packet would read after the rewrite.
         TestPacket probe = p;
-        to.src &= HostToBe32(0xffff0000);
-        to.sport = 0;
+        to.src_ip &= HostToBe32(0xffff0000);
+        to.src_port = 0;
         Rewrite(probe, to, {});
-        to.src |= HostToBe32(TestPacket::SolveWord(probe.Ipv4(), c.after));
-        std::memcpy(probe.ip() + kIpv4SrcOffset, &to.src, 4);
-        to.sport = HostToBe16(TestPacket::SolveWord(probe.Tcp(), c.after));
+        to.src_ip |= HostToBe32(TestPacket::SolveWord(probe.Ipv4(), c.after));
+        std::memcpy(probe.ip() + kIpv4SrcOffset, &to.src_ip, 4);
+        to.src_port = HostToBe16(TestPacket::SolveWord(probe.Tcp(), c.after));
       }
       const Tuple from = TupleOf(p);
       Rewrite(p, to, DeltaFor(from, to));
@@ -321,8 +314,10 @@ TEST(RewriteIpv4TcpTest, TouchesOnlyAddressesPortsAndChecksums) {
     p.Build(rng, pool);
     TestPacket before = p;
     const Tuple from = TupleOf(p);
-    const Tuple to = {static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()),
-                      static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng())};
+    const Tuple to = {.src_ip = static_cast<Ipv4Be>(rng()),
+                      .dst_ip = static_cast<Ipv4Be>(rng()),
+                      .src_port = static_cast<PortBe>(rng()),
+                      .dst_port = static_cast<PortBe>(rng())};
     Rewrite(p, to, DeltaFor(from, to));
     for (size_t offset : {kIpv4ChecksumOffset, kIpv4SrcOffset, kIpv4SrcOffset + 2, kIpv4DstOffset,
                           kIpv4DstOffset + 2}) {
@@ -346,10 +341,10 @@ TEST(RewriteIpv4TcpTest, OffloadPreparesWhatTheNicCompletes) {
     const Tuple from = TupleOf(p);
     const Tuple to = RandomTarget(rng, from);
     Rewrite<ChecksumMode::kOffload>(p, to, DeltaFor(from, to));
-    ASSERT_EQ(p.src(), to.src);
-    ASSERT_EQ(p.sport(), to.sport);
-    ASSERT_EQ(p.dst(), to.dst);
-    ASSERT_EQ(p.dport(), to.dport);
+    ASSERT_EQ(p.src(), to.src_ip);
+    ASSERT_EQ(p.sport(), to.src_port);
+    ASSERT_EQ(p.dst(), to.dst_ip);
+    ASSERT_EQ(p.dport(), to.dst_port);
     ASSERT_EQ(ReadHost16(p.ip() + kIpv4ChecksumOffset), 0);
     const auto* dpdk_ip = reinterpret_cast<const rte_ipv4_hdr*>(p.ip());
     uint16_t pseudo;
@@ -375,12 +370,18 @@ TEST(RewriteIpv4TcpTest, NatExampleMatchesDpdkFullChecksums) {
   WriteHost16(ip + kIpv4TotalLengthOffset, 40);
   ip[8] = 64;
   ip[9] = kIpProtoTcp;
-  const Tuple from = {Ipv4(192, 168, 0, 10), HostToBe16(51000), Ipv4(10, 1, 0, 4), HostToBe16(443)};
-  const Tuple to = {Ipv4(172, 16, 0, 5), HostToBe16(1024), Ipv4(172, 16, 1, 20), HostToBe16(8443)};
-  std::memcpy(ip + kIpv4SrcOffset, &from.src, 4);
-  std::memcpy(ip + kIpv4DstOffset, &from.dst, 4);
-  std::memcpy(tcp + kTcpSrcPortOffset, &from.sport, 2);
-  std::memcpy(tcp + kTcpDstPortOffset, &from.dport, 2);
+  const Tuple from = {.src_ip = Ipv4(192, 168, 0, 10),
+                      .dst_ip = Ipv4(10, 1, 0, 4),
+                      .src_port = HostToBe16(51000),
+                      .dst_port = HostToBe16(443)};
+  const Tuple to = {.src_ip = Ipv4(172, 16, 0, 5),
+                    .dst_ip = Ipv4(172, 16, 1, 20),
+                    .src_port = HostToBe16(1024),
+                    .dst_port = HostToBe16(8443)};
+  std::memcpy(ip + kIpv4SrcOffset, &from.src_ip, 4);
+  std::memcpy(ip + kIpv4DstOffset, &from.dst_ip, 4);
+  std::memcpy(tcp + kTcpSrcPortOffset, &from.src_port, 2);
+  std::memcpy(tcp + kTcpDstPortOffset, &from.dst_port, 2);
   tcp[12] = 0x50;
   tcp[13] = 0x02;  // SYN
   WriteHost16(tcp + 14, 64240);
@@ -390,7 +391,7 @@ TEST(RewriteIpv4TcpTest, NatExampleMatchesDpdkFullChecksums) {
   std::memcpy(ip + kIpv4ChecksumOffset, &ip_checksum, 2);
   std::memcpy(tcp + kTcpChecksumOffset, &tcp_checksum, 2);
 
-  RewriteIpv4Tcp(ip, tcp, to.src, to.sport, to.dst, to.dport, DeltaFor(from, to));
+  RewriteIpv4Tcp({ip, tcp}, to, DeltaFor(from, to));
 
   uint16_t ip_after, tcp_after;
   std::memcpy(&ip_after, ip + kIpv4ChecksumOffset, 2);

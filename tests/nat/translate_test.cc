@@ -45,35 +45,36 @@ class TranslateTest : public ::testing::Test {
 
 TEST_F(TranslateTest, SynCreatesFlowAndBothDirectionsTranslate) {
   auto id = CreateFlow(*table_, *ports_, 0, Request(), 1000);
-  ASSERT_TRUE(id.ok()) << FlowSetupErrorName(id.error);
+  ASSERT_TRUE(id.ok()) << SetupFailureName(id.failure);
   FlowEntry& flow = table_->entry(*id);
   const FlowKey& rev = flow.binding.rev;
-  EXPECT_EQ(rev.src_ip, kBackend);
-  EXPECT_EQ(rev.src_port, kBackendPort);
-  EXPECT_TRUE(rev.dst_ip == kNatIps[0] || rev.dst_ip == kNatIps[1]);
-  EXPECT_GE(Be16ToHost(rev.dst_port), 1024);
+  EXPECT_EQ(rev.tuple.src_ip, kBackend);
+  EXPECT_EQ(rev.tuple.src_port, kBackendPort);
+  EXPECT_TRUE(rev.tuple.dst_ip == kNatIps[0] || rev.tuple.dst_ip == kNatIps[1]);
+  EXPECT_GE(Be16ToHost(rev.tuple.dst_port), 1024);
   EXPECT_EQ(flow.binding.client_mac[5], 2);
 
   // Consumer -> provider: the SYN leaves as NAT ip:port -> backend:8080.
   auto syn = MakeIpv4Tcp(kClient, kClientPort, kPe, kFrontend, kTcpSyn);
   FlowRef hit = table_->Lookup(flow.binding.fwd);
   ASSERT_EQ(hit.dir, FlowDirection::kIn2Out);
-  TranslateOnFlow(flow, hit.dir, syn.ip(), syn.tcp(), kTcpSyn, 54, 1001);
-  EXPECT_EQ(syn.src(), rev.dst_ip);
-  EXPECT_EQ(syn.sport(), rev.dst_port);
+  TranslateOnFlow(flow, hit.dir, {{syn.ip(), syn.tcp()}, kTcpSyn, 54}, 1001);
+  EXPECT_EQ(syn.src(), rev.tuple.dst_ip);
+  EXPECT_EQ(syn.sport(), rev.tuple.dst_port);
   EXPECT_EQ(syn.dst(), kBackend);
   EXPECT_EQ(syn.dport(), kBackendPort);
   EXPECT_TRUE(syn.Ipv4ChecksumOk());
   EXPECT_TRUE(syn.TcpChecksumOk());
 
   // Provider -> consumer: the SYN-ACK comes back as PE:80 -> client.
-  auto synack =
-      MakeIpv4Tcp(kBackend, kBackendPort, rev.dst_ip, rev.dst_port, kTcpSyn | kTcpAck, 100);
-  const FlowKey back{kBackend, rev.dst_ip, kBackendPort, rev.dst_port, kProviderNetwork};
+  auto synack = MakeIpv4Tcp(kBackend, kBackendPort, rev.tuple.dst_ip, rev.tuple.dst_port,
+                            kTcpSyn | kTcpAck, 100);
+  const FlowKey back{kBackend, rev.tuple.dst_ip, kBackendPort, rev.tuple.dst_port,
+                     kProviderNetwork};
   hit = table_->Lookup(back);
   ASSERT_TRUE(hit.found());
   ASSERT_EQ(hit.dir, FlowDirection::kOut2In);
-  TranslateOnFlow(flow, hit.dir, synack.ip(), synack.tcp(), kTcpSyn | kTcpAck, 154, 1002);
+  TranslateOnFlow(flow, hit.dir, {{synack.ip(), synack.tcp()}, kTcpSyn | kTcpAck, 154}, 1002);
   EXPECT_EQ(synack.src(), kPe);
   EXPECT_EQ(synack.sport(), kFrontend);
   EXPECT_EQ(synack.dst(), kClient);
@@ -83,7 +84,7 @@ TEST_F(TranslateTest, SynCreatesFlowAndBothDirectionsTranslate) {
 
   // The client's ACK completes the handshake.
   auto ack = MakeIpv4Tcp(kClient, kClientPort, kPe, kFrontend, kTcpAck, 11);
-  TranslateOnFlow(flow, FlowDirection::kIn2Out, ack.ip(), ack.tcp(), kTcpAck, 65, 1003);
+  TranslateOnFlow(flow, FlowDirection::kIn2Out, {{ack.ip(), ack.tcp()}, kTcpAck, 65}, 1003);
   EXPECT_TRUE(ack.TcpChecksumOk());
   EXPECT_EQ(flow.state(), TcpState::kEstablished);
   EXPECT_EQ(flow.counter(FlowDirection::kIn2Out).packets.load(), 2u);
@@ -97,8 +98,8 @@ TEST_F(TranslateTest, OffloadModeLeavesPseudoHeaderChecksum) {
   ASSERT_TRUE(id.ok());
   FlowEntry& flow = table_->entry(*id);
   auto p = MakeIpv4Tcp(kClient, kClientPort, kPe, kFrontend, kTcpAck, 30);
-  TranslateOnFlow<ChecksumMode::kOffload>(flow, FlowDirection::kIn2Out, p.ip(), p.tcp(), kTcpAck,
-                                          84, 0);
+  TranslateOnFlow<ChecksumMode::kOffload>(flow, FlowDirection::kIn2Out,
+                                          {{p.ip(), p.tcp()}, kTcpAck, 84}, 0);
   EXPECT_EQ(p.ip()[10], 0);
   EXPECT_EQ(p.ip()[11], 0);
   uint16_t stored;
@@ -112,7 +113,7 @@ TEST_F(TranslateTest, IdenticalTuplesInTwoNetworksGetDifferentNatTuples) {
   ASSERT_TRUE(a.ok() && b.ok());
   const FlowKey& ra = table_->entry(*a).binding.rev;
   const FlowKey& rb = table_->entry(*b).binding.rev;
-  EXPECT_FALSE(ra.dst_ip == rb.dst_ip && ra.dst_port == rb.dst_port);
+  EXPECT_FALSE(ra.tuple.dst_ip == rb.tuple.dst_ip && ra.tuple.dst_port == rb.tuple.dst_port);
 }
 
 TEST_F(TranslateTest, FailedInsertReturnsThePort) {
@@ -120,7 +121,7 @@ TEST_F(TranslateTest, FailedInsertReturnsThePort) {
   const uint32_t used = ports_->Usage(kNatIps[0], 0).used + ports_->Usage(kNatIps[1], 0).used;
   EXPECT_EQ(used, 1u);
   auto dup = CreateFlow(*table_, *ports_, 0, Request(), 0);  // same client tuple again
-  EXPECT_EQ(dup.error, FlowSetupError::kFlowExists);
+  EXPECT_EQ(dup.failure, SetupFailure::kFlowKeyExists);
   EXPECT_EQ(ports_->Usage(kNatIps[0], 0).used + ports_->Usage(kNatIps[1], 0).used, 1u);
   // The refused flow's port never carried a packet: free at once, not quarantined (a SYN flood
   // against a full table would otherwise park every port).
@@ -134,8 +135,65 @@ TEST_F(TranslateTest, ReleasingAFlowPortHappensOnce) {
   const FlowBinding b = table_->entry(*id).binding;
   EXPECT_TRUE(ReleaseFlowPort(*ports_, b, 10).ok());
   EXPECT_FALSE(ReleaseFlowPort(*ports_, b, 11).ok());
-  EXPECT_EQ(ports_->Usage(b.rev.dst_ip, 12).used, 0u);
-  EXPECT_EQ(ports_->Usage(b.rev.dst_ip, 12).quarantined, 1u);
+  EXPECT_EQ(ports_->Usage(b.rev.tuple.dst_ip, 12).used, 0u);
+  EXPECT_EQ(ports_->Usage(b.rev.tuple.dst_ip, 12).quarantined, 1u);
+}
+
+// Each step reports its own failure, named as the drop reason the dataplane counts it under.
+TEST_F(TranslateTest, EachSetupFailureIsReportedUnderItsOwnName) {
+  NewFlow no_nat_ip = Request();
+  no_nat_ip.nat_ips = {};
+  EXPECT_EQ(CreateFlow(*table_, *ports_, 0, no_nat_ip, 0).failure, SetupFailure::kNatIpsInvalid);
+  EXPECT_EQ(SetupFailureName(SetupFailure::kNatIpsInvalid), "nat_ips_invalid");
+
+  // One port per NAT IP and backend: the third connection finds both NAT IPs' ports in use.
+  auto one_port = NatPortAllocator::Create({.first_port = 2000, .last_port = 2000});
+  ASSERT_TRUE(one_port.ok());
+  ASSERT_TRUE(CreateFlow(*table_, *one_port, 0, Request(1, HostToBe16(1)), 0).ok());
+  ASSERT_TRUE(CreateFlow(*table_, *one_port, 0, Request(1, HostToBe16(2)), 0).ok());
+  EXPECT_EQ(CreateFlow(*table_, *one_port, 0, Request(1, HostToBe16(3)), 0).failure,
+            SetupFailure::kNatPortsExhausted);
+
+  auto small = FlowTable::Create({.capacity = 1});
+  ASSERT_TRUE(small.ok());
+  ASSERT_TRUE(CreateFlow(**small, *ports_, 0, Request(1, HostToBe16(4)), 0).ok());
+  const SetupOutcome<FlowId> full = CreateFlow(**small, *ports_, 0, Request(1, HostToBe16(5)), 0);
+  EXPECT_EQ(full.failure, SetupFailure::kFlowTableFull);
+  EXPECT_EQ(*full, kInvalidFlowId);
+}
+
+// The packet path hands flow setup the hash its lookup computed; the flow is then found by a
+// lookup that hashes the key itself.
+TEST_F(TranslateTest, FlowSetUpWithTheLookupsHashIsFoundAgain) {
+  const FlowKey key{kClient, kPe, kClientPort, kFrontend, 1};
+  NewFlow r = Request();
+  r.client_to_endpoint = HashedFlowKey(key, HashFlowKey(key));
+  auto id = CreateFlow(*table_, *ports_, 0, r, 0);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(table_->Lookup(key).id, *id);
+  const FlowBinding& b = table_->entry(*id).binding;
+  EXPECT_EQ(table_->Lookup(b.rev).id, *id);
+}
+
+// Each direction leaves with the other direction's tuple reversed, and the precomputed deltas
+// are those of exactly that rewrite.
+TEST_F(TranslateTest, TranslatedTupleIsTheOtherKeyReversed) {
+  auto id = CreateFlow(*table_, *ports_, 0, Request(), 0);
+  ASSERT_TRUE(id.ok());
+  const FlowBinding& b = table_->entry(*id).binding;
+  const Tuple in2out = b.TranslatedTuple(FlowDirection::kIn2Out);
+  EXPECT_EQ(in2out.src_ip, b.rev.tuple.dst_ip);  // NAT ip:port -> backend
+  EXPECT_EQ(in2out.src_port, b.rev.tuple.dst_port);
+  EXPECT_EQ(in2out.dst_ip, kBackend);
+  EXPECT_EQ(in2out.dst_port, kBackendPort);
+  const Tuple out2in = b.TranslatedTuple(FlowDirection::kOut2In);
+  EXPECT_EQ(
+      out2in,
+      (Tuple{.src_ip = kPe, .dst_ip = kClient, .src_port = kFrontend, .dst_port = kClientPort}));
+  for (const FlowDirection d : {FlowDirection::kIn2Out, FlowDirection::kOut2In}) {
+    EXPECT_EQ(b.delta[static_cast<int>(d)],
+              ComputeRewriteDelta(b.key(d).tuple, b.TranslatedTuple(d)));
+  }
 }
 
 }  // namespace

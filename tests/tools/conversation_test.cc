@@ -70,8 +70,8 @@ TEST(ConversationTest, FramesParseWithValidChecksumsAndCarryThePlan) {
       ASSERT_EQ(p.verdict, ParseVerdict::kTcp) << dataplane::DropReasonName(p.drop_reason);
       EXPECT_EQ(p.vlan_id, vlan);
       EXPECT_EQ(p.tcp_flags, s.flags);
-      EXPECT_EQ(p.key.src_ip, w.src_ip);
-      EXPECT_EQ(p.key.dst_port, w.dst_port);
+      EXPECT_EQ(p.key.tuple.src_ip, w.src_ip);
+      EXPECT_EQ(p.key.tuple.dst_port, w.dst_port);
       EXPECT_EQ(p.tcp_payload_len(), s.payload_len);
       for (uint32_t i = 0; i < s.payload_len; ++i) {
         ASSERT_EQ(f[p.tcp_payload_offset() + i], StreamByte(s.stream_offset + i));

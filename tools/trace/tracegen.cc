@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "dataplane/offline/replay.h"
 #include "dataplane/packet/arp.h"
 #include "dataplane/packet/parse.h"
-#include "dataplane/offline/replay.h"
 #include "nat/tcp_state.h"
 #include "tools/trace/conversation.h"
 
@@ -173,15 +173,17 @@ absl::StatusOr<TracegenResult> GenerateTrace(const control::DaemonConfig& config
     if (it == by_isn.end()) return;
     Connection& c = conns[it->second];
     c.translated = true;
-    const size_t backend = std::find_if(t.service->backends.begin(), t.service->backends.end(),
-                                        [&](const auto& b) { return b.ip == parsed.key.dst_ip; }) -
-                           t.service->backends.begin();
+    const size_t backend =
+        std::find_if(t.service->backends.begin(), t.service->backends.end(),
+                     [&](const auto& b) { return b.ip == parsed.key.tuple.dst_ip; }) -
+        t.service->backends.begin();
+    const nat::Tuple reply = parsed.key.tuple.Reversed();  // the backend answers the SYN
     c.backend_side = {.src_mac = BackendMac(static_cast<uint32_t>(backend) + 1),
                       .dst_mac = provider_mac,
-                      .src_ip = parsed.key.dst_ip,
-                      .dst_ip = parsed.key.src_ip,
-                      .src_port = parsed.key.dst_port,
-                      .dst_port = parsed.key.src_port};
+                      .src_ip = reply.src_ip,
+                      .dst_ip = reply.dst_ip,
+                      .src_port = reply.src_port,
+                      .dst_port = reply.dst_port};
   });
 
   TracegenResult result;

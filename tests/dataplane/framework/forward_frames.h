@@ -189,18 +189,18 @@ inline NetworkId NetworkOf(const WorkerHarness& h, const Net& net) {
 inline Ipv4Be MaglevBackend(const WorkerHarness& h, const Net& net, const TcpFrameSpec& s) {
   const control::Snapshot& snap = h.snapshot();
   nat::FlowKey key;
-  key.src_ip = s.ip.src;
-  key.dst_ip = s.ip.dst;
-  key.src_port = s.tcp.src_port;
-  key.dst_port = s.tcp.dst_port;
+  key.tuple.src_ip = s.ip.src;
+  key.tuple.dst_ip = s.ip.dst;
+  key.tuple.src_port = s.tcp.src_port;
+  key.tuple.dst_port = s.tcp.dst_port;
   key.network = NetworkOf(h, net);
-  const control::PeTarget* target = snap.FindPe(key.network, key.dst_ip, key.dst_port);
+  const control::PeTarget* target = snap.FindPe(key.network, key.tuple.dst_ip, key.tuple.dst_port);
   if (target == nullptr) {
     ADD_FAILURE() << "no PE for the packet";
     return 0;
   }
   const control::SnapshotService* svc = snap.Service(target->service);
-  return svc->backends[svc->maglev.Pick(nat::HashFlowKey(key))].ip;
+  return svc->backends[svc->maglev.Pick(nat::HashFlowKey(key).value)].ip;
 }
 
 // Empties every queue and checks no mbuf was leaked.

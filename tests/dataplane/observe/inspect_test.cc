@@ -78,11 +78,11 @@ TEST_F(InspectTest, ListsFlowsWithBothTuplesStateAgeAndBytes) {
   ASSERT_EQ(only_a.flows.size(), 1u);
   const FlowRecord& r = only_a.flows[0];
   EXPECT_EQ(r.state, nat::TcpState::kEstablished);
-  EXPECT_EQ(r.fwd.src_ip, kClientIp);
-  EXPECT_EQ(r.fwd.src_port, HostToBe16(40000));
-  EXPECT_EQ(r.rev.dst_ip, a.nat.ip);
-  EXPECT_EQ(r.rev.dst_port, a.nat.port);
-  EXPECT_EQ(r.rev.src_ip, a.backend);
+  EXPECT_EQ(r.fwd.tuple.src_ip, kClientIp);
+  EXPECT_EQ(r.fwd.tuple.src_port, HostToBe16(40000));
+  EXPECT_EQ(r.rev.tuple.dst_ip, a.nat.ip);
+  EXPECT_EQ(r.rev.tuple.dst_port, a.nat.port);
+  EXPECT_EQ(r.rev.tuple.src_ip, a.backend);
   EXPECT_EQ(r.bytes[static_cast<size_t>(FlowDirection::kIn2Out)], a.bytes_out);
   EXPECT_EQ(r.bytes[static_cast<size_t>(FlowDirection::kOut2In)], a.bytes_in);
   EXPECT_EQ(r.packets[static_cast<size_t>(FlowDirection::kIn2Out)], 3u);

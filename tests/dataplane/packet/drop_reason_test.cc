@@ -33,6 +33,26 @@ TEST(DropReasonTest, NamesMatchTheList) {
             "IPv4 fragment (MF set or offset non-zero): privlink does not reassemble");
 }
 
+// Flow setup's failures and their drop reasons come from one list (nat/setup_failures.def).
+TEST(DropReasonTest, EverySetupFailureIsCountedUnderItsNamesake) {
+  EXPECT_EQ(DropReasonOf(nat::SetupFailure::kNone), DropReason::kCount);
+  size_t failures = 0;
+  for (int f = 1;; ++f) {
+    const auto failure = static_cast<nat::SetupFailure>(f);
+    if (nat::SetupFailureName(failure) == "unknown") break;
+    SCOPED_TRACE(std::string(nat::SetupFailureName(failure)));
+    ++failures;
+    const DropReason reason = DropReasonOf(failure);
+    ASSERT_NE(reason, DropReason::kCount);
+    EXPECT_EQ(DropReasonName(reason), nat::SetupFailureName(failure));
+    EXPECT_TRUE(IsSetupFailure(reason));
+  }
+  EXPECT_EQ(failures, 4u);
+  EXPECT_EQ(DropReasonOf(nat::SetupFailure::kNatPortsExhausted), DropReason::kNatPortsExhausted);
+  EXPECT_EQ(DropReasonOf(nat::SetupFailure::kNatIpsInvalid), DropReason::kNatIpsInvalid);
+  EXPECT_FALSE(IsSetupFailure(DropReason::kNoBackend));
+}
+
 TEST(DropReasonTest, ValuesOutsideTheListAreUnknown) {
   EXPECT_EQ(DropReasonName(DropReason::kCount), "unknown");
   EXPECT_EQ(DropReasonName(static_cast<DropReason>(255)), "unknown");

@@ -116,10 +116,10 @@ TEST(ParseTest, AcceptsTcpFramesAndReportsTheirFields) {
       EXPECT_EQ(p.tcp_payload_offset(), c.l4_offset + c.tcp_header_len);
       EXPECT_EQ(p.ip_total_len, f.Get16(c.l3_offset + nat::kIpv4TotalLengthOffset));
       EXPECT_EQ(p.tcp_flags, f.bytes[c.l4_offset + kTcpFlagsOffset]);
-      EXPECT_EQ(p.key.src_ip, Ipv4(10, 0, 0, 2));
-      EXPECT_EQ(p.key.dst_ip, Ipv4(10, 0, 0, 100));
-      EXPECT_EQ(p.key.src_port, HostToBe16(40000));
-      EXPECT_EQ(p.key.dst_port, HostToBe16(80));
+      EXPECT_EQ(p.key.tuple.src_ip, Ipv4(10, 0, 0, 2));
+      EXPECT_EQ(p.key.tuple.dst_ip, Ipv4(10, 0, 0, 100));
+      EXPECT_EQ(p.key.tuple.src_port, HostToBe16(40000));
+      EXPECT_EQ(p.key.tuple.dst_port, HostToBe16(80));
       EXPECT_EQ(p.key.proto, nat::kIpProtoTcp);
       EXPECT_EQ(p.key.network, 0) << "the caller fills the network";
       EXPECT_EQ(p.dst_mac, testing::kPortMac);
@@ -136,10 +136,10 @@ TEST(ParseTest, ReportsTheTupleAndFlagsAsTheyAreInThePacket) {
                              .flags = kTcpSyn | kTcpAck}});
   const ParsedPacket p = ParseBothWays(f.bytes);
   ASSERT_EQ(p.verdict, ParseVerdict::kTcp);
-  EXPECT_EQ(p.key.src_ip, Ipv4(192, 168, 10, 11));
-  EXPECT_EQ(p.key.dst_ip, Ipv4(192, 168, 200, 1));
-  EXPECT_EQ(p.key.src_port, HostToBe16(8080));
-  EXPECT_EQ(p.key.dst_port, HostToBe16(1024));
+  EXPECT_EQ(p.key.tuple.src_ip, Ipv4(192, 168, 10, 11));
+  EXPECT_EQ(p.key.tuple.dst_ip, Ipv4(192, 168, 200, 1));
+  EXPECT_EQ(p.key.tuple.src_port, HostToBe16(8080));
+  EXPECT_EQ(p.key.tuple.dst_port, HostToBe16(1024));
   EXPECT_EQ(p.tcp_flags, kTcpSyn | kTcpAck);
 }
 

@@ -24,15 +24,18 @@ constexpr Ipv4Be kPe = Ipv4(10, 0, 0, 100);
 
 // The 40 bytes a reset must be, built by the test's own frame builder.
 std::vector<uint8_t> ExpectedResetL3(const ResetSegment& s) {
-  const Frame f = BuildTcpFrame(
-      {.ip =
-           {.src = s.src_ip, .dst = s.dst_ip, .tos = 0, .id = 0, .dont_fragment = true, .ttl = 64},
-       .tcp = {.src_port = s.src_port,
-               .dst_port = s.dst_port,
-               .seq = s.seq,
-               .ack = (s.flags & nat::kTcpAck) ? s.ack : 0,
-               .flags = s.flags,
-               .window = 0}});
+  const Frame f = BuildTcpFrame({.ip = {.src = s.tuple.src_ip,
+                                        .dst = s.tuple.dst_ip,
+                                        .tos = 0,
+                                        .id = 0,
+                                        .dont_fragment = true,
+                                        .ttl = 64},
+                                 .tcp = {.src_port = s.tuple.src_port,
+                                         .dst_port = s.tuple.dst_port,
+                                         .seq = s.seq,
+                                         .ack = (s.flags & nat::kTcpAck) ? s.ack : 0,
+                                         .flags = s.flags,
+                                         .window = 0}});
   return {f.bytes.begin() + f.l3_offset, f.bytes.end()};
 }
 
@@ -134,10 +137,10 @@ TEST(ResetToSenderTest, SequenceAndAcknowledgmentFollowRfc793) {
     const ParsedPacket p = ParsePacket(f.view());
     ASSERT_EQ(p.verdict, ParseVerdict::kTcp);
     const ResetSegment r = ResetToSender(f.bytes.data(), p);
-    EXPECT_EQ(r.src_ip, c.packet.ip.dst);
-    EXPECT_EQ(r.dst_ip, c.packet.ip.src);
-    EXPECT_EQ(r.src_port, c.packet.tcp.dst_port);
-    EXPECT_EQ(r.dst_port, c.packet.tcp.src_port);
+    EXPECT_EQ(r.tuple.src_ip, c.packet.ip.dst);
+    EXPECT_EQ(r.tuple.dst_ip, c.packet.ip.src);
+    EXPECT_EQ(r.tuple.src_port, c.packet.tcp.dst_port);
+    EXPECT_EQ(r.tuple.dst_port, c.packet.tcp.src_port);
     EXPECT_EQ(r.seq, c.want_seq);
     if (c.want_ack) {
       EXPECT_EQ(r.flags, nat::kTcpRst | nat::kTcpAck);
@@ -168,12 +171,13 @@ TEST(ResetToReceiverTest, KeepsThePacketsSequenceAndTakesTheGivenAddresses) {
     const Frame f = BuildTcpFrame(spec);
     const ParsedPacket p = ParsePacket(f.view());
     ASSERT_EQ(p.verdict, ParseVerdict::kTcp);
-    const ResetSegment r =
-        ResetToReceiver(f.bytes.data(), p, nat_ip, nat_port, backend, backend_port);
-    EXPECT_EQ(r.src_ip, nat_ip);
-    EXPECT_EQ(r.src_port, nat_port);
-    EXPECT_EQ(r.dst_ip, backend);
-    EXPECT_EQ(r.dst_port, backend_port);
+    const ResetSegment r = ResetToReceiver(
+        f.bytes.data(), p,
+        {.src_ip = nat_ip, .dst_ip = backend, .src_port = nat_port, .dst_port = backend_port});
+    EXPECT_EQ(r.tuple.src_ip, nat_ip);
+    EXPECT_EQ(r.tuple.src_port, nat_port);
+    EXPECT_EQ(r.tuple.dst_ip, backend);
+    EXPECT_EQ(r.tuple.dst_port, backend_port);
     EXPECT_EQ(r.seq, spec.tcp.seq);
     EXPECT_EQ(r.flags, nat::kTcpRst);
     const std::vector<uint8_t> l3 = WriteBetweenCanaries(r);

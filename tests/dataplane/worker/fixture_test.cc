@@ -186,10 +186,10 @@ class FixtureHarness {
 
   nat::FlowRef Find(const Flow& f) {
     nat::FlowKey key;
-    key.src_ip = kClientIp;
-    key.dst_ip = kPeIp;
-    key.src_port = HostToBe16(f.client_port);
-    key.dst_port = HostToBe16(kFrontendPort);
+    key.tuple.src_ip = kClientIp;
+    key.tuple.dst_ip = kPeIp;
+    key.tuple.src_port = HostToBe16(f.client_port);
+    key.tuple.dst_port = HostToBe16(kFrontendPort);
     key.network = NetworkOf(h, *f.net);
     return h.flows().Lookup(key);
   }

@@ -86,10 +86,10 @@ class ForwardTest : public ::testing::Test {
 
   nat::FlowKey ClientKey(const Net& net, uint16_t client_port) const {
     nat::FlowKey key;
-    key.src_ip = kClientIp;
-    key.dst_ip = kPeIp;
-    key.src_port = HostToBe16(client_port);
-    key.dst_port = HostToBe16(kFrontendPort);
+    key.tuple.src_ip = kClientIp;
+    key.tuple.dst_ip = kPeIp;
+    key.tuple.src_port = HostToBe16(client_port);
+    key.tuple.dst_port = HostToBe16(kFrontendPort);
     key.network = NetworkOf(h_, net);
     return key;
   }
