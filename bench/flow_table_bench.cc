@@ -136,13 +136,10 @@ void BM_OurTableLookup(benchmark::State& state) {
   uint64_t found = 0;
   TimeBatches(state, kLookupBatch, [&] {
     if (bulk) {
-      nat::FlowRef out[kBurst];
-      nat::FlowHash hashes[kBurst];
+      nat::FlowLookup out[kBurst];
       for (uint32_t i = 0; i < kLookupBatch; i += kBurst) {
-        // Hashed here, as the worker hashes a burst's keys before its bulk lookup.
-        for (uint32_t k = 0; k < kBurst; ++k) hashes[k] = nat::HashFlowKey(probes[i + k]);
-        found += __builtin_popcountll(
-            t.LookupBulk(std::span<const FlowKey>(&probes[i], kBurst), hashes, out));
+        found +=
+            __builtin_popcountll(t.LookupBulk(std::span<const FlowKey>(&probes[i], kBurst), out));
       }
     } else {
       for (uint32_t i = 0; i < kLookupBatch; ++i) found += t.Lookup(probes[i]).found();

@@ -136,18 +136,16 @@ void BM_TranslateEstablished(benchmark::State& state) {
     std::memcpy(work.data(), pool.pristine.data(), work.size());
     const uint64_t t0 = rte_rdtsc_precise();
     for (uint32_t b = 0; b < kPacketPool; b += kBurst) {
-      nat::FlowRef refs[kBurst];
-      nat::FlowHash hashes[kBurst];
-      for (uint32_t i = 0; i < kBurst; ++i) hashes[i] = nat::HashFlowKey(pool.keys[next + b + i]);
-      const uint64_t hits = w.table->LookupBulk(
-          std::span<const nat::FlowKey>(&pool.keys[next + b], kBurst), hashes, refs);
+      nat::FlowLookup refs[kBurst];
+      const uint64_t hits =
+          w.table->LookupBulk(std::span<const nat::FlowKey>(&pool.keys[next + b], kBurst), refs);
       for (uint32_t i = 0; i < kBurst; ++i) {
         if (((hits >> i) & 1) == 0) {
           ++missed;
           continue;
         }
         uint8_t* h = &work[size_t{b + i} * kHeaderBytes];
-        nat::TranslateOnFlow(w.table->entry(refs[i].id), refs[i].dir,
+        nat::TranslateOnFlow(w.table->entry(refs[i].ref.id), refs[i].ref.dir,
                              {.headers = {h, h + 20}, .tcp_flags = nat::kTcpAck, .frame_bytes = 64},
                              1);
       }

@@ -60,10 +60,10 @@ struct FlowKey {
 };
 static_assert(sizeof(FlowKey) == 16, "a flow key is two 64-bit words");
 
-// A flow key's hash (HashFlowKey). Computed once per packet, by the burst loop, and handed to
-// everything that needs it (the bulk lookup, the Maglev pick, the NAT IP spread and the insert of
-// a new flow) instead of each hashing the key again; a type of its own so that no other 32-bit
-// value is passed where a key's hash is meant.
+// A flow key's hash (HashFlowKey). Computed once per packet, by the bulk lookup, and handed on to
+// everything else that needs it (the Maglev pick, the NAT IP spread and the insert of a new flow)
+// instead of each hashing the key again; a type of its own so that no other 32-bit value is passed
+// where a key's hash is meant.
 struct FlowHash {
   uint32_t value = 0;
   bool operator==(const FlowHash&) const = default;
@@ -81,7 +81,7 @@ constexpr uint32_t MixBits32(uint32_t h) {
 
 // CRC32-C of one key word. Where the build targets SSE4.2 (DPDK's x86-64 flags do), the
 // instruction itself: rte_hash_crc_8byte gives the same value but first tests which CRC code the
-// CPU supports, a compare and branch on every call that stays even in the burst's hashing loop
+// CPU supports, a compare and branch on every call that stays even in LookupBulk's hashing loop
 // (DPDK's CRC is volatile asm, and its selector a byte that any store may alias).
 inline uint32_t Crc32cWord(uint64_t word, uint32_t crc) {
 #if defined(__x86_64__) && defined(__SSE4_2__)

@@ -72,16 +72,19 @@ uint32_t FlowTable::Size() const {
   return n;
 }
 
-uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, const FlowHash* hashes,
-                               FlowRef* out) const {
+uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, FlowLookup* out) const {
   const uint32_t n = std::min<uint32_t>(static_cast<uint32_t>(keys.size()), kMaxBulkLookup);
   const uint32_t moves = moves_.load(std::memory_order_acquire);
+  uint32_t hashes[kMaxBulkLookup];
   uint32_t b1[kMaxBulkLookup];
   uint32_t b2[kMaxBulkLookup];
-  // Stage 1: prefetch every key's first bucket, where inserts put keys whenever it has room; the
-  // misses of all keys overlap instead of being paid one after another.
+  // Stage 1: hash every key and prefetch its first bucket, where inserts put keys whenever it has
+  // room; the misses of all keys overlap instead of being paid one after another.
   for (uint32_t i = 0; i < n; ++i) {
-    b1[i] = Bucket1(hashes[i].value);
+    const FlowHash hash = HashFlowKey(keys[i]);
+    out[i].hash = hash;
+    hashes[i] = hash.value;
+    b1[i] = Bucket1(hash.value);
     rte_prefetch0(&buckets_[b1[i]]);
   }
   // Stage 2: look for each key's tag in its first bucket; prefetch the entry it names (both of
@@ -95,18 +98,18 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, const FlowHash* ha
   };
   uint64_t need_second = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    candidate[i] = FindTag(buckets_[b1[i]], hashes[i].value);
+    candidate[i] = FindTag(buckets_[b1[i]], hashes[i]);
     if (candidate[i] != 0) {
       prefetch_entry(candidate[i]);
     } else {
-      b2[i] = Bucket2(hashes[i].value);
+      b2[i] = Bucket2(hashes[i]);
       rte_prefetch0(&buckets_[b2[i]]);
       need_second |= uint64_t{1} << i;
     }
   }
   for (uint64_t m = need_second; m != 0; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctzll(m));
-    candidate[i] = FindTag(buckets_[b2[i]], hashes[i].value);
+    candidate[i] = FindTag(buckets_[b2[i]], hashes[i]);
     if (candidate[i] != 0) prefetch_entry(candidate[i]);
   }
   // Stage 3: confirm with a full key compare; on a tag collision fall back to the exact scan.
@@ -119,9 +122,9 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, const FlowHash* ha
       if (entries_[id].binding.key(dir) == keys[i])
         r = FlowRef{id, dir};
       else
-        r = LookupHashed(keys[i], hashes[i]);
+        r = LookupHashed(keys[i], out[i].hash);
     }
-    out[i] = r;
+    out[i].ref = r;
     if (r.found()) hits |= uint64_t{1} << i;
   }
   // A key moving between its buckets during the scan may have been missed: re-check the misses
@@ -130,8 +133,8 @@ uint64_t FlowTable::LookupBulk(std::span<const FlowKey> keys, const FlowHash* ha
       moves_.load(std::memory_order_acquire) != moves) {
     for (uint32_t i = 0; i < n; ++i) {
       if ((hits >> i) & 1) continue;
-      out[i] = LookupHashed(keys[i], hashes[i]);
-      if (out[i].found()) hits |= uint64_t{1} << i;
+      out[i].ref = LookupHashed(keys[i], out[i].hash);
+      if (out[i].ref.found()) hits |= uint64_t{1} << i;
     }
   }
   return hits;

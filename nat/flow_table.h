@@ -63,6 +63,15 @@ struct FlowRef {
   bool found() const { return id != kInvalidFlowId; }
 };
 
+// One key's result from LookupBulk: where it was found, and the key's hash. The bulk lookup is
+// where the packet path hashes a key, once; a miss takes the hash on to flow setup (the Maglev
+// pick, the NAT IP spread, the insert) instead of hashing the key again. 16 bytes, so an array of
+// them is indexed by a shift.
+struct alignas(16) FlowLookup {
+  FlowRef ref;
+  FlowHash hash;
+};
+
 class FlowTable {
  public:
   static absl::StatusOr<std::unique_ptr<FlowTable>> Create(const FlowTableConfig& config);
@@ -71,10 +80,10 @@ class FlowTable {
   FlowTable& operator=(const FlowTable&) = delete;
 
   // ---- readers: any thread, lock-free ----
-  // The *Hashed / hashes forms take the key's HashFlowKey, as rte_hash's *_with_hash calls take a
-  // precomputed signature: the packet path hashes a key once and reuses it for the lookup, the
-  // backend pick and the insert. The hash must be HashFlowKey(key); another value finds nothing
-  // (or, given to Insert, files the key where no lookup looks).
+  // LookupHashed (and Insert's fwd_hash) take a key's HashFlowKey, as rte_hash's *_with_hash
+  // calls take a precomputed signature, so a hash the packet path already has is not computed
+  // again. It must be HashFlowKey(key); another value finds nothing (or, given to Insert, files
+  // the key where no lookup looks).
   FlowRef Lookup(const FlowKey& key) const { return LookupHashed(key, HashFlowKey(key)); }
   // A miss is confirmed only if no key moved between buckets meanwhile (see MakeRoom).
   FlowRef LookupHashed(const FlowKey& key, FlowHash hash) const {
@@ -85,10 +94,12 @@ class FlowTable {
       if (r.found() || moves_.load(std::memory_order_acquire) == moves) return r;
     }
   }
-  // Looks up keys.size() <= kMaxBulkLookup keys, hashes[i] being HashFlowKey(keys[i]), with their
-  // buckets and entries prefetched ahead of use. out[i] is keys[i]'s result; returns a bitmask of
-  // hits.
-  uint64_t LookupBulk(std::span<const FlowKey> keys, const FlowHash* hashes, FlowRef* out) const;
+  // Hashes and looks up keys.size() <= kMaxBulkLookup keys with their buckets and entries
+  // prefetched ahead of use. out[i] is keys[i]'s result and hash; returns a bitmask of hits.
+  // Each key is hashed here, just before its first bucket is prefetched: taking hashes computed
+  // by the caller instead moves every prefetch later by the hashing of the whole burst, and at
+  // 1M flows (the buckets in DRAM) that cost 2-3% more cycles per packet, measured.
+  uint64_t LookupBulk(std::span<const FlowKey> keys, FlowLookup* out) const;
 
   FlowEntry& entry(FlowId id) { return entries_[id]; }
   const FlowEntry& entry(FlowId id) const { return entries_[id]; }

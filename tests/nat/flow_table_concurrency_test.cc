@@ -97,25 +97,23 @@ TEST(FlowTableConcurrency, ReadersNeverSeeLostPhantomOrTornEntries) {
     rte_rcu_qsbr_thread_online(rcu.get(), tid);
     std::mt19937 rng(100 + r);
     FlowKey keys[32];
-    FlowHash hashes[32];
     uint32_t which[32];
-    FlowRef refs[32];
+    FlowLookup refs[32];
     while (!stop.load(std::memory_order_relaxed)) {
       for (uint32_t j = 0; j < 32; ++j) {
         // Half stable (must be found), half churning (may or may not be there).
         which[j] = j % 2 ? rng() % kStable : kStable + rng() % (kWriters * kChurnPerWriter);
         const FlowBinding b = MakeBinding(which[j]);
         keys[j] = rng() % 2 ? b.fwd : b.rev;
-        hashes[j] = HashFlowKey(keys[j]);
       }
-      const uint64_t hits = table.LookupBulk(keys, hashes, refs);
+      const uint64_t hits = table.LookupBulk(keys, refs);
       for (uint32_t j = 0; j < 32; ++j) {
         const bool hit = (hits >> j) & 1;
         if (!hit) {
           if (which[j] < kStable) lost.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        if (!Consistent(table.entry(refs[j].id), which[j])) {
+        if (!Consistent(table.entry(refs[j].ref.id), which[j])) {
           phantom.fetch_add(1, std::memory_order_relaxed);
         }
         if (which[j] >= kStable) churn_found.fetch_add(1, std::memory_order_relaxed);

@@ -160,14 +160,13 @@ TEST(FlowTable, BulkLookupAgreesWithSingleLookup) {
       const FlowBinding b = MakeBinding(i * 3);
       keys.push_back(i % 2 ? b.rev : b.fwd);
     }
-    std::vector<FlowHash> hashes;
-    for (const FlowKey& k : keys) hashes.push_back(HashFlowKey(k));
-    std::vector<FlowRef> out(n);
-    const uint64_t mask = t->LookupBulk(keys, hashes.data(), out.data());
+    std::vector<FlowLookup> out(n);
+    const uint64_t mask = t->LookupBulk(keys, out.data());
     for (uint32_t i = 0; i < n; ++i) {
       const FlowRef single = t->Lookup(keys[i]);
-      EXPECT_EQ(out[i].id, single.id) << n << "/" << i;
-      EXPECT_EQ(out[i].dir, single.dir);
+      EXPECT_EQ(out[i].ref.id, single.id) << n << "/" << i;
+      EXPECT_EQ(out[i].ref.dir, single.dir);
+      EXPECT_EQ(out[i].hash, HashFlowKey(keys[i])) << "the hash a miss takes on to flow setup";
       EXPECT_EQ(((mask >> i) & 1) != 0, single.found());
       EXPECT_EQ(single.found(), (i * 3) % 2 == 0);
     }
