@@ -6,10 +6,10 @@
 
 #include "absl/status/statusor.h"
 #include "control/api/api_server.h"
-#include "control/plane/control_plane.h"
-#include "control/config/daemon_config.h"
 #include "control/api/stats_source.h"
+#include "control/config/daemon_config.h"
 #include "control/model/uuid.h"
+#include "control/plane/control_plane.h"
 
 namespace privlink::control {
 

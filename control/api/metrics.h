@@ -17,8 +17,8 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include "control/plane/control_plane.h"
 #include "control/api/stats_source.h"
+#include "control/plane/control_plane.h"
 
 namespace privlink::control {
 

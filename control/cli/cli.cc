@@ -11,12 +11,12 @@
 
 #include "absl/strings/escaping.h"
 #include "control/api/api_access.h"
+#include "control/api/dataplane_inspector.h"
+#include "control/api/listen_address.h"
 #include "control/cli/api_client.h"
 #include "control/cli/cli_stats.h"
 #include "control/cli/cli_table.h"
-#include "control/api/dataplane_inspector.h"
 #include "control/config/json_reader.h"
-#include "control/api/listen_address.h"
 #include "control/model/str_cat.h"
 
 namespace privlink::control {

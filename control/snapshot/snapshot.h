@@ -2,9 +2,9 @@
 // in the shapes the data path looks things up by, and the reader handle a worker uses to get it.
 //
 // A Snapshot never changes after publication. The control thread builds a new one for every
-// accepted change and swaps it in (control/snapshot/snapshot_publisher.h); a worker loads the current
-// pointer, uses it for a burst, and reports a quiescent state before its next load. Workers never
-// take a lock. Kept free of JSON/HTTP so the dataplane depends on nothing else of control/.
+// accepted change and swaps it in (control/snapshot/snapshot_publisher.h); a worker loads the
+// current pointer, uses it for a burst, and reports a quiescent state before its next load. Workers
+// never take a lock. Kept free of JSON/HTTP so the dataplane depends on nothing else of control/.
 #pragma once
 
 #include <rte_rcu_qsbr.h>

@@ -43,10 +43,9 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
       rte_pktmbuf_pool_create((prefix + "pool").c_str(), options.pool_size, options.pool_cache, 0,
                               RTE_MBUF_DEFAULT_BUF_SIZE, options.socket);
   if (shared_.pool == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate ", options.pool_size, " packet buffers: ",
-                     rte_strerror(rte_errno),
-                     " (give DPDK more memory: hugepages, or -m MB with --no-huge)"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate ", options.pool_size, " packet buffers: ", rte_strerror(rte_errno),
+        " (give DPDK more memory: hugepages, or -m MB with --no-huge)"));
   }
 
   auto ports = ports_.open(shared_.pool);
@@ -111,8 +110,8 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
     auto reader = publisher_.RegisterReader(workers);
     if (!reader.ok()) return reader.status();
     controller_reader_ = *reader;
-    auto controller = Controller::Create(&shared_, view_.get(), *controller_reader_,
-                                         from_control_, *options.controller);
+    auto controller = Controller::Create(&shared_, view_.get(), *controller_reader_, from_control_,
+                                         *options.controller);
     if (!controller.ok()) return controller.status();
     controller_ = std::move(*controller);
   }

@@ -16,9 +16,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "control/snapshot/snapshot.h"
-#include "dataplane/worker/counters.h"
 #include "dataplane/neighbors/neighbor_table.h"
 #include "dataplane/packet/parse.h"
+#include "dataplane/worker/counters.h"
 #include "dataplane/worker/worker.h"
 
 namespace privlink::dataplane {
@@ -61,8 +61,8 @@ class Controller {
     uint64_t published_version = ~uint64_t{0};
   };
 
-  Controller(const DataplaneShared* shared, ViewPublisher* view,
-             control::SnapshotReader reader, rte_ring* to_worker)
+  Controller(const DataplaneShared* shared, ViewPublisher* view, control::SnapshotReader reader,
+             rte_ring* to_worker)
       : shared_(shared), view_(view), reader_(reader), to_worker_(to_worker) {}
 
   void HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::TimeMs now);

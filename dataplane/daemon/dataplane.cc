@@ -84,13 +84,13 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
                      .controller = std::move(*providers)};
   // What open opened, for close (called from the parts' destructor, long after Start).
   auto opened = std::make_shared<std::vector<PortInfo>>();
-  PortDriver driver{
-      .open = [&config, workers, opened](rte_mempool* pool) -> absl::StatusOr<std::vector<PortInfo>> {
-        auto ports = OpenPorts(config, static_cast<uint16_t>(workers), pool);
-        if (ports.ok()) *opened = *ports;
-        return ports;
-      },
-      .close = [opened] { ClosePorts(*opened); }};
+  PortDriver driver{.open = [&config, workers,
+                             opened](rte_mempool* pool) -> absl::StatusOr<std::vector<PortInfo>> {
+                      auto ports = OpenPorts(config, static_cast<uint16_t>(workers), pool);
+                      if (ports.ok()) *opened = *ports;
+                      return ports;
+                    },
+                    .close = [opened] { ClosePorts(*opened); }};
   auto built = DataplaneParts::Create(std::move(parts), std::move(driver), publisher);
   if (!built.ok()) return built.status();
   d->parts_ = std::move(*built);
@@ -140,9 +140,9 @@ uint32_t Dataplane::Poll() {
   if (parts_ && parts_->controller() != nullptr) {
     // The control thread's own drops (ARP, held packets) go into a drop capture too.
     controller_capture_ = capture_->filter();
-    parts_->controller()->set_drop_tap(
-        controller_capture_.direction == CaptureDirection::kDrop ? &controller_capture_tap_
-                                                                 : nullptr);
+    parts_->controller()->set_drop_tap(controller_capture_.direction == CaptureDirection::kDrop
+                                           ? &controller_capture_tap_
+                                           : nullptr);
     handled += parts_->controller()->Poll();
     handled += capture_->Drain();
     // The controller's snapshot stays valid until its next round reports quiescence.

@@ -9,17 +9,17 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "control/config/dataplane_config.h"
 #include "control/api/dataplane_inspector.h"
-#include "control/snapshot/snapshot_publisher.h"
 #include "control/api/stats_source.h"
+#include "control/config/dataplane_config.h"
+#include "control/snapshot/snapshot_publisher.h"
 #include "dataplane/assembly/parts.h"
+#include "dataplane/control_thread/controller.h"
 #include "dataplane/observe/audit_log.h"
 #include "dataplane/observe/capture.h"
-#include "dataplane/control_thread/controller.h"
 #include "dataplane/observe/drop_warnings.h"
-#include "dataplane/observe/stats_sample.h"
 #include "dataplane/observe/flow_inspect.h"
+#include "dataplane/observe/stats_sample.h"
 #include "dataplane/worker/worker.h"
 #include "nat/tsc_clock.h"
 

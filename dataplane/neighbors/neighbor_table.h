@@ -45,8 +45,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "dataplane/packet/parse.h"  // ArpFields
 #include "dataplane/neighbors/subnet.h"
+#include "dataplane/packet/parse.h"  // ArpFields
 #include "dataplane/packet/wire_format.h"
 #include "nat/clock.h"
 #include "nat/inet.h"

@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dataplane/observe/pcapng_writer.h"
 #include "dataplane/packet/drop_reason.h"
 #include "dataplane/worker/capture_tap.h"
-#include "dataplane/observe/pcapng_writer.h"
 
 namespace privlink::dataplane {
 

@@ -53,8 +53,8 @@ absl::StatusOr<std::unique_ptr<InProcessDataplane>> InProcessDataplane::Create(
   return d;
 }
 
-absl::StatusOr<std::vector<PortInfo>> InProcessDataplane::OpenPorts(
-    const InProcessOptions& options, rte_mempool* pool) {
+absl::StatusOr<std::vector<PortInfo>> InProcessDataplane::OpenPorts(const InProcessOptions& options,
+                                                                    rte_mempool* pool) {
   std::vector<PortInfo> infos;
   ports_.resize(options.ports.size());
   uint16_t positions[2] = {0, 0};  // by role

@@ -29,10 +29,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "control/plane/control_plane.h"
 #include "control/config/daemon_config.h"
-#include "dataplane/packet/drop_reason.h"
+#include "control/plane/control_plane.h"
 #include "dataplane/offline/in_process.h"
+#include "dataplane/packet/drop_reason.h"
 #include "dataplane/worker/worker.h"
 #include "nat/flow_table.h"
 

@@ -1,5 +1,7 @@
 #include "dataplane/packet/arp.h"
 
+#include "dataplane/packet/packet_view.h"
+
 #include <cstring>
 
 namespace privlink::dataplane {
@@ -8,11 +10,6 @@ namespace {
 constexpr uint8_t kEthernetAddressLen = 6;
 constexpr uint8_t kIpv4AddressLen = 4;
 constexpr MacAddress kZeroMac = {};
-
-void StoreBe16(uint8_t* at, uint16_t host) {
-  const uint16_t be = HostToBe16(host);
-  std::memcpy(at, &be, sizeof be);
-}
 
 struct ArpMessage {
   uint16_t op;

@@ -47,4 +47,10 @@ class PacketView {
   uint32_t len_ = 0;
 };
 
+// Writing a 16-bit host-order value in network byte order at any alignment (frame builders).
+inline void StoreBe16(uint8_t* at, uint16_t host) {
+  const uint16_t be = HostToBe16(host);
+  std::memcpy(at, &be, sizeof be);
+}
+
 }  // namespace privlink::dataplane

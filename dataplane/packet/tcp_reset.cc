@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "dataplane/packet/packet_view.h"
 #include "dataplane/packet/wire_format.h"
 #include "nat/checksum.h"
 #include "nat/tcp_state.h"
@@ -13,11 +14,6 @@ uint32_t LoadHost32At(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, sizeof v);
   return Be32ToHost(v);
-}
-
-void StoreBe16(uint8_t* p, uint16_t host) {
-  const uint16_t be = HostToBe16(host);
-  std::memcpy(p, &be, sizeof be);
 }
 
 void StoreBe32(uint8_t* p, uint32_t host) {

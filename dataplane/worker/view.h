@@ -1,6 +1,6 @@
 // What the dataplane derives for its workers besides the control snapshot: how to reach
-// backends on the provider side. Built by the control thread, published by a ViewPublisher (QSBR RCU),
-// immutable once published.
+// backends on the provider side. Built by the control thread, published by a ViewPublisher (QSBR
+// RCU), immutable once published.
 #pragma once
 
 #include <algorithm>

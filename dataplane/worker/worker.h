@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "control/snapshot/snapshot.h"
+#include "dataplane/packet/wire_format.h"
 #include "dataplane/worker/audit_record.h"
 #include "dataplane/worker/capture_tap.h"
 #include "dataplane/worker/counters.h"
 #include "dataplane/worker/port_info.h"
 #include "dataplane/worker/view.h"
-#include "dataplane/packet/wire_format.h"
 #include "nat/clock.h"
 #include "nat/flow_table.h"
 #include "nat/port_alloc.h"
@@ -54,7 +54,7 @@ struct DataplaneShared {
   rte_mempool* pool = nullptr;     // for frames privlink builds (resets)
   rte_ring* to_control = nullptr;  // ARP and packets waiting for a neighbour (MP/SC)
   const nat::Clock* clock = nullptr;
-  CaptureTap* capture = nullptr;     // nullptr: no capture possible (replay)
+  CaptureTap* capture = nullptr;  // nullptr: no capture possible (replay)
 };
 
 struct TxQueue {

@@ -26,13 +26,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "control/plane/control_plane.h"
 #include "control/model/model.h"
-#include "control/snapshot/snapshot.h"
 #include "control/model/uuid.h"
+#include "control/plane/control_plane.h"
+#include "control/snapshot/snapshot.h"
 #include "dataplane/control_thread/controller.h"
-#include "dataplane/packet/drop_reason.h"
 #include "dataplane/offline/in_process.h"
+#include "dataplane/packet/drop_reason.h"
 #include "dataplane/worker/view.h"
 #include "dataplane/worker/worker.h"
 #include "lb/maglev.h"

@@ -1,5 +1,5 @@
-// docs/drop-reasons.md lists every drop reason (the drop-reason convention): fails when a reason is added
-// to dataplane/drop_reasons.def without its line.
+// docs/drop-reasons.md lists every drop reason (the drop-reason convention): fails when a reason is
+// added to dataplane/drop_reasons.def without its line.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
