@@ -35,6 +35,12 @@ struct ExpiryHooks {
   OnExpire on_expire;
   OnKeep on_keep{};
 };
+// Deduction guides: clang 14 (the fuzz and tidy builds) does not deduce an aggregate's template
+// arguments from its initializer (C++20's P1816) by itself.
+template <typename TimeoutsOf, typename OnExpire>
+ExpiryHooks(TimeoutsOf, OnExpire) -> ExpiryHooks<TimeoutsOf, OnExpire>;
+template <typename TimeoutsOf, typename OnExpire, typename OnKeep>
+ExpiryHooks(TimeoutsOf, OnExpire, OnKeep) -> ExpiryHooks<TimeoutsOf, OnExpire, OnKeep>;
 
 // Returns flows expired.
 template <typename TimeoutsOf, typename OnExpire, typename OnKeep>
