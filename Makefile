@@ -45,8 +45,11 @@ test-bench: deps-test build
 
 # The sanitizer builds compile the libraries as unity files (tests never: see tests/meson.build):
 # DPDK's and Abseil's headers are parsed once per unity file instead of once per source file.
+# The ASan + UBSan build uses clang: with the sanitizers on, it compiles the gtest-heavy test
+# files about twice as fast as gcc (3.4 against 7.1 minutes for the whole build here), and the
+# release build stays gcc's, so the code is held to both compilers.
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) -Ddebug=true -Doptimization=0 -Db_sanitize=address,undefined \
+	CC=clang CXX=clang++ meson setup $(ASAN_BUILD) -Ddebug=true -Doptimization=0 -Db_sanitize=address,undefined \
 	  -Db_lundef=false -Dbenchmarks=false -Dunity=on
 
 $(TSAN_BUILD)/build.ninja:
