@@ -93,15 +93,15 @@ void RunParse(benchmark::State& state, uint8_t protocol, dataplane::ParseVerdict
 void BM_ParseTcp(benchmark::State& state) {
   RunParse<ParseOptions{}>(state, nat::kIpProtoTcp, dataplane::ParseVerdict::kTcp);
 }
-void BM_ParseTcpVerifyChecksums(benchmark::State& state) {
-  RunParse<dataplane::kVerifyChecksums>(state, nat::kIpProtoTcp, dataplane::ParseVerdict::kTcp);
+void BM_ParseTcpVerifyTcpChecksum(benchmark::State& state) {
+  RunParse<dataplane::kVerifyTcpChecksums>(state, nat::kIpProtoTcp, dataplane::ParseVerdict::kTcp);
 }
 void BM_ParseUdpDropped(benchmark::State& state) {
   RunParse<ParseOptions{}>(state, dataplane::kIpProtoUdp, dataplane::ParseVerdict::kDrop);
 }
 
 BENCHMARK(BM_ParseTcp)->ArgNames({"payload", "vlan"})->ArgsProduct({{0, 1460}, {0, 1}});
-BENCHMARK(BM_ParseTcpVerifyChecksums)
+BENCHMARK(BM_ParseTcpVerifyTcpChecksum)
     ->ArgNames({"payload", "vlan"})
     ->ArgsProduct({{0, 1460}, {0, 1}});
 BENCHMARK(BM_ParseUdpDropped)->ArgNames({"payload", "vlan"})->Args({0, 0});

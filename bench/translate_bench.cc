@@ -67,8 +67,7 @@ nat::FlowId Open(World& w, const nat::FlowKey& key, nat::TimeMs now) {
                             {.client_to_endpoint = key,
                              .backend_ip = s.backends[slot],
                              .backend_port = HostToBe16(8080),
-                             .nat_ips = s.nat_ips,
-                             .backend_index = slot},
+                             .nat_ips = s.nat_ips},
                             now);
   if (!id.ok())
     std::fprintf(stderr, "flow setup failed: %s\n",

@@ -27,6 +27,8 @@ inline constexpr size_t kIpv4SrcOffset = 12;
 inline constexpr size_t kIpv4DstOffset = 16;
 inline constexpr size_t kTcpSrcPortOffset = 0;
 inline constexpr size_t kTcpDstPortOffset = 2;
+inline constexpr size_t kTcpSeqOffset = 4;
+inline constexpr size_t kTcpAckOffset = 8;
 inline constexpr size_t kTcpChecksumOffset = 16;
 
 // One's-complement sum of the 16-bit words of `data`, not yet folded or complemented; an odd
@@ -69,6 +71,13 @@ constexpr uint16_t TcpPseudoHeaderChecksum(Ipv4Be src, Ipv4Be dst, uint16_t tcp_
 struct RewriteDelta {
   uint16_t ip = 0;
   uint16_t l4 = 0;
+
+  // The delta of the opposite rewrite (from `to` back to `from`): each value's one's-complement
+  // negative, a zero staying 0x0000.
+  constexpr RewriteDelta Negated() const { return {Negate(ip), Negate(l4)}; }
+  static constexpr uint16_t Negate(uint16_t d) {
+    return d == 0 ? uint16_t{0} : static_cast<uint16_t>(~d);
+  }
 
   bool operator==(const RewriteDelta&) const = default;
 };

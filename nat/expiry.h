@@ -57,7 +57,7 @@ uint32_t ExpireFlows(FlowTable& table, const ExpirySlice& slice,
   for (uint32_t i = 0; i < steps; ++i) {
     if (cursor >= high_water || cursor < begin) cursor = begin;
     FlowEntry& e = table.entry(cursor);
-    if ((e.binding.flags & kFlowLive) != 0) {
+    if (e.live()) {
       const TcpTimeouts& t = hooks.timeouts_of(e.binding.service_id);
       const uint32_t idle = ElapsedMs(slice.now, e.last_seen_ms.load(std::memory_order_relaxed));
       if (idle >= TcpStateTimeoutMs(e.state(), t)) {

@@ -1,8 +1,8 @@
 // One NAT flow: both directions' keys, the precomputed rewrite, and its live state.
 //
-// 96 bytes. The first 56 (and created_ticks) are written once, before the entry is published in
-// the table, and only read afterwards; the other fields after them change per packet. A translated
-// header is the tuple of the *other* direction's key, reversed (TranslatedTuple):
+// 96 bytes. The binding (the first 48) is written once, before the entry is published in the
+// table, and only read afterwards; the fields after it change per packet. A translated header is
+// the tuple of the *other* direction's key, reversed (TranslatedTuple):
 //   in2out (consumer -> provider): src := rev.dst (NAT ip:port), dst := rev.src (backend ip:port)
 //   out2in (provider -> consumer): src := fwd.dst (PE ip:frontend port), dst := fwd.src (client)
 #pragma once
@@ -34,71 +34,125 @@ struct DirectionCounters {
 };
 
 // What a flow is bound to: written once, before the entry is published, then only read.
-inline constexpr uint8_t kFlowLive = 0x01;
-inline constexpr unsigned kFlowNatIpIndexShift = 4;  // bits 4..7: up to 16 NAT IPs per service
-
 struct FlowBinding {
   FlowKey fwd;                 // consumer side: client -> PE, on the consumer network
   FlowKey rev;                 // provider side: backend -> NAT ip:port
-  RewriteDelta delta[2];       // checksum deltas, indexed by FlowDirection (computed at creation)
+  RewriteDelta delta;          // checksum delta of the in2out rewrite (computed at creation)
   uint8_t client_mac[6] = {};  // where out2in frames go (learned from the flow's first packet)
   uint16_t service_id = 0;     // control plane ids: stats and timeouts are looked up by them
   uint32_t endpoint_id = 0;
-  uint16_t backend_index = 0;  // the Maglev choice, kept so table changes never move the flow
-  uint8_t owner_worker = 0;    // the worker that created it: it alone expires and frees it
-  uint8_t flags = 0;           // owner-only bookkeeping (kFlowLive, NAT IP position)
-
-  // Position of the flow's NAT IP in its service's list (lists only grow), for per-NAT-IP gauges
-  // that must go down when the flow ends even if the service is gone by then.
-  uint8_t nat_ip_index() const { return flags >> kFlowNatIpIndexShift; }
 
   const FlowKey& key(FlowDirection d) const { return d == FlowDirection::kIn2Out ? fwd : rev; }
   // The tuple a packet travelling in `d` leaves with: the other direction's, reversed.
   Tuple TranslatedTuple(FlowDirection d) const {
     return (d == FlowDirection::kIn2Out ? rev : fwd).tuple.Reversed();
   }
+  // The checksum delta from key(d).tuple to TranslatedTuple(d). Out2in is the in2out substitution
+  // run backwards, so its delta is the one's-complement negative of in2out's.
+  RewriteDelta Delta(FlowDirection d) const {
+    return d == FlowDirection::kIn2Out ? delta : delta.Negated();
+  }
 };
-static_assert(sizeof(FlowBinding) == 56);
+static_assert(sizeof(FlowBinding) == 48);
 
-// A flow's creation time fits the 3 bytes left in the entry as 24-bit ticks of 256 ms: they wrap
-// after 49.7 days, like TimeMs32 itself, at a resolution fine for ages and audit durations.
-inline constexpr unsigned kFlowTickShift = 8;
+// A flow's status word, from the low bits: the TCP state (3 bits), live (1: set by the owner at
+// insert, cleared at removal), the NAT IP's position in its service's list (4: lists only grow,
+// so per-NAT-IP gauges can go down when the flow ends even if the service is gone by then), and
+// the creation time as 24-bit ticks of 256 ms (they wrap after 49.7 days, like TimeMs32 itself,
+// at a resolution fine for ages and audit durations). One word, so that the workers' CAS on the
+// state and the owner's removal are both read-modify-writes of it and neither loses the other.
+inline constexpr uint32_t kFlowStateMask = 0x7;
+inline constexpr uint32_t kFlowLive = 0x8;
+inline constexpr unsigned kFlowNatIpIndexShift = 4;
+inline constexpr uint32_t kFlowNatIpIndexMask = 0xf;  // up to 16 NAT IPs per service
+inline constexpr unsigned kFlowTickShift = 8;         // milliseconds -> 256 ms ticks
+inline constexpr unsigned kFlowCreatedShift = 8;      // the word's top 24 bits
 inline constexpr uint32_t kFlowTickMask = 0xffffff;
+static_assert(static_cast<uint32_t>(TcpState::kCount) <= kFlowStateMask + 1);
 
 struct alignas(32) FlowEntry {
   FlowBinding binding;
 
   // ---- mutable ----
-  std::atomic<TcpState> tcp_state{TcpState::kSynSent};  // both directions may advance it (CAS)
-  uint8_t created_ticks[3] = {};  // written with the binding (see SetCreated), then only read
+  std::atomic<uint32_t> status{0};        // see kFlowStateMask and the constants after it
   std::atomic<TimeMs32> last_seen_ms{0};  // both directions store "now"; any interleaving is fine
-  DirectionCounters counters[2];          // indexed by FlowDirection
+  // Per direction, the next sequence number its sender expects to receive, host order: the
+  // highest ACK it sent, seeded from the other side's SYN so that a RST can be held to it
+  // (RFC 5961) before anything was acknowledged. Each is written by the worker that receives
+  // that direction and read by the other with relaxed loads.
+  std::atomic<uint32_t> rcv_next[2] = {};
+  DirectionCounters counters[2];  // indexed by FlowDirection
 
   DirectionCounters& counter(FlowDirection d) { return counters[static_cast<int>(d)]; }
   const DirectionCounters& counter(FlowDirection d) const { return counters[static_cast<int>(d)]; }
-  TcpState state() const { return tcp_state.load(std::memory_order_relaxed); }
 
-  void SetCreated(TimeMs32 now) {
-    const uint32_t t = now >> kFlowTickShift;
-    for (int i = 0; i < 3; ++i) created_ticks[i] = static_cast<uint8_t>(t >> (8 * i));
+  TcpState state() const {
+    return static_cast<TcpState>(status.load(std::memory_order_relaxed) & kFlowStateMask);
+  }
+  bool live() const { return (status.load(std::memory_order_relaxed) & kFlowLive) != 0; }
+  uint8_t nat_ip_index() const {
+    return static_cast<uint8_t>((status.load(std::memory_order_relaxed) >> kFlowNatIpIndexShift) &
+                                kFlowNatIpIndexMask);
   }
   // Milliseconds since the flow was created (256 ms resolution, modulo 49.7 days).
   uint32_t AgeMs(TimeMs32 now) const {
-    const uint32_t created =
-        created_ticks[0] | (uint32_t{created_ticks[1]} << 8) | (uint32_t{created_ticks[2]} << 16);
+    const uint32_t created = status.load(std::memory_order_relaxed) >> kFlowCreatedShift;
     return (((now >> kFlowTickShift) - created) & kFlowTickMask) << kFlowTickShift;
+  }
+
+  // The owner, before the entry is published: live, kSynSent, created `now`.
+  void Publish(TimeMs32 now, uint8_t nat_ip_index) {
+    const uint32_t word = static_cast<uint32_t>(TcpState::kSynSent) | kFlowLive |
+                          (uint32_t{nat_ip_index} & kFlowNatIpIndexMask) << kFlowNatIpIndexShift |
+                          ((now >> kFlowTickShift) & kFlowTickMask) << kFlowCreatedShift;
+    status.store(word, std::memory_order_relaxed);
+  }
+  // The owner, when it frees the entry: false when it was not live (a flow is freed once).
+  bool MarkRemoved() {
+    return (status.fetch_and(~kFlowLive, std::memory_order_relaxed) & kFlowLive) != 0;
   }
 
   // Advances the TCP state for a segment. Only flag-carrying segments get here (the caller checks
   // TcpFlagsMayChangeState first), and the CAS keeps a FIN seen by one worker from being lost to
   // a concurrent FIN seen by another.
   void AdvanceTcpState(FlowDirection dir, uint8_t tcp_flags) {
-    TcpState cur = tcp_state.load(std::memory_order_relaxed);
+    uint32_t cur = status.load(std::memory_order_relaxed);
     for (;;) {
-      const TcpState next = NextTcpState(cur, dir, tcp_flags);
-      if (next == cur || tcp_state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
-        return;
-      }
+      const auto state = static_cast<TcpState>(cur & kFlowStateMask);
+      const TcpState next = NextTcpState(state, dir, tcp_flags);
+      if (next == state) return;
+      const uint32_t word = (cur & ~kFlowStateMask) | static_cast<uint32_t>(next);
+      if (status.compare_exchange_weak(cur, word, std::memory_order_relaxed)) return;
+    }
+  }
+
+  // A RST travelling in `dir`, held to what its receiver expects (nat/tcp_state.h).
+  RstVerdict JudgeRst(FlowDirection dir, uint32_t seq, uint32_t ack, bool has_ack) const {
+    const FlowDirection other =
+        dir == FlowDirection::kIn2Out ? FlowDirection::kOut2In : FlowDirection::kIn2Out;
+    return nat::JudgeRst({.state = state(),
+                          .dir = dir,
+                          .receiver_next = RcvNext(other),
+                          .sender_next = RcvNext(dir),
+                          .seq = seq,
+                          .ack = ack,
+                          .has_ack = has_ack});
+  }
+
+  uint32_t RcvNext(FlowDirection d) const {
+    return rcv_next[static_cast<int>(d)].load(std::memory_order_relaxed);
+  }
+  // What `d`'s sender will acknowledge first: the other side's SYN sequence number + 1.
+  void ExpectAck(FlowDirection d, uint32_t next) {
+    rcv_next[static_cast<int>(d)].store(next, std::memory_order_relaxed);
+  }
+  // An ACK number (host order) sent in direction `d`: kept when it is ahead of the one recorded
+  // (sequence-space arithmetic), so a reordered older ACK does not move it back. One writer per
+  // direction, so a load and a store, no read-modify-write.
+  void NoteAck(FlowDirection d, uint32_t ack) {
+    std::atomic<uint32_t>& next = rcv_next[static_cast<int>(d)];
+    if (static_cast<int32_t>(ack - next.load(std::memory_order_relaxed)) > 0) {
+      next.store(ack, std::memory_order_relaxed);
     }
   }
 };

@@ -23,21 +23,22 @@ SetupOutcome<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint3
                             .dst_port = nat->port},
                   .network = kProviderNetwork,
                   .proto = fwd.proto};
-  // Each direction's packets arrive with its key's tuple and leave with TranslatedTuple: in2out
-  // (client -> PE) becomes (NAT -> backend), out2in (backend -> NAT) becomes (PE -> client).
-  for (const FlowDirection d : {FlowDirection::kIn2Out, FlowDirection::kOut2In}) {
-    b.delta[static_cast<int>(d)] = ComputeRewriteDelta(b.key(d).tuple, b.TranslatedTuple(d));
-  }
+  // Packets of the in2out direction arrive with fwd's tuple and leave with TranslatedTuple
+  // (NAT -> backend); out2in runs the same substitution backwards (FlowBinding::Delta).
+  b.delta = ComputeRewriteDelta(b.fwd.tuple, b.TranslatedTuple(FlowDirection::kIn2Out));
   if (request.client_mac != nullptr) std::memcpy(b.client_mac, request.client_mac, 6);
   b.service_id = request.service_id;
   b.endpoint_id = request.endpoint_id;
-  b.backend_index = request.backend_index;
+  uint8_t nat_ip_index = 0;
   for (size_t i = 0; i < request.nat_ips.size(); ++i) {
-    if (request.nat_ips[i] == nat->ip) b.flags = static_cast<uint8_t>(i << kFlowNatIpIndexShift);
+    if (request.nat_ips[i] == nat->ip) nat_ip_index = static_cast<uint8_t>(i);
   }
 
-  const SetupOutcome<FlowId> id = table.Insert(worker, b, fwd_hash, ToMs32(now));
-  if (!id.ok()) {
+  const SetupOutcome<FlowId> id = table.Insert(worker, {b, fwd_hash, nat_ip_index}, ToMs32(now));
+  if (id.ok()) {
+    // The backend's first ACK will acknowledge the SYN: a RST is held to that before then.
+    table.entry(*id).ExpectAck(FlowDirection::kOut2In, request.syn_seq + 1);
+  } else {
     // Never published, never seen by the backend: the port is free again at once. A quarantine
     // here would let a SYN flood against a full table park every port for its length.
     ports.ReleaseUnused(*nat, request.backend_ip, request.backend_port).IgnoreError();

@@ -2,7 +2,7 @@
 //
 // The caller (dataplane slow path) has already found the private endpoint, checked its
 // connection is Approved and picked the backend with Maglev; this allocates the NAT ip:port,
-// builds both keys and both checksum deltas once, and publishes the flow. On any failure nothing
+// builds both keys and the checksum delta once, and publishes the flow. On any failure nothing
 // is left allocated.
 #pragma once
 
@@ -25,8 +25,8 @@ struct NewFlow {
   std::span<const Ipv4Be> nat_ips;
   uint16_t service_id = 0;
   uint32_t endpoint_id = 0;
-  uint16_t backend_index = 0;
   const uint8_t* client_mac = nullptr;  // 6 bytes, or nullptr
+  uint32_t syn_seq = 0;                 // the SYN's sequence number, host order
 };
 
 // The new flow's id, or the failure (nat/setup_failures.def) the dataplane counts the SYN under:

@@ -52,6 +52,8 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableConf
   t->shards_ = std::make_unique<Shard[]>(config.worker_count);
   const uint32_t per = config.capacity / config.worker_count;
   const uint32_t extra = config.capacity % config.worker_count;
+  t->shard_size_ = per;
+  t->big_shards_ = extra;
   FlowId next = 0;
   for (uint32_t w = 0; w < config.worker_count; ++w) {
     Shard& s = t->shards_[w];
@@ -258,13 +260,19 @@ void FlowTable::RemoveKey(const FlowKey& key, FlowId id, FlowDirection dir) {
   }
 }
 
-SetupOutcome<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& binding,
-                                       FlowHash fwd_hash, TimeMs32 now) {
-  assert(fwd_hash == HashFlowKey(binding.fwd));
+uint32_t FlowTable::OwnerOf(FlowId id) const {
+  const uint32_t big = shard_size_ + 1;
+  const uint32_t big_span = big_shards_ * big;
+  return id < big_span ? id / big : big_shards_ + (id - big_span) / shard_size_;
+}
+
+SetupOutcome<FlowId> FlowTable::Insert(uint32_t worker, const NewEntry& entry, TimeMs32 now) {
+  const FlowBinding& binding = entry.binding;
+  assert(entry.fwd_hash == HashFlowKey(binding.fwd));
   Shard& shard = shards_[worker];
   // Both keys' candidate buckets are random lines: start all four fetches before the first use.
   const FlowHash rev_hash = HashFlowKey(binding.rev);
-  for (const FlowHash h : {fwd_hash, rev_hash}) {
+  for (const FlowHash h : {entry.fwd_hash, rev_hash}) {
     rte_prefetch0(&buckets_[Bucket1(h.value)]);
     rte_prefetch0(&buckets_[Bucket2(h.value)]);
   }
@@ -273,24 +281,21 @@ SetupOutcome<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& bindi
   if (id == kInvalidFlowId) return {kInvalidFlowId, SetupFailure::kFlowTableFull};
   FlowEntry& e = entries_[id];
   e.binding = binding;
-  e.binding.owner_worker = static_cast<uint8_t>(worker);
-  // Keep the caller's bookkeeping bits (the NAT IP's position), mark the entry live.
-  e.binding.flags = static_cast<uint8_t>(binding.flags | kFlowLive);
-  e.tcp_state.store(TcpState::kSynSent, std::memory_order_relaxed);
+  e.Publish(now, entry.nat_ip_index);
   e.last_seen_ms.store(now, std::memory_order_relaxed);
-  e.SetCreated(now);
+  for (auto& next : e.rcv_next) next.store(0, std::memory_order_relaxed);
   for (auto& c : e.counters) {
     c.packets.store(0, std::memory_order_relaxed);
     c.bytes.store(0, std::memory_order_relaxed);
   }
-  SetupFailure failure = InsertKey(e.binding.fwd, fwd_hash, id, FlowDirection::kIn2Out);
+  SetupFailure failure = InsertKey(e.binding.fwd, entry.fwd_hash, id, FlowDirection::kIn2Out);
   if (failure == SetupFailure::kNone) {
     failure = InsertKey(e.binding.rev, rev_hash, id, FlowDirection::kOut2In);
     if (failure != SetupFailure::kNone) RemoveKey(e.binding.fwd, id, FlowDirection::kIn2Out);
   }
   if (failure != SetupFailure::kNone) {
     // The forward key may have been visible for a moment: defer reuse like any removal.
-    e.binding.flags = 0;
+    e.MarkRemoved();
     shard.pending.push_back(id);
     return {kInvalidFlowId, failure};
   }
@@ -301,10 +306,9 @@ SetupOutcome<FlowId> FlowTable::Insert(uint32_t worker, const FlowBinding& bindi
 void FlowTable::Remove(uint32_t worker, FlowId id) {
   Shard& shard = shards_[worker];
   FlowEntry& e = entries_[id];
-  if ((e.binding.flags & kFlowLive) == 0) return;  // already removed: a flow is freed once
+  if (!e.MarkRemoved()) return;  // already removed: a flow is freed once
   RemoveKey(e.binding.fwd, id, FlowDirection::kIn2Out);
   RemoveKey(e.binding.rev, id, FlowDirection::kOut2In);
-  e.binding.flags = 0;
   shard.pending.push_back(id);
   shard.live.store(shard.live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }

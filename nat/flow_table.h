@@ -42,7 +42,7 @@ inline constexpr uint32_t kSlotsPerBucket = 8;
 inline constexpr int kCuckooDepth = 2;
 inline constexpr uint32_t kMinFlowCapacity = 1;
 inline constexpr uint32_t kMaxFlowCapacity = 1u << 30;  // FlowId+direction must fit 32 bits
-inline constexpr uint32_t kMaxFlowWorkers = 255;        // FlowEntry::owner_worker is 8 bits
+inline constexpr uint32_t kMaxFlowWorkers = 255;        // workers are numbered in 8 bits
 // Keys looked up together by LookupBulk: the rx burst size.
 inline constexpr uint32_t kMaxBulkLookup = 64;
 
@@ -70,6 +70,14 @@ struct FlowRef {
 struct alignas(16) FlowLookup {
   FlowRef ref;
   FlowHash hash;
+};
+
+// What Insert publishes: the binding, its forward key's hash (HashFlowKey(binding.fwd)), and the
+// position of its NAT IP in the service's list (kept in the entry's status word).
+struct NewEntry {
+  FlowBinding binding;
+  FlowHash fwd_hash;
+  uint8_t nat_ip_index = 0;
 };
 
 class FlowTable {
@@ -125,16 +133,17 @@ class FlowTable {
   }
 
   // ---- writers: worker `worker` only, for its own shard ----
-  // Copies `binding` into a new entry (mutable fields start fresh: kSynSent, last seen `now`,
-  // zero counters) and publishes both keys; `fwd_hash` is HashFlowKey(binding.fwd) (the reverse
-  // key is new, so it is hashed here). Failures: kFlowKeyExists (a key is present),
-  // kFlowTableFull (the worker's shard or both buckets of a key are full). On failure nothing is
-  // left behind.
-  SetupOutcome<FlowId> Insert(uint32_t worker, const FlowBinding& binding, FlowHash fwd_hash,
-                              TimeMs32 now);
+  // Copies `entry.binding` into a new entry (mutable fields start fresh: kSynSent, live, created
+  // and last seen `now`, zero counters and sequence numbers) and publishes both keys;
+  // `entry.fwd_hash` is HashFlowKey(binding.fwd) (the reverse key is new, so it is hashed here).
+  // Failures: kFlowKeyExists (a key is present), kFlowTableFull (the worker's shard or both
+  // buckets of a key are full). On failure nothing is left behind.
+  SetupOutcome<FlowId> Insert(uint32_t worker, const NewEntry& entry, TimeMs32 now);
   SetupOutcome<FlowId> Insert(uint32_t worker, const FlowBinding& binding, TimeMs32 now) {
-    return Insert(worker, binding, HashFlowKey(binding.fwd), now);
+    return Insert(worker, NewEntry{binding, HashFlowKey(binding.fwd)}, now);
   }
+  // The worker whose shard holds `id`: it alone expires and frees the flow.
+  uint32_t OwnerOf(FlowId id) const;
   // Unlinks both keys; the id is reused once readers are quiescent (see Reclaim).
   void Remove(uint32_t worker, FlowId id);
   // Returns ids removed before the readers' last grace period to the free list. Call it from the
@@ -237,6 +246,9 @@ class FlowTable {
   Bucket* buckets_ = nullptr;
   std::unique_ptr<Shard[]> shards_;
   uint32_t shard_count_ = 0;
+  // Shards hold shard_size_ ids each, the first big_shards_ of them one more (OwnerOf).
+  uint32_t shard_size_ = 0;
+  uint32_t big_shards_ = 0;
 };
 
 }  // namespace privlink::nat

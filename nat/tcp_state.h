@@ -158,6 +158,40 @@ constexpr bool TcpFlagsMayChangeState(TcpState state, uint8_t tcp_flags) {
   return (internal::kMayChange[s] >> internal::FlagClass(tcp_flags)) & 1u;
 }
 
+// Whether a RST may end its flow (RFC 5961 section 3, applied as Linux conntrack applies it).
+// A middlebox sees what each end acknowledged, not its window, so it holds a RST to the one
+// number an RFC 5961 end acts on: its next expected sequence number.
+enum class RstVerdict : uint8_t {
+  kEnds,         // exactly what the receiver expects next: the connection ends (kReset)
+  kChallenge,    // ahead of it, perhaps in the window: forwarded but ending nothing; an RFC 5961
+                 // receiver answers with a challenge ACK and the exact RST that follows ends it
+  kOutOfWindow,  // behind it: no receiver accepts it; dropped (tcp_rst_out_of_window)
+};
+
+// A RST travelling in `dir`, with the flow's view of both ends (host order).
+struct RstCheck {
+  TcpState state = TcpState::kSynSent;
+  FlowDirection dir = FlowDirection::kIn2Out;
+  uint32_t receiver_next = 0;  // what the RST's receiver acknowledged last (or will first)
+  uint32_t sender_next = 0;    // the same for its sender
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  bool has_ack = false;
+};
+
+constexpr RstVerdict JudgeRst(const RstCheck& rst) {
+  if (rst.state == TcpState::kSynSent && rst.dir == FlowDirection::kOut2In) {
+    // The client is in SYN-SENT and has acknowledged nothing: a RST is acceptable only if it
+    // acknowledges the client's SYN (RFC 9293 3.10.7.3), which the backend will acknowledge
+    // first: its own next expected number.
+    return rst.has_ack && rst.ack == rst.sender_next ? RstVerdict::kEnds
+                                                     : RstVerdict::kOutOfWindow;
+  }
+  const auto ahead = static_cast<int32_t>(rst.seq - rst.receiver_next);
+  if (ahead == 0) return RstVerdict::kEnds;
+  return ahead > 0 ? RstVerdict::kChallenge : RstVerdict::kOutOfWindow;
+}
+
 constexpr uint32_t TcpStateTimeoutMs(TcpState state, const TcpTimeouts& timeouts) {
   switch (state) {
     case TcpState::kSynSent:

@@ -1,10 +1,11 @@
 // The fast path's whole job on a flow hit, for either direction: rewrite the header from the
-// flow's binding with the precomputed checksum delta, count the packet, stamp the time, and move
-// the TCP state when the flags can change it. One function serves both directions: the rewrite
-// is always "the other direction's key, reversed" (FlowBinding::TranslatedTuple).
+// flow's binding with the precomputed checksum delta, count the packet, stamp the time, note the
+// ACK, and move the TCP state when the flags can change it. One function serves both directions:
+// the rewrite is always "the other direction's key, reversed" (FlowBinding::TranslatedTuple).
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "nat/flow_entry.h"
 #include "nat/rewrite.h"
@@ -19,15 +20,28 @@ struct TcpPacket {
   uint32_t frame_bytes = 0;
 };
 
-template <ChecksumMode kMode = ChecksumMode::kSoftware>
+// kAdvance: a segment whose flags can change the state moves it. kKeep: the state is left alone
+// (the dataplane's fast path, which hands every segment that could change it to a slow path that
+// verifies it first).
+enum class StateUpdate : uint8_t { kAdvance, kKeep };
+
+template <ChecksumMode kMode = ChecksumMode::kSoftware, StateUpdate kState = StateUpdate::kAdvance>
 inline void TranslateOnFlow(FlowEntry& flow, FlowDirection dir, const TcpPacket& packet,
                             TimeMs32 now) {
   const FlowBinding& b = flow.binding;
-  RewriteIpv4Tcp<kMode>(packet.headers, b.TranslatedTuple(dir), b.delta[static_cast<int>(dir)]);
+  if ((packet.tcp_flags & kTcpAck) != 0) {
+    uint32_t ack;
+    std::memcpy(&ack, static_cast<const unsigned char*>(packet.headers.tcp) + kTcpAckOffset,
+                sizeof ack);
+    flow.NoteAck(dir, Be32ToHost(ack));
+  }
+  RewriteIpv4Tcp<kMode>(packet.headers, b.TranslatedTuple(dir), b.Delta(dir));
   flow.counter(dir).Add(packet.frame_bytes);
   flow.last_seen_ms.store(now, std::memory_order_relaxed);
-  if (TcpFlagsMayChangeState(flow.state(), packet.tcp_flags)) {
-    flow.AdvanceTcpState(dir, packet.tcp_flags);
+  if constexpr (kState == StateUpdate::kAdvance) {
+    if (TcpFlagsMayChangeState(flow.state(), packet.tcp_flags)) {
+      flow.AdvanceTcpState(dir, packet.tcp_flags);
+    }
   }
 }
 

@@ -101,8 +101,7 @@ int RunDemo() {
                               {.client_to_endpoint = key,
                                .backend_ip = backend_ips[slot],
                                .backend_port = backend_port,
-                               .nat_ips = nat_ips,
-                               .backend_index = slot},
+                               .nat_ips = nat_ips},
                               clock.NowMs());
     if (!id.ok()) {
       std::printf("flow setup failed: %s\n",

@@ -138,6 +138,12 @@ absl::StatusOr<DataplaneConfig> DecodeDataplaneConfig(const json& document) {
   config.maglev_table_size = static_cast<uint32_t>(
       r.Integer("maglevTableSize", 1, kMaxMaglevTableSize, kDefaultMaglevTableSize));
   config.extra_mbufs = static_cast<uint32_t>(r.Integer("extraMbufs", 0, kMaxExtraMbufs, 0));
+  if (const std::string verify = r.String("verifyTcpChecksum", "stateChanging");
+      verify == "all") {
+    config.verify_tcp_checksum = TcpChecksumVerification::kAll;
+  } else if (verify != "stateChanging") {
+    r.Fail("verifyTcpChecksum", Cat("must be stateChanging or all, not '", verify, "'"));
+  }
   r.ObjectList("ports", [&](JsonObjectReader& port) { config.ports.push_back(ReadPort(port)); });
   if (auto status = r.Finish(); !status.ok()) return status;
 
@@ -193,7 +199,10 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
               {"ports", std::move(ports)},
               {"natPortQuarantineSeconds", config.nat_port_quarantine_seconds},
               {"maglevTableSize", config.maglev_table_size},
-              {"extraMbufs", config.extra_mbufs}};
+              {"extraMbufs", config.extra_mbufs},
+              {"verifyTcpChecksum",
+               config.verify_tcp_checksum == TcpChecksumVerification::kAll ? "all"
+                                                                           : "stateChanging"}};
 }
 
 std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config) {

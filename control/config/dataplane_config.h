@@ -64,6 +64,12 @@ struct PortConfig {
   bool operator==(const PortConfig&) const = default;
 };
 
+// dataplane.verifyTcpChecksum: which TCP segments the workers verify before using them.
+enum class TcpChecksumVerification : uint8_t {
+  kStateChanging,  // "stateChanging" (default): those that would create a flow or change its state
+  kAll,            // "all": every segment
+};
+
 struct DataplaneConfig {
   std::string region = "local";  // part of every service alias
   uint32_t workers = kDefaultWorkers;
@@ -78,6 +84,7 @@ struct DataplaneConfig {
   uint32_t nat_port_quarantine_seconds = kDefaultNatPortQuarantineSeconds;
   uint32_t maglev_table_size = kDefaultMaglevTableSize;
   uint32_t extra_mbufs = 0;
+  TcpChecksumVerification verify_tcp_checksum = TcpChecksumVerification::kStateChanging;
   bool operator==(const DataplaneConfig&) const = default;
 };
 

@@ -38,6 +38,7 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
   const std::string& prefix = options.name_prefix;
   const uint32_t workers = options.workers;
   shared_.clock = options.clock;
+  shared_.verify_all_tcp_checksums = options.verify_all_tcp_checksums;
 
   shared_.pool =
       rte_pktmbuf_pool_create((prefix + "pool").c_str(), options.pool_size, options.pool_cache, 0,

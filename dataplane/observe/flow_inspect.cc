@@ -10,7 +10,8 @@ namespace {
 using nat::FlowDirection;
 using nlohmann::json;
 
-FlowRecord CopyFlow(const nat::FlowEntry& e, nat::FlowId id, nat::TimeMs32 now) {
+FlowRecord CopyFlow(const nat::FlowTable& table, nat::FlowId id, nat::TimeMs32 now) {
+  const nat::FlowEntry& e = table.entry(id);
   FlowRecord r;
   const nat::FlowBinding& b = e.binding;
   r.id = id;
@@ -18,7 +19,7 @@ FlowRecord CopyFlow(const nat::FlowEntry& e, nat::FlowId id, nat::TimeMs32 now) 
   r.rev = b.rev;
   r.endpoint_id = b.endpoint_id;
   r.service_id = b.service_id;
-  r.owner_worker = b.owner_worker;
+  r.owner_worker = static_cast<uint8_t>(table.OwnerOf(id));
   r.state = e.state();
   r.age_ms = e.AgeMs(now);
   r.idle_ms = nat::ElapsedMs(now, e.last_seen_ms.load(std::memory_order_relaxed));
@@ -48,7 +49,7 @@ void FlowReader::Scan(const FlowFilter& filter, nat::TimeMs32 now, Fn&& fn) cons
     // Online for one batch only (see the header): copies are made while no id can be reused.
     if (rcu_ != nullptr) rte_rcu_qsbr_thread_online(rcu_, rcu_thread_id_);
     bucket = table_.ScanForwardKeys(bucket, kFlowScanBatchBuckets, [&](nat::FlowId id) {
-      FlowRecord r = CopyFlow(table_.entry(id), id, now);
+      FlowRecord r = CopyFlow(table_, id, now);
       if (filter.Matches(r)) batch.push_back(r);
     });
     if (rcu_ != nullptr) rte_rcu_qsbr_thread_offline(rcu_, rcu_thread_id_);

@@ -33,6 +33,7 @@ absl::StatusOr<std::unique_ptr<InProcessDataplane>> InProcessDataplane::Create(
                      .nat_first_port = options.nat_first_port,
                      .nat_last_port = options.nat_last_port,
                      .nat_quarantine_ms = options.nat_quarantine_ms,
+                     .verify_all_tcp_checksums = options.verify_all_tcp_checksums,
                      .clock = &d->clock_,
                      .initial_view = std::move(options.initial_view),
                      .controller = std::move(options.controller)};

@@ -57,6 +57,7 @@ struct InProcessOptions {
   uint16_t nat_first_port = nat::kDefaultFirstNatPort;
   uint16_t nat_last_port = nat::kDefaultLastNatPort;
   uint32_t nat_quarantine_ms = nat::kDefaultPortQuarantineMs;
+  bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
   nat::TimeMs clock_start_ms = 0;
   // The neighbour view workers start with (nullptr: an empty one).
   std::unique_ptr<const DataplaneView> initial_view;

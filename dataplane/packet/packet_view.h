@@ -1,8 +1,8 @@
 // PacketView: the one way privlink reads packet bytes (the glb-director habit).
 //
-// A view is a pointer and a length, nothing else, so the parser and the translation run the same
-// on an mbuf's data (one segment: rte_pktmbuf_mtod + rte_pktmbuf_data_len), a pcap record and a
-// test buffer. Loads go through memcpy at byte offsets: headers after a 14- or 18-byte Ethernet
+// A view is a pointer, a length and what the NIC said of the checksums (nothing, for a pcap
+// record or a test buffer), so the parser and the translation run the same on an mbuf's data
+// (one segment: rte_pktmbuf_mtod + rte_pktmbuf_data_len), a pcap record and a test buffer. Loads go through memcpy at byte offsets: headers after a 14- or 18-byte Ethernet
 // header are only 2-byte aligned, and memcpy compiles to a plain load without undefined behaviour.
 #pragma once
 
@@ -14,13 +14,31 @@
 
 namespace privlink::dataplane {
 
+// What a NIC reports of a received frame's checksum (DPDK's RTE_MBUF_F_RX_{IP,L4}_CKSUM_*).
+enum class NicVerdict : uint8_t {
+  kUnknown,  // not checked (no offload, a pcap record, a test buffer): compute it
+  kBad,      // checked and wrong
+  kGood,     // checked and right
+  kNone,     // the data is intact but the field does not hold its checksum (virtio: the TCP
+             // field holds the pseudo-header sum): accept it, fill the field in before sending
+};
+
+struct NicChecksums {
+  NicVerdict ipv4 = NicVerdict::kUnknown;
+  NicVerdict l4 = NicVerdict::kUnknown;
+
+  bool operator==(const NicChecksums&) const = default;
+};
+
 class PacketView {
  public:
   constexpr PacketView() = default;
-  constexpr PacketView(const uint8_t* data, uint32_t len) : data_(data), len_(len) {}
+  constexpr PacketView(const uint8_t* data, uint32_t len, NicChecksums nic = {})
+      : data_(data), len_(len), nic_(nic) {}
 
   constexpr const uint8_t* data() const { return data_; }
   constexpr uint32_t size() const { return len_; }
+  constexpr NicChecksums nic() const { return nic_; }
 
   // Whether bytes [offset, offset + count) lie inside the packet (no overflow for any input).
   constexpr bool Contains(size_t offset, size_t count) const {
@@ -45,6 +63,7 @@ class PacketView {
  private:
   const uint8_t* data_ = nullptr;
   uint32_t len_ = 0;
+  NicChecksums nic_;
 };
 
 // Writing a 16-bit host-order value in network byte order at any alignment (frame builders).

@@ -47,7 +47,8 @@ ParsedPacket ParseArp(PacketView packet, size_t l3, ParsedPacket& out) {
   return out;
 }
 
-ParsedPacket ParseIpv4Tcp(PacketView packet, size_t l3, bool verify_checksums, ParsedPacket& out) {
+ParsedPacket ParseIpv4Tcp(PacketView packet, size_t l3, bool verify_tcp_checksum,
+                          ParsedPacket& out) {
   if (!packet.Contains(l3, nat::kIpv4MinHeaderLen)) {
     return Dropped(out, DropReason::kIpv4Truncated);
   }
@@ -56,7 +57,7 @@ ParsedPacket ParseIpv4Tcp(PacketView packet, size_t l3, bool verify_checksums, P
   const size_t ip_header_len = size_t{version_ihl & 0x0fu} * 4;
   if (ip_header_len < nat::kIpv4MinHeaderLen) return Dropped(out, DropReason::kIpv4IhlTooSmall);
   if (!packet.Contains(l3, ip_header_len)) return Dropped(out, DropReason::kIpv4IhlPastFrame);
-  if (verify_checksums && !Ipv4ChecksumOk(packet.At(l3), ip_header_len)) {
+  if (!Ipv4HeaderIntact(packet.nic().ipv4, packet.At(l3), ip_header_len)) {
     return Dropped(out, DropReason::kIpv4BadChecksum);
   }
   if ((packet.LoadHost16(l3 + kIpv4FragmentOffset) & kFragmentBits) != 0) {
@@ -76,18 +77,23 @@ ParsedPacket ParseIpv4Tcp(PacketView packet, size_t l3, bool verify_checksums, P
   if (tcp_header_len < kTcpMinHeaderLen) return Dropped(out, DropReason::kTcpDataOffsetTooSmall);
   const size_t segment_len = total_len - ip_header_len;
   if (tcp_header_len > segment_len) return Dropped(out, DropReason::kTcpDataOffsetPastSegment);
-  if (verify_checksums &&
-      !TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
-                     packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), segment_len)) {
-    return Dropped(out, DropReason::kTcpBadChecksum);
+  uint8_t checksums = ChecksumBits(packet.nic());
+  if (packet.nic().l4 == NicVerdict::kBad) return Dropped(out, DropReason::kTcpBadChecksum);
+  if (verify_tcp_checksum && (checksums & kTcpChecksumVerified) == 0) {
+    if (!TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
+                       packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), segment_len)) {
+      return Dropped(out, DropReason::kTcpBadChecksum);
+    }
+    checksums |= kTcpChecksumVerified;
   }
   FillTcp(packet, l3, ip_header_len, total_len, tcp_header_len, out);
+  out.checksums = checksums;
   return out;
 }
 
 }  // namespace
 
-ParsedPacket ParsePacketInOrder(PacketView packet, bool verify_checksums) {
+ParsedPacket ParsePacketInOrder(PacketView packet, bool verify_tcp_checksum) {
   ParsedPacket out;
   if (!packet.Contains(0, kEthHeaderLen)) return Dropped(out, DropReason::kEthTruncated);
   CopyMacs(packet, out);
@@ -107,7 +113,7 @@ ParsedPacket ParsePacketInOrder(PacketView packet, bool verify_checksums) {
   out.l3_offset = static_cast<uint16_t>(l3);
   switch (ethertype) {
     case kEtherTypeIpv4:
-      return ParseIpv4Tcp(packet, l3, verify_checksums, out);
+      return ParseIpv4Tcp(packet, l3, verify_tcp_checksum, out);
     case kEtherTypeArp:
       return ParseArp(packet, l3, out);
     case kEtherTypeIpv6:

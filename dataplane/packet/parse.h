@@ -36,13 +36,21 @@ enum class ParseVerdict : uint8_t {
 };
 
 // Compile-time choices, so the hot loop carries no runtime flag:
-// ParsePacket<ParseOptions{.verify_checksums = true}>(...), or ParsePacket<kVerifyChecksums>.
+// ParsePacket<ParseOptions{.verify_tcp_checksum = true}>(...), or ParsePacket<kVerifyTcpChecksums>.
+// The IPv4 header checksum is always verified (RFC 1812 5.2.2: a router must, and must not offer a
+// way to turn it off), by the NIC where it reports a verdict (PacketView::nic), else here.
 struct ParseOptions {
-  // Verify the IPv4 header and TCP checksums. Off by default: the NIC verifies them where it
-  // offloads checksums, and NAT rewrites carry any existing error through unchanged (RFC 1624).
-  bool verify_checksums = false;
+  // Verify every TCP segment's checksum (dataplane.verifyTcpChecksum: all). Off by default: the
+  // worker verifies only the segments that create a flow or change its state, before they do;
+  // other segments carry any error through the NAT rewrite unchanged (RFC 1624).
+  bool verify_tcp_checksum = false;
 };
-inline constexpr ParseOptions kVerifyChecksums{.verify_checksums = true};
+inline constexpr ParseOptions kVerifyTcpChecksums{.verify_tcp_checksum = true};
+
+// ParsedPacket::checksums bits (kTcp).
+inline constexpr uint8_t kTcpChecksumVerified = 0x1;  // right, as the NIC or the parser found
+inline constexpr uint8_t kIpv4ChecksumToFill = 0x2;   // NIC kNone: header intact, field not
+inline constexpr uint8_t kTcpChecksumToFill = 0x4;    // NIC kNone: the field holds a partial sum
 
 struct ArpFields {
   uint16_t op = 0;  // host order: kArpOpRequest or kArpOpReply
@@ -65,6 +73,7 @@ struct ParsedPacket {
   uint16_t ip_total_len = 0;                    // IPv4 total length (kTcp)
   uint8_t tcp_header_len = 0;                   // 20..60, options included (kTcp)
   uint8_t tcp_flags = 0;                        // byte 13: FIN, SYN, RST, ... (kTcp)
+  uint8_t checksums = 0;                        // kTcpChecksumVerified, ... (kTcp)
   // kTcp: the packet's tuple; `network` is left 0 for the caller to fill from (port, VLAN).
   nat::FlowKey key;
   MacAddress dst_mac{};  // copied whenever the frame holds an Ethernet header
@@ -88,9 +97,41 @@ namespace parse_internal {
 inline constexpr size_t kMinTcpFrameLen = kEthHeaderLen + nat::kIpv4MinHeaderLen + kTcpMinHeaderLen;
 inline constexpr uint16_t kFragmentBits = kIpv4MoreFragments | kIpv4FragmentOffsetMask;
 
-// A header whose one's-complement sum (checksum field included) is 0xffff is intact.
+// A header whose one's-complement sum (checksum field included) is 0xffff is intact. Summed in
+// 32-bit words (an IPv4 header is whole words; one's-complement sums may be taken in any word
+// size, RFC 1071 2(C)): five adds for a header without options, inlined in the fast path.
 inline bool Ipv4ChecksumOk(const uint8_t* ipv4_header, size_t header_len) {
-  return nat::ChecksumFold(nat::ChecksumPartial(ipv4_header, header_len)) == 0xffff;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < header_len; i += 4) {
+    uint32_t word;
+    std::memcpy(&word, ipv4_header + i, sizeof word);
+    sum += word;
+  }
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  return nat::ChecksumFold(static_cast<uint32_t>(sum)) == 0xffff;
+}
+
+// The IPv4 header checks out: by the NIC's verdict, else computed.
+inline bool Ipv4HeaderIntact(NicVerdict nic, const uint8_t* ipv4_header, size_t header_len) {
+  switch (nic) {
+    case NicVerdict::kGood:
+    case NicVerdict::kNone:
+      return true;
+    case NicVerdict::kBad:
+      return false;
+    case NicVerdict::kUnknown:
+      break;
+  }
+  return Ipv4ChecksumOk(ipv4_header, header_len);
+}
+
+// The checksums bits of a TCP frame whose headers passed, before any TCP checksum computation.
+constexpr uint8_t ChecksumBits(NicChecksums nic) {
+  const bool l4_known_good = nic.l4 == NicVerdict::kGood || nic.l4 == NicVerdict::kNone;
+  return static_cast<uint8_t>((l4_known_good ? kTcpChecksumVerified : 0) |
+                              (nic.ipv4 == NicVerdict::kNone ? kIpv4ChecksumToFill : 0) |
+                              (nic.l4 == NicVerdict::kNone ? kTcpChecksumToFill : 0));
 }
 
 inline bool TcpChecksumOk(Ipv4Be src, Ipv4Be dst, const uint8_t* segment, size_t segment_len) {
@@ -124,7 +165,7 @@ inline void FillTcp(PacketView packet, size_t l3, size_t ip_header_len, size_t t
 }
 
 // Every check in order; the first failure is the drop reason. Defined in parse.cc.
-ParsedPacket ParsePacketInOrder(PacketView packet, bool verify_checksums);
+ParsedPacket ParsePacketInOrder(PacketView packet, bool verify_tcp_checksum);
 
 // The fast path alone: fills `out` and returns true for exactly the frames the in-order parser
 // accepts as kTcp; returns false, with `out` partly written, for every other frame. Always inlined:
@@ -159,16 +200,25 @@ template <ParseOptions kOptions>
   const size_t l4 = l3 + ip_header_len;
   const size_t tcp_header_len = (size_t{packet.U8(l4 + kTcpDataOffsetOffset)} >> 4) * 4;
   const size_t segment_len = total_len - ip_header_len;
-  bool ok = (tcp_header_len >= kTcpMinHeaderLen) & (tcp_header_len <= segment_len);
-  if constexpr (kOptions.verify_checksums) {
-    ok = ok && Ipv4ChecksumOk(packet.At(l3), ip_header_len) &&
-         TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
-                       packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), segment_len);
-  }
-  if (!ok) [[unlikely]] {
+  const NicChecksums nic = packet.nic();
+  const bool ok = (tcp_header_len >= kTcpMinHeaderLen) & (tcp_header_len <= segment_len) &
+                  (nic.l4 != NicVerdict::kBad);
+  if (!ok || !Ipv4HeaderIntact(nic.ipv4, packet.At(l3), ip_header_len)) [[unlikely]] {
     return false;
   }
+  uint8_t checksums = ChecksumBits(nic);
+  if constexpr (kOptions.verify_tcp_checksum) {
+    if ((checksums & kTcpChecksumVerified) == 0) {
+      if (!TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
+                         packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4),
+                         segment_len)) [[unlikely]] {
+        return false;
+      }
+      checksums |= kTcpChecksumVerified;
+    }
+  }
   FillTcp(packet, l3, ip_header_len, total_len, tcp_header_len, out);
+  out.checksums = checksums;
   return true;
 }
 
@@ -181,8 +231,17 @@ template <ParseOptions kOptions>
 template <ParseOptions kOptions = ParseOptions{}>
 [[gnu::always_inline]] inline void ParsePacketInto(PacketView packet, ParsedPacket& out) {
   if (!parse_internal::ParseTcpFast<kOptions>(packet, out)) [[unlikely]] {
-    out = parse_internal::ParsePacketInOrder(packet, kOptions.verify_checksums);
+    out = parse_internal::ParsePacketInOrder(packet, kOptions.verify_tcp_checksum);
   }
+}
+
+// Whether a parsed TCP frame's checksum is right: known (the NIC's verdict, or verified by the
+// parser), else computed over the pseudo-header and segment (the slow path's check before a
+// segment creates a flow or changes its state).
+inline bool TcpChecksumIntact(PacketView frame, const ParsedPacket& p) {
+  if ((p.checksums & kTcpChecksumVerified) != 0) return true;
+  return parse_internal::TcpChecksumOk(p.key.tuple.src_ip, p.key.tuple.dst_ip,
+                                       frame.At(p.l4_offset), p.tcp_segment_len());
 }
 
 template <ParseOptions kOptions = ParseOptions{}>

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "nat/checksum.h"
+
 namespace privlink::dataplane {
 
 using MacAddress = std::array<uint8_t, 6>;
@@ -49,8 +51,8 @@ inline constexpr uint8_t kIpProtoUdp = 17;
 // TCP (RFC 9293), beside the offsets in nat/checksum.h.
 inline constexpr size_t kTcpMinHeaderLen = 20;
 inline constexpr size_t kTcpMaxHeaderLen = 60;
-inline constexpr size_t kTcpSeqOffset = 4;
-inline constexpr size_t kTcpAckOffset = 8;
+using nat::kTcpAckOffset;
+using nat::kTcpSeqOffset;
 inline constexpr size_t kTcpDataOffsetOffset = 12;  // high 4 bits: header length in 32-bit words
 inline constexpr size_t kTcpFlagsOffset = 13;
 inline constexpr size_t kTcpWindowOffset = 14;

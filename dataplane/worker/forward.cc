@@ -13,6 +13,7 @@
 #include "dataplane/packet/parse.h"
 #include "dataplane/packet/tcp_reset.h"
 #include "dataplane/worker/tx.h"
+#include "nat/checksum.h"
 #include "nat/flow_setup.h"
 #include "nat/translate.h"
 
@@ -55,6 +56,46 @@ struct Received {
   rte_mbuf* m;
   const ParsedPacket& p;
 };
+
+// ---- arriving: what the NIC says of a frame's checksums ----
+
+NicVerdict VerdictOf(uint64_t ol_flags, uint64_t bad, uint64_t good) {
+  const bool b = (ol_flags & bad) != 0;
+  const bool g = (ol_flags & good) != 0;
+  if (b) return g ? NicVerdict::kNone : NicVerdict::kBad;
+  return g ? NicVerdict::kGood : NicVerdict::kUnknown;
+}
+
+// RTE_MBUF_F_RX_{IP,L4}_CKSUM_*: both bits clear (UNKNOWN) on ports without checksum offload
+// (net_af_packet, net_ring, net_pcap), so the common case is one test.
+[[gnu::always_inline]] inline NicChecksums NicChecksumsOf(const rte_mbuf* m) {
+  constexpr uint64_t kMasks = RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  if ((m->ol_flags & kMasks) == 0) [[likely]] {
+    return {};
+  }
+  return {.ipv4 = VerdictOf(m->ol_flags, RTE_MBUF_F_RX_IP_CKSUM_BAD, RTE_MBUF_F_RX_IP_CKSUM_GOOD),
+          .l4 = VerdictOf(m->ol_flags, RTE_MBUF_F_RX_L4_CKSUM_BAD, RTE_MBUF_F_RX_L4_CKSUM_GOOD)};
+}
+
+// A frame whose NIC verified a checksum without it being in the field (NicVerdict::kNone) leaves
+// with the field filled in, after the rewrite: the incremental update of a partial sum is not a
+// checksum.
+void FillChecksums(uint8_t* frame, const ParsedPacket& p) {
+  uint8_t* ip = frame + p.l3_offset;
+  uint8_t* tcp = frame + p.l4_offset;
+  if ((p.checksums & kIpv4ChecksumToFill) != 0) {
+    const uint16_t sum = nat::Ipv4HeaderChecksum(ip);
+    std::memcpy(ip + nat::kIpv4ChecksumOffset, &sum, sizeof sum);
+  }
+  if ((p.checksums & kTcpChecksumToFill) != 0) {
+    Ipv4Be src;
+    Ipv4Be dst;
+    std::memcpy(&src, ip + nat::kIpv4SrcOffset, sizeof src);
+    std::memcpy(&dst, ip + nat::kIpv4DstOffset, sizeof dst);
+    const uint16_t sum = nat::TcpChecksum(src, dst, tcp, p.tcp_segment_len());
+    std::memcpy(tcp + nat::kTcpChecksumOffset, &sum, sizeof sum);
+  }
+}
 
 // ---- leaving: the L2 header of the side a frame goes to, then its TX queue ----
 // Each takes an IPv4 datagram and frames it for its side (FrameDatagram: header, length,
@@ -196,30 +237,80 @@ void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
 
 // ---- the fast path ----
 
+// A packet of flow `flow` in kDir, translated (the state moved or left as kState says), counted
+// and sent on.
+template <FlowDirection kDir, nat::StateUpdate kState>
+[[gnu::always_inline]] inline void ForwardTranslated(Worker& w, const BurstContext& ctx,
+                                                     Received in, FlowEntry& flow) {
+  const FlowBinding& b = flow.binding;
+  const ParsedPacket& p = in.p;
+  uint8_t* f = FrameOf(in.m);
+  const uint32_t frame_bytes = in.m->pkt_len;
+  nat::TranslateOnFlow<nat::ChecksumMode::kSoftware, kState>(
+      flow, kDir,
+      {.headers = {f + p.l3_offset, f + p.l4_offset},
+       .tcp_flags = p.tcp_flags,
+       .frame_bytes = frame_bytes},
+      ctx.now32);
+  if ((p.checksums & (kIpv4ChecksumToFill | kTcpChecksumToFill)) != 0) [[unlikely]] {
+    FillChecksums(f, p);
+  }
+  w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
+  w.counters.services[b.service_id][kDir].Add(frame_bytes);
+  Emit<kDir>(w, ctx, {in.m, p.l3_offset, p.ip_total_len}, b);
+}
+
+// A segment that can change its flow's TCP state (SYN, FIN, RST, the ACK that completes the
+// handshake): a corrupt one must not, so its checksum is verified first, and a RST is held to
+// what its receiver expects (RFC 5961). A handful per connection, so out of line.
+template <FlowDirection kDir>
+[[gnu::noinline]] void ForwardStateChange(Worker& w, const BurstContext& ctx, Received in,
+                                          FlowEntry& flow) {
+  const ParsedPacket& p = in.p;
+  const PacketView frame(FrameOf(in.m), in.m->data_len);
+  if (!TcpChecksumIntact(frame, p)) {
+    return DropPacket(w.counters, in.m, DropReason::kTcpBadChecksum);
+  }
+  const uint32_t seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset);
+  if ((p.tcp_flags & nat::kTcpRst) != 0) {
+    const bool has_ack = (p.tcp_flags & nat::kTcpAck) != 0;
+    switch (flow.JudgeRst(kDir, seq, frame.LoadHost32(p.l4_offset + kTcpAckOffset), has_ack)) {
+      case nat::RstVerdict::kOutOfWindow:
+        return DropPacket(w.counters, in.m, DropReason::kTcpRstOutOfWindow);
+      case nat::RstVerdict::kChallenge:
+        return ForwardTranslated<kDir, nat::StateUpdate::kKeep>(w, ctx, in, flow);
+      case nat::RstVerdict::kEnds:
+        break;
+    }
+  } else if ((p.tcp_flags & nat::kTcpSyn) != 0) {
+    const nat::TcpState state = flow.state();
+    if (nat::NextTcpState(state, kDir, p.tcp_flags) != state) {
+      // A SYN that opens (a client reusing the port) or answers (the backend's SYN-ACK): the
+      // other side acknowledges its sequence number + 1 first.
+      constexpr FlowDirection kOther =
+          kDir == FlowDirection::kIn2Out ? FlowDirection::kOut2In : FlowDirection::kIn2Out;
+      flow.ExpectAck(kOther, seq + 1);
+    }
+  }
+  ForwardTranslated<kDir, nat::StateUpdate::kAdvance>(w, ctx, in, flow);
+}
+
 // A packet of a flow, in the direction its port's role gives (see ProcessBurst). Inlined into
 // each burst loop: the call's prologue and epilogue cost as much as the counters.
 template <FlowDirection kDir>
 [[gnu::always_inline]] inline void ForwardOnFlow(Worker& w, const BurstContext& ctx, Received in,
                                                  FlowId id) {
   FlowEntry& flow = w.shared->flows->entry(id);
-  const FlowBinding& b = flow.binding;
   // One 4-byte load per packet: a rejected or deleted connection stops here at once.
-  const EndpointEntry endpoint = ctx.snapshot->Endpoint(b.endpoint_id);
+  const EndpointEntry endpoint = ctx.snapshot->Endpoint(flow.binding.endpoint_id);
   if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset)
       [[unlikely]] {
     return TearDown(w, ctx, in, FlowRef{id, kDir});
   }
-  const ParsedPacket& p = in.p;
-  uint8_t* f = FrameOf(in.m);
-  const uint32_t frame_bytes = in.m->pkt_len;
-  nat::TranslateOnFlow(flow, kDir,
-                       {.headers = {f + p.l3_offset, f + p.l4_offset},
-                        .tcp_flags = p.tcp_flags,
-                        .frame_bytes = frame_bytes},
-                       ctx.now32);
-  w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
-  w.counters.services[b.service_id][kDir].Add(frame_bytes);
-  Emit<kDir>(w, ctx, {in.m, p.l3_offset, p.ip_total_len}, b);
+  if (nat::TcpFlagsMayChangeState(flow.state(), in.p.tcp_flags)) [[unlikely]] {
+    return ForwardStateChange<kDir>(w, ctx, in, flow);
+  }
+  ForwardTranslated<kDir, nat::StateUpdate::kKeep>(w, ctx, in, flow);
 }
 
 // ---- the slow path ----
@@ -234,6 +325,9 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
   if ((p.tcp_flags & kHandshakeFlags) != nat::kTcpSyn) {
     return DropPacket(w.counters, m, DropReason::kNoFlowNotSyn);
   }
+  // A corrupt SYN gets no flow, no NAT port and no reset.
+  const PacketView frame(FrameOf(m), m->data_len);
+  if (!TcpChecksumIntact(frame, p)) return DropPacket(w.counters, m, DropReason::kTcpBadChecksum);
   const Snapshot& snap = *ctx.snapshot;
   const control::PeTarget* target =
       snap.FindPe(p.key.network, p.key.tuple.dst_ip, p.key.tuple.dst_port);
@@ -254,8 +348,8 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
                              .nat_ips = service->nat_ips,
                              .service_id = service->id,
                              .endpoint_id = target->endpoint,
-                             .backend_index = backend,
-                             .client_mac = p.src_mac.data()};
+                             .client_mac = p.src_mac.data(),
+                             .syn_seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset)};
   const nat::SetupOutcome<FlowId> created =
       nat::CreateFlow(*w.shared->flows, w.ports, w.index, request, ctx.now);
   if (!created.ok()) {
@@ -270,12 +364,11 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
     // Counted under the failure's namesake: one list names both (nat/setup_failures.def).
     return DropPacket(w.counters, m, DropReasonOf(created.failure));
   }
-  const FlowBinding& b = w.shared->flows->entry(*created).binding;
-  w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Add(1);
+  const FlowEntry& entry = w.shared->flows->entry(*created);
+  w.counters.nat_ports[entry.binding.service_id].in_use[entry.nat_ip_index()].Add(1);
   w.counters.flows_created.Add(1);
-  w.counters.endpoint_connections[b.endpoint_id].Add(1);
-  PushAudit(w, w.shared->flows->entry(*created), AuditEvent::kStart, FlowEndReason::kNone,
-            ctx.now32);
+  w.counters.endpoint_connections[entry.binding.endpoint_id].Add(1);
+  PushAudit(w, entry, AuditEvent::kStart, FlowEndReason::kNone, ctx.now32);
   ForwardOnFlow<FlowDirection::kIn2Out>(w, ctx, in, *created);
 }
 
@@ -288,9 +381,8 @@ void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const Par
   DropPacket(w.counters, m, DropReason::kProviderDstNotNatIp);
 }
 
-}  // namespace
 
-template <PortRole kRole>
+template <PortRole kRole, ParseOptions kParse>
 void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
                   uint16_t count) {
   // A port's role fixes the direction of every flow hit on it: consumer-side keys carry a
@@ -317,7 +409,8 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       continue;
     }
     ParsedPacket& p = parsed[n];
-    ParsePacketInto(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), p);
+    ParsePacketInto<kParse>(
+        PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, NicChecksumsOf(m)), p);
     if (p.verdict != ParseVerdict::kTcp) [[unlikely]] {
       if (p.verdict == ParseVerdict::kArp) {
         SendToControl(w, port, m);
@@ -371,9 +464,17 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
   }
 }
 
-template void ProcessBurst<PortRole::kConsumer>(Worker&, const BurstContext&, uint16_t, rte_mbuf**,
-                                                uint16_t);
-template void ProcessBurst<PortRole::kProvider>(Worker&, const BurstContext&, uint16_t, rte_mbuf**,
-                                                uint16_t);
+}  // namespace
+
+void ProcessBurstOf(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
+                    uint16_t count) {
+  const bool consumer = w.shared->ports[port].role == PortRole::kConsumer;
+  if (w.shared->verify_all_tcp_checksums) [[unlikely]] {
+    return consumer ? ProcessBurst<PortRole::kConsumer, kVerifyTcpChecksums>(w, ctx, port, pkts, count)
+                    : ProcessBurst<PortRole::kProvider, kVerifyTcpChecksums>(w, ctx, port, pkts, count);
+  }
+  return consumer ? ProcessBurst<PortRole::kConsumer, ParseOptions{}>(w, ctx, port, pkts, count)
+                  : ProcessBurst<PortRole::kProvider, ParseOptions{}>(w, ctx, port, pkts, count);
+}
 
 }  // namespace privlink::dataplane

@@ -2,8 +2,8 @@
 // the fast path (a flow hit: translate with the flow's precomputed rewrite and send) or the slow
 // path (a consumer SYN creates a flow; anything else is dropped under a named reason).
 //
-// Specialised at compile time by the port's role, so the consumer and provider loops carry no
-// role test per packet. Frames leave through the worker's per-port TX queues (tx.h); ARP and
+// Specialised at compile time by the port's role and the checksum policy, so the loops carry no
+// role or policy test per packet. Frames leave through the worker's per-port TX queues (tx.h); ARP and
 // packets whose next hop has no MAC yet go to the control thread's ring.
 #pragma once
 
@@ -15,13 +15,9 @@
 
 namespace privlink::dataplane {
 
-template <PortRole kRole>
-void ProcessBurst(Worker& worker, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
-                  uint16_t count);
-
-extern template void ProcessBurst<PortRole::kConsumer>(Worker&, const BurstContext&, uint16_t,
-                                                       rte_mbuf**, uint16_t);
-extern template void ProcessBurst<PortRole::kProvider>(Worker&, const BurstContext&, uint16_t,
-                                                       rte_mbuf**, uint16_t);
+// ProcessBurst specialised for the port's role and the TCP checksum policy
+// (DataplaneShared::verify_all_tcp_checksums): one test per burst picks the loop.
+void ProcessBurstOf(Worker& worker, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
+                    uint16_t count);
 
 }  // namespace privlink::dataplane

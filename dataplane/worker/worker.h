@@ -55,6 +55,9 @@ struct DataplaneShared {
   rte_ring* to_control = nullptr;  // ARP and packets waiting for a neighbour (MP/SC)
   const nat::Clock* clock = nullptr;
   CaptureTap* capture = nullptr;  // nullptr: no capture possible (replay)
+  // dataplane.verifyTcpChecksum: all. Otherwise only the segments that would create a flow or
+  // change its state are verified (before they do).
+  bool verify_all_tcp_checksums = false;
 };
 
 struct TxQueue {

@@ -53,7 +53,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
       PushAudit(w, e, AuditEvent::kEnd, EndReasonOf(e, snap), ctx.now32);
     }
     (void)nat::ReleaseFlowPort(w.ports, b, ctx.now);
-    w.counters.nat_ports[b.service_id].in_use[b.nat_ip_index()].Subtract(1);
+    w.counters.nat_ports[b.service_id].in_use[e.nat_ip_index()].Subtract(1);
     w.counters.flows_expired.Add(1);
   };
   auto on_keep = [&](const nat::FlowEntry& e) {
@@ -143,11 +143,7 @@ uint32_t PollOnce(Worker& w) {
       const bool drops = w.capture.Matches(port, CaptureDirection::kDrop);
       w.counters.drop_tap = drops ? &w.capture_drop_tap : nullptr;
     }
-    if (shared.ports[port].role == PortRole::kConsumer) {
-      ProcessBurst<PortRole::kConsumer>(w, ctx, port, pkts, n);
-    } else {
-      ProcessBurst<PortRole::kProvider>(w, ctx, port, pkts, n);
-    }
+    ProcessBurstOf(w, ctx, port, pkts, n);
   }
   if (w.capture.direction == CaptureDirection::kDrop) w.counters.drop_tap = nullptr;
   SendFromControl(w);

@@ -273,6 +273,25 @@ TEST(RewriteDeltaTest, RandomRewritesMatchFullRecomputation) {
   }
 }
 
+// A flow keeps the in2out delta only: out2in, the same substitution backwards, uses its negation,
+// which must be exactly what ComputeRewriteDelta gives for the reverse rewrite (zero included).
+TEST(RewriteDeltaTest, NegatedIsTheReverseRewritesDelta) {
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 200000; ++i) {
+    const Tuple from = T(static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()),
+                         static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()));
+    // Every 16th case keeps the addresses or the ports, so zero deltas are covered too.
+    Tuple to = T(static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()),
+                 static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()));
+    if (i % 16 == 0) to = from;
+    if (i % 16 == 1) to = T(from.dst_ip, from.src_port, from.src_ip, from.dst_port);
+    if (i % 16 == 2) to = T(from.src_ip, to.src_port, from.dst_ip, to.dst_port);
+    ASSERT_EQ(ComputeRewriteDelta(from, to).Negated(), ComputeRewriteDelta(to, from))
+        << "case " << i;
+  }
+  EXPECT_EQ((RewriteDelta{0, 0}.Negated()), (RewriteDelta{0, 0}));
+}
+
 // Eqn. 3 yields 0xffff only from 0xffff with a zero delta: a checksum computed in full over a
 // header that is not all zeros is never 0xffff, and stays so.
 TEST(ApplyChecksumDeltaTest, NeverCreatesNegativeZeroAndKeepsResidue) {

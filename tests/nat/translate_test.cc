@@ -36,7 +36,6 @@ class TranslateTest : public ::testing::Test {
                    .nat_ips = kNatIps,
                    .service_id = 3,
                    .endpoint_id = 9,
-                   .backend_index = 0,
                    .client_mac = mac};
   }
   std::unique_ptr<FlowTable> table_;
@@ -191,8 +190,7 @@ TEST_F(TranslateTest, TranslatedTupleIsTheOtherKeyReversed) {
       out2in,
       (Tuple{.src_ip = kPe, .dst_ip = kClient, .src_port = kFrontend, .dst_port = kClientPort}));
   for (const FlowDirection d : {FlowDirection::kIn2Out, FlowDirection::kOut2In}) {
-    EXPECT_EQ(b.delta[static_cast<int>(d)],
-              ComputeRewriteDelta(b.key(d).tuple, b.TranslatedTuple(d)));
+    EXPECT_EQ(b.Delta(d), ComputeRewriteDelta(b.key(d).tuple, b.TranslatedTuple(d)));
   }
 }
 

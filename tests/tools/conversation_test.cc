@@ -66,7 +66,7 @@ TEST(ConversationTest, FramesParseWithValidChecksumsAndCarryThePlan) {
                       .dst_port = HostToBe16(80)};
     for (const Segment& s : segs) {
       const std::vector<uint8_t> f = BuildSegmentFrame(s, w);
-      const auto p = ParsePacket<dataplane::kVerifyChecksums>(f.data(), f.size());
+      const auto p = ParsePacket<dataplane::kVerifyTcpChecksums>(f.data(), f.size());
       ASSERT_EQ(p.verdict, ParseVerdict::kTcp) << dataplane::DropReasonName(p.drop_reason);
       EXPECT_EQ(p.vlan_id, vlan);
       EXPECT_EQ(p.tcp_flags, s.flags);

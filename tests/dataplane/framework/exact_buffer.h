@@ -27,20 +27,21 @@ class ExactBuffer {
   size_t len_;
 };
 
-// ParsePacket<kOptions> on an exact copy of the first `len` bytes, checked against the in-order
-// parser: ParsePacket gives its result, and the fast path alone accepts exactly the frames it
-// accepts as TCP, with the same fields.
+// ParsePacket<kOptions> on an exact copy of the first `len` bytes (with the NIC's checksum
+// verdicts `nic`), checked against the in-order parser: ParsePacket gives its result, and the
+// fast path alone accepts exactly the frames it accepts as TCP, with the same fields.
 template <ParseOptions kOptions = ParseOptions{}>
-ParsedPacket ParseBothWays(const uint8_t* data, size_t len) {
+ParsedPacket ParseBothWays(const uint8_t* data, size_t len, NicChecksums nic = {}) {
   const ExactBuffer buffer(data, len);
-  const ParsedPacket parsed = ParsePacket<kOptions>(buffer.view());
+  const PacketView view(buffer.view().data(), buffer.view().size(), nic);
+  const ParsedPacket parsed = ParsePacket<kOptions>(view);
   const ParsedPacket in_order =
-      parse_internal::ParsePacketInOrder(buffer.view(), kOptions.verify_checksums);
+      parse_internal::ParsePacketInOrder(view, kOptions.verify_tcp_checksum);
   EXPECT_TRUE(parsed == in_order) << "ParsePacket and the in-order parser disagree on a " << len
                                   << "-byte frame: " << DropReasonName(parsed.drop_reason) << " vs "
                                   << DropReasonName(in_order.drop_reason);
   ParsedPacket fast;
-  const bool fast_accepted = parse_internal::ParseTcpFast<kOptions>(buffer.view(), fast);
+  const bool fast_accepted = parse_internal::ParseTcpFast<kOptions>(view, fast);
   EXPECT_EQ(fast_accepted, in_order.verdict == ParseVerdict::kTcp)
       << "the fast path " << (fast_accepted ? "accepts" : "declines") << " a " << len
       << "-byte frame the in-order parser " << (fast_accepted ? "drops as " : "accepts")
@@ -52,8 +53,8 @@ ParsedPacket ParseBothWays(const uint8_t* data, size_t len) {
 }
 
 template <ParseOptions kOptions = ParseOptions{}>
-ParsedPacket ParseBothWays(const std::vector<uint8_t>& bytes) {
-  return ParseBothWays<kOptions>(bytes.data(), bytes.size());
+ParsedPacket ParseBothWays(const std::vector<uint8_t>& bytes, NicChecksums nic = {}) {
+  return ParseBothWays<kOptions>(bytes.data(), bytes.size(), nic);
 }
 
 }  // namespace privlink::dataplane::testing

@@ -102,6 +102,7 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   in.nat_first_port = options.nat_first_port;
   in.nat_last_port = options.nat_last_port;
   in.nat_quarantine_ms = options.nat_quarantine_ms;
+  in.verify_all_tcp_checksums = options.verify_all_tcp_checksums;
   in.clock_start_ms = kClockStartMs;
 
   NeighborSnapshot::MacMap macs;
@@ -147,8 +148,9 @@ WorkerHarness::~WorkerHarness() {
   control_.reset();
 }
 
-void WorkerHarness::Inject(uint16_t port, const std::vector<uint8_t>& frame) {
+void WorkerHarness::Inject(uint16_t port, const std::vector<uint8_t>& frame, uint64_t ol_flags) {
   rte_mbuf* m = rte_pktmbuf_alloc(pool());
+  m->ol_flags = ol_flags;
   Require(m != nullptr, "mbuf for an injected frame");
   char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
   Require(data != nullptr, "room for an injected frame");

@@ -95,6 +95,7 @@ struct HarnessOptions {
   uint16_t nat_last_port = nat::kDefaultLastNatPort;
   uint32_t nat_quarantine_ms = nat::kDefaultPortQuarantineMs;
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
+  bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
 };
 
 struct ControlFrame {
@@ -110,9 +111,12 @@ class WorkerHarness {
   WorkerHarness(const WorkerHarness&) = delete;
   WorkerHarness& operator=(const WorkerHarness&) = delete;
 
-  // Queues a frame on `port`'s RX ring (one mbuf, one segment).
-  void Inject(uint16_t port, const std::vector<uint8_t>& frame);
-  void Inject(uint16_t port, const Frame& frame) { Inject(port, frame.bytes); }
+  // Queues a frame on `port`'s RX ring (one mbuf, one segment), with the mbuf's offload flags as
+  // a NIC would set them (RTE_MBUF_F_RX_IP_CKSUM_GOOD, ...; 0: no checksum verdict).
+  void Inject(uint16_t port, const std::vector<uint8_t>& frame, uint64_t ol_flags = 0);
+  void Inject(uint16_t port, const Frame& frame, uint64_t ol_flags = 0) {
+    Inject(port, frame.bytes, ol_flags);
+  }
   // `count` copies of `frame` on `port`'s RX ring (bulk: for the load tests' millions of packets).
   void InjectCopies(uint16_t port, const std::vector<uint8_t>& frame, unsigned count);
   // Frees what the worker sent on `port` without copying it out; returns how many frames.

@@ -1,10 +1,11 @@
 // The parser, case by case: {description, frame, expected verdict / drop reason / fields}. Every
 // frame is parsed from an exact-size heap copy through both parser paths (exact_buffer.h), with and
-// without checksum verification.
+// without TCP checksum verification, and (the checksum cases) with each NIC verdict.
 #include "dataplane/packet/parse.h"
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,7 @@ struct Outcomes {
   ParsedPacket verified;
 };
 Outcomes ParseWithAndWithoutChecksums(const Frame& frame) {
-  return {ParseBothWays(frame.bytes), ParseBothWays<kVerifyChecksums>(frame.bytes)};
+  return {ParseBothWays(frame.bytes), ParseBothWays<kVerifyTcpChecksums>(frame.bytes)};
 }
 
 // ---- frames that parse ----
@@ -105,7 +106,7 @@ TEST(ParseTest, AcceptsTcpFramesAndReportsTheirFields) {
     SCOPED_TRACE(c.description);
     const Frame& f = c.frame;
     for (const ParsedPacket& p :
-         {ParseBothWays(f.bytes), ParseBothWays<kVerifyChecksums>(f.bytes)}) {
+         {ParseBothWays(f.bytes), ParseBothWays<kVerifyTcpChecksums>(f.bytes)}) {
       ASSERT_EQ(p.verdict, ParseVerdict::kTcp) << DropReasonName(p.drop_reason);
       EXPECT_EQ(p.drop_reason, DropReason::kCount);
       EXPECT_EQ(p.vlan_id, c.vlan_id);
@@ -293,67 +294,174 @@ TEST(ParseTest, DropsKeepTheLinkLayerFieldsTheyReached) {
 
 // ---- checksums ----
 
-TEST(ParseTest, ChecksumsAreVerifiedOnlyWhenBuiltIn) {
+constexpr NicVerdict kVerdicts[] = {NicVerdict::kUnknown, NicVerdict::kGood, NicVerdict::kBad,
+                                    NicVerdict::kNone};
+
+const char* VerdictName(NicVerdict v) {
+  switch (v) {
+    case NicVerdict::kUnknown:
+      return "unknown";
+    case NicVerdict::kGood:
+      return "good";
+    case NicVerdict::kBad:
+      return "bad";
+    case NicVerdict::kNone:
+      return "none";
+  }
+  return "?";
+}
+
+// What the parser makes of a frame: dropped (with its reason) or TCP with these checksums bits.
+struct Expected {
+  std::optional<DropReason> drop;
+  uint8_t checksums = 0;
+};
+
+std::string Describe(const ParsedPacket& p) {
+  return p.verdict == ParseVerdict::kDrop
+             ? std::string("drop ") + std::string(DropReasonName(p.drop_reason))
+             : "tcp checksums=" + std::to_string(p.checksums);
+}
+std::string Describe(const Expected& e) {
+  return e.drop ? std::string("drop ") + std::string(DropReasonName(*e.drop))
+                : "tcp checksums=" + std::to_string(e.checksums);
+}
+
+// The IPv4 header checksum is checked on every frame (RFC 1812 5.2.2), by the NIC where it says
+// good, bad or none (intact, field not filled), else computed. Each frame, each NIC verdict.
+TEST(ParseTest, Ipv4HeaderChecksumIsAlwaysCheckedWithTheNicsVerdict) {
   struct Case {
     std::string description;
     Frame frame;
-    DropReason verified_reason;
+    bool intact;
   };
   const Frame data = BuildTcpFrame({.tcp = {.flags = kTcpAck, .payload = PatternPayload(101)}});
   const std::vector<Case> cases = {
+      {"intact ACK with data", data, true},
+      {"intact SYN", BuildTcpFrame({.tcp = {.flags = kTcpSyn}}), true},
+      {"intact RST behind a VLAN tag",
+       BuildTcpFrame({.eth = {.vlans = {{.id = 7}}}, .tcp = {.flags = nat::kTcpRst}}), true},
       {"IPv4 header checksum off by one",
        Frame(data).Set16(kIpv4At + 10, static_cast<uint16_t>(data.Get16(kIpv4At + 10) + 1)),
-       DropReason::kIpv4BadChecksum},
-      {"IPv4 checksum field zero", BuildTcpFrame({.ip = {.checksum = 0}}),
-       DropReason::kIpv4BadChecksum},
+       false},
+      {"IPv4 checksum field zero on a SYN",
+       BuildTcpFrame({.ip = {.checksum = 0}, .tcp = {.flags = kTcpSyn}}), false},
+      {"IPv4 checksum 0x1234 on a RST",
+       BuildTcpFrame({.ip = {.checksum = 0x1234}, .tcp = {.flags = nat::kTcpRst}}), false},
       {"IPv4 option byte changed after the checksum",
-       BuildTcpFrame({.ip = {.options = {148, 4, 0, 0}}}).Set8(kIpv4At + 22, 1),
-       DropReason::kIpv4BadChecksum},
-      {"TTL changed without the checksum", Frame(data).Set8(kIpv4At + kIpv4TtlOffset, 63),
-       DropReason::kIpv4BadChecksum},
-      {"TCP checksum off by one",
-       Frame(data).Set16(kTcpAt + 16, static_cast<uint16_t>(data.Get16(kTcpAt + 16) + 1)),
-       DropReason::kTcpBadChecksum},
-      {"one payload byte flipped", Frame(data).Set8(kTcpAt + 20 + 50, 0x5a),
-       DropReason::kTcpBadChecksum},
+       BuildTcpFrame({.ip = {.options = {148, 4, 0, 0}}}).Set8(kIpv4At + 22, 1), false},
+      {"TTL changed without the checksum", Frame(data).Set8(kIpv4At + kIpv4TtlOffset, 63), false},
+  };
+  for (const Case& c : cases) {
+    for (const NicVerdict nic : kVerdicts) {
+      SCOPED_TRACE(c.description + ", NIC says " + VerdictName(nic));
+      Expected want;
+      if (nic == NicVerdict::kBad || (nic == NicVerdict::kUnknown && !c.intact)) {
+        want.drop = DropReason::kIpv4BadChecksum;
+      } else if (nic == NicVerdict::kNone) {
+        want.checksums = kIpv4ChecksumToFill;
+      }
+      for (const ParsedPacket& p :
+           {ParseBothWays(c.frame.bytes, {.ipv4 = nic}),
+            ParseBothWays<kVerifyTcpChecksums>(c.frame.bytes, {.ipv4 = nic})}) {
+        if (want.drop) {
+          EXPECT_EQ(Describe(p), Describe(want));
+        } else {
+          ASSERT_EQ(p.verdict, ParseVerdict::kTcp) << Describe(p);
+          EXPECT_EQ(p.checksums & kIpv4ChecksumToFill, want.checksums);
+        }
+      }
+    }
+  }
+}
+
+// The TCP checksum (pseudo-header included): the NIC's bad verdict drops the segment in every
+// mode; its good and none verdicts mark it verified (none: the field is filled in on the way
+// out); without a verdict it is computed only with verify_tcp_checksum (the worker verifies the
+// state-changing segments itself, tests/dataplane/worker/checksum_test.cc).
+TEST(ParseTest, TcpChecksumFollowsTheNicsVerdictAndTheMode) {
+  struct Case {
+    std::string description;
+    Frame frame;
+    bool intact;
+  };
+  const Frame data = BuildTcpFrame({.tcp = {.flags = kTcpAck, .payload = PatternPayload(101)}});
+  const auto bad = [](Frame f) {
+    return f.Set16(kTcpAt + 16, static_cast<uint16_t>(f.Get16(kTcpAt + 16) ^ 0x0101));
+  };
+  const std::vector<Case> cases = {
+      {"intact data", data, true},
+      {"SYN, checksum wrong", bad(BuildTcpFrame({.tcp = {.flags = kTcpSyn}})), false},
+      {"SYN-ACK, checksum wrong", bad(BuildTcpFrame({.tcp = {.flags = kTcpSyn | kTcpAck}})), false},
+      {"FIN, checksum wrong", bad(BuildTcpFrame({.tcp = {.flags = kTcpFin | kTcpAck}})), false},
+      {"RST, checksum wrong", bad(BuildTcpFrame({.tcp = {.flags = nat::kTcpRst}})), false},
+      {"data, checksum off by one",
+       Frame(data).Set16(kTcpAt + 16, static_cast<uint16_t>(data.Get16(kTcpAt + 16) + 1)), false},
+      {"one payload byte flipped", Frame(data).Set8(kTcpAt + 20 + 50, 0x5a), false},
       {"last (odd) payload byte flipped",
        Frame(data).Set8(kTcpAt + 20 + 100, static_cast<uint8_t>(~data.bytes[kTcpAt + 120])),
-       DropReason::kTcpBadChecksum},
+       false},
       {"source address changed (pseudo-header) with the IPv4 checksum fixed",
        Frame(data)
            .Set8(kIpv4At + 12, 11)
            .FixChecksums()
            .Set16(kTcpAt + 16, data.Get16(kTcpAt + 16)),
-       DropReason::kTcpBadChecksum},
+       false},
       {"TCP checksum given as zero", BuildTcpFrame({.tcp = {.payload = {1, 2}, .checksum = 0}}),
-       DropReason::kTcpBadChecksum},
+       false},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(c.description);
-    const ParsedPacket verified = ParseBothWays<kVerifyChecksums>(c.frame.bytes);
-    EXPECT_EQ(verified.verdict, ParseVerdict::kDrop);
-    EXPECT_EQ(DropReasonName(verified.drop_reason), DropReasonName(c.verified_reason));
-    const ParsedPacket unverified = ParseBothWays(c.frame.bytes);
-    EXPECT_EQ(unverified.verdict, ParseVerdict::kTcp) << "accepted without verification";
+    for (const NicVerdict nic : kVerdicts) {
+      for (const bool all : {false, true}) {
+        SCOPED_TRACE(c.description + ", NIC says " + VerdictName(nic) +
+                     (all ? ", verify all" : ", state-changing only"));
+        Expected want;
+        if (nic == NicVerdict::kBad || (nic == NicVerdict::kUnknown && all && !c.intact)) {
+          want.drop = DropReason::kTcpBadChecksum;
+        } else if (nic == NicVerdict::kGood || (nic == NicVerdict::kUnknown && all)) {
+          want.checksums = kTcpChecksumVerified;
+        } else if (nic == NicVerdict::kNone) {
+          want.checksums = kTcpChecksumVerified | kTcpChecksumToFill;
+        }
+        const ParsedPacket p = all ? ParseBothWays<kVerifyTcpChecksums>(c.frame.bytes, {.l4 = nic})
+                                   : ParseBothWays(c.frame.bytes, {.l4 = nic});
+        EXPECT_EQ(Describe(p), Describe(want));
+      }
+    }
   }
 }
 
 TEST(ParseTest, TcpChecksumFFFFStandsForZero) {
   // A payload word equal to the checksum of the frame without it makes the sum 0xffff, so the
-  // correct checksum is 0x0000; 0xffff is the same value in one's complement.
+  // correct checksum is 0x0000; 0xffff is the same value in one's complement (RFC 1624).
   Frame f = BuildTcpFrame({.tcp = {.flags = kTcpAck, .payload = {0, 0}}});
   const uint16_t without = f.Get16(kTcpAt + 16);
   f.Set16(kTcpAt + 20, without).FixChecksums();
   ASSERT_EQ(f.Get16(kTcpAt + 16), 0x0000);
-  EXPECT_EQ(ParseBothWays<kVerifyChecksums>(f.bytes).verdict, ParseVerdict::kTcp);
+  EXPECT_EQ(ParseBothWays<kVerifyTcpChecksums>(f.bytes).verdict, ParseVerdict::kTcp);
   f.Set16(kTcpAt + 16, 0xffff);
-  EXPECT_EQ(ParseBothWays<kVerifyChecksums>(f.bytes).verdict, ParseVerdict::kTcp);
+  EXPECT_EQ(ParseBothWays<kVerifyTcpChecksums>(f.bytes).verdict, ParseVerdict::kTcp);
+  EXPECT_TRUE(TcpChecksumIntact(PacketView(f.bytes.data(), static_cast<uint32_t>(f.bytes.size())),
+                                ParseBothWays(f.bytes)));
+}
+
+TEST(ParseTest, Ipv4ChecksumFFFFAndZeroBothStandForZero) {
+  // An IPv4 header whose computed checksum is 0x0000 verifies with 0xffff in the field too.
+  for (uint16_t id = 0; id < 0xffff; ++id) {
+    Frame f = BuildTcpFrame({.ip = {.id = id}});
+    if (f.Get16(kIpv4At + 10) != 0x0000) continue;
+    EXPECT_EQ(ParseBothWays(f.bytes).verdict, ParseVerdict::kTcp);
+    f.Set16(kIpv4At + 10, 0xffff);
+    EXPECT_EQ(ParseBothWays(f.bytes).verdict, ParseVerdict::kTcp) << "0xffff for 0x0000";
+    return;
+  }
+  FAIL() << "no IPv4 id gives a zero header checksum";
 }
 
 TEST(ParseTest, BadIpv4ChecksumIsReportedBeforeLaterFaults) {
   const Frame f = BuildUdpFrame({.ip = {.checksum = 0x1234}});
-  EXPECT_EQ(ParseBothWays<kVerifyChecksums>(f.bytes).drop_reason, DropReason::kIpv4BadChecksum);
-  EXPECT_EQ(ParseBothWays(f.bytes).drop_reason, DropReason::kUdp);
+  EXPECT_EQ(ParseBothWays(f.bytes).drop_reason, DropReason::kIpv4BadChecksum);
+  EXPECT_EQ(ParseBothWays(f.bytes, {.ipv4 = NicVerdict::kGood}).drop_reason, DropReason::kUdp);
 }
 
 // ---- ARP ----
@@ -386,7 +494,7 @@ TEST(ParseTest, ParsesArpRequestsAndReplies) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.description);
     for (const ParsedPacket& p :
-         {ParseBothWays(c.frame.bytes), ParseBothWays<kVerifyChecksums>(c.frame.bytes)}) {
+         {ParseBothWays(c.frame.bytes), ParseBothWays<kVerifyTcpChecksums>(c.frame.bytes)}) {
       ASSERT_EQ(p.verdict, ParseVerdict::kArp) << DropReasonName(p.drop_reason);
       EXPECT_EQ(p.vlan_id, c.vlan_id);
       EXPECT_EQ(p.l3_offset, c.vlan_id ? 18 : 14);

@@ -59,7 +59,7 @@ void ExpectValidOnTheWire(const std::vector<uint8_t>& l3) {
   f.bytes.insert(f.bytes.end(), l3.begin(), l3.end());
   EXPECT_TRUE(f.Ipv4ChecksumOk());
   EXPECT_TRUE(f.L4ChecksumOk());
-  const ParsedPacket p = ParsePacket<kVerifyChecksums>(f.view());
+  const ParsedPacket p = ParsePacket<kVerifyTcpChecksums>(f.view());
   EXPECT_EQ(p.verdict, ParseVerdict::kTcp) << DropReasonName(p.drop_reason);
   EXPECT_EQ(p.tcp_payload_len(), 0);
 }
