@@ -217,6 +217,23 @@ plk_stop() {
   done
 }
 
+# plk_start_capture NS DEV PCAP: tcpdump on DEV in NS ("": the root namespace) into PCAP, spawned
+# (plk_topo_cleanup ends it); -U writes each frame at once. Returns when tcpdump listens, its pid
+# in PLK_CAPTURE_PID.
+PLK_CAPTURE_PID=
+plk_start_capture() {
+  local ns=$1 dev=$2 pcap=$3
+  local log
+  log=$PLK_WORK/logs/tcpdump-$(basename "$pcap" .pcap).log
+  plk_spawn "$ns" "$log" tcpdump -i "$dev" -n -s 0 -U -Z root -w "$pcap"
+  PLK_CAPTURE_PID=$!
+  if ! plk_wait_for 5 grep -q "listening on" "$log"; then
+    echo "tcpdump on $dev in ${ns:-the root namespace} did not start:" >&2
+    cat "$log" >&2
+    return 1
+  fi
+}
+
 # --- the topology ------------------------------------------------------------------------------
 
 # The namespace and interface names are fixed, so two runs (the e2e test in two build directories,

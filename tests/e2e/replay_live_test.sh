@@ -30,17 +30,10 @@ UNRULED_PORT=81
 declare -A PORT_IFACE=([consumer]=$PLK_IF_CONS_A [provider]=$PLK_IF_PROV)
 
 CAPTURE_PIDS=()
-# start_capture NS DEV NAME: tcpdump on DEV in NS (the root namespace for ""). -U writes each
-# frame at once; returns when tcpdump listens.
+# start_capture NS DEV NAME: tcpdump on DEV in NS into pcap/NAME.pcap (plk_start_capture).
 start_capture() {
-  local ns=$1 dev=$2 name=$3 log=$PLK_WORK/logs/tcpdump-$3.log
-  plk_spawn "$ns" "$log" tcpdump -i "$dev" -n -s 0 -U -Z root -w "$PLK_WORK/pcap/$name.pcap"
-  CAPTURE_PIDS+=("$!")
-  if ! plk_wait_for 5 grep -q "listening on" "$log"; then
-    echo "tcpdump on $dev in $ns did not start:" >&2
-    cat "$log" >&2
-    return 1
-  fi
+  plk_start_capture "$1" "$2" "$PLK_WORK/pcap/$3.pcap" || return 1
+  CAPTURE_PIDS+=("$PLK_CAPTURE_PID")
 }
 
 # The live run: a handful of HTTP requests and a 300 kB download from consumer A (several
