@@ -6,6 +6,11 @@
 // as inputs accumulate. Besides ASan and UBSan, every frame sent is checked: nothing leaves
 // untranslated (provider side: from a NAT IP to a backend; consumer side: from a PE).
 //
+// The first byte's top bit asks for the frame's IPv4 header and TCP checksums to be filled in
+// before it is fed (kFixChecksums): privlink drops a frame whose IPv4 checksum is wrong at once,
+// so mutations of intact frames keep reaching the flow table only with it; without it, the
+// checksum checks themselves are fuzzed (the corrupt seeds).
+//
 // make test-fuzz runs it for 60 s on tests/fuzz/corpus (seeds) and tests/fuzz/regressions
 // (inputs that once crashed it). PRIVLINK_FUZZ_WRITE_SEEDS=dir writes the seed corpus: a
 // connection's frames both ways (the return traffic on the NAT tuple this config always gives
@@ -16,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <span>
@@ -126,6 +132,31 @@ void CheckSent(uint16_t port, std::span<const uint8_t> f) {
   }
 }
 
+constexpr uint8_t kFixChecksums = 0x80;
+
+// Fills in the IPv4 header checksum, and the TCP one of a TCP segment, where the frame's lengths
+// allow (anything else is left for the parser to refuse).
+std::vector<uint8_t> WithChecksums(std::span<const uint8_t> in) {
+  std::vector<uint8_t> f(in.begin(), in.end());
+  if (f.size() < 14) return f;
+  size_t l3 = 14;
+  if (Be16At(f, 12) == kEtherTypeVlan && f.size() >= 18) l3 = 18;
+  if (Be16At(f, l3 - 2) != kEtherTypeIpv4 || f.size() < l3 + 20) return f;
+  const size_t ihl = size_t{f[l3] & 0x0fu} * 4;
+  if (ihl < 20 || f.size() < l3 + ihl) return f;
+  f[l3 + nat::kIpv4ChecksumOffset] = 0;
+  f[l3 + nat::kIpv4ChecksumOffset + 1] = 0;
+  const uint16_t ip_sum = nat::Ipv4HeaderChecksum(f.data() + l3);
+  std::memcpy(f.data() + l3 + nat::kIpv4ChecksumOffset, &ip_sum, sizeof ip_sum);
+  const size_t total = Be16At(f, l3 + nat::kIpv4TotalLengthOffset);
+  if (f[l3 + 9] != nat::kIpProtoTcp || total < ihl + 20 || f.size() < l3 + total) return f;
+  const size_t l4 = l3 + ihl;
+  const uint16_t tcp_sum =
+      nat::TcpChecksum(Ipv4At(f, l3 + 12), Ipv4At(f, l3 + 16), f.data() + l4, total - ihl);
+  std::memcpy(f.data() + l4 + nat::kTcpChecksumOffset, &tcp_sum, sizeof tcp_sum);
+  return f;
+}
+
 void Feed(uint16_t port, std::span<const uint8_t> frame) {
   state->now_us += kStepUs;
   // Errors (an empty frame, one over the mbuf size) are refusals of the input, not faults.
@@ -164,6 +195,7 @@ TcpFrameSpec FromBackend(uint8_t flags, uint32_t seq, uint32_t ack, size_t paylo
   return s;
 }
 
+// `port` may carry kFixChecksums: every intact seed does, so its mutations keep valid checksums.
 void WriteSeed(const std::string& dir, const std::string& name, uint16_t port, const Frame& f) {
   std::ofstream out(dir + "/" + name, std::ios::binary);
   out.put(static_cast<char>(port));
@@ -171,31 +203,65 @@ void WriteSeed(const std::string& dir, const std::string& name, uint16_t port, c
             static_cast<std::streamsize>(f.bytes.size()));
 }
 
+// A frame with one checksum field made wrong (`at`: its offset).
+Frame Corrupt(Frame f, size_t at) {
+  f.Set16(at, static_cast<uint16_t>(f.Get16(at) ^ 0x0101));
+  return f;
+}
+
 void WriteSeeds(const std::string& dir) {
   using namespace nat;
-  WriteSeed(dir, "syn", 0, BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0)));
-  WriteSeed(dir, "syn-ack-from-backend", kProviderPort,
+  // Corrupt checksums, fed as they are: each must be dropped, nothing may change.
+  const auto ip_sum = [](const Frame& f) { return f.l3_offset + kIpv4ChecksumOffset; };
+  const auto tcp_sum = [](const Frame& f) { return f.l4_offset + kTcpChecksumOffset; };
+  const Frame syn = BuildTcpFrame(FromClient(0, kTcpSyn, 3000, 0, 0));
+  WriteSeed(dir, "syn-bad-ipv4-checksum", 0, Corrupt(syn, ip_sum(syn)));
+  WriteSeed(dir, "syn-bad-tcp-checksum", 0, Corrupt(syn, tcp_sum(syn)));
+  const Frame syn_ack = BuildTcpFrame(FromBackend(kTcpSyn | kTcpAck, 5000, 1001, 0));
+  WriteSeed(dir, "syn-ack-bad-tcp-checksum", kProviderPort, Corrupt(syn_ack, tcp_sum(syn_ack)));
+  const Frame fin = BuildTcpFrame(FromClient(0, kTcpFin | kTcpAck, 1101, 5201, 0));
+  WriteSeed(dir, "fin-bad-tcp-checksum", 0, Corrupt(fin, tcp_sum(fin)));
+  const Frame rst = BuildTcpFrame(FromBackend(kTcpRst, 5001, 0, 0));
+  WriteSeed(dir, "rst-bad-tcp-checksum", kProviderPort, Corrupt(rst, tcp_sum(rst)));
+  WriteSeed(dir, "rst-bad-ipv4-checksum", kProviderPort, Corrupt(rst, ip_sum(rst)));
+  WriteSeed(dir, "rst-out-of-window", kProviderPort,
+            BuildTcpFrame(FromBackend(kTcpRst, 4000, 0, 0)));
+  const Frame data = BuildTcpFrame(FromClient(0, kTcpAck | kTcpPsh, 1001, 5001, 100));
+  WriteSeed(dir, "data-bad-tcp-checksum", 0, Corrupt(data, tcp_sum(data)));
+  // A SYN whose TCP checksum computes to 0x0000, sent as 0xffff (RFC 1624: the same value).
+  Frame zero = BuildTcpFrame(FromClient(0, kTcpSyn, 3001, 0, 2));
+  const size_t last_word = zero.bytes.size() - 2;  // the payload's
+  zero.Set16(last_word, 0).FixChecksums();
+  zero.Set16(last_word, zero.Get16(tcp_sum(zero))).FixChecksums();
+  zero.Set16(tcp_sum(zero), 0xffff);
+  WriteSeed(dir, "syn-tcp-checksum-ffff", 0, zero);
+
+  // Intact frames, their checksums filled in after each mutation.
+  WriteSeed(dir, "syn", kFixChecksums | 0, BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0)));
+  WriteSeed(dir, "syn-ack-from-backend", kFixChecksums | kProviderPort,
             BuildTcpFrame(FromBackend(kTcpSyn | kTcpAck, 5000, 1001, 0)));
-  WriteSeed(dir, "ack", 0, BuildTcpFrame(FromClient(0, kTcpAck, 1001, 5001, 0)));
-  WriteSeed(dir, "data", 0, BuildTcpFrame(FromClient(0, kTcpAck | kTcpPsh, 1001, 5001, 100)));
-  WriteSeed(dir, "data-from-backend", kProviderPort,
+  WriteSeed(dir, "ack", kFixChecksums | 0, BuildTcpFrame(FromClient(0, kTcpAck, 1001, 5001, 0)));
+  WriteSeed(dir, "data", kFixChecksums | 0,
+            BuildTcpFrame(FromClient(0, kTcpAck | kTcpPsh, 1001, 5001, 100)));
+  WriteSeed(dir, "data-from-backend", kFixChecksums | kProviderPort,
             BuildTcpFrame(FromBackend(kTcpAck | kTcpPsh, 5001, 1101, 200)));
-  WriteSeed(dir, "fin", 0, BuildTcpFrame(FromClient(0, kTcpFin | kTcpAck, 1101, 5201, 0)));
-  WriteSeed(dir, "rst-from-backend", kProviderPort,
+  WriteSeed(dir, "fin", kFixChecksums | 0,
+            BuildTcpFrame(FromClient(0, kTcpFin | kTcpAck, 1101, 5201, 0)));
+  WriteSeed(dir, "rst-from-backend", kFixChecksums | kProviderPort,
             BuildTcpFrame(FromBackend(kTcpRst, 5201, 0, 0)));
-  WriteSeed(dir, "syn-vlan", 1, BuildTcpFrame(FromClient(1, kTcpSyn, 77, 0, 0)));
-  WriteSeed(dir, "syn-pending-pe", 0,
+  WriteSeed(dir, "syn-vlan", kFixChecksums | 1, BuildTcpFrame(FromClient(1, kTcpSyn, 77, 0, 0)));
+  WriteSeed(dir, "syn-pending-pe", kFixChecksums | 0,
             BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0, kPendingPe)));
   TcpFrameSpec options = FromClient(0, kTcpSyn, 9, 0, 16);
   options.ip.options = {0x01, 0x01, 0x01, 0x00};
-  WriteSeed(dir, "syn-ip-options-data", 0, BuildTcpFrame(options));
-  WriteSeed(dir, "arp-request-pe", 0, BuildArpFrame());
-  WriteSeed(dir, "arp-request-nat-ip", kProviderPort,
+  WriteSeed(dir, "syn-ip-options-data", kFixChecksums | 0, BuildTcpFrame(options));
+  WriteSeed(dir, "arp-request-pe", kFixChecksums | 0, BuildArpFrame());
+  WriteSeed(dir, "arp-request-nat-ip", kFixChecksums | kProviderPort,
             BuildArpFrame({.arp = {.sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0b},
                                    .sender_ip = Ipv4(192, 168, 10, 11),
                                    .target_ip = Ipv4(192, 168, 10, 200)}}));
   WriteSeed(
-      dir, "arp-reply-backend", kProviderPort,
+      dir, "arp-reply-backend", kFixChecksums | kProviderPort,
       BuildArpFrame({.eth = {.dst = kPortMacs[kProviderPort], .src = {0x02, 0, 0, 0, 0xbe, 0x0e}},
                      .arp = {.op = kArpOpReply,
                              .sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0e},
@@ -245,6 +311,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  Feed(static_cast<uint16_t>(data[0] % kPorts), std::span<const uint8_t>(data + 1, size - 1));
+  const auto port = static_cast<uint16_t>((data[0] & ~kFixChecksums) % kPorts);
+  const std::span<const uint8_t> frame(data + 1, size - 1);
+  if ((data[0] & kFixChecksums) != 0) {
+    Feed(port, WithChecksums(frame));
+  } else {
+    Feed(port, frame);
+  }
   return 0;
 }

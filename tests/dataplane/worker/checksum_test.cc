@@ -128,13 +128,13 @@ struct Staged {
     }
   }
   TcpFrameSpec Spec(const SegmentCase& c) const {
-    return c.from_client
-               ? FromClient(kNetA, Tcp(c.flags, c.seq, c.ack, c.payload, kClientPort))
-               : FromBackend(flow.backend, flow.nat, c.flags, c.seq, c.ack, c.payload);
+    return c.from_client ? FromClient(kNetA, Tcp(c.flags, c.seq, c.ack, c.payload, kClientPort))
+                         : FromBackend(flow.backend, flow.nat, c.flags, c.seq, c.ack, c.payload);
   }
   uint32_t NatPortsUsed() {
     uint32_t used = 0;
-    for (const Ipv4Be ip : kNatIps) used += fx.h.worker().ports.Usage(ip, fx.h.clock().NowMs()).used;
+    for (const Ipv4Be ip : kNatIps)
+      used += fx.h.worker().ports.Usage(ip, fx.h.clock().NowMs()).used;
     return used;
   }
 
@@ -169,9 +169,9 @@ void Check(Staged& s, const SegmentCase& c, const Frame& in, uint64_t ol_flags,
     ASSERT_EQ(sent.size(), 1u) << "not forwarded";
     if (c.stage == Stage::kNoFlow) s.flow.nat = ReadNat(sent[0]);
     const TcpFrameSpec spec = s.Spec(c);
-    const Frame translated =
-        c.from_client ? BuildTcpFrame(TowardsBackend(spec, s.flow.backend, s.flow.nat))
-                      : BuildTcpFrame(TowardsClient(spec, kNetA, kClientPort));
+    const Frame translated = c.from_client
+                                 ? BuildTcpFrame(TowardsBackend(spec, s.flow.backend, s.flow.nat))
+                                 : BuildTcpFrame(TowardsClient(spec, kNetA, kClientPort));
     EXPECT_TRUE(SameFrame(sent[0], WithResiduals(translated, want.residuals)));
   }
   if (want.drop) {
@@ -202,8 +202,8 @@ TEST(ChecksumFixtureTest, NothingCorruptCreatesAFlowOrChangesItsState) {
                          << nic.name << (all ? ", verifyTcpChecksum: all" : ""));
             Staged s(c.stage, {.verify_all_tcp_checksums = all});
             const TcpState before = StateOfStage(c.stage);
-            const FlowDirection dir = c.from_client ? FlowDirection::kIn2Out
-                                                    : FlowDirection::kOut2In;
+            const FlowDirection dir =
+                c.from_client ? FlowDirection::kIn2Out : FlowDirection::kOut2In;
             const bool creates = c.stage == Stage::kNoFlow;
             const bool changes = creates || nat::NextTcpState(before, dir, c.flags) != before;
             const bool verified = layer == Layer::kIpv4 || changes || all;
@@ -299,39 +299,92 @@ std::vector<RstCase> RstCases() {
   const TcpState kEst = TcpState::kEstablished;
   const TcpState kReset = TcpState::kReset;
   return {
-      {"client RST at the backend's next expected number", Stage::kEstablished, {},
-       client(kRstAck, 1001, 5001), std::nullopt, kReset},
-      {"client RST without ACK at it", Stage::kEstablished, {}, client(kTcpRst, 1001, 0),
-       std::nullopt, kReset},
+      {"client RST at the backend's next expected number",
+       Stage::kEstablished,
+       {},
+       client(kRstAck, 1001, 5001),
+       std::nullopt,
+       kReset},
+      {"client RST without ACK at it",
+       Stage::kEstablished,
+       {},
+       client(kTcpRst, 1001, 0),
+       std::nullopt,
+       kReset},
       {"client RST one behind", Stage::kEstablished, {}, client(kRstAck, 1000, 5001), kOut, kEst},
-      {"client RST far behind", Stage::kEstablished, {}, client(kTcpRst, 1001 - 70000, 0), kOut,
+      {"client RST far behind",
+       Stage::kEstablished,
+       {},
+       client(kTcpRst, 1001 - 70000, 0),
+       kOut,
        kEst},
       {"client RST ahead (in the window, perhaps): forwarded, the end challenges it",
-       Stage::kEstablished, {}, client(kTcpRst, 1001 + 1000, 0), std::nullopt, kEst},
-      {"backend RST at the client's next expected number", Stage::kEstablished, {},
-       backend(kRstAck, 5001, 1001), std::nullopt, kReset},
-      {"backend RST behind", Stage::kEstablished, {}, backend(kRstAck, 4000, 1001), kOut, kEst},
-      {"after 333 bytes the backend acknowledged, the old number is behind", Stage::kEstablished,
-       {{true, kData, 1001, 5001}, {false, kTcpAck, 5001, 1334}}, client(kTcpRst, 1001, 0), kOut,
+       Stage::kEstablished,
+       {},
+       client(kTcpRst, 1001 + 1000, 0),
+       std::nullopt,
        kEst},
-      {"and the new one ends the flow", Stage::kEstablished,
-       {{true, kData, 1001, 5001}, {false, kTcpAck, 5001, 1334}}, client(kTcpRst, 1334, 0),
-       std::nullopt, kReset},
-      {"an older ACK (reordered) does not move the expected number back", Stage::kEstablished,
+      {"backend RST at the client's next expected number",
+       Stage::kEstablished,
+       {},
+       backend(kRstAck, 5001, 1001),
+       std::nullopt,
+       kReset},
+      {"backend RST behind", Stage::kEstablished, {}, backend(kRstAck, 4000, 1001), kOut, kEst},
+      {"after 333 bytes the backend acknowledged, the old number is behind",
+       Stage::kEstablished,
+       {{true, kData, 1001, 5001}, {false, kTcpAck, 5001, 1334}},
+       client(kTcpRst, 1001, 0),
+       kOut,
+       kEst},
+      {"and the new one ends the flow",
+       Stage::kEstablished,
+       {{true, kData, 1001, 5001}, {false, kTcpAck, 5001, 1334}},
+       client(kTcpRst, 1334, 0),
+       std::nullopt,
+       kReset},
+      {"an older ACK (reordered) does not move the expected number back",
+       Stage::kEstablished,
        {{true, kData, 1001, 5001}, {false, kTcpAck, 5001, 1334}, {false, kTcpAck, 5001, 1200}},
-       client(kTcpRst, 1334, 0), std::nullopt, kReset},
-      {"SYN sent: the backend's RST must acknowledge the SYN", Stage::kSynSent, {},
-       backend(kRstAck, 0, 1001), std::nullopt, kReset},
-      {"SYN sent: a RST acknowledging something else", Stage::kSynSent, {},
-       backend(kRstAck, 0, 999), kOut, TcpState::kSynSent},
-      {"SYN sent: a RST without ACK", Stage::kSynSent, {}, backend(kTcpRst, 0, 0), kOut,
+       client(kTcpRst, 1334, 0),
+       std::nullopt,
+       kReset},
+      {"SYN sent: the backend's RST must acknowledge the SYN",
+       Stage::kSynSent,
+       {},
+       backend(kRstAck, 0, 1001),
+       std::nullopt,
+       kReset},
+      {"SYN sent: a RST acknowledging something else",
+       Stage::kSynSent,
+       {},
+       backend(kRstAck, 0, 999),
+       kOut,
        TcpState::kSynSent},
-      {"SYN sent: the client's RST after its SYN", Stage::kSynSent, {}, client(kTcpRst, 1001, 0),
-       std::nullopt, kReset},
-      {"SYN received: the backend's RST after its SYN-ACK", Stage::kSynReceived, {},
-       backend(kTcpRst, 5001, 0), std::nullopt, kReset},
-      {"SYN received: the client's RST at the backend's expected number", Stage::kSynReceived, {},
-       client(kTcpRst, 1001, 0), std::nullopt, kReset},
+      {"SYN sent: a RST without ACK",
+       Stage::kSynSent,
+       {},
+       backend(kTcpRst, 0, 0),
+       kOut,
+       TcpState::kSynSent},
+      {"SYN sent: the client's RST after its SYN",
+       Stage::kSynSent,
+       {},
+       client(kTcpRst, 1001, 0),
+       std::nullopt,
+       kReset},
+      {"SYN received: the backend's RST after its SYN-ACK",
+       Stage::kSynReceived,
+       {},
+       backend(kTcpRst, 5001, 0),
+       std::nullopt,
+       kReset},
+      {"SYN received: the client's RST at the backend's expected number",
+       Stage::kSynReceived,
+       {},
+       client(kTcpRst, 1001, 0),
+       std::nullopt,
+       kReset},
   };
 }
 
