@@ -46,6 +46,7 @@ std::string BenchConfig(const BenchShape& shape) {
   return absl::StrCat(
       R"({"dataplane":{"region":"bench","workers":1,"flowTableSize":)", table_size,
       R"(,"api":{"listen":"unix:/nonexistent/unused.sock"},"stateDir":"",)",
+      shape.verify_all_tcp_checksums ? R"("verifyTcpChecksum":"all",)" : "",
       R"("ports":[{"name":"consumer0","role":"consumer","device":"net_null0",)", R"("mac":")",
       MacText(kConsumerMac), R"("},)",
       R"({"name":"provider0","role":"provider","device":"net_null1",)", R"("mac":")",

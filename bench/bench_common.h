@@ -55,6 +55,7 @@ struct BenchShape {
   uint64_t flow_capacity = 0;  // flows the table must hold
   int backends = 8;
   uint32_t workers = 1;
+  bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
 };
 std::string BenchConfig(const BenchShape& shape);
 // The pipeline for `shape`; nullptr (with a message on stderr) when it cannot be made.

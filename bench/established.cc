@@ -373,13 +373,18 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   const uint32_t workers = options.workers;
   r.flows = flows;
   r.workers = workers;
+  r.verify_all_tcp_checksums = options.verify_all_tcp_checksums;
   const int backends = BackendsFor(flows);
   const std::unique_ptr<ReplayPipeline> pipeline =
-      MakePipeline({.flow_capacity = flows, .backends = backends, .workers = workers});
+      MakePipeline({.flow_capacity = flows,
+                    .backends = backends,
+                    .workers = workers,
+                    .verify_all_tcp_checksums = options.verify_all_tcp_checksums});
   if (pipeline == nullptr) return false;
   ReplayPipeline& p = *pipeline;
-  std::fprintf(stderr, "%llu flows, %u worker%s:\n", static_cast<unsigned long long>(flows),
-               workers, workers == 1 ? "" : "s");
+  std::fprintf(stderr, "%llu flows, %u worker%s%s:\n", static_cast<unsigned long long>(flows),
+               workers, workers == 1 ? "" : "s",
+               options.verify_all_tcp_checksums ? ", every TCP checksum verified" : "");
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const uint64_t setup_start = rte_rdtsc();
   std::vector<NatSide> sides;

@@ -44,6 +44,7 @@ double AggregateMpps(const std::vector<ThroughputSample>& workers, double hz);
 struct EstablishedResult {
   uint32_t workers = 1;
   uint64_t flows = 0;
+  bool verify_all_tcp_checksums = false;
   double setup_seconds = 0;
   uint64_t table_bytes = 0;
   uint64_t table_capacity = 0;
@@ -61,6 +62,7 @@ struct EstablishedOptions {
   double seconds = 3;
   uint64_t packet_limit = 0;  // 0: run for `seconds`; else all workers together
   bool churn = false;
+  bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
 };
 
 bool RunEstablished(const EstablishedOptions& options, EstablishedResult& result);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "bench/bench_common.h"
 #include "bench/connection_rate.h"
 #include "bench/established.h"
@@ -46,9 +47,12 @@ double Ns(uint64_t cycles, double hz) {
 
 // The run with `workers` workers and `flows` flows, if there is one.
 const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uint32_t workers,
-                              uint64_t flows) {
+                              const EstablishedResult& like) {
   for (const EstablishedResult& r : results) {
-    if (r.workers == workers && r.flows == flows) return &r;
+    if (r.workers == workers && r.flows == like.flows &&
+        r.verify_all_tcp_checksums == like.verify_all_tcp_checksums) {
+      return &r;
+    }
   }
   return nullptr;
 }
@@ -56,7 +60,7 @@ const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uin
 // Aggregate Mpps of W workers over that of one, for the same flows.
 double Scaling(const std::vector<EstablishedResult>& results, const EstablishedResult& r,
                double hz) {
-  const EstablishedResult* one = Find(results, 1, r.flows);
+  const EstablishedResult* one = Find(results, 1, r);
   if (one == nullptr || r.workers == 1) return 0;
   return AggregateMpps(r.steady_by_worker, hz) / AggregateMpps(one->steady_by_worker, hz);
 }
@@ -66,14 +70,19 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
   std::printf(
       "(worker Mpps: with several workers, the sum of each one's packets over its own\n"
       " PollOnce time; harness Mpps: all packets over the wall clock)\n");
-  std::printf("%10s %7s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "flows", "workers", "packets",
-              "worker", "cycles", "harness", "latency", "p99", "p99.9", "dropped", "bytes");
-  std::printf("%10s %7s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "", "", "", "Mpps", "/packet",
-              "Mpps", "p50 ns", "ns", "ns", "", "/flow");
+  std::printf(
+      "(TCP checksums: verified on the segments that create a flow or change its state, or on\n"
+      " all of them: dataplane.verifyTcpChecksum)\n");
+  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "flows", "workers",
+              "tcp", "packets", "worker", "cycles", "harness", "latency", "p99", "p99.9",
+              "dropped", "bytes");
+  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "", "", "csum", "",
+              "Mpps", "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow");
   for (const EstablishedResult& r : results) {
     const ThroughputSample& s = r.steady;
-    std::printf("%10llu %7u %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f\n",
+    std::printf("%10llu %7u %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f\n",
                 static_cast<unsigned long long>(r.flows), r.workers,
+                r.verify_all_tcp_checksums ? "all" : "state",
                 static_cast<unsigned long long>(s.packets_in),
                 AggregateMpps(r.steady_by_worker, hz), s.cycles_per_packet(), s.harness_mpps(hz),
                 Ns(s.latency_p50, hz), Ns(s.latency_p99, hz), Ns(s.latency_p999, hz),
@@ -163,6 +172,8 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
   for (size_t i = 0; i < results.size(); ++i) {
     const EstablishedResult& r = results[i];
     f << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"flows\":" << r.flows
+      << ",\"verify_tcp_checksum\":\"" << (r.verify_all_tcp_checksums ? "all" : "stateChanging")
+      << "\""
       << ",\"setup_seconds\":" << r.setup_seconds << ",\"flow_table_bytes\":" << r.table_bytes
       << ",\"flow_table_capacity\":" << r.table_capacity
       << ",\"bytes_per_flow\":" << r.bytes_per_flow()
@@ -198,7 +209,8 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
 
 constexpr char kUsage[] =
     "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] [--packets N] "
-    "[--connections N (0: skip)] [--no-churn] [--workers 1,2,4] [--json FILE]\n";
+    "[--connections N (0: skip)] [--no-churn] [--workers 1,2,4] "
+    "[--verify-tcp-checksum stateChanging,all] [--json FILE]\n";
 
 // A usage error: the usage on stderr, exit status 2.
 int Usage(const std::string& problem) {
@@ -212,6 +224,7 @@ int Main(int argc, char** argv) {
   EstablishedOptions options;
   options.churn = true;
   uint64_t connections = 1'000'000;
+  std::vector<bool> verify_modes = {false};  // dataplane.verifyTcpChecksum: all?
   std::string json;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -228,6 +241,15 @@ int Main(int argc, char** argv) {
       options.churn = false;
     } else if (a == "--workers" && has_value) {
       worker_counts = ParseList(argv[++i]);
+    } else if (a == "--verify-tcp-checksum" && has_value) {
+      verify_modes.clear();
+      for (const absl::string_view mode : absl::StrSplit(argv[++i], ',')) {
+        if (mode != "stateChanging" && mode != "all") {
+          return Usage("--verify-tcp-checksum: each mode is stateChanging or all, not '" +
+                       std::string(mode) + "'");
+        }
+        verify_modes.push_back(mode == "all");
+      }
     } else if (a == "--json" && has_value) {
       json = argv[++i];
     } else if (a == "--help" || a == "-h") {
@@ -235,7 +257,8 @@ int Main(int argc, char** argv) {
       return 0;
     } else {
       const bool takes_value = a == "--flows" || a == "--seconds" || a == "--packets" ||
-                               a == "--connections" || a == "--workers" || a == "--json";
+                               a == "--connections" || a == "--workers" || a == "--json" ||
+                               a == "--verify-tcp-checksum";
       return Usage(takes_value ? a + " needs a value" : "unknown option '" + a + "'");
     }
   }
@@ -276,11 +299,15 @@ int Main(int argc, char** argv) {
   std::vector<EstablishedResult> results;
   for (const uint64_t w : worker_counts) {
     for (const uint64_t f : flow_counts) {
-      options.workers = static_cast<uint32_t>(w);
-      options.flows = f;
-      EstablishedResult r;
-      if (!RunEstablished(options, r)) return 1;
-      results.push_back(std::move(r));
+      // The modes side by side, so their cycles per packet compare within one run.
+      for (const bool all : verify_modes) {
+        options.workers = static_cast<uint32_t>(w);
+        options.flows = f;
+        options.verify_all_tcp_checksums = all;
+        EstablishedResult r;
+        if (!RunEstablished(options, r)) return 1;
+        results.push_back(std::move(r));
+      }
     }
   }
   ConnectionRateResult rate;

@@ -73,6 +73,7 @@ absl::StatusOr<std::vector<PortInfo>> InProcessDataplane::OpenPorts(const InProc
     info.position = positions[static_cast<size_t>(config.role)]++;
     info.address = config.address;
     info.promiscuous = true;  // net_ring delivers every frame queued, whatever its MAC
+    info.checksum_verdicts = config.checksum_verdicts;
     infos.push_back(std::move(info));
   }
   return infos;

@@ -38,6 +38,9 @@ struct InProcessPort {
   PortRole role = PortRole::kConsumer;
   MacAddress mac{};
   Ipv4Be address = 0;  // a provider port's own address (its ARP sender), or 0
+  // Read the mbufs' RX checksum flags as a NIC with checksum offload sets them (tests inject
+  // them); net_ring itself sets none.
+  bool checksum_verdicts = false;
 };
 
 struct InProcessOptions {

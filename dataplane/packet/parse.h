@@ -17,6 +17,7 @@
 // from the IPv4 total length. A VLAN id of 0 (a priority tag) reads as untagged.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -98,46 +99,73 @@ inline constexpr size_t kMinTcpFrameLen = kEthHeaderLen + nat::kIpv4MinHeaderLen
 inline constexpr uint16_t kFragmentBits = kIpv4MoreFragments | kIpv4FragmentOffsetMask;
 
 // A header whose one's-complement sum (checksum field included) is 0xffff is intact. Summed in
-// 32-bit words (an IPv4 header is whole words; one's-complement sums may be taken in any word
-// size, RFC 1071 2(C)): five adds for a header without options, inlined in the fast path.
+// wide words with the carries added back (one's-complement sums may be taken in any word size,
+// RFC 1071 2(C)), then folded by rotation (the carry of each half lands in the other, as in
+// Linux's csum_fold): a header without options is three loads and a dozen instructions, inlined in
+// the fast path.
 inline bool Ipv4ChecksumOk(const uint8_t* ipv4_header, size_t header_len) {
-  uint64_t sum = 0;
-  for (size_t i = 0; i < header_len; i += 4) {
-    uint32_t word;
-    std::memcpy(&word, ipv4_header + i, sizeof word);
-    sum += word;
+  unsigned __int128 wide;
+  if (header_len == nat::kIpv4MinHeaderLen) [[likely]] {
+    uint64_t a;
+    uint64_t b;
+    uint32_t c;
+    std::memcpy(&a, ipv4_header, sizeof a);
+    std::memcpy(&b, ipv4_header + 8, sizeof b);
+    std::memcpy(&c, ipv4_header + 16, sizeof c);
+    wide = static_cast<unsigned __int128>(a) + b + c;
+  } else {
+    wide = 0;
+    for (size_t i = 0; i < header_len; i += 4) {
+      uint32_t word;
+      std::memcpy(&word, ipv4_header + i, sizeof word);
+      wide += word;
+    }
   }
-  sum = (sum & 0xffffffff) + (sum >> 32);
-  sum = (sum & 0xffffffff) + (sum >> 32);
-  return nat::ChecksumFold(static_cast<uint32_t>(sum)) == 0xffff;
+  // 128 -> 64 (the high part is at most 2, so one end-around carry suffices), then 64 -> 32 ->
+  // 16 by adding each value to itself rotated by half its width: the top half holds the sum.
+  uint64_t sum = static_cast<uint64_t>(wide);
+  const auto high = static_cast<uint64_t>(wide >> 64);
+  sum += high;
+  sum += sum < high;
+  sum += (sum >> 32) | (sum << 32);
+  auto half = static_cast<uint32_t>(sum >> 32);
+  half += (half >> 16) | (half << 16);
+  return (half >> 16) == 0xffff;
 }
 
 // The IPv4 header checks out: by the NIC's verdict, else computed.
 inline bool Ipv4HeaderIntact(NicVerdict nic, const uint8_t* ipv4_header, size_t header_len) {
-  switch (nic) {
-    case NicVerdict::kGood:
-    case NicVerdict::kNone:
-      return true;
-    case NicVerdict::kBad:
-      return false;
-    case NicVerdict::kUnknown:
-      break;
+  if (nic == NicVerdict::kUnknown) [[likely]] {
+    return Ipv4ChecksumOk(ipv4_header, header_len);
   }
-  return Ipv4ChecksumOk(ipv4_header, header_len);
-}
-
-// The checksums bits of a TCP frame whose headers passed, before any TCP checksum computation.
-constexpr uint8_t ChecksumBits(NicChecksums nic) {
-  const bool l4_known_good = nic.l4 == NicVerdict::kGood || nic.l4 == NicVerdict::kNone;
-  return static_cast<uint8_t>((l4_known_good ? kTcpChecksumVerified : 0) |
-                              (nic.ipv4 == NicVerdict::kNone ? kIpv4ChecksumToFill : 0) |
-                              (nic.l4 == NicVerdict::kNone ? kTcpChecksumToFill : 0));
+  return nic != NicVerdict::kBad;  // kGood, or kNone: the header is intact, its field is not
 }
 
 inline bool TcpChecksumOk(Ipv4Be src, Ipv4Be dst, const uint8_t* segment, size_t segment_len) {
   const uint32_t pseudo =
       nat::TcpPseudoHeaderChecksum(src, dst, static_cast<uint16_t>(segment_len));
   return nat::ChecksumFold(nat::ChecksumPartial(segment, segment_len, pseudo)) == 0xffff;
+}
+
+// The checksums bits of a TCP frame whose headers passed, before any TCP checksum computation:
+// a table, since every frame pays for it.
+inline constexpr auto kChecksumBits = [] {
+  std::array<uint8_t, 16> bits{};
+  for (unsigned ip = 0; ip < 4; ++ip) {
+    for (unsigned l4 = 0; l4 < 4; ++l4) {
+      const auto ipv4 = static_cast<NicVerdict>(ip);
+      const auto tcp = static_cast<NicVerdict>(l4);
+      const bool l4_known_good = tcp == NicVerdict::kGood || tcp == NicVerdict::kNone;
+      bits[ip * 4 + l4] =
+          static_cast<uint8_t>((l4_known_good ? kTcpChecksumVerified : 0) |
+                               (ipv4 == NicVerdict::kNone ? kIpv4ChecksumToFill : 0) |
+                               (tcp == NicVerdict::kNone ? kTcpChecksumToFill : 0));
+    }
+  }
+  return bits;
+}();
+inline uint8_t ChecksumBits(NicChecksums nic) {
+  return kChecksumBits[static_cast<unsigned>(nic.ipv4) * 4 + static_cast<unsigned>(nic.l4)];
 }
 
 inline void CopyMacs(PacketView packet, ParsedPacket& out) {

@@ -382,7 +382,9 @@ void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const Par
 }
 
 
-template <PortRole kRole, ParseOptions kParse>
+// kNicVerdicts: the port reports checksum verdicts (PortInfo::checksum_verdicts); on other
+// ports the parser is built for "unknown" and the flags are never read.
+template <PortRole kRole, ParseOptions kParse, bool kNicVerdicts>
 void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
                   uint16_t count) {
   // A port's role fixes the direction of every flow hit on it: consumer-side keys carry a
@@ -409,8 +411,8 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       continue;
     }
     ParsedPacket& p = parsed[n];
-    ParsePacketInto<kParse>(
-        PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, NicChecksumsOf(m)), p);
+    const NicChecksums nic = kNicVerdicts ? NicChecksumsOf(m) : NicChecksums{};
+    ParsePacketInto<kParse>(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, nic), p);
     if (p.verdict != ParseVerdict::kTcp) [[unlikely]] {
       if (p.verdict == ParseVerdict::kArp) {
         SendToControl(w, port, m);
@@ -468,13 +470,20 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
 
 void ProcessBurstOf(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
                     uint16_t count) {
-  const bool consumer = w.shared->ports[port].role == PortRole::kConsumer;
-  if (w.shared->verify_all_tcp_checksums) [[unlikely]] {
-    return consumer ? ProcessBurst<PortRole::kConsumer, kVerifyTcpChecksums>(w, ctx, port, pkts, count)
-                    : ProcessBurst<PortRole::kProvider, kVerifyTcpChecksums>(w, ctx, port, pkts, count);
-  }
-  return consumer ? ProcessBurst<PortRole::kConsumer, ParseOptions{}>(w, ctx, port, pkts, count)
-                  : ProcessBurst<PortRole::kProvider, ParseOptions{}>(w, ctx, port, pkts, count);
+  using Loop = void (*)(Worker&, const BurstContext&, uint16_t, rte_mbuf**, uint16_t);
+  constexpr PortRole kC = PortRole::kConsumer;
+  constexpr PortRole kP = PortRole::kProvider;
+  constexpr ParseOptions kState{};
+  constexpr ParseOptions kAll = kVerifyTcpChecksums;
+  // [role][every TCP checksum verified][NIC verdicts]
+  static constexpr Loop kLoops[2][2][2] = {
+      {{ProcessBurst<kC, kState, false>, ProcessBurst<kC, kState, true>},
+       {ProcessBurst<kC, kAll, false>, ProcessBurst<kC, kAll, true>}},
+      {{ProcessBurst<kP, kState, false>, ProcessBurst<kP, kState, true>},
+       {ProcessBurst<kP, kAll, false>, ProcessBurst<kP, kAll, true>}}};
+  const PortInfo& info = w.shared->ports[port];
+  kLoops[static_cast<size_t>(info.role)][w.shared->verify_all_tcp_checksums ? 1 : 0]
+        [info.checksum_verdicts ? 1 : 0](w, ctx, port, pkts, count);
 }
 
 }  // namespace privlink::dataplane

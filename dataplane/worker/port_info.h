@@ -19,6 +19,9 @@ struct PortInfo {
   uint16_t position = 0;     // among ports of its role, config order
   Ipv4Be address = 0;        // provider: the port's own IP (ARP sender), or 0
   bool promiscuous = false;  // frames for other MACs reach us: filter them
+  // The device reports RX checksum verdicts in the mbufs' flags (offload on): the port's loop
+  // reads them; on any other port it is specialised to compute the checks itself.
+  bool checksum_verdicts = false;
 };
 
 }  // namespace privlink::dataplane

@@ -88,7 +88,9 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
     in.ports.push_back({.name = port_names[i],
                         .role = i == kProvider ? PortRole::kProvider : PortRole::kConsumer,
                         .mac = kPortMacs[i],
-                        .address = i == kProvider ? kProviderAddress : 0});
+                        .address = i == kProvider ? kProviderAddress : 0,
+                        // The tests inject frames with a NIC's checksum verdicts (Inject).
+                        .checksum_verdicts = true});
   }
   in.workers = 1;
   in.flow_capacity = options.flow_capacity;
