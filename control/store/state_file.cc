@@ -1,12 +1,10 @@
 #include "control/store/state_file.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <set>
 #include <utility>
 
 #include <nlohmann/json.hpp>

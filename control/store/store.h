@@ -9,7 +9,9 @@
 //   two writers can never both build on the same revision.
 // - ChangesSince feeds the rows changed after a revision, in revision order, for watchers.
 // - A batch larger than max_ops_per_commit() (etcd limits a transaction's operations) must be
-//   split by the caller with ChunkBatch; each chunk is then its own commit and revision.
+//   split by the caller with ChunkBatch; each chunk is then its own commit and revision, so such a
+//   batch is not atomic: a failure between chunks leaves the first ones committed. SqliteStore
+//   has no limit and never chunks.
 #pragma once
 
 #include <cstddef>

@@ -68,8 +68,8 @@ TEST(ChunkedStoreTest, ABatchOverTheLimitIsCommittedInChunksThatRestore) {
   SmallTransactionStore* store = owned.get();
   auto plane = ControlPlane::Create(options, std::move(owned), seed, &uuids);
   ASSERT_TRUE(plane.ok()) << plane.status();
-  // 5 networks, a service, an endpoint, the cursors: 8 rows in commits of 3, 3 and 2.
-  EXPECT_EQ(store->commit_sizes, (std::vector<size_t>{3, 3, 2}));
+  // 5 networks, a service, its connection, an endpoint, the cursors: 9 rows in commits of 3.
+  EXPECT_EQ(store->commit_sizes, (std::vector<size_t>{3, 3, 3}));
   EXPECT_EQ((*plane)->revision(), 3u);
   auto contents = store->Load();
   ASSERT_TRUE(contents.ok());

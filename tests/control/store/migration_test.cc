@@ -93,7 +93,8 @@ TEST_F(MigrationTest, ALandedStateFileIsMigratedOnceInOneTransaction) {
   ASSERT_TRUE(store.ok());
   auto changes = (*store)->ChangesSince(kEmptyRevision);
   ASSERT_TRUE(changes.ok());
-  EXPECT_EQ(changes->size(), 2u + 1u + 1u + 1u);  // networks, service, endpoint, cursors
+  // 2 networks, a service, its 2 connections, an endpoint, the cursors.
+  EXPECT_EQ(changes->size(), 2u + 1u + 2u + 1u + 1u);
   for (const RowChange& c : *changes) EXPECT_EQ(c.revision, 1u);
   store->reset();
   // A second start reads the database; no second migration.

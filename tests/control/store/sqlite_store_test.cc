@@ -258,6 +258,13 @@ TEST_F(SqliteStoreTest, CorruptDatabaseRefusesToStartAndIsNeverOverwritten) {
          ExecSql(DbPath(), "DELETE FROM rows WHERE kind = 'networks'");
        },
        "private endpoint 'contoso-pe': network 'contoso' does not exist"},
+      {"a connection whose service is gone",
+       [&] {
+         fresh();
+         ExecSql(DbPath(), "DELETE FROM rows WHERE kind = 'privateLinkServices'");
+       },
+       "privateEndpointConnections['fabrikam-api/...']: private link service 'fabrikam-api' has "
+       "no row"},
       {"no id cursors",
        [&] {
          fresh();
@@ -342,8 +349,8 @@ TEST_F(SqliteStoreTest, ARevisionConflictWritesNothingAndIsNotApplied) {
 }
 
 // A change is one revision holding exactly the rows of the resources it changed: creating an
-// endpoint writes the endpoint, the service that records its connection and the id cursors,
-// and none of the other resources.
+// endpoint writes the endpoint, the connection its service records and the id cursors, and
+// none of the other resources (not the service's own row either).
 TEST_F(SqliteStoreTest, OneTransactionPerChangeHoldingOnlyTheRowsItChanged) {
   auto plane = Start(seed_);
   ASSERT_TRUE(plane.ok());
@@ -371,9 +378,9 @@ TEST_F(SqliteStoreTest, OneTransactionPerChangeHoldingOnlyTheRowsItChanged) {
   EXPECT_EQ((*plane)->revision(), at + 1);
   auto changes = store->ChangesSince(at);
   ASSERT_TRUE(changes.ok()) << changes.status();
-  EXPECT_EQ(Keys(*changes),
-            (std::set<std::string>{"privateEndpoints/late", "privateLinkServices/fabrikam-api",
-                                   "model/idCursors"}));
+  EXPECT_EQ(Keys(*changes), (std::set<std::string>{"privateEndpoints/late",
+                                                   "privateEndpointConnections/fabrikam-api/late",
+                                                   "model/idCursors"}));
   for (const RowChange& c : *changes) EXPECT_EQ(c.revision, at + 1);
 
   // Updating one network writes one row; a repeat of the same change writes nothing.
