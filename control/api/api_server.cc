@@ -47,6 +47,7 @@ int HttpStatus(absl::StatusCode code) {
       return 404;
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:  // the store moved on (revision conflict)
       return 409;
     case absl::StatusCode::kUnavailable:
       return 503;
@@ -648,6 +649,13 @@ void ApiServer::Routes() {
          });
   r.Get("/v1/state", [&control](const Request&, Response& res) {
     SendJson(res, 200, EncodeResources(*control.model()));
+  });
+  // A consistent copy of the store (a SQLite database), to be put back as <stateDir>/state.db.
+  r.Get("/v1/state/backup", [&control](const Request&, Response& res) {
+    auto backup = control.Backup();
+    if (!backup.ok()) return SendError(res, backup.status());
+    res.status = 200;
+    res.set_content(std::move(*backup), "application/vnd.sqlite3");
   });
   r.Get("/v1/stats", [this](const Request&, Response& res) {
     const size_t retired = control_.publisher().Reclaim();

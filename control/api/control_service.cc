@@ -1,6 +1,7 @@
 #include "control/api/control_service.h"
 
 #include "control/api/api_access.h"
+#include "control/store/sqlite_store.h"
 
 namespace privlink::control {
 
@@ -19,9 +20,11 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
   options.maglev_table_size = config.dataplane.maglev_table_size;
   // One snapshot reader per worker, plus the dataplane's control-thread and stats readers.
   options.max_readers = config.dataplane.workers + kDataplaneExtraReaders;
-  std::unique_ptr<StateStore> store;
+  std::unique_ptr<Store> store;
   if (!config.dataplane.state_dir.empty()) {
-    store = std::make_unique<StateStore>(config.dataplane.state_dir);
+    auto opened = SqliteStore::Open(config.dataplane.state_dir);
+    if (!opened.ok()) return opened.status();
+    store = std::move(*opened);
   }
   auto control =
       ControlPlane::Create(options, std::move(store), config.resources, &service->uuids_);

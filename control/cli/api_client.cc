@@ -76,4 +76,19 @@ absl::StatusOr<ApiResponse> ApiClient::Call(std::string_view method, const std::
   return response;
 }
 
+absl::StatusOr<ApiClient::RawResponse> ApiClient::GetRaw(const std::string& path) {
+  httplib::Result result = client_->Get(path);
+  if (!result) {
+    return absl::UnavailableError(
+        Cat("cannot reach privlinkd at ", server_text_, ": ", httplib::to_string(result.error())));
+  }
+  RawResponse response{result->status, std::move(result->body), ""};
+  if (response.status < 200 || response.status >= 300) {
+    ApiResponse error{response.status, nullptr};
+    (void)ParseJson(response.body, error.body);
+    response.message = error.ErrorMessage();
+  }
+  return response;
+}
+
 }  // namespace privlink::control

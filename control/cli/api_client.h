@@ -39,6 +39,14 @@ class ApiClient {
 
   absl::StatusOr<ApiResponse> Call(std::string_view method, const std::string& path,
                                    const std::optional<nlohmann::json>& body = std::nullopt);
+  // A GET whose reply is returned as it came (the bytes of /v1/state, a backup); the error message
+  // of an HTTP error is in `message`.
+  struct RawResponse {
+    int status = 0;
+    std::string body;
+    std::string message;
+  };
+  absl::StatusOr<RawResponse> GetRaw(const std::string& path);
   // How long a reply may take (a capture waits for its packets); 30 s unless set.
   void SetReadTimeout(time_t seconds);
 

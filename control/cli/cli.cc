@@ -1,5 +1,6 @@
 #include "control/cli/cli.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -476,6 +477,54 @@ std::map<std::string, Command> Commands() {
               << " updated, " << body.value("unchanged", 0) << " unchanged\n";
         });
       }};
+  // GET `path` and write its reply as it came to `file` (stdout when empty): through a temporary
+  // file renamed at the end, so a cut transfer never leaves a partial file under that name.
+  auto save = [](Context& ctx, const std::string& path, const std::string& file) {
+    auto reply = ctx.client.GetRaw(path);
+    if (!reply.ok()) {
+      ctx.err << "privlinkctl: " << reply.status().message() << "\n";
+      return kCliFailed;
+    }
+    if (!reply->message.empty()) {
+      ctx.err << "privlinkctl: error: " << reply->message << "\n";
+      return kCliFailed;
+    }
+    if (file.empty()) {
+      ctx.out << reply->body;
+      return kCliOk;
+    }
+    const std::string temp = file + ".partial";
+    {
+      std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+      out << reply->body;
+      out.close();
+      if (!out) {
+        ctx.err << "privlinkctl: cannot write " << temp << "\n";
+        return kCliFailed;
+      }
+    }
+    if (std::rename(temp.c_str(), file.c_str()) != 0) {
+      ctx.err << "privlinkctl: cannot rename " << temp << " to " << file << "\n";
+      return kCliFailed;
+    }
+    return kCliOk;
+  };
+  c["state export"] = {"[--file FILE]",
+                       [](po::options_description& d) {
+                         d.add_options()("file,f", po::value<std::string>(),
+                                         "write the document here (default: stdout)");
+                       },
+                       [save](const po::variables_map& vm, Context& ctx) {
+                         return save(ctx, "/v1/state", Opt<std::string>(vm, "file").value_or(""));
+                       }};
+  c["state backup"] = {"FILE",
+                       [](po::options_description& d) {
+                         d.add_options()("name", po::value<std::string>(),
+                                         "file to write the SQLite database to");
+                       },
+                       [save](const po::variables_map& vm, Context& ctx) {
+                         return save(ctx, "/v1/state/backup", Required(vm, "name"));
+                       }};
   c["stats"] = {"", no_options, [](const po::variables_map&, Context& ctx) {
                   return Report(ctx, "GET", "/v1/stats", std::nullopt, PrintStats);
                 }};

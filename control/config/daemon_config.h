@@ -11,7 +11,7 @@ namespace privlink::control {
 
 struct DaemonConfig {
   DataplaneConfig dataplane;
-  ResourceDocument resources;  // used only when the state dir holds no state file yet
+  ResourceDocument resources;  // used only when the state dir holds no state yet
 };
 
 // Reads and validates the whole file; errors name the file and the field.

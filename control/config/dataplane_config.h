@@ -1,7 +1,7 @@
 // The "dataplane" section of privlinkd's config file: ports, workers, table sizes, API listener,
 // state dir and region. Parsed and validated here (the control side owns the file format); the
-// dataplane consumes the struct. It always comes from the config file, even when a state file
-// holds the resources.
+// dataplane consumes the struct. It always comes from the config file, even when the state
+// database holds the resources.
 #pragma once
 
 #include <array>

@@ -1,9 +1,10 @@
 // The model <-> JSON, with the field names of the reference config (issue 3), shared by API
-// bodies, config documents and the state file.
+// bodies, config documents, the state database's rows (store/model_rows.h) and the state.json
+// of earlier releases.
 //
 // Requests (kRequest): read-only fields (id, alias, provisioningState, connection details) are
 // accepted and ignored, so the result of a GET can be sent back; connection entries on a service
-// are the provider's desired statuses. The state file (kState): read-only fields are required and
+// are the provider's desired statuses. Stored state (kState): read-only fields are required and
 // restored exactly. In both, unknown fields and wrong types are errors naming the field.
 #pragma once
 

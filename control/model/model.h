@@ -108,7 +108,7 @@ struct IdCursors {
   bool operator==(const IdCursors&) const = default;
 };
 
-// The whole model. Maps keyed by name keep listings and the state file in a stable order.
+// The whole model. Maps keyed by name keep listings and stored state in a stable order.
 struct Model {
   std::map<std::string, Network> networks;
   std::map<std::string, PrivateLinkService> services;

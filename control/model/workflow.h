@@ -109,7 +109,7 @@ absl::StatusOr<ChangeKind> RejectConnection(Model& model, std::string_view servi
                                             std::string_view description);
 absl::Status DeleteConnection(Model& model, std::string_view service, std::string_view endpoint);
 
-// The same reach rule for every service of a whole model (a restored state file).
+// The same reach rule for every service of a whole model (restored from the state database).
 absl::Status CheckBackendsReachable(const Model& model, const WorkflowContext& context);
 
 // Networks, then services, then endpoints, then the services' connection requests; creates or

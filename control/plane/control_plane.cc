@@ -4,10 +4,11 @@
 
 #include "control/model/log.h"
 #include "control/model/str_cat.h"
+#include "control/store/model_rows.h"
 
 namespace privlink::control {
 
-ControlPlane::ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<StateStore> store,
+ControlPlane::ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<Store> store,
                            UuidGenerator* uuids)
     : options_(options),
       store_(std::move(store)),
@@ -20,28 +21,38 @@ ControlPlane::ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<S
 }
 
 absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(
-    const ControlPlaneOptions& options, std::unique_ptr<StateStore> store,
-    const ResourceDocument& seed, UuidGenerator* uuids) {
+    const ControlPlaneOptions& options, std::unique_ptr<Store> store, const ResourceDocument& seed,
+    UuidGenerator* uuids) {
   std::optional<Model> restored;
+  Revision revision = kEmptyRevision;
   if (store != nullptr) {
-    if (auto s = store->Prepare(); !s.ok()) return s;
-    auto loaded = store->Load();
-    if (!loaded.ok()) return loaded.status();
-    restored = std::move(*loaded);
+    auto contents = store->Load();
+    if (!contents.ok()) return contents.status();
+    revision = contents->revision;
+    if (revision != kEmptyRevision) {
+      auto model = DecodeModelRows(contents->rows);
+      if (!model.ok()) {
+        return absl::DataLossError(
+            Cat(store->location(), " is unusable: ", model.status().message(),
+                "; refusing to start (the file is left untouched: repair it, restore a backup "
+                "from privlinkctl state backup, or move it away to start from --config)"));
+      }
+      restored = std::move(*model);
+    }
   }
   std::unique_ptr<ControlPlane> plane(new ControlPlane(options, std::move(store), uuids));
   std::lock_guard<std::mutex> lock(plane->change_mutex_);
+  plane->revision_ = revision;
   if (restored) {
     if (auto s = CheckBackendsReachable(*restored, plane->context_); !s.ok()) {
-      return absl::InvalidArgumentError(
-          Cat("state file ", plane->store_->path(), ": ", s.message()));
+      return absl::InvalidArgumentError(Cat(plane->store_->location(), ": ", s.message()));
     }
-    // Saved again only by the next change: the file on disk already holds exactly this.
+    // Written again only by the next change: the store already holds exactly this.
     auto snapshot =
         BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports}, nullptr);
     if (!snapshot.ok()) {
-      return absl::DataLossError(Cat("state file ", plane->store_->path(),
-                                     " cannot be compiled: ", snapshot.status().message()));
+      return absl::DataLossError(
+          Cat(plane->store_->location(), " cannot be compiled: ", snapshot.status().message()));
     }
     plane->model_ = std::make_shared<const Model>(std::move(*restored));
     plane->counters_.snapshot_generation = 1;
@@ -90,10 +101,8 @@ absl::Status ControlPlane::Commit(Model next) {
   auto snapshot = BuildSnapshot(
       next, generation, {options_.maglev_table_size, options_.consumer_ports}, publisher_.latest());
   if (!snapshot.ok()) return snapshot.status();
-  if (store_ != nullptr) {
-    if (auto s = store_->Save(next); !s.ok()) {
-      return absl::InternalError(Cat("change not applied: cannot save state: ", s.message()));
-    }
+  if (auto s = Persist(next); !s.ok()) {
+    return absl::Status(s.code(), Cat("change not applied: cannot save state: ", s.message()));
   }
   {
     std::lock_guard<std::mutex> lock(model_mutex_);
@@ -105,6 +114,40 @@ absl::Status ControlPlane::Commit(Model next) {
   PRIVLINK_LOG(INFO, ctl, "snapshot generation %lu published",
                static_cast<unsigned long>(generation));
   return absl::OkStatus();
+}
+
+absl::Status ControlPlane::Persist(const Model& next) {
+  if (store_ == nullptr) return absl::OkStatus();
+  const std::vector<RowOp> ops = DiffModelRows(*model(), next);
+  // The first commit is made even when it holds no rows: from then on the store's state wins
+  // over --config.
+  if (ops.size() <= store_->max_ops_per_commit()) {
+    auto revision = store_->Commit(ops, revision_);
+    if (!revision.ok()) return revision.status();
+    std::lock_guard<std::mutex> lock(model_mutex_);
+    revision_ = *revision;
+    return absl::OkStatus();
+  }
+  for (const std::vector<RowOp>& chunk : ChunkBatch(ops, store_->max_ops_per_commit())) {
+    auto revision = store_->Commit(chunk, revision_);
+    if (!revision.ok()) return revision.status();
+    std::lock_guard<std::mutex> lock(model_mutex_);
+    revision_ = *revision;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ControlPlane::Backup() {
+  if (store_ == nullptr) {
+    return absl::UnavailableError(
+        "no store to back up: state is kept in memory only (no dataplane.stateDir)");
+  }
+  return store_->Backup();
+}
+
+Revision ControlPlane::revision() const {
+  std::lock_guard<std::mutex> lock(model_mutex_);
+  return revision_;
 }
 
 }  // namespace privlink::control

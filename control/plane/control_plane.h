@@ -1,6 +1,8 @@
 // The control thread's state and its one way to change it: validate the change against a copy of
-// the model, compile the copy into a snapshot, persist it, then swap the model and publish the
-// snapshot. Any error on the way leaves the previous model, state file and snapshot untouched.
+// the model, compile the copy into a snapshot, commit the rows of the resources it changed to the
+// store (one transaction, compare-and-set on the store's revision), then swap the model and
+// publish the snapshot. Any error on the way leaves the previous model, store and snapshot
+// untouched.
 //
 // Changes are serialized by a mutex (the API serves requests on a few threads; whoever holds the
 // mutex is "the control thread"). Reads take a reference-counted pointer to the current model and
@@ -22,7 +24,7 @@
 #include "control/model/workflow.h"
 #include "control/snapshot/snapshot_builder.h"
 #include "control/snapshot/snapshot_publisher.h"
-#include "control/store/persist.h"
+#include "control/store/store.h"
 
 namespace privlink::control {
 
@@ -43,12 +45,13 @@ struct ControlCounters {
 
 class ControlPlane {
  public:
-  // Restores the model from `store`'s state file if there is one (it wins over `seed`; a restored
-  // service with a backend no provider port reaches is refused), else applies `seed` (the
-  // resources of --config) as the first change. `store` may be null (state kept in memory only).
+  // Restores the model from `store` if anything was ever committed to it (it wins over `seed`; a
+  // restored service with a backend no provider port reaches is refused), else applies `seed`
+  // (the resources of --config) as the first change. `store` may be null (state kept in memory
+  // only).
   // `uuids` must outlive the control plane.
   static absl::StatusOr<std::unique_ptr<ControlPlane>> Create(const ControlPlaneOptions& options,
-                                                              std::unique_ptr<StateStore> store,
+                                                              std::unique_ptr<Store> store,
                                                               const ResourceDocument& seed,
                                                               UuidGenerator* uuids);
 
@@ -59,25 +62,35 @@ class ControlPlane {
   // and publishes. The whole change is refused if `mutate` fails or nothing can be saved.
   absl::Status Change(const std::function<absl::Status(Model&, const WorkflowContext&)>& mutate);
 
+  // A consistent copy of the store (SqliteStore: a SQLite database), taken while changes go on.
+  absl::StatusOr<std::string> Backup();
+  // The store's revision the model is at (0 without a store).
+  Revision revision() const;
+
   SnapshotPublisher& publisher() { return publisher_; }
   ControlCounters counters() const;
   const ControlPlaneOptions& options() const { return options_; }
 
  private:
-  ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<StateStore> store,
+  ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<Store> store,
                UuidGenerator* uuids);
-  // Builds the snapshot for `next`, saves it, installs both. Called with change_mutex_ held.
+  // Builds the snapshot for `next`, commits the rows it changed, installs both. Called with
+  // change_mutex_ held.
   absl::Status Commit(Model next);
+  // Writes the rows that differ between the current model and `next`: one transaction, or (a
+  // store whose transactions are smaller than the batch) one per chunk, in order.
+  absl::Status Persist(const Model& next);
 
   const ControlPlaneOptions options_;
   WorkflowContext context_;
-  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Store> store_;
   SnapshotPublisher publisher_;
 
   std::mutex change_mutex_;         // one change at a time
   mutable std::mutex model_mutex_;  // guards the model_ pointer and counters_ only
   std::shared_ptr<const Model> model_;
   ControlCounters counters_;
+  Revision revision_ = kEmptyRevision;
 };
 
 }  // namespace privlink::control

@@ -158,6 +158,7 @@ TEST_F(ApiBodyTest, EveryRouteAnswersEachKindOfBodyWithItsOwnStatusAndMessage) {
        put_tmp_endpoint, delete_tmp_connection},
       {"POST", "/v1/apply", "/v1/apply"},
       {"GET", "/v1/state", "/v1/state"},
+      {"GET", "/v1/state/backup", "/v1/state/backup", 503},  // this server keeps no store
       {"GET", "/v1/stats", "/v1/stats"},
       {"GET", "/metrics", "/metrics"},
       {"GET", "/v1/flows", "/v1/flows"},

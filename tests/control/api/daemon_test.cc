@@ -1,6 +1,6 @@
 // privlinkd --no-dataplane, the real binary (path in $PRIVLINKD): options, clean stop, refusal of
-// corrupt state, and a kill -9 in the middle of a stream of changes that must leave a state file
-// holding every acknowledged change.
+// a corrupt database, a restart serving the same /v1/state byte for byte, and a kill -9 in the
+// middle of a stream of changes that must leave a database holding every acknowledged change.
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,7 +15,8 @@
 #include <gtest/gtest.h>
 
 #include "control/cli/api_client.h"
-#include "control/store/persist.h"
+#include "control/store/model_rows.h"
+#include "control/store/sqlite_store.h"
 #include "tests/control/framework/process_util.h"
 #include "tests/control/framework/test_util.h"
 
@@ -98,7 +99,7 @@ TEST_F(DaemonTest, AcceptsEalOptionsBeforeTheSeparatorAndOverrides) {
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(up) << Slurp(dir_ + "/daemon.err");
-  EXPECT_TRUE(std::filesystem::exists(dir_ + "/other-state/state.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/other-state/state.db"));
   EXPECT_EQ(StopDaemon(SIGTERM), 0);
 }
 
@@ -113,11 +114,50 @@ TEST_F(DaemonTest, WithTheDataplaneEalErrorsAndUsageErrorsAreReported) {
 
 TEST_F(DaemonTest, CorruptStateStopsTheStartAndIsKept) {
   std::filesystem::create_directory(dir_ + "/state");
-  std::ofstream(dir_ + "/state/state.json") << "{\"version\": 1, \"networks\": [";
+  const std::string garbage(10000, 'x');
+  std::ofstream(dir_ + "/state/state.db") << garbage;
   ProcessResult r = RunProcess({binary_, "--config", config_, "--no-dataplane"}, dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("privlinkd: state database " + dir_ +
+                               "/state/state.db is unusable: file is not a database; refusing "
+                               "to start"));
+  EXPECT_EQ(Slurp(dir_ + "/state/state.db"), garbage);
+  // A state file of an earlier release that cannot be read is kept too.
+  std::filesystem::remove_all(dir_ + "/state");
+  std::filesystem::create_directory(dir_ + "/state");
+  std::ofstream(dir_ + "/state/state.json") << "{\"version\": 1, \"networks\": [";
+  r = RunProcess({binary_, "--config", config_, "--no-dataplane"}, dir_);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("state.json is unusable"));
   EXPECT_EQ(Slurp(dir_ + "/state/state.json"), "{\"version\": 1, \"networks\": [");
+}
+
+// After changes, a kill -9 and a restart, /v1/state is the same bytes; privlinkctl state export
+// gives those bytes too (tests/control/cli).
+TEST_F(DaemonTest, RestartAfterKillNineServesByteIdenticalState) {
+  ASSERT_TRUE(StartDaemon()) << Slurp(dir_ + "/daemon.err");
+  ApiClient client({true, "", 0, socket_});
+  auto put = client.Call("PUT", "/v1/networks/extra", json{{"port", "consumer0"}, {"vlan", 5}});
+  ASSERT_TRUE(put.ok() && put->status == 201);
+  auto pe = client.Call("PUT", "/v1/privateEndpoints/late",
+                        json{{"subscription", "sub-x"},
+                             {"network", "extra"},
+                             {"ip", "10.0.0.9"},
+                             {"privateLinkService", "fabrikam-api"}});
+  ASSERT_TRUE(pe.ok() && pe->status == 201);
+  auto reject = client.Call(
+      "POST", "/v1/privateLinkServices/fabrikam-api/privateEndpointConnections/late/reject",
+      json::object());
+  ASSERT_TRUE(reject.ok() && reject->status == 200);
+  auto before = client.GetRaw("/v1/state");
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(StopDaemon(SIGKILL), -1);
+  ASSERT_TRUE(StartDaemon()) << Slurp(dir_ + "/daemon.err");
+  ApiClient again({true, "", 0, socket_});
+  auto after = again.GetRaw("/v1/state");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->body, before->body);
+  EXPECT_THAT(after->body, HasSubstr("\"Rejected\""));
 }
 
 // A provider port with neither subnet nor gateway reaches no backend: the start stops with one
@@ -184,15 +224,17 @@ TEST_F(DaemonTest, KillNineMidStreamKeepsEveryAcknowledgedChange) {
     for (auto& t : streams) t.join();
     for (const auto& set : acked) acknowledged.insert(set.begin(), set.end());
 
-    // The state file loads and holds every acknowledged change.
-    StateStore store(dir_ + "/state");
-    auto loaded = store.Load();
+    // The database opens, passes its check and holds every acknowledged change.
+    auto store = SqliteStore::Open(dir_ + "/state");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto contents = (*store)->Load();
+    ASSERT_TRUE(contents.ok()) << contents.status();
+    auto loaded = DecodeModelRows(contents->rows);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
-    ASSERT_TRUE(loaded->has_value());
     for (const std::string& name : acknowledged) {
-      EXPECT_TRUE((*loaded)->networks.contains(name)) << name;
+      EXPECT_TRUE(loaded->networks.contains(name)) << name;
     }
-    EXPECT_TRUE((*loaded)->endpoints.contains("contoso-pe"));
+    EXPECT_TRUE(loaded->endpoints.contains("contoso-pe"));
   }
   EXPECT_GE(acknowledged.size(), static_cast<size_t>(15 + 35 + 55));
 }
