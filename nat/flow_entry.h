@@ -77,7 +77,7 @@ struct alignas(32) FlowEntry {
   std::atomic<uint32_t> status{0};        // see kFlowStateMask and the constants after it
   std::atomic<TimeMs32> last_seen_ms{0};  // both directions store "now"; any interleaving is fine
   // Per direction, the next sequence number its sender expects to receive, host order: the
-  // highest ACK it sent, seeded from the other side's SYN so that a RST can be held to it
+  // last ACK it sent, seeded from the other side's SYN so that a RST can be held to it
   // (RFC 5961) before anything was acknowledged. Each is written by the worker that receives
   // that direction and read by the other with relaxed loads.
   std::atomic<uint32_t> rcv_next[2] = {};
@@ -146,14 +146,12 @@ struct alignas(32) FlowEntry {
   void ExpectAck(FlowDirection d, uint32_t next) {
     rcv_next[static_cast<int>(d)].store(next, std::memory_order_relaxed);
   }
-  // An ACK number (host order) sent in direction `d`: kept when it is ahead of the one recorded
-  // (sequence-space arithmetic), so a reordered older ACK does not move it back. One writer per
-  // direction, so a load and a store, no read-modify-write.
+  // An ACK number (host order) sent in direction `d`: the number its sender expects next, as it
+  // last said. The last, not the highest: a stack answers a SYN for a connection it still holds
+  // with a challenge ACK of that connection's number (RFC 5961 4.2), and the client's RST at that
+  // number must reach it. One writer per direction: a plain store.
   void NoteAck(FlowDirection d, uint32_t ack) {
-    std::atomic<uint32_t>& next = rcv_next[static_cast<int>(d)];
-    if (static_cast<int32_t>(ack - next.load(std::memory_order_relaxed)) > 0) {
-      next.store(ack, std::memory_order_relaxed);
-    }
+    rcv_next[static_cast<int>(d)].store(ack, std::memory_order_relaxed);
   }
 };
 
