@@ -362,5 +362,48 @@ TEST(TcpStateTest, ValidateTimeoutsNamesTheBadField) {
   }
 }
 
+// ---- RST: held to what its receiver expects (RFC 5961) ----
+
+TEST(JudgeRstTest, ExactEndsAheadIsChallengedBehindIsOutOfWindow) {
+  using enum RstVerdict;
+  struct Case {
+    const char* description;
+    RstCheck rst;
+    RstVerdict want;
+  };
+  constexpr auto kIn = FlowDirection::kIn2Out;
+  constexpr auto kOut = FlowDirection::kOut2In;
+  constexpr auto kEst = TcpState::kEstablished;
+  const std::vector<Case> cases = {
+      {"exact", {kEst, kIn, 1000, 5000, 1000, 0, false}, kEnds},
+      {"one ahead", {kEst, kIn, 1000, 5000, 1001, 0, false}, kChallenge},
+      {"2^31 - 1 ahead", {kEst, kIn, 1000, 5000, 1000 + 0x7fffffffu, 0, false}, kChallenge},
+      {"one behind", {kEst, kIn, 1000, 5000, 999, 0, false}, kOutOfWindow},
+      {"2^31 away reads as behind",
+       {kEst, kIn, 1000, 5000, 1000 + 0x80000000u, 0, false},
+       kOutOfWindow},
+      {"exact across the wrap", {kEst, kOut, 0xfffffff0u, 0, 0xfffffff0u, 0, false}, kEnds},
+      {"ahead across the wrap", {kEst, kOut, 0xfffffff0u, 0, 0x10, 0, false}, kChallenge},
+      {"SYN sent, backend RST acknowledging the SYN",
+       {TcpState::kSynSent, kOut, 0, 1001, 0, 1001, true},
+       kEnds},
+      {"SYN sent, backend RST acknowledging another number",
+       {TcpState::kSynSent, kOut, 0, 1001, 0, 1000, true},
+       kOutOfWindow},
+      {"SYN sent, backend RST without ACK",
+       {TcpState::kSynSent, kOut, 0, 1001, 0, 1001, false},
+       kOutOfWindow},
+      {"SYN sent, the client's RST at the seeded number",
+       {TcpState::kSynSent, kIn, 1001, 0, 1001, 0, false},
+       kEnds},
+      {"reset already: still held to the number",
+       {TcpState::kReset, kIn, 1000, 0, 7, 0, false},
+       kOutOfWindow},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(JudgeRst(c.rst), c.want) << c.description;
+  }
+}
+
 }  // namespace
 }  // namespace privlink::nat
