@@ -73,11 +73,11 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
   std::printf(
       "(TCP checksums: verified on the segments that create a flow or change its state, or on\n"
       " all of them: dataplane.verifyTcpChecksum)\n");
-  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "flows", "workers",
-              "tcp", "packets", "worker", "cycles", "harness", "latency", "p99", "p99.9",
-              "dropped", "bytes");
-  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "", "", "csum", "",
-              "Mpps", "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow");
+  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "flows", "workers", "tcp",
+              "packets", "worker", "cycles", "harness", "latency", "p99", "p99.9", "dropped",
+              "bytes");
+  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "", "", "csum", "", "Mpps",
+              "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow");
   for (const EstablishedResult& r : results) {
     const ThroughputSample& s = r.steady;
     std::printf("%10llu %7u %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f\n",

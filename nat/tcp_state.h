@@ -184,8 +184,7 @@ constexpr RstVerdict JudgeRst(const RstCheck& rst) {
     // The client is in SYN-SENT and has acknowledged nothing: a RST is acceptable only if it
     // acknowledges the client's SYN (RFC 9293 3.10.7.3), which the backend will acknowledge
     // first: its own next expected number.
-    return rst.has_ack && rst.ack == rst.sender_next ? RstVerdict::kEnds
-                                                     : RstVerdict::kOutOfWindow;
+    return rst.has_ack && rst.ack == rst.sender_next ? RstVerdict::kEnds : RstVerdict::kOutOfWindow;
   }
   const auto ahead = static_cast<int32_t>(rst.seq - rst.receiver_next);
   if (ahead == 0) return RstVerdict::kEnds;

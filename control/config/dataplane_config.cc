@@ -138,8 +138,7 @@ absl::StatusOr<DataplaneConfig> DecodeDataplaneConfig(const json& document) {
   config.maglev_table_size = static_cast<uint32_t>(
       r.Integer("maglevTableSize", 1, kMaxMaglevTableSize, kDefaultMaglevTableSize));
   config.extra_mbufs = static_cast<uint32_t>(r.Integer("extraMbufs", 0, kMaxExtraMbufs, 0));
-  if (const std::string verify = r.String("verifyTcpChecksum", "stateChanging");
-      verify == "all") {
+  if (const std::string verify = r.String("verifyTcpChecksum", "stateChanging"); verify == "all") {
     config.verify_tcp_checksum = TcpChecksumVerification::kAll;
   } else if (verify != "stateChanging") {
     r.Fail("verifyTcpChecksum", Cat("must be stateChanging or all, not '", verify, "'"));
@@ -188,21 +187,21 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
     }
     ports.push_back(std::move(p));
   }
-  return json{{"region", config.region},
-              {"workers", config.workers},
-              {"flowTableSize", config.flow_table_size},
-              {"api",
-               {{"listen", config.api_listen},
-                {"allowRemote", config.api_allow_remote},
-                {"tokenFile", config.api_token_file}}},
-              {"stateDir", config.state_dir},
-              {"ports", std::move(ports)},
-              {"natPortQuarantineSeconds", config.nat_port_quarantine_seconds},
-              {"maglevTableSize", config.maglev_table_size},
-              {"extraMbufs", config.extra_mbufs},
-              {"verifyTcpChecksum",
-               config.verify_tcp_checksum == TcpChecksumVerification::kAll ? "all"
-                                                                           : "stateChanging"}};
+  return json{
+      {"region", config.region},
+      {"workers", config.workers},
+      {"flowTableSize", config.flow_table_size},
+      {"api",
+       {{"listen", config.api_listen},
+        {"allowRemote", config.api_allow_remote},
+        {"tokenFile", config.api_token_file}}},
+      {"stateDir", config.state_dir},
+      {"ports", std::move(ports)},
+      {"natPortQuarantineSeconds", config.nat_port_quarantine_seconds},
+      {"maglevTableSize", config.maglev_table_size},
+      {"extraMbufs", config.extra_mbufs},
+      {"verifyTcpChecksum",
+       config.verify_tcp_checksum == TcpChecksumVerification::kAll ? "all" : "stateChanging"}};
 }
 
 std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config) {

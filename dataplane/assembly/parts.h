@@ -63,7 +63,7 @@ struct PartsOptions {
   uint16_t nat_first_port = nat::kDefaultFirstNatPort;
   uint16_t nat_last_port = nat::kDefaultLastNatPort;
   uint32_t nat_quarantine_ms = nat::kDefaultPortQuarantineMs;
-  uint32_t idle_sleep_us = 0;  // a worker's sleep after an empty poll (0 = busy poll)
+  uint32_t idle_sleep_us = 0;             // a worker's sleep after an empty poll (0 = busy poll)
   bool verify_all_tcp_checksums = false;  // DataplaneShared::verify_all_tcp_checksums
   const nat::Clock* clock = nullptr;
   // The neighbour view workers start with (nullptr: an empty one).

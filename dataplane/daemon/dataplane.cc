@@ -80,8 +80,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
                      .socket = socket,
                      .nat_quarantine_ms = config.nat_port_quarantine_seconds * 1000,
                      .idle_sleep_us = options.idle_sleep_us,
-                     .verify_all_tcp_checksums = config.verify_tcp_checksum ==
-                                                 control::TcpChecksumVerification::kAll,
+                     .verify_all_tcp_checksums =
+                         config.verify_tcp_checksum == control::TcpChecksumVerification::kAll,
                      .clock = &d->clock_,
                      .controller = std::move(*providers)};
   // What open opened, for close (called from the parts' destructor, long after Start).

@@ -125,8 +125,7 @@ absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& 
     info.address = info.role == PortRole::kProvider ? ProviderPortAddress(pc) : 0;
     info.promiscuous = true;
     rte_eth_dev_info dev{};
-    info.checksum_verdicts =
-        rte_eth_dev_info_get(*id, &dev) == 0 && RxChecksumOffloads(dev) != 0;
+    info.checksum_verdicts = rte_eth_dev_info_get(*id, &dev) == 0 && RxChecksumOffloads(dev) != 0;
     ports.push_back(std::move(info));
   }
   return ports;

@@ -2,8 +2,9 @@
 //
 // A view is a pointer, a length and what the NIC said of the checksums (nothing, for a pcap
 // record or a test buffer), so the parser and the translation run the same on an mbuf's data
-// (one segment: rte_pktmbuf_mtod + rte_pktmbuf_data_len), a pcap record and a test buffer. Loads go through memcpy at byte offsets: headers after a 14- or 18-byte Ethernet
-// header are only 2-byte aligned, and memcpy compiles to a plain load without undefined behaviour.
+// (one segment: rte_pktmbuf_mtod + rte_pktmbuf_data_len), a pcap record and a test buffer. Loads go
+// through memcpy at byte offsets: headers after a 14- or 18-byte Ethernet header are only 2-byte
+// aligned, and memcpy compiles to a plain load without undefined behaviour.
 #pragma once
 
 #include <cstddef>

@@ -238,8 +238,8 @@ template <ParseOptions kOptions>
   if constexpr (kOptions.verify_tcp_checksum) {
     if ((checksums & kTcpChecksumVerified) == 0) {
       if (!TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
-                         packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4),
-                         segment_len)) [[unlikely]] {
+                         packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), segment_len))
+          [[unlikely]] {
         return false;
       }
       checksums |= kTcpChecksumVerified;

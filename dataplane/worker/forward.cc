@@ -381,7 +381,6 @@ void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const Par
   DropPacket(w.counters, m, DropReason::kProviderDstNotNatIp);
 }
 
-
 // kNicVerdicts: the port reports checksum verdicts (PortInfo::checksum_verdicts); on other
 // ports the parser is built for "unknown" and the flags are never read.
 template <PortRole kRole, ParseOptions kParse, bool kNicVerdicts>

@@ -2,9 +2,10 @@
 // the fast path (a flow hit: translate with the flow's precomputed rewrite and send) or the slow
 // path (a consumer SYN creates a flow; anything else is dropped under a named reason).
 //
-// Specialised at compile time by the port's role and the checksum policy, so the loops carry no
-// role or policy test per packet. Frames leave through the worker's per-port TX queues (tx.h); ARP and
-// packets whose next hop has no MAC yet go to the control thread's ring.
+// Specialised at compile time by the port's role, the TCP checksum mode and whether the port
+// reports checksum verdicts, so the loops carry no such test per packet. Frames leave through the
+// worker's per-port TX queues (tx.h); ARP and packets whose next hop has no MAC yet go to the
+// control thread's ring.
 #pragma once
 
 #include <rte_mbuf.h>
@@ -15,8 +16,9 @@
 
 namespace privlink::dataplane {
 
-// ProcessBurst specialised for the port's role and the TCP checksum policy
-// (DataplaneShared::verify_all_tcp_checksums): one test per burst picks the loop.
+// The burst loop for the port's role, the TCP checksum mode
+// (DataplaneShared::verify_all_tcp_checksums) and PortInfo::checksum_verdicts: one lookup per
+// burst picks the loop.
 void ProcessBurstOf(Worker& worker, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
                     uint16_t count);
 

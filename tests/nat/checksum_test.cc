@@ -281,8 +281,8 @@ TEST(RewriteDeltaTest, NegatedIsTheReverseRewritesDelta) {
     const Tuple from = T(static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()),
                          static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()));
     // Every 16th case keeps the addresses or the ports, so zero deltas are covered too.
-    Tuple to = T(static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()),
-                 static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()));
+    Tuple to = T(static_cast<Ipv4Be>(rng()), static_cast<PortBe>(rng()), static_cast<Ipv4Be>(rng()),
+                 static_cast<PortBe>(rng()));
     if (i % 16 == 0) to = from;
     if (i % 16 == 1) to = T(from.dst_ip, from.src_port, from.src_ip, from.dst_port);
     if (i % 16 == 2) to = T(from.src_ip, to.src_port, from.dst_ip, to.dst_port);

@@ -342,8 +342,7 @@ TEST(ParseTest, Ipv4HeaderChecksumIsAlwaysCheckedWithTheNicsVerdict) {
       {"intact RST behind a VLAN tag",
        BuildTcpFrame({.eth = {.vlans = {{.id = 7}}}, .tcp = {.flags = nat::kTcpRst}}), true},
       {"IPv4 header checksum off by one",
-       Frame(data).Set16(kIpv4At + 10, static_cast<uint16_t>(data.Get16(kIpv4At + 10) + 1)),
-       false},
+       Frame(data).Set16(kIpv4At + 10, static_cast<uint16_t>(data.Get16(kIpv4At + 10) + 1)), false},
       {"IPv4 checksum field zero on a SYN",
        BuildTcpFrame({.ip = {.checksum = 0}, .tcp = {.flags = kTcpSyn}}), false},
       {"IPv4 checksum 0x1234 on a RST",
@@ -399,8 +398,7 @@ TEST(ParseTest, TcpChecksumFollowsTheNicsVerdictAndTheMode) {
        Frame(data).Set16(kTcpAt + 16, static_cast<uint16_t>(data.Get16(kTcpAt + 16) + 1)), false},
       {"one payload byte flipped", Frame(data).Set8(kTcpAt + 20 + 50, 0x5a), false},
       {"last (odd) payload byte flipped",
-       Frame(data).Set8(kTcpAt + 20 + 100, static_cast<uint8_t>(~data.bytes[kTcpAt + 120])),
-       false},
+       Frame(data).Set8(kTcpAt + 20 + 100, static_cast<uint8_t>(~data.bytes[kTcpAt + 120])), false},
       {"source address changed (pseudo-header) with the IPv4 checksum fixed",
        Frame(data)
            .Set8(kIpv4At + 12, 11)
