@@ -2,7 +2,9 @@
 // UUIDs, and small resource builders.
 #pragma once
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -111,6 +113,17 @@ inline absl::StatusOr<std::unique_ptr<ControlPlane>> ReferenceControlPlane(UuidG
   options.consumer_ports = ConsumerPortNames(config->dataplane);
   options.provider_ports = ProviderPortReaches(config->dataplane);
   return ControlPlane::Create(options, nullptr, config->resources, uuids);
+}
+
+// A whole file's bytes ("" when it cannot be read), and a file written with exactly `text`.
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+inline void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
 }
 
 }  // namespace privlink::control::testing

@@ -25,13 +25,6 @@ namespace {
 using ::testing::HasSubstr;
 using namespace privlink::control::testing;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class MigrationTest : public ::testing::Test {
  protected:
   void SetUp() override {

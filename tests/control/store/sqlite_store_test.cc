@@ -27,17 +27,6 @@ namespace {
 using ::testing::HasSubstr;
 using namespace privlink::control::testing;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
-
 // Runs SQL on a database behind the store's back (what a damaged or hand-edited file looks like).
 void ExecSql(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
