@@ -196,6 +196,8 @@ TEST(ChecksumFixtureTest, NothingCorruptCreatesAFlowOrChangesItsState) {
       for (const bool corrupt : {false, true}) {
         for (const Nic& nic : kNics) {
           for (const bool all : {false, true}) {
+            // The mode concerns the TCP checksum only: the IPv4 cases run once.
+            if (layer == Layer::kIpv4 && all) continue;
             SCOPED_TRACE(::testing::Message()
                          << c.description << ", " << (corrupt ? "wrong " : "intact ")
                          << (layer == Layer::kIpv4 ? "IPv4" : "TCP") << " checksum, NIC says "
@@ -231,7 +233,7 @@ TEST(ChecksumFixtureTest, NothingCorruptCreatesAFlowOrChangesItsState) {
       }
     }
   }
-  EXPECT_EQ(cases, 9 * 2 * 2 * 4 * 2);
+  EXPECT_EQ(cases, 9 * 2 * 4 * (1 + 2));  // segments, intact or not, NIC verdicts, modes
 }
 
 // A virtio port (NIC verdict none on both): the IPv4 field holds zero and the TCP field the
