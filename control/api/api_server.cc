@@ -39,6 +39,8 @@ using nlohmann::json;
 constexpr char kJson[] = "application/json";
 constexpr int kCreated = 201;
 constexpr int kNoContent = 204;
+// Requests one connection may carry before the server closes it (cpp-httplib's default is 5).
+constexpr size_t kKeepAliveRequests = 1000;
 constexpr size_t kStateWriteBytes = 64 * 1024;  // GET /v1/state is sent in pieces of this size
 
 int HttpStatus(absl::StatusCode code) {
@@ -449,6 +451,7 @@ ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
   // A reply's headers and body go out in two writes; with Nagle's algorithm the body would wait
   // for the client's delayed ACK of the headers (about 40 ms on Linux).
   server_->set_tcp_nodelay(true);
+  server_->set_keep_alive_max_count(kKeepAliveRequests);
   // RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding has no
   // body. httplib would read one until the client closes the connection (curl -X POST without
   // -d waits out the read timeout, then gets 400), so such a request is given Content-Length: 0.

@@ -14,6 +14,7 @@
 #include "control/cli/api_client.h"
 #include "control/config/json_codec.h"
 #include "control/model/str_cat.h"
+#include "tests/control/framework/raw_http.h"
 #include "tests/control/framework/test_util.h"
 
 namespace privlink::control {
@@ -227,6 +228,24 @@ TEST_F(ApiListTest, StateStreamsTheBytesOfTheWholeDocument) {
   int writes = 0;
   EXPECT_FALSE(WriteResources(*control_->model(), [&](std::string_view) { return ++writes < 3; }));
   EXPECT_EQ(writes, 3);
+}
+
+// A keep-alive client pages through a list (or sends a stream of PUTs) on one connection: the
+// server does not close it after a handful of requests.
+TEST_F(ApiListTest, OneConnectionCarriesManyRequests) {
+  RawConnection connection(server_->port());
+  const std::string host = Cat("127.0.0.1:", server_->port());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(
+        connection.Send(RawRequestText(i % 2 ? "GET" : "PUT", Cat("/v1/networks/k", i / 2),
+                                       {{"Host", host}, {"Content-Type", "application/json"}},
+                                       json{{"port", "consumer0"}, {"vlan", 100 + i / 2}}.dump())))
+        << "request " << i;
+    std::vector<RawResponse> replies = ParseRawResponses(connection.Read(false));
+    ASSERT_EQ(replies.size(), 1u) << "request " << i << ": the server closed the connection";
+    EXPECT_EQ(replies[0].status, i % 2 ? 200 : 201) << replies[0].body;
+    EXPECT_NE(replies[0].headers["connection"], "close") << "request " << i;
+  }
 }
 
 }  // namespace
