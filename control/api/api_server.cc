@@ -22,6 +22,7 @@
 
 #include "absl/strings/escaping.h"
 #include "control/api/api_access.h"
+#include "control/api/api_lists.h"
 #include "control/api/metrics.h"
 #include "control/config/dataplane_config.h"
 #include "control/config/json_codec.h"
@@ -38,6 +39,9 @@ using nlohmann::json;
 constexpr char kJson[] = "application/json";
 constexpr int kCreated = 201;
 constexpr int kNoContent = 204;
+// Requests one connection may carry before the server closes it (cpp-httplib's default is 5).
+constexpr size_t kKeepAliveRequests = 1000;
+constexpr size_t kStateWriteBytes = 64 * 1024;  // GET /v1/state is sent in pieces of this size
 
 int HttpStatus(absl::StatusCode code) {
   switch (code) {
@@ -198,8 +202,18 @@ absl::Status MatchName(std::string& body_name, const std::string& url_name) {
   return absl::OkStatus();
 }
 
-json List(const json& items) {
-  return json{{"value", items}};
+// The page a list request asks for ($top, $skipToken); on error answers 400 and returns nullopt.
+std::optional<PageRequest> RequestedPage(const Request& req, Response& res) {
+  const auto param = [&req](const char* name) -> std::optional<std::string> {
+    if (!req.has_param(name)) return std::nullopt;
+    return req.get_param_value(name);
+  };
+  auto page = ParsePageRequest(param("$top"), param("$skipToken"));
+  if (!page.ok()) {
+    SendError(res, page.status());
+    return std::nullopt;
+  }
+  return *page;
 }
 
 absl::Status NotFound(std::string_view kind, std::string_view name) {
@@ -268,17 +282,20 @@ auto Find(const Model& model, const std::string& name) {
   return it == items.end() ? Found(NotFound(R::kNoun, name)) : Found(&it->second);
 }
 
-// GET {kPath} lists every item of kind R; GET, PUT and DELETE {kPath}/{name} answer one item,
-// create (201) or update (200) it answering what was stored, and remove it (204). A PUT's body
-// is checked whole before the change runs, so a bad one leaves the model untouched.
+// GET {kPath} lists the items of kind R a page at a time (ListPage); GET, PUT and DELETE
+// {kPath}/{name} answer one item, create (201) or update (200) it answering what was stored, and
+// remove it (204). A PUT's body is checked whole before the change runs, so a bad one leaves the
+// model untouched.
 template <typename R>
 void RegisterResource(Router& r, ControlPlane& control) {
   const std::string item_path = Cat(R::kPath, "/([^/]+)");
-  r.Get(R::kPath, [&control](const Request&, Response& res) {
+  r.Get(R::kPath, [&control](const Request& req, Response& res) {
+    const std::optional<PageRequest> page = RequestedPage(req, res);
+    if (!page) return;
     auto model = control.model();  // held: a change may publish another model while we encode
-    json items = json::array();
-    for (const auto& [name, item] : (*model).*R::kItems) items.push_back(R::Encode(*model, item));
-    SendJson(res, 200, List(items));
+    SendJson(res, 200, ListPage((*model).*R::kItems, *page, R::kPath, [&](const auto& item) {
+               return R::Encode(*model, item);
+             }));
   });
   r.Get(item_path, [&control](const Request& req, Response& res) {
     auto model = control.model();
@@ -431,6 +448,10 @@ ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
       inspector_(inspector),
       server_(std::make_unique<httplib::Server>()) {
   server_->set_payload_max_length(kMaxRequestBodyBytes);
+  // A reply's headers and body go out in two writes; with Nagle's algorithm the body would wait
+  // for the client's delayed ACK of the headers (about 40 ms on Linux).
+  server_->set_tcp_nodelay(true);
+  server_->set_keep_alive_max_count(kKeepAliveRequests);
   // RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding has no
   // body. httplib would read one until the client closes the connection (curl -X POST without
   // -d waits out the read timeout, then gets 400), so such a request is given Content-Length: 0.
@@ -576,12 +597,12 @@ void ApiServer::Routes() {
   // Connections.
   r.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections)",
         [&control](const Request& req, Response& res) {
+          const std::optional<PageRequest> page = RequestedPage(req, res);
+          if (!page) return;
           auto model = control.model();
           auto service = Find<ServiceRoutes>(*model, req.matches[1]);
           if (!service.ok()) return SendError(res, service.status());
-          json items = json::array();
-          for (const auto& [pe, c] : (*service)->connections) items.push_back(EncodeConnection(c));
-          SendJson(res, 200, List(items));
+          SendJson(res, 200, ListPage((*service)->connections, *page, req.path, EncodeConnection));
         });
   r.Get(R"(/v1/privateLinkServices/([^/]+)/privateEndpointConnections/([^/]+))",
         [&control](const Request& req, Response& res) {
@@ -647,8 +668,30 @@ void ApiServer::Routes() {
            });
            if (ok) SendJson(res, 200, result);
          });
+  // Written an item at a time (chunked), never whole in memory: the bytes SendJson would send.
   r.Get("/v1/state", [&control](const Request&, Response& res) {
-    SendJson(res, 200, EncodeResources(*control.model()));
+    res.status = 200;
+    res.set_chunked_content_provider(
+        kJson, [model = control.model()](size_t, httplib::DataSink& sink) {
+          std::string buffer;
+          const auto flush = [&] {
+            const bool ok = sink.write(buffer.data(), buffer.size());
+            buffer.clear();
+            return ok;
+          };
+          bool ok = false;
+          try {
+            ok = WriteResources(*model, [&](std::string_view piece) {
+              buffer.append(piece);
+              return buffer.size() < kStateWriteBytes || flush();
+            });
+            ok = ok && (buffer.empty() || flush());
+          } catch (const std::exception&) {
+            ok = false;  // the headers are gone: cutting the reply short is all that is left
+          }
+          if (ok) sink.done();
+          return ok;
+        });
   });
   // A consistent copy of the store (a SQLite database), to be put back as <stateDir>/state.db.
   r.Get("/v1/state/backup", [&control](const Request&, Response& res) {

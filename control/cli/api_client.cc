@@ -29,6 +29,7 @@ ApiClient::ApiClient(const ListenAddress& server) : server_text_(FormatListenAdd
   } else {
     client_ = std::make_unique<httplib::Client>(server.host, server.port);
   }
+  client_->set_tcp_nodelay(true);  // a request's headers and body are two writes: see ApiServer
   client_->set_connection_timeout(kTimeoutSeconds);
   client_->set_read_timeout(kTimeoutSeconds);
   client_->set_write_timeout(kTimeoutSeconds);

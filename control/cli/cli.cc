@@ -71,6 +71,51 @@ int Report(Context& ctx, const std::string& method, const std::string& path,
   return kCliOk;
 }
 
+// GETs the collection at `path` and every page after it (following "nextLink", asking for
+// `page_size` items a page when given) and prints the items as one {"value": [...]} list.
+int ReportList(Context& ctx, const std::string& path, std::optional<int> page_size,
+               const Printer& printer) {
+  std::string next = page_size ? Cat(path, "?$top=", *page_size) : path;
+  json items = json::array();
+  while (true) {
+    const std::optional<ApiResponse> response = CallOk(ctx, "GET", next, std::nullopt);
+    if (!response) return kCliFailed;
+    const json& body = response->body;
+    if (!body.is_object() || !body.contains("value") || !body["value"].is_array()) {
+      ctx.err << "privlinkctl: the reply to GET " << next << " has no \"value\" list\n";
+      return kCliFailed;
+    }
+    for (const json& item : body["value"]) items.push_back(item);
+    if (!body.contains("nextLink")) break;
+    if (!body["nextLink"].is_string() || body["nextLink"].get<std::string>() == next) {
+      ctx.err << "privlinkctl: the reply to GET " << next << " has an unusable nextLink "
+              << body["nextLink"].dump() << "\n";
+      return kCliFailed;
+    }
+    next = body["nextLink"].get<std::string>();
+  }
+  const json all = {{"value", std::move(items)}};
+  if (ctx.json_output) {
+    ctx.out << all.dump(2) << "\n";
+  } else {
+    printer(all, ctx.out);
+  }
+  return kCliOk;
+}
+
+// A list command's --page-size: the API's $top, 1..1000.
+void AddPageSizeOption(po::options_description& d) {
+  d.add_options()("page-size", po::value<int>(),
+                  "items asked for per request (the API's $top, 1..1000; default 1000)");
+}
+
+std::optional<int> PageSize(const po::variables_map& vm) {
+  if (!vm.count("page-size")) return std::nullopt;
+  const int size = vm["page-size"].as<int>();
+  if (size < 1 || size > 1000) throw UsageError{"--page-size: must be 1..1000"};
+  return size;
+}
+
 void PrintObject(const json& body, std::ostream& out) {
   PrintKeyValues(body, out);
 }
@@ -343,10 +388,11 @@ std::map<std::string, Command> Commands() {
                             return Report(ctx, "GET", Path(collection, Required(vm, "name")),
                                           std::nullopt, PrintObject);
                           }};
-    c[group + " list"] = {
-        "", no_options, [collection, list_printer](const po::variables_map&, Context& ctx) {
-          return Report(ctx, "GET", Cat("/v1/", collection), std::nullopt, list_printer);
-        }};
+    c[group + " list"] = {"[--page-size N]", AddPageSizeOption,
+                          [collection, list_printer](const po::variables_map& vm, Context& ctx) {
+                            return ReportList(ctx, Cat("/v1/", collection), PageSize(vm),
+                                              list_printer);
+                          }};
     c[group + " delete"] = {"NAME", name_option,
                             [collection](const po::variables_map& vm, Context& ctx) {
                               return Report(ctx, "DELETE", Path(collection, Required(vm, "name")),
@@ -427,17 +473,18 @@ std::map<std::string, Command> Commands() {
     return Cat(Path("privateLinkServices", Required(vm, "service")), "/privateEndpointConnections/",
                Required(vm, "name"));
   };
-  c["connection list"] = {"--service SERVICE",
-                          [](po::options_description& d) {
-                            d.add_options()("service", po::value<std::string>(),
-                                            "private link service name");
-                          },
-                          [connections](const po::variables_map& vm, Context& ctx) {
-                            return Report(ctx, "GET",
-                                          Cat(Path("privateLinkServices", Required(vm, "service")),
-                                              "/privateEndpointConnections"),
-                                          std::nullopt, connections);
-                          }};
+  c["connection list"] = {
+      "--service SERVICE [--page-size N]",
+      [](po::options_description& d) {
+        d.add_options()("service", po::value<std::string>(), "private link service name");
+        AddPageSizeOption(d);
+      },
+      [connections](const po::variables_map& vm, Context& ctx) {
+        return ReportList(ctx,
+                          Cat(Path("privateLinkServices", Required(vm, "service")),
+                              "/privateEndpointConnections"),
+                          PageSize(vm), connections);
+      }};
   for (const std::string verb : {"approve", "reject"}) {
     c["connection " + verb] = {
         "ENDPOINT --service SERVICE [--description TEXT]", connection_options,

@@ -208,6 +208,39 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_THAT(help.out, HasSubstr("connection approve"));
 }
 
+// list follows the API's nextLink: a page size smaller than the list still shows every item.
+TEST_F(CliTest, ListFollowsNextLinkToTheLastPage) {
+  for (int i = 1; i <= 6; ++i) {
+    ASSERT_EQ(Ctl({"network", "create", "n" + std::to_string(i), "--port", "consumer0", "--vlan",
+                   std::to_string(i)})
+                  .exit_code,
+              0);
+  }
+  ProcessResult whole = Ctl({"network", "list"});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  ProcessResult paged = Ctl({"network", "list", "--page-size", "2"});  // 4 requests for 7
+  ASSERT_EQ(paged.exit_code, 0) << paged.err;
+  EXPECT_EQ(paged.out, whole.out);
+  EXPECT_THAT(paged.out, HasSubstr("\nn6 "));
+  ProcessResult json_list = Ctl({"-o", "json", "network", "list", "--page-size", "3"});
+  ASSERT_EQ(json_list.exit_code, 0) << json_list.err;
+  const json listed = json::parse(json_list.out);
+  ASSERT_EQ(listed["value"].size(), 7u);
+  EXPECT_EQ(listed["value"][6]["name"], "n6");
+  EXPECT_FALSE(listed.contains("nextLink"));
+
+  ProcessResult connections =
+      Ctl({"connection", "list", "--service", "fabrikam-api", "--page-size", "1"});
+  ASSERT_EQ(connections.exit_code, 0) << connections.err;
+  EXPECT_THAT(connections.out, HasSubstr("contoso-pe"));
+
+  for (const char* bad : {"0", "1001"}) {
+    ProcessResult r = Ctl({"network", "list", "--page-size", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_THAT(r.err, HasSubstr("--page-size: must be 1..1000"));
+  }
+}
+
 TEST_F(CliTest, UnreachableServerFails) {
   ProcessResult r = RunProcess({binary_, "--server", "127.0.0.1:1", "network", "list"}, dir_);
   EXPECT_EQ(r.exit_code, 1);

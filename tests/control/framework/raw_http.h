@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <optional>
@@ -66,20 +67,12 @@ class RawConnection {
     return fd_ >= 0 &&
            ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
   }
-  // Bytes until the end of one response (its head and Content-Length bytes of body) or, with
-  // `to_close`, until the server closes the connection.
+  // Bytes until the end of one response (its head and Content-Length bytes of body, or its last
+  // chunk) or, with `to_close`, until the server closes the connection.
   std::string Read(bool to_close) {
     std::string reply;
     char buf[4096];
-    while (fd_ >= 0) {
-      if (!to_close) {
-        const size_t head_end = reply.find("\r\n\r\n");
-        if (head_end != std::string::npos) {
-          const size_t at = Lower(reply.substr(0, head_end)).find("\r\ncontent-length: ");
-          const size_t length = at == std::string::npos ? 0 : std::stoul(reply.substr(at + 18));
-          if (reply.size() >= head_end + 4 + length) break;
-        }
-      }
+    while (fd_ >= 0 && (to_close || !Complete(reply))) {
       const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
       if (n <= 0) break;
       reply.append(buf, static_cast<size_t>(n));
@@ -88,6 +81,18 @@ class RawConnection {
   }
 
  private:
+  // Whether `reply` holds a whole response.
+  static bool Complete(const std::string& reply) {
+    const size_t head_end = reply.find("\r\n\r\n");
+    if (head_end == std::string::npos) return false;
+    const std::string head = Lower(reply.substr(0, head_end));
+    if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+      return reply.ends_with("\r\n0\r\n\r\n");  // the last chunk, no trailers
+    }
+    const size_t at = head.find("\r\ncontent-length: ");
+    const size_t length = at == std::string::npos ? 0 : std::stoul(reply.substr(at + 18));
+    return reply.size() >= head_end + 4 + length;
+  }
   static std::string Lower(std::string text) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return text;
@@ -102,7 +107,7 @@ inline std::string RawExchange(int port, const std::string& text) {
   return connection.Send(text) ? connection.Read(true) : std::string();
 }
 
-// Every response in `reply`, in order (bodies framed by Content-Length).
+// Every response in `reply`, in order (bodies framed by Content-Length or sent chunked).
 inline std::vector<RawResponse> ParseRawResponses(std::string reply) {
   std::vector<RawResponse> out;
   while (reply.starts_with("HTTP/1.1 ")) {
@@ -120,11 +125,25 @@ inline std::vector<RawResponse> ParseRawResponses(std::string reply) {
       r.headers[name] = header.substr(header.find_first_not_of(' ', colon + 1));
       line = eol + 2;
     }
-    const size_t length =
-        r.headers.contains("content-length") ? std::stoul(r.headers["content-length"]) : 0;
-    r.body = reply.substr(head_end + 4, length);
+    size_t end = head_end + 4;
+    if (r.headers["transfer-encoding"] == "chunked") {
+      // Chunks ("<hex size>\r\n<data>\r\n") until one of size 0, then "\r\n" (no trailers).
+      while (end < reply.size()) {
+        const size_t eol = reply.find("\r\n", end);
+        if (eol == std::string::npos) break;
+        const size_t size = std::stoul(reply.substr(end, eol - end), nullptr, 16);
+        r.body += reply.substr(eol + 2, size);
+        end = eol + 2 + size + 2;
+        if (size == 0) break;
+      }
+    } else {
+      const size_t length =
+          r.headers.contains("content-length") ? std::stoul(r.headers["content-length"]) : 0;
+      r.body = reply.substr(end, length);
+      end += length;
+    }
     r.json = nlohmann::json::parse(r.body, nullptr, false);
-    reply.erase(0, head_end + 4 + length);
+    reply.erase(0, std::min(end, reply.size()));
     out.push_back(std::move(r));
   }
   return out;
