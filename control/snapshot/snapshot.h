@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "control/model/ids.h"
 #include "control/snapshot/qsbr_publisher.h"
@@ -115,7 +116,12 @@ struct Snapshot {
   // Indexed by ServiceId; shared with the previous snapshot when the service did not change, so
   // an unrelated change does not rebuild Maglev tables.
   std::vector<std::shared_ptr<const SnapshotService>> services;
-  std::vector<Ipv4Be> nat_ips;  // every service's, for answering ARP on the provider side
+  std::vector<Ipv4Be> nat_ips;  // every service's, in the model's order (ARP announcements)
+  // The same as a set: a provider packet that missed every flow is told apart by one lookup,
+  // whatever the number of services (a flood of such packets must not cost a scan each).
+  absl::flat_hash_set<Ipv4Be> nat_ip_set;
+
+  bool IsNatIp(Ipv4Be ip) const { return nat_ip_set.contains(ip); }
 
   NetworkId FindNetwork(std::string_view port, uint16_t vlan) const {
     auto it = networks_by_port.find(absl::string_view(port.data(), port.size()));

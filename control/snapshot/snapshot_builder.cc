@@ -106,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Snapshot>> BuildSnapshot(const Model& model, uint
     snapshot->services[service.id] = std::move(*entry);
     snapshot->nat_ips.insert(snapshot->nat_ips.end(), service.nat_ips.begin(),
                              service.nat_ips.end());
+    snapshot->nat_ip_set.insert(service.nat_ips.begin(), service.nat_ips.end());
   }
 
   EndpointId max_endpoint = 0;

@@ -255,10 +255,7 @@ bool Controller::IsOurProviderAddress(Ipv4Be ip, const control::Snapshot& snap) 
   for (const Provider& p : providers_) {
     if (shared_->ports[p.port].address == ip && ip != 0) return true;
   }
-  for (const Ipv4Be nat_ip : snap.nat_ips) {
-    if (nat_ip == ip) return true;
-  }
-  return false;
+  return snap.IsNatIp(ip);
 }
 
 void Controller::Drain() {

@@ -375,10 +375,9 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
 // A provider packet that matched no flow: never forwarded (a provider cannot open a connection
 // into a consumer network); the reason says whether it at least aimed at a NAT IP.
 void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const ParsedPacket& p) {
-  for (const Ipv4Be nat_ip : ctx.snapshot->nat_ips) {
-    if (nat_ip == p.key.tuple.dst_ip) return DropPacket(w.counters, m, DropReason::kNatIpNoFlow);
-  }
-  DropPacket(w.counters, m, DropReason::kProviderDstNotNatIp);
+  DropPacket(w.counters, m,
+             ctx.snapshot->IsNatIp(p.key.tuple.dst_ip) ? DropReason::kNatIpNoFlow
+                                                       : DropReason::kProviderDstNotNatIp);
 }
 
 // kNicVerdicts: the port reports checksum verdicts (PortInfo::checksum_verdicts); on other

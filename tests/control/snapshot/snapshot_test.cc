@@ -70,6 +70,9 @@ TEST_F(SnapshotTest, ReferenceConfigCompilesToLookups) {
   EXPECT_EQ(svc->maglev.size(), lb::kDefaultMaglevTableSize);
   EXPECT_EQ(svc->timeouts.established_ms, 4u * 60'000);
   EXPECT_EQ(s->nat_ips.size(), 2u);
+  EXPECT_TRUE(s->IsNatIp(Ip("192.168.10.200")));
+  EXPECT_TRUE(s->IsNatIp(Ip("192.168.10.201")));
+  EXPECT_FALSE(s->IsNatIp(Ip("192.168.10.11"))) << "a backend is not a NAT IP";
 }
 
 TEST_F(SnapshotTest, DrainingBackendsGetNoNewFlows) {
