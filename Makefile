@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
 .PHONY: all deps deps-demo deps-test build demo test test-unit test-sanitize test-asan test-tsan \
-  test-bench test-fuzz tidy bench compare debs format clean
+  test-bench test-fuzz tidy bench bench-control compare debs format clean
 
 all: build
 
@@ -101,6 +101,11 @@ bench: build
 	$(MESON_TEST) -C $(BUILD) --suite bench
 	$(BUILD)/bench/privlink-microbench
 	$(BUILD)/bench/privlink-bench $(PRIVLINK_BENCH_ARGS)
+
+# bench/control_bench.py: privlinkd --no-dataplane with a state directory at 50,000 endpoints
+# over 500 services (bulk applies, single PUTs, restart, memory); CONTROL_BENCH_ARGS passes options.
+bench-control: build
+	bench/control_bench.py --build $(BUILD) $(CONTROL_BENCH_ARGS)
 
 # bench/compare.py (as root, several minutes): privlinkd beside dpdk-testpmd, OVS-DPDK and nftables on
 # the same trace; installs its own packages. COMPARE_ARGS passes options, e.g. '--flows 1000'.
