@@ -17,6 +17,7 @@
 #include "control/api/control_service.h"
 #include "control/cli/api_client.h"
 #include "control/config/daemon_config.h"
+#include "tests/control/framework/loopback_api.h"
 #include "tests/control/framework/raw_http.h"
 #include "tests/control/framework/test_util.h"
 
@@ -151,26 +152,11 @@ TEST(BrowserRulesTest, HostOriginAndSecFetchSiteAsATable) {
 
 // Over HTTP: each refusal is a 403 naming the header and changes nothing; requests without
 // Origin (curl, privlinkctl) and same-origin ones go through.
-class BrowserRulesHttpTest : public ::testing::Test {
+class BrowserRulesHttpTest : public LoopbackApiTest {
  protected:
-  void SetUp() override {
-    auto plane = ReferenceControlPlane(&uuids_);
-    ASSERT_TRUE(plane.ok()) << plane.status();
-    control_ = std::move(*plane);
-    server_ = std::make_unique<ApiServer>(*control_, nullptr);
-    ASSERT_TRUE(server_->Bind({false, "127.0.0.1", 0, ""}).ok());
-    server_->Start();
-    host_ = "127.0.0.1:" + std::to_string(server_->port());
-  }
-  void TearDown() override { server_->Stop(); }
   std::string State() {
-    return RawHttp(server_->port(), "GET", "/v1/state", {{"Host", host_}}).body;
+    return RawHttp(server_->port(), "GET", "/v1/state", {{"Host", Host()}}).body;
   }
-
-  SequentialUuids uuids_;
-  std::unique_ptr<ControlPlane> control_;
-  std::unique_ptr<ApiServer> server_;
-  std::string host_;
 };
 
 TEST_F(BrowserRulesHttpTest, RefusalsAre403NamingTheHeaderAndChangeNothing) {
@@ -200,7 +186,7 @@ TEST_F(BrowserRulesHttpTest, RefusalsAre403NamingTheHeaderAndChangeNothing) {
        "Origin: 'http://localhost:"},
       {"GET", "/v1/state", {{"Origin", "http://evil.example"}}, 200, ""},
       {"GET", "/v1/state", {{"Host", "localhost:" + port}}, 200, ""},
-      {"PUT", "/v1/networks/contoso", {{"Origin", "http://" + host_}}, 200, ""},
+      {"PUT", "/v1/networks/contoso", {{"Origin", "http://" + Host()}}, 200, ""},
       {"PUT", "/v1/networks/contoso", {{"Sec-Fetch-Site", "same-origin"}}, 200, ""},
   };
   const std::string before = State();
@@ -210,7 +196,7 @@ TEST_F(BrowserRulesHttpTest, RefusalsAre403NamingTheHeaderAndChangeNothing) {
     auto headers = row.headers;
     if (std::none_of(headers.begin(), headers.end(),
                      [](const auto& h) { return h.first == "Host"; })) {
-      headers.emplace_back("Host", host_);
+      headers.emplace_back("Host", Host());
     }
     headers.emplace_back("Content-Type", "application/json");
     const bool with_body = row.method == "PUT" || row.method == "POST" || row.method == "PATCH";
@@ -239,12 +225,12 @@ TEST_F(BrowserRulesHttpTest, ARefusedRequestsBodyIsNotTakenForAnotherRequest) {
   const std::string smuggled_body = R"({"port": "consumer0", "vlan": 43})";
   const std::string smuggled =
       RawRequestText("PUT", "/v1/networks/smuggled",
-                     {{"Host", host_}, {"Content-Type", "application/json"}}, smuggled_body);
+                     {{"Host", Host()}, {"Content-Type", "application/json"}}, smuggled_body);
   const std::string before = State();
   RawConnection connection(server_->port());
   const std::string refused = RawRequestText(
       "POST", "/v1/apply",
-      {{"Host", host_}, {"Origin", "http://evil.example"}, {"Content-Type", "text/plain"}},
+      {{"Host", Host()}, {"Origin", "http://evil.example"}, {"Content-Type", "text/plain"}},
       smuggled);
   // The head first, the body a moment later: the server reads the head alone, and the body is
   // still in the socket when the request is refused.
@@ -257,7 +243,7 @@ TEST_F(BrowserRulesHttpTest, ARefusedRequestsBodyIsNotTakenForAnotherRequest) {
   EXPECT_EQ(first[0].status, 403);
   // The next request on the same connection is the next thing the server reads.
   ASSERT_TRUE(connection.Send(RawRequestText(
-      "GET", "/v1/networks/smuggled", {{"Host", host_}, {"Connection", "close"}}, std::nullopt)));
+      "GET", "/v1/networks/smuggled", {{"Host", Host()}, {"Connection", "close"}}, std::nullopt)));
   std::vector<RawResponse> rest = ParseRawResponses(connection.Read(true));
   ASSERT_EQ(rest.size(), 1u);
   EXPECT_EQ(rest[0].status, 404) << "the smuggled PUT never ran";

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "control/api/api_server.h"
+#include "tests/control/framework/loopback_api.h"
 #include "tests/control/framework/raw_http.h"
 #include "tests/control/framework/test_util.h"
 
@@ -38,19 +39,10 @@ class EmptyInspector final : public DataplaneInspector {
   }
 };
 
-class ApiBodyTest : public ::testing::Test {
+class ApiBodyTest : public LoopbackApiTest {
  protected:
-  void SetUp() override {
-    auto plane = ReferenceControlPlane(&uuids_);
-    ASSERT_TRUE(plane.ok()) << plane.status();
-    control_ = std::move(*plane);
-    server_ = std::make_unique<ApiServer>(*control_, nullptr, &inspector_);
-    ASSERT_TRUE(server_->Bind({false, "127.0.0.1", 0, ""}).ok());
-    server_->Start();
-  }
-  void TearDown() override { server_->Stop(); }
+  ApiBodyTest() : LoopbackApiTest(&inspector_) {}
 
-  std::string Host() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   // A request with Host and, if given, Content-Type; `body` nullopt sends no Content-Length.
   RawResponse Send(const std::string& method, const std::string& path,
                    const std::optional<std::string>& content_type,
@@ -64,10 +56,7 @@ class ApiBodyTest : public ::testing::Test {
   }
   std::string State() { return Send("GET", "/v1/state", std::nullopt, std::nullopt).body; }
 
-  SequentialUuids uuids_;
   EmptyInspector inspector_;
-  std::unique_ptr<ControlPlane> control_;
-  std::unique_ptr<ApiServer> server_;
 };
 
 // Approve and reject take an optional body: none at all, an empty one, or {} are the same.

@@ -14,6 +14,7 @@
 #include "control/cli/api_client.h"
 #include "control/config/json_codec.h"
 #include "control/model/str_cat.h"
+#include "tests/control/framework/loopback_api.h"
 #include "tests/control/framework/raw_http.h"
 #include "tests/control/framework/test_util.h"
 
@@ -25,25 +26,8 @@ using ::testing::ElementsAre;
 using ::testing::StartsWith;
 using namespace privlink::control::testing;
 
-class ApiListTest : public ::testing::Test {
+class ApiListTest : public LoopbackApiTest {
  protected:
-  void SetUp() override {
-    auto plane = ReferenceControlPlane(&uuids_);
-    ASSERT_TRUE(plane.ok()) << plane.status();
-    control_ = std::move(*plane);
-    server_ = std::make_unique<ApiServer>(*control_, nullptr);
-    ASSERT_TRUE(server_->Bind({false, "127.0.0.1", 0, ""}).ok());
-    server_->Start();
-    client_ = std::make_unique<ApiClient>(ListenAddress{false, "127.0.0.1", server_->port(), ""});
-  }
-  void TearDown() override { server_->Stop(); }
-
-  ApiResponse Call(const std::string& method, const std::string& path,
-                   const std::optional<json>& body = std::nullopt) {
-    auto response = client_->Call(method, path, body);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? *response : ApiResponse{};
-  }
   // Networks `name` on consumer0, each on a VLAN of its own.
   void PutNetwork(const std::string& name) {
     ASSERT_EQ(
@@ -61,10 +45,6 @@ class ApiListTest : public ::testing::Test {
     return {names, page.body.value("nextLink", "")};
   }
 
-  SequentialUuids uuids_;
-  std::unique_ptr<ControlPlane> control_;
-  std::unique_ptr<ApiServer> server_;
-  std::unique_ptr<ApiClient> client_;
   int vlan_ = 0;
 };
 

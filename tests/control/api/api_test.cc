@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "control/cli/api_client.h"
+#include "tests/control/framework/loopback_api.h"
 #include "tests/control/framework/test_util.h"
 
 namespace privlink::control {
@@ -21,25 +22,8 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using namespace privlink::control::testing;
 
-class ApiTest : public ::testing::Test {
+class ApiTest : public LoopbackApiTest {
  protected:
-  void SetUp() override {
-    auto plane = ReferenceControlPlane(&uuids_);
-    ASSERT_TRUE(plane.ok()) << plane.status();
-    control_ = std::move(*plane);
-    server_ = std::make_unique<ApiServer>(*control_, nullptr);
-    ASSERT_TRUE(server_->Bind({false, "127.0.0.1", 0, ""}).ok());
-    server_->Start();
-    client_ = std::make_unique<ApiClient>(ListenAddress{false, "127.0.0.1", server_->port(), ""});
-  }
-  void TearDown() override { server_->Stop(); }
-
-  ApiResponse Call(const std::string& method, const std::string& path,
-                   const std::optional<json>& body = std::nullopt) {
-    auto response = client_->Call(method, path, body);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? *response : ApiResponse{};
-  }
   ApiResponse Raw(const std::string& method, const std::string& path, const std::string& body) {
     httplib::Client client("127.0.0.1", server_->port());
     auto result = method == "PUT" ? client.Put(path, body, "application/json")
@@ -51,11 +35,6 @@ class ApiTest : public ::testing::Test {
     return response;
   }
   json State() { return Call("GET", "/v1/state").body; }
-
-  SequentialUuids uuids_;
-  std::unique_ptr<ControlPlane> control_;
-  std::unique_ptr<ApiServer> server_;
-  std::unique_ptr<ApiClient> client_;
 };
 
 const json kService = {{"subscription", "sub-b"},

@@ -12,6 +12,7 @@
 #include "control/config/daemon_config.h"
 #include "control/store/model_rows.h"
 #include "control/store/sqlite_store.h"
+#include "tests/control/framework/loopback_api.h"
 #include "tests/control/framework/process_util.h"
 #include "tests/control/framework/test_util.h"
 
@@ -23,7 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using namespace privlink::control::testing;
 
-class CliTest : public ::testing::Test {
+class CliTest : public LoopbackApiTest {
  protected:
   void SetUp() override {
     binary_ = BinaryFromEnv("PRIVLINKCTL");
@@ -31,21 +32,15 @@ class CliTest : public ::testing::Test {
     char dir[] = "/tmp/privlink-cli-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
-    auto plane = ReferenceControlPlane(&uuids_);
-    ASSERT_TRUE(plane.ok());
-    control_ = std::move(*plane);
-    server_ = std::make_unique<ApiServer>(*control_, nullptr);
-    ASSERT_TRUE(server_->Bind({false, "127.0.0.1", 0, ""}).ok());
-    server_->Start();
-    server_address_ = "127.0.0.1:" + std::to_string(server_->port());
+    LoopbackApiTest::SetUp();
   }
   void TearDown() override {
-    server_->Stop();
+    LoopbackApiTest::TearDown();
     std::filesystem::remove_all(dir_);
   }
 
   ProcessResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {binary_, "--server", server_address_});
+    args.insert(args.begin(), {binary_, "--server", Host()});
     return RunProcess(args, dir_);
   }
   const Model& model() {
@@ -55,10 +50,6 @@ class CliTest : public ::testing::Test {
 
   std::string binary_;
   std::string dir_;
-  std::string server_address_;
-  SequentialUuids uuids_;
-  std::unique_ptr<ControlPlane> control_;
-  std::unique_ptr<ApiServer> server_;
   std::shared_ptr<const Model> held_;
 };
 
