@@ -17,6 +17,7 @@
 #include "control/plane/control_plane.h"
 #include "control/store/model_rows.h"
 #include "control/store/sqlite_store.h"
+#include "tests/control/framework/state_dir.h"
 #include "tests/control/framework/test_util.h"
 
 namespace privlink::control {
@@ -25,27 +26,14 @@ namespace {
 using ::testing::HasSubstr;
 using namespace privlink::control::testing;
 
-class MigrationTest : public ::testing::Test {
+class MigrationTest : public StateDirTest {
  protected:
   void SetUp() override {
     const char* root = std::getenv("PRIVLINK_SOURCE_ROOT");
     ASSERT_NE(root, nullptr) << "set PRIVLINK_SOURCE_ROOT to the source tree";
     landed_ = ReadFile(std::string(root) + "/tests/control/store/testdata/state-landed.json");
     ASSERT_FALSE(landed_.empty());
-    char pattern[] = "/tmp/privlink-migrate-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    auto config = ParseDaemonConfig(kReferenceConfig);
-    ASSERT_TRUE(config.ok());
-    seed_ = config->resources;
-    options_.consumer_ports = {"consumer0"};
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  absl::StatusOr<std::unique_ptr<ControlPlane>> Start() {
-    auto store = SqliteStore::Open(dir_);
-    if (!store.ok()) return store.status();
-    return ControlPlane::Create(options_, std::move(*store), seed_, &uuids_);
+    StateDirTest::SetUp();
   }
   Model LandedModel() const {
     nlohmann::json document;
@@ -57,10 +45,6 @@ class MigrationTest : public ::testing::Test {
   std::string StateJson() const { return dir_ + "/state.json"; }
 
   std::string landed_;
-  std::string dir_;
-  ResourceDocument seed_;
-  ControlPlaneOptions options_;
-  SequentialUuids uuids_;
 };
 
 TEST_F(MigrationTest, ALandedStateFileIsMigratedOnceInOneTransaction) {

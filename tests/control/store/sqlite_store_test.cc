@@ -19,6 +19,7 @@
 #include "control/config/daemon_config.h"
 #include "control/plane/control_plane.h"
 #include "control/store/model_rows.h"
+#include "tests/control/framework/state_dir.h"
 #include "tests/control/framework/test_util.h"
 
 namespace privlink::control {
@@ -50,33 +51,11 @@ std::set<std::string> Keys(const std::vector<RowChange>& changes) {
   return keys;
 }
 
-class SqliteStoreTest : public ::testing::Test {
+class SqliteStoreTest : public StateDirTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/privlink-store-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    auto config = ParseDaemonConfig(kReferenceConfig);
-    ASSERT_TRUE(config.ok());
-    seed_ = config->resources;
-    options_.region = "local";
-    options_.consumer_ports = {"consumer0"};
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  absl::StatusOr<std::unique_ptr<ControlPlane>> Start(const ResourceDocument& seed) {
-    auto store = SqliteStore::Open(dir_);
-    if (!store.ok()) return store.status();
-    return ControlPlane::Create(options_, std::move(*store), seed, &uuids_);
-  }
   std::string DbPath() const { return dir_ + "/state.db"; }
   // The database and its WAL, byte for byte.
   std::string DbBytes() const { return ReadFile(DbPath()) + "|" + ReadFile(DbPath() + "-wal"); }
-
-  std::string dir_;
-  ResourceDocument seed_;
-  ControlPlaneOptions options_;
-  SequentialUuids uuids_;
 };
 
 TEST_F(SqliteStoreTest, ANewDatabaseIsEmptyPrivateAndInWalMode) {
