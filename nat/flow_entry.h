@@ -128,11 +128,9 @@ struct alignas(32) FlowEntry {
 
   // A RST travelling in `dir`, held to what its receiver expects (nat/tcp_state.h).
   RstVerdict JudgeRst(FlowDirection dir, uint32_t seq, uint32_t ack, bool has_ack) const {
-    const FlowDirection other =
-        dir == FlowDirection::kIn2Out ? FlowDirection::kOut2In : FlowDirection::kIn2Out;
     return nat::JudgeRst({.state = state(),
                           .dir = dir,
-                          .receiver_next = RcvNext(other),
+                          .receiver_next = RcvNext(Opposite(dir)),
                           .sender_next = RcvNext(dir),
                           .seq = seq,
                           .ack = ack,

@@ -34,6 +34,10 @@ namespace privlink::nat {
 // kIn2Out: consumer (client) -> provider (backend). kOut2In: the return direction.
 enum class FlowDirection : uint8_t { kIn2Out = 0, kOut2In = 1 };
 
+constexpr FlowDirection Opposite(FlowDirection d) {
+  return d == FlowDirection::kIn2Out ? FlowDirection::kOut2In : FlowDirection::kIn2Out;
+}
+
 enum class TcpState : uint8_t {
   kSynSent = 0,    // client SYN seen                       -> embryonic timeout
   kSynReceived,    // backend SYN-ACK seen, no final ACK yet  -> embryonic timeout

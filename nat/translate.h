@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "nat/flow_entry.h"
 #include "nat/rewrite.h"
@@ -30,10 +29,8 @@ inline void TranslateOnFlow(FlowEntry& flow, FlowDirection dir, const TcpPacket&
                             TimeMs32 now) {
   const FlowBinding& b = flow.binding;
   if ((packet.tcp_flags & kTcpAck) != 0) {
-    uint32_t ack;
-    std::memcpy(&ack, static_cast<const unsigned char*>(packet.headers.tcp) + kTcpAckOffset,
-                sizeof ack);
-    flow.NoteAck(dir, Be32ToHost(ack));
+    const auto* tcp = static_cast<const unsigned char*>(packet.headers.tcp);
+    flow.NoteAck(dir, Be32ToHost(rewrite_internal::LoadAt<uint32_t>(tcp, kTcpAckOffset)));
   }
   RewriteIpv4Tcp<kMode>(packet.headers, b.TranslatedTuple(dir), b.Delta(dir));
   flow.counter(dir).Add(packet.frame_bytes);

@@ -50,8 +50,13 @@ uint64_t RxChecksumOffloads(const rte_eth_dev_info& info) {
   return (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM) & info.rx_offload_capa;
 }
 
-absl::Status StartPort(const control::PortConfig& port, uint16_t id, uint16_t queues,
-                       rte_mempool* pool) {
+// What starting a port found out about it.
+struct StartedPort {
+  bool checksum_verdicts = false;  // RX checksum offload is on (PortInfo::checksum_verdicts)
+};
+
+absl::StatusOr<StartedPort> StartPort(const control::PortConfig& port, uint16_t id, uint16_t queues,
+                                      rte_mempool* pool) {
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(id, &info); rc != 0)
     return PortError(port, "no device info", rc);
@@ -96,7 +101,7 @@ absl::Status StartPort(const control::PortConfig& port, uint16_t id, uint16_t qu
   // Frames for a configured MAC the device cannot filter on must still reach us; the worker
   // drops frames for other MACs itself (eth_dst_not_ours).
   rte_eth_promiscuous_enable(id);
-  return absl::OkStatus();
+  return StartedPort{.checksum_verdicts = conf.rxmode.offloads != 0};
 }
 
 }  // namespace
@@ -107,11 +112,12 @@ absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& 
   uint16_t consumers = 0, providers = 0;
   for (const control::PortConfig& pc : config.ports) {
     absl::StatusOr<uint16_t> id = ProbeDevice(pc);
-    absl::Status started = id.ok() ? StartPort(pc, *id, queues, pool) : id.status();
+    absl::StatusOr<StartedPort> started =
+        id.ok() ? StartPort(pc, *id, queues, pool) : absl::StatusOr<StartedPort>(id.status());
     if (!started.ok()) {
       if (id.ok()) rte_eth_dev_close(*id);
       ClosePorts(ports);
-      return started;
+      return started.status();
     }
     PortInfo info;
     info.name = pc.name;
@@ -124,8 +130,7 @@ absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& 
     if (pc.mac) info.mac = *pc.mac;  // also when the device could not take it (software MAC)
     info.address = info.role == PortRole::kProvider ? ProviderPortAddress(pc) : 0;
     info.promiscuous = true;
-    rte_eth_dev_info dev{};
-    info.checksum_verdicts = rte_eth_dev_info_get(*id, &dev) == 0 && RxChecksumOffloads(dev) != 0;
+    info.checksum_verdicts = started->checksum_verdicts;
     ports.push_back(std::move(info));
   }
   return ports;

@@ -287,9 +287,7 @@ template <FlowDirection kDir>
     if (nat::NextTcpState(state, kDir, p.tcp_flags) != state) {
       // A SYN that opens (a client reusing the port) or answers (the backend's SYN-ACK): the
       // other side acknowledges its sequence number + 1 first.
-      constexpr FlowDirection kOther =
-          kDir == FlowDirection::kIn2Out ? FlowDirection::kOut2In : FlowDirection::kIn2Out;
-      flow.ExpectAck(kOther, seq + 1);
+      flow.ExpectAck(nat::Opposite(kDir), seq + 1);
     }
   }
   ForwardTranslated<kDir, nat::StateUpdate::kAdvance>(w, ctx, in, flow);
