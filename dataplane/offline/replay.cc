@@ -279,7 +279,9 @@ rte_mbuf* ReplayPipeline::FrameToMbuf(std::span<const uint8_t> frame) {
   for (;;) {
     const size_t chunk = std::min<size_t>(frame.size() - done, rte_pktmbuf_tailroom(seg));
     char* dst = rte_pktmbuf_append(seg, static_cast<uint16_t>(chunk));
-    std::memcpy(dst, frame.data() + done, chunk);
+    // An empty frame (a pcap record of no bytes) may come with no buffer at all: memcpy from a
+    // null pointer is undefined even for 0 bytes, and the worker drops it as a runt either way.
+    if (chunk != 0) std::memcpy(dst, frame.data() + done, chunk);
     if (seg != head) {
       head->pkt_len += static_cast<uint32_t>(chunk);
     }
