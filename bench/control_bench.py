@@ -8,8 +8,9 @@ Unix socket by one keep-alive client.
 Loads SERVICES services, then ENDPOINTS endpoints spread over them with POST /v1/apply in bulks of
 APPLY (each one transaction), then times PUTS single endpoint PUTs at that size and, for
 comparison, PUTS at the start (after the services, before the bulk). Then restarts privlinkd on
-the same state and times it until it answers. Prints client-side latencies (p50, p99), the time of
-each bulk, the restart, and privlinkd's resident memory per endpoint.
+the same state and times it until it answers. Prints the PUT latencies (p50, p99) as the client
+saw them and as privlinkd's own histogram (GET /metrics) has them, the time of each bulk, the
+restart, and privlinkd's resident memory per endpoint.
 """
 import argparse
 import http.client
@@ -100,6 +101,31 @@ def timed_puts(daemon, first, count, services):
     return times
 
 
+def put_histogram(daemon):
+    """privlinkd's own PUT latency histogram: {upper bound in seconds: cumulative count}."""
+    text = daemon.request("GET", "/metrics").decode()
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith('privlink_api_request_duration_seconds_bucket{') and \
+                'method="PUT"' in line:
+            bound = line.split('le="')[1].split('"')[0]
+            counts[float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
+    return counts
+
+
+def server_summary(before, after):
+    """Server-side p50 and p99 from two histogram scrapes: the bucket bound each falls under."""
+    diff = sorted((bound, after[bound] - before.get(bound, 0.0)) for bound in after)
+    total = diff[-1][1]
+
+    def quantile(q):
+        for bound, cumulative in diff:
+            if cumulative >= q * total:
+                return "above the last bound" if bound == float("inf") else f"<= {1000 * bound:g} ms"
+        return "?"
+    return f"p50 {quantile(0.5)}, p99 {quantile(0.99)} ({int(total)} requests)"
+
+
 def summary(times):
     times = sorted(times)
     return (f"p50 {1000 * times[len(times) // 2]:.2f} ms, "
@@ -133,7 +159,9 @@ def main():
                        {"privateLinkServices": [service(i) for i in range(args.services)]})
         print(f"{args.services} services in one apply: {time.perf_counter() - start:.2f} s")
         # The small model's PUT latency, on endpoints the bulk below overwrites.
+        scrape = put_histogram(daemon)
         small = timed_puts(daemon, 0, args.puts, args.services)
+        small_server = server_summary(scrape, put_histogram(daemon))
         loaded = 0
         while loaded < args.endpoints:
             count = min(args.apply, args.endpoints - loaded)
@@ -145,10 +173,12 @@ def main():
                 sys.exit(f"apply: {reply}, want {count} endpoints")
             loaded += count
             print(f"apply of {count} endpoints (to {loaded}): {time.perf_counter() - start:.2f} s")
+        scrape = put_histogram(daemon)
         large = timed_puts(daemon, args.endpoints, args.puts, args.services)
-        print(f"PUT of one endpoint, {args.puts} on one keep-alive connection:")
-        print(f"  at {args.puts} endpoints: {summary(small)}")
-        print(f"  at {args.endpoints}: {summary(large)}")
+        large_server = server_summary(scrape, put_histogram(daemon))
+        print(f"PUT of one endpoint, {args.puts} on one keep-alive connection (client; server):")
+        print(f"  at {args.puts} endpoints: {summary(small)}; {small_server}")
+        print(f"  at {args.endpoints}: {summary(large)}; {large_server}")
         rss_kib = daemon.rss_kib()
         print(f"privlinkd resident memory: {rss_kib / 1024:.1f} MiB "
               f"({1024 * (rss_kib - empty_kib) / (args.endpoints + args.puts):.0f} bytes per "

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "control/model/model_index.h"
 #include "control/model/workflow.h"
 #include "dataplane/offline/rss.h"
 #include "dataplane/worker/worker_loop.h"
@@ -165,7 +166,7 @@ bool CheckSent(rte_ring* ring, unsigned expected, bool to_backend) {
 absl::Status ChangeModel(ReplayPipeline& p, uint64_t step, int backends) {
   const Ipv4Be spare = BackendIp(backends + static_cast<int>((step / 3) % kSpareBackends));
   return p.control_plane().Change([&](control::Model& m, const control::WorkflowContext&) {
-    auto& list = m.services.at("web").backends;
+    auto& list = control::ServiceToChange(m, "web")->backends;
     switch (step % 3) {
       case 0:
         list.push_back({spare, 1, {}});

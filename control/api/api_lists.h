@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,9 +41,13 @@ nlohmann::json ListPage(const Map& items, const PageRequest& page, std::string_v
                         const Encode& encode) {
   nlohmann::json value = nlohmann::json::array();
   auto it = page.after.empty() ? items.begin() : items.upper_bound(page.after);
-  for (; it != items.end() && value.size() < page.top; ++it) value.push_back(encode(it->second));
+  std::string_view last;
+  for (; it != items.end() && value.size() < page.top; ++it) {
+    value.push_back(encode(it->second));
+    last = it->first;
+  }
   nlohmann::json body = {{"value", std::move(value)}};
-  if (it != items.end()) body["nextLink"] = NextLink(path, page.top, std::prev(it)->first);
+  if (it != items.end()) body["nextLink"] = NextLink(path, page.top, last);
   return body;
 }
 

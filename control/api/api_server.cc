@@ -439,6 +439,12 @@ std::string HttpLayerMessage(const Request& req, int status) {
   }
 }
 
+// When the request this thread serves was routed (see the logger in ApiServer's constructor).
+std::chrono::steady_clock::time_point& RequestStart() {
+  thread_local std::chrono::steady_clock::time_point start;
+  return start;
+}
+
 }  // namespace
 
 ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
@@ -455,7 +461,14 @@ ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
   // RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding has no
   // body. httplib would read one until the client closes the connection (curl -X POST without
   // -d waits out the read timeout, then gets 400), so such a request is given Content-Length: 0.
+  // The latency histogram's clock starts at routing (per thread: a server thread serves one
+  // request at a time) and stops when httplib logs the request, after its reply is written.
+  server_->set_logger([this](const Request& req, const Response&) {
+    const auto elapsed = std::chrono::steady_clock::now() - RequestStart();
+    latency_.Record(req.method, std::chrono::duration<double>(elapsed).count());
+  });
   server_->set_pre_routing_handler([](const Request& req, Response&) {
+    RequestStart() = std::chrono::steady_clock::now();
     if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
       // httplib's own Request object, which the handler sees const: it is not a const object.
       const_cast<Request&>(req).set_header("Content-Length", "0");
@@ -707,7 +720,7 @@ void ApiServer::Routes() {
     SendJson(res, 200, stats);
   });
   r.Get("/metrics", [this](const Request&, Response& res) {
-    res.set_content(RenderMetrics(control_, dataplane_stats_), kMetricsContentType);
+    res.set_content(RenderMetrics(control_, dataplane_stats_, &latency_), kMetricsContentType);
   });
 
   // Flows and capture.

@@ -39,6 +39,7 @@
 #include "absl/status/status.h"
 #include "control/api/dataplane_inspector.h"
 #include "control/api/listen_address.h"
+#include "control/api/request_latency.h"
 #include "control/api/stats_source.h"
 #include "control/plane/control_plane.h"
 
@@ -94,6 +95,7 @@ class ApiServer {
   const StatsSource* dataplane_stats_;
   DataplaneInspector* inspector_;
   std::unique_ptr<httplib::Server> server_;
+  RequestLatency latency_;
   std::thread thread_;
   std::vector<ApiRoute> routes_;
   std::string token_;       // "" = none needed

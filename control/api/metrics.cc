@@ -75,9 +75,11 @@ void AddGauge(prometheus::Family<prometheus::Gauge>& family, const prometheus::L
   family.Add(labels).Set(value);
 }
 
-std::string RenderMetrics(const ControlPlane& control, const StatsSource* dataplane) {
+std::string RenderMetrics(const ControlPlane& control, const StatsSource* dataplane,
+                          const RequestLatency* api_latency) {
   prometheus::Registry registry;
   AddControlMetrics(registry, control);
+  if (api_latency != nullptr) api_latency->Collect(registry);
   if (dataplane != nullptr) dataplane->CollectMetrics(registry);
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry.Collect());

@@ -17,6 +17,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include "control/api/request_latency.h"
 #include "control/api/stats_source.h"
 #include "control/plane/control_plane.h"
 
@@ -38,6 +39,7 @@ void AddGauge(prometheus::Family<prometheus::Gauge>& family, const prometheus::L
 
 // The control plane's metrics (resources, connections by status, changes, snapshot generation),
 // then `dataplane`'s (may be null: control-only mode), in the text format.
-std::string RenderMetrics(const ControlPlane& control, const StatsSource* dataplane);
+std::string RenderMetrics(const ControlPlane& control, const StatsSource* dataplane,
+                          const RequestLatency* api_latency = nullptr);
 
 }  // namespace privlink::control

@@ -123,7 +123,7 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
     s.provisioning_state = r.String("provisioningState");
     r.ObjectList("privateEndpointConnections", [&](JsonObjectReader& c) {
       Connection connection = ReadConnectionState(c);
-      if (c.ok() && !s.connections.emplace(connection.private_endpoint, connection).second) {
+      if (c.ok() && !s.connections.emplace(connection.private_endpoint, connection)) {
         c.Fail("privateEndpoint", "duplicate connection");
       }
     });
@@ -320,7 +320,7 @@ absl::StatusOr<Model> DecodeState(const json& state) {
   auto status = read("networks", [&](const json& v, const std::string& prefix) -> absl::Status {
     auto n = DecodeNetwork(v, prefix, DecodeMode::kState);
     if (!n.ok()) return n.status();
-    if (!model.networks.emplace(n->name, *n).second) {
+    if (!model.networks.emplace(n->name, *n)) {
       return FieldError(Cat(prefix, "name"), "duplicate name");
     }
     return ValidateNetwork(*n, prefix);
@@ -329,7 +329,7 @@ absl::StatusOr<Model> DecodeState(const json& state) {
   status = read("privateLinkServices", [&](const json& v, const std::string& prefix) {
     auto s = DecodeService(v, prefix, DecodeMode::kState);
     if (!s.ok()) return s.status();
-    if (!model.services.emplace(s->service.name, s->service).second) {
+    if (!model.services.emplace(s->service.name, s->service)) {
       return FieldError(Cat(prefix, "name"), "duplicate name");
     }
     return ValidateService(s->service, prefix);
@@ -338,7 +338,7 @@ absl::StatusOr<Model> DecodeState(const json& state) {
   status = read("privateEndpoints", [&](const json& v, const std::string& prefix) {
     auto e = DecodeEndpoint(v, prefix, DecodeMode::kState);
     if (!e.ok()) return e.status();
-    if (!model.endpoints.emplace(e->name, *e).second) {
+    if (!model.endpoints.emplace(e->name, *e)) {
       return FieldError(Cat(prefix, "name"), "duplicate name");
     }
     return ValidateEndpoint(*e, prefix);

@@ -1,17 +1,18 @@
 // The Private Link resource model owned by the control thread: networks, private link services,
-// private endpoints and the connections between them. Plain values, copied freely: every change
-// is applied to a copy and swapped in only once the whole copy has been validated.
+// private endpoints and the connections between them. Values, copied freely and cheaply: the
+// resource maps are copy-on-write (control/model/cow_map.h), so every change is applied to a copy
+// that shares all it does not touch, and swapped in only once the copy has been validated.
 //
 // Names follow Azure's so that users recognise them.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "control/model/cow_map.h"
 #include "control/model/ids.h"
 #include "nat/inet.h"
 
@@ -81,7 +82,7 @@ struct PrivateLinkService {
   ServiceId id = kNoService;
   std::string alias;
   std::string provisioning_state{kProvisioningSucceeded};
-  std::map<std::string, Connection> connections;  // by endpoint name
+  CowMap<std::string, Connection> connections;  // by endpoint name
 
   bool operator==(const PrivateLinkService&) const = default;
 };
@@ -108,14 +109,32 @@ struct IdCursors {
   bool operator==(const IdCursors&) const = default;
 };
 
+// Lookups the workflow's cross-resource rules need, derived from the maps (control/model/
+// model_index.h keeps them in step). Each names the map versions it describes; a model whose
+// maps moved on without it (decoded, or changed by hand in a test) has it rebuilt on first use.
+struct ModelIndex {
+  // (PE IP, network name) -> endpoint name: an IP taken in a network, an IP used anywhere.
+  CowMap<std::pair<Ipv4Be, std::string>, std::string> endpoint_ips;
+  CowMap<Ipv4Be, std::string> nat_ip_owners;  // NAT IP -> service name
+  // Endpoint ids held by an endpoint or a connection record -> how many hold it (1 or 2).
+  CowMap<EndpointId, uint32_t> endpoint_ids;
+  uint64_t endpoints_version = 0;
+  uint64_t services_version = 0;
+  bool built = false;
+};
+
 // The whole model. Maps keyed by name keep listings and stored state in a stable order.
 struct Model {
-  std::map<std::string, Network> networks;
-  std::map<std::string, PrivateLinkService> services;
-  std::map<std::string, PrivateEndpoint> endpoints;
+  CowMap<std::string, Network> networks;
+  CowMap<std::string, PrivateLinkService> services;
+  CowMap<std::string, PrivateEndpoint> endpoints;
   IdCursors cursors;
+  ModelIndex index;  // derived; not part of equality
 
-  bool operator==(const Model&) const = default;
+  bool operator==(const Model& o) const {
+    return networks == o.networks && services == o.services && endpoints == o.endpoints &&
+           cursors == o.cursors;
+  }
 };
 
 // Lookups used by the workflow, the snapshot builder and the API.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "control/model/model_index.h"
 #include "control/model/str_cat.h"
 #include "control/model/validate.h"
 
@@ -11,25 +12,19 @@ namespace {
 
 constexpr absl::StatusCode kConflict = absl::StatusCode::kFailedPrecondition;  // HTTP 409
 
-// Moves the cursor forward (wrapping, skipping 0) to the next id not in `used`.
-std::optional<uint32_t> AllocateId(uint32_t& cursor, uint32_t limit,
-                                   const std::set<uint32_t>& used) {
+// Moves the cursor forward (wrapping, skipping 0) to the next id for which used(id) is false.
+template <typename Used>
+std::optional<uint32_t> AllocateId(uint32_t& cursor, uint32_t limit, Used used) {
   for (uint32_t tries = 1; tries < limit; ++tries) {
     cursor = cursor + 1 >= limit ? 1 : cursor + 1;
-    if (!used.contains(cursor)) return cursor;
+    if (!used(cursor)) return cursor;
   }
   return std::nullopt;
 }
 
-std::set<uint32_t> UsedEndpointIds(const Model& model) {
-  std::set<uint32_t> used;
-  for (const auto& [name, endpoint] : model.endpoints) used.insert(endpoint.id);
-  // A Disconnected record keeps its endpoint's id until the provider deletes it, so the id's
-  // flows are still torn down by the right policy.
-  for (const auto& [name, service] : model.services) {
-    for (const auto& [pe, connection] : service.connections) used.insert(connection.endpoint_id);
-  }
-  return used;
+std::optional<uint32_t> AllocateId(uint32_t& cursor, uint32_t limit,
+                                   const std::set<uint32_t>& used) {
+  return AllocateId(cursor, limit, [&](uint32_t id) { return used.contains(id); });
 }
 
 bool Contains(const std::vector<std::string>& list, std::string_view item) {
@@ -45,30 +40,29 @@ std::string Quoted(std::string_view text) {
   return Cat("'", text, "'");
 }
 
-// The endpoint (other than `except`) that holds `ip` in `network`, if any.
-const PrivateEndpoint* EndpointWithIp(const Model& model, std::string_view network, Ipv4Be ip,
-                                      std::string_view except) {
-  for (const auto& [name, endpoint] : model.endpoints) {
-    if (name != except && endpoint.network == network && endpoint.ip == ip) return &endpoint;
-  }
-  return nullptr;
-}
-
 // Cross-service address rules: NAT IPs unique across services and distinct from every backend
 // (both live in the provider network, where reverse flow keys must be unambiguous) and from every
 // endpoint IP.
-absl::Status CheckServiceAddresses(const Model& model, const PrivateLinkService& service,
+// The NAT IP and endpoint lookups go through the index; backends are compared with every other
+// service's NAT IPs through it too, and NAT IPs with other services' backends by a scan over the
+// services (a service change, not an endpoint change, pays for it).
+absl::Status CheckServiceAddresses(Model& model, const PrivateLinkService& service,
                                    std::string_view prefix) {
   for (size_t i = 0; i < service.nat_ips.size(); ++i) {
     const Ipv4Be ip = service.nat_ips[i];
     const std::string field = Cat(prefix, "natIps[", i, "]");
+    if (const std::string* owner = NatIpOwner(model, ip);
+        owner != nullptr && *owner != service.name) {
+      return FieldError(
+          kConflict, field,
+          Cat(FormatIpv4(ip), " is already a NAT IP of private link service ", Quoted(*owner)));
+    }
+    if (const std::string* endpoint = AnyEndpointWithIp(model, ip)) {
+      return FieldError(kConflict, field,
+                        Cat(FormatIpv4(ip), " is the IP of private endpoint ", Quoted(*endpoint)));
+    }
     for (const auto& [name, other] : model.services) {
       if (name == service.name) continue;
-      if (std::find(other.nat_ips.begin(), other.nat_ips.end(), ip) != other.nat_ips.end()) {
-        return FieldError(
-            kConflict, field,
-            Cat(FormatIpv4(ip), " is already a NAT IP of private link service ", Quoted(name)));
-      }
       for (const Backend& backend : other.backends) {
         if (backend.ip == ip) {
           return FieldError(
@@ -77,22 +71,14 @@ absl::Status CheckServiceAddresses(const Model& model, const PrivateLinkService&
         }
       }
     }
-    for (const auto& [name, endpoint] : model.endpoints) {
-      if (endpoint.ip == ip) {
-        return FieldError(kConflict, field,
-                          Cat(FormatIpv4(ip), " is the IP of private endpoint ", Quoted(name)));
-      }
-    }
   }
   for (size_t i = 0; i < service.backends.size(); ++i) {
     const Ipv4Be ip = service.backends[i].ip;
-    for (const auto& [name, other] : model.services) {
-      if (name != service.name &&
-          std::find(other.nat_ips.begin(), other.nat_ips.end(), ip) != other.nat_ips.end()) {
-        return FieldError(
-            kConflict, Cat(prefix, "backends[", i, "].ip"),
-            Cat(FormatIpv4(ip), " is a NAT IP of private link service ", Quoted(name)));
-      }
+    if (const std::string* owner = NatIpOwner(model, ip);
+        owner != nullptr && *owner != service.name) {
+      return FieldError(
+          kConflict, Cat(prefix, "backends[", i, "].ip"),
+          Cat(FormatIpv4(ip), " is a NAT IP of private link service ", Quoted(*owner)));
     }
   }
   return absl::OkStatus();
@@ -132,11 +118,11 @@ absl::StatusOr<ChangeKind> SetConnectionStatus(Model& model, std::string_view se
                                                std::string_view endpoint, ConnectionStatus status,
                                                std::string_view description,
                                                std::string_view field) {
-  auto service = model.services.find(std::string(service_name));
+  auto service = model.services.find(service_name);
   if (service == model.services.end()) {
     return absl::NotFoundError(Cat("private link service ", Quoted(service_name), " not found"));
   }
-  auto it = service->second.connections.find(std::string(endpoint));
+  auto it = service->second.connections.find(endpoint);
   if (it == service->second.connections.end()) {
     return FieldError(absl::StatusCode::kNotFound, field,
                       Cat("private link service ", Quoted(service_name),
@@ -145,11 +131,11 @@ absl::StatusOr<ChangeKind> SetConnectionStatus(Model& model, std::string_view se
   if (description.size() > kMaxRequestMessageLength) {
     return FieldError("description", Cat("longer than ", kMaxRequestMessageLength, " characters"));
   }
-  Connection& connection = it->second;
-  if (connection.status == status && connection.description == description) {
+  const Connection& current = it->second;
+  if (current.status == status && current.description == description) {
     return ChangeKind::kUnchanged;
   }
-  if (connection.status == ConnectionStatus::kDisconnected) {
+  if (current.status == ConnectionStatus::kDisconnected) {
     return FieldError(kConflict, field,
                       Cat("connection from ", Quoted(endpoint),
                           " is Disconnected (its endpoint was deleted); delete it instead"));
@@ -158,6 +144,7 @@ absl::StatusOr<ChangeKind> SetConnectionStatus(Model& model, std::string_view se
     return FieldError(field, Cat("a connection can only be set to Approved or Rejected, not ",
                                  ConnectionStatusName(status)));
   }
+  Connection& connection = ServiceToChange(model, service_name)->connections.MutableAt(endpoint);
   connection.status = status;
   connection.description = std::string(description);
   return ChangeKind::kUpdated;
@@ -237,7 +224,7 @@ absl::StatusOr<ChangeKind> PutNetwork(Model& model, const Network& requested,
     Network updated = requested;
     updated.id = existing->second.id;
     if (updated == existing->second) return ChangeKind::kUnchanged;
-    existing->second = std::move(updated);
+    model.networks.Set(requested.name, std::move(updated));
     return ChangeKind::kUpdated;
   }
   std::set<uint32_t> used;
@@ -251,8 +238,7 @@ absl::StatusOr<ChangeKind> PutNetwork(Model& model, const Network& requested,
 }
 
 absl::Status DeleteNetwork(Model& model, std::string_view name) {
-  auto it = model.networks.find(std::string(name));
-  if (it == model.networks.end()) {
+  if (!model.networks.contains(name)) {
     return absl::NotFoundError(Cat("network ", Quoted(name), " not found"));
   }
   std::string users;
@@ -263,7 +249,7 @@ absl::Status DeleteNetwork(Model& model, std::string_view name) {
     return absl::FailedPreconditionError(Cat(
         "network ", Quoted(name), " is used by private endpoints: ", users, "; delete them first"));
   }
-  model.networks.erase(it);
+  model.networks.erase(name);
   return absl::OkStatus();
 }
 
@@ -296,7 +282,7 @@ absl::StatusOr<ChangeKind> PutService(Model& model, const ServiceRequest& reques
     updated.provisioning_state = current.provisioning_state;
     updated.connections = current.connections;
     if (!(updated == current)) {
-      existing->second = std::move(updated);
+      SetService(model, std::move(updated));
       kind = ChangeKind::kUpdated;
     }
   } else {
@@ -317,7 +303,7 @@ absl::StatusOr<ChangeKind> PutService(Model& model, const ServiceRequest& reques
       created.alias =
           Cat(created.name, ".", context.uuids->NewUuid(), ".", context.region, ".privlinkservice");
     } while (aliases.contains(created.alias));
-    model.services.emplace(created.name, std::move(created));
+    SetService(model, std::move(created));
     kind = ChangeKind::kCreated;
   }
 
@@ -335,7 +321,7 @@ absl::StatusOr<ChangeKind> PutService(Model& model, const ServiceRequest& reques
 }
 
 absl::Status DeleteService(Model& model, std::string_view name) {
-  auto it = model.services.find(std::string(name));
+  auto it = model.services.find(name);
   if (it == model.services.end()) {
     return absl::NotFoundError(Cat("private link service ", Quoted(name), " not found"));
   }
@@ -352,7 +338,7 @@ absl::Status DeleteService(Model& model, std::string_view name) {
                                              " has connections: ", blocking,
                                              "; reject or delete them first"));
   }
-  model.services.erase(it);
+  RemoveService(model, name);
   return absl::OkStatus();
 }
 
@@ -362,7 +348,7 @@ absl::StatusOr<ChangeKind> PutEndpoint(Model& model, const PrivateEndpoint& requ
 
   auto existing = model.endpoints.find(requested.name);
   if (existing != model.endpoints.end()) {
-    PrivateEndpoint& current = existing->second;
+    const PrivateEndpoint& current = existing->second;
     const std::pair<std::string_view, bool> immutable[] = {
         {"subscription", requested.subscription != current.subscription},
         {"network", requested.network != current.network},
@@ -376,14 +362,18 @@ absl::StatusOr<ChangeKind> PutEndpoint(Model& model, const PrivateEndpoint& requ
       }
     }
     if (requested.request_message == current.request_message) return ChangeKind::kUnchanged;
-    current.request_message = requested.request_message;
-    for (auto& [name, service] : model.services) {
-      auto connection = service.connections.find(current.name);
-      if (service.id == current.service_id && connection != service.connections.end() &&
+    PrivateEndpoint updated = current;
+    updated.request_message = requested.request_message;
+    if (const PrivateLinkService* service = FindServiceById(model, current.service_id)) {
+      auto connection = service->connections.find(current.name);
+      if (connection != service->connections.end() &&
           connection->second.endpoint_id == current.id) {
-        connection->second.request_message = current.request_message;
+        ServiceToChange(model, std::string(service->name))
+            ->connections.MutableAt(current.name)
+            .request_message = updated.request_message;
       }
     }
+    AddEndpoint(model, std::move(updated));
     return ChangeKind::kUpdated;
   }
 
@@ -399,26 +389,26 @@ absl::StatusOr<ChangeKind> PutEndpoint(Model& model, const PrivateEndpoint& requ
         absl::StatusCode::kNotFound, Cat(prefix, "privateLinkService"),
         Cat("private link service ", Quoted(requested.private_link_service), " not found"));
   }
-  if (const PrivateEndpoint* other =
-          EndpointWithIp(model, requested.network, requested.ip, requested.name)) {
+  if (const std::string* other =
+          EndpointNameWithIp(model, requested.network, requested.ip, requested.name)) {
     return FieldError(kConflict, Cat(prefix, "ip"),
                       Cat(FormatIpv4(requested.ip), " is already used by private endpoint ",
-                          Quoted(other->name), " in network ", Quoted(requested.network)));
+                          Quoted(*other), " in network ", Quoted(requested.network)));
   }
-  for (const auto& [name, service] : model.services) {
-    if (std::find(service.nat_ips.begin(), service.nat_ips.end(), requested.ip) !=
-        service.nat_ips.end()) {
-      return FieldError(
-          kConflict, Cat(prefix, "ip"),
-          Cat(FormatIpv4(requested.ip), " is a NAT IP of private link service ", Quoted(name)));
-    }
+  if (const std::string* owner = NatIpOwner(model, requested.ip)) {
+    return FieldError(
+        kConflict, Cat(prefix, "ip"),
+        Cat(FormatIpv4(requested.ip), " is a NAT IP of private link service ", Quoted(*owner)));
   }
 
+  // A Disconnected record keeps its endpoint's id until the provider deletes it, so the id's
+  // flows are still torn down by the right policy: such ids count as used.
   const std::optional<uint32_t> id =
-      AllocateId(model.cursors.endpoint, kEndpointIdLimit, UsedEndpointIds(model));
+      AllocateId(model.cursors.endpoint, kEndpointIdLimit,
+                 [&](uint32_t id) { return EndpointIdInUse(model, id); });
   if (!id) return FieldError(kConflict, Cat(prefix, "name"), "no endpoint id left");
 
-  PrivateLinkService& service = model.services.at(found->name);
+  const PrivateLinkService& service = *found;
   PrivateEndpoint created = requested;
   created.id = *id;
   created.service_id = service.id;
@@ -431,25 +421,27 @@ absl::StatusOr<ChangeKind> PutEndpoint(Model& model, const PrivateEndpoint& requ
                           ? ConnectionStatus::kApproved
                           : ConnectionStatus::kPending;
   // Replaces a Disconnected record left by an earlier endpoint of the same name.
-  service.connections[created.name] = std::move(connection);
-  model.endpoints.emplace(created.name, std::move(created));
+  // (The name is copied: `service` lives in the chunk SetConnection may change in place.)
+  SetConnection(model, std::string(service.name), std::move(connection));
+  AddEndpoint(model, std::move(created));
   return ChangeKind::kCreated;
 }
 
 absl::Status DeleteEndpoint(Model& model, std::string_view name) {
-  auto it = model.endpoints.find(std::string(name));
+  auto it = model.endpoints.find(name);
   if (it == model.endpoints.end()) {
     return absl::NotFoundError(Cat("private endpoint ", Quoted(name), " not found"));
   }
   const PrivateEndpoint& endpoint = it->second;
-  for (auto& [service_name, service] : model.services) {
-    auto connection = service.connections.find(endpoint.name);
-    if (service.id == endpoint.service_id && connection != service.connections.end() &&
-        connection->second.endpoint_id == endpoint.id) {
-      connection->second.status = ConnectionStatus::kDisconnected;
+  if (const PrivateLinkService* service = FindServiceById(model, endpoint.service_id)) {
+    auto connection = service->connections.find(endpoint.name);
+    if (connection != service->connections.end() && connection->second.endpoint_id == endpoint.id) {
+      ServiceToChange(model, std::string(service->name))
+          ->connections.MutableAt(endpoint.name)
+          .status = ConnectionStatus::kDisconnected;
     }
   }
-  model.endpoints.erase(it);
+  RemoveEndpoint(model, name);
   return absl::OkStatus();
 }
 
@@ -468,11 +460,10 @@ absl::StatusOr<ChangeKind> RejectConnection(Model& model, std::string_view servi
 }
 
 absl::Status DeleteConnection(Model& model, std::string_view service, std::string_view endpoint) {
-  auto it = model.services.find(std::string(service));
-  if (it == model.services.end()) {
+  if (!model.services.contains(service)) {
     return absl::NotFoundError(Cat("private link service ", Quoted(service), " not found"));
   }
-  if (it->second.connections.erase(std::string(endpoint)) == 0) {
+  if (!RemoveConnection(model, service, endpoint)) {
     return absl::NotFoundError(Cat("private link service ", Quoted(service),
                                    " has no connection from private endpoint ", Quoted(endpoint)));
   }

@@ -49,7 +49,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(
     }
     // Written again only by the next change: the store already holds exactly this.
     auto snapshot =
-        BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports}, nullptr);
+        BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports});
     if (!snapshot.ok()) {
       return absl::DataLossError(
           Cat(plane->store_->location(), " cannot be compiled: ", snapshot.status().message()));
@@ -98,8 +98,10 @@ absl::Status ControlPlane::Change(
 
 absl::Status ControlPlane::Commit(Model next) {
   const uint64_t generation = counters().snapshot_generation + 1;
-  auto snapshot = BuildSnapshot(
-      next, generation, {options_.maglev_table_size, options_.consumer_ports}, publisher_.latest());
+  const std::shared_ptr<const Model> current = model();
+  auto snapshot =
+      BuildSnapshot(next, generation, {options_.maglev_table_size, options_.consumer_ports},
+                    {publisher_.latest(), current.get()});
   if (!snapshot.ok()) return snapshot.status();
   if (auto s = Persist(next); !s.ok()) {
     return absl::Status(s.code(), Cat("change not applied: cannot save state: ", s.message()));

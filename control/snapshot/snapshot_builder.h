@@ -18,11 +18,19 @@ struct SnapshotOptions {
   std::vector<std::string> consumer_ports;
 };
 
-// `previous` (may be null) lends its per-service entries, Maglev tables included, to services
-// that did not change. Fails only if a Maglev table cannot be built (e.g. more backends than
-// table slots), which the caller reports as an invalid change.
+// The snapshot a new one may start from, and the model it was built from.
+struct PreviousBuild {
+  const Snapshot* snapshot = nullptr;
+  // With it, the build costs what changed: the two models' differences (CowMap::Diff) name the
+  // services and endpoints to rebuild, and everything else is shared with `snapshot`. Without it,
+  // every endpoint is compiled and `snapshot` only lends its unchanged services.
+  const Model* model = nullptr;
+};
+
+// Fails only if a Maglev table cannot be built (e.g. more backends than table slots), which the
+// caller reports as an invalid change. Either way of building gives the same lookups.
 absl::StatusOr<std::unique_ptr<Snapshot>> BuildSnapshot(const Model& model, uint64_t generation,
                                                         const SnapshotOptions& options,
-                                                        const Snapshot* previous);
+                                                        PreviousBuild previous = {});
 
 }  // namespace privlink::control

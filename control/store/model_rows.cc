@@ -61,25 +61,22 @@ bool SameServiceFields(const PrivateLinkService& a, const PrivateLinkService& b)
   return bare_a == bare_b;
 }
 
-// Walks two maps ordered by key, calling `removed(key, old)`, `added(key, new)` and
-// `changed(key, old, new)` for entries that differ.
-template <typename Map, typename Removed, typename Added, typename Changed>
-void DiffMaps(const Map& before, const Map& after, Removed removed, Added added, Changed changed) {
-  auto b = before.begin();
-  auto a = after.begin();
-  while (b != before.end() || a != after.end()) {
-    if (a == after.end() || (b != before.end() && b->first < a->first)) {
-      removed(b->first, b->second);
-      ++b;
-    } else if (b == before.end() || a->first < b->first) {
-      added(a->first, a->second);
-      ++a;
+// Calls `removed(key, old)`, `added(key, new)` and `changed(key, old, new)` for the entries that
+// differ between two versions of a map, skipping what they share (CowMap::Diff): a change costs
+// what it changed, not the size of the model.
+template <typename K, typename V, typename Removed, typename Added, typename Changed>
+void DiffMaps(const CowMap<K, V>& before, const CowMap<K, V>& after, Removed removed, Added added,
+              Changed changed) {
+  CowMap<K, V>::Diff(before, after, [&](const K& key, const V* old_value, const V* new_value) {
+    if (new_value == nullptr) {
+      removed(key, *old_value);
+    } else if (old_value == nullptr) {
+      added(key, *new_value);
     } else {
-      if (!(b->second == a->second)) changed(a->first, b->second, a->second);
-      ++a;
-      ++b;
+      changed(key, *old_value, *new_value);
     }
-  }
+    return true;
+  });
 }
 
 // The ops for one kind whose rows are the map's values, encoded by `encode`.
@@ -100,7 +97,7 @@ void DiffRows(std::string_view kind, const Map& before, const Map& after, Encode
 void DiffServices(const Model& before, const Model& after, std::vector<RowOp>& ops) {
   auto connections = [&](const std::string& service, const PrivateLinkService* old_service,
                          const PrivateLinkService* new_service) {
-    static const std::map<std::string, Connection> kNone;
+    static const CowMap<std::string, Connection> kNone;
     DiffMaps(
         old_service != nullptr ? old_service->connections : kNone,
         new_service != nullptr ? new_service->connections : kNone,

@@ -11,9 +11,9 @@ absl::StatusOr<FlowFilter> Dataplane::ResolveFlowQuery(const control::FlowQuery&
                                                        const control::Snapshot& snap) const {
   FlowFilter filter;
   if (!query.endpoint.empty()) {
-    for (const auto& [id, name] : snap.endpoint_names) {
+    snap.endpoint_names.ForEach([&](control::EndpointId id, const std::string& name) {
       if (name == query.endpoint) filter.endpoint_id = id;
-    }
+    });
     if (!filter.endpoint_id) {
       return absl::NotFoundError(absl::StrCat("private endpoint '", query.endpoint, "' not found"));
     }

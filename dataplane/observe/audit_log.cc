@@ -58,12 +58,12 @@ const char* FlowEndReasonName(FlowEndReason reason) {
 
 std::string FormatAuditRecord(const AuditRecord& r, const control::Snapshot& snap,
                               uint64_t wall_time_ms) {
-  auto endpoint = snap.endpoint_names.find(r.endpoint_id);
+  const std::string* endpoint = snap.endpoint_names.Find(r.endpoint_id);
   const control::SnapshotService* service = snap.Service(r.service_id);
   auto network = snap.networks.find(r.fwd.network);
   std::string line = absl::StrCat(
       "time=", UtcTime(wall_time_ms), " event=", r.event == AuditEvent::kStart ? "start" : "end",
-      " endpoint=", NameOr(endpoint != snap.endpoint_names.end() ? &endpoint->second : nullptr),
+      " endpoint=", NameOr(endpoint),
       " service=", NameOr(service != nullptr ? &service->name : nullptr),
       " network=", NameOr(network != snap.networks.end() ? &network->second.name : nullptr),
       " client=", Tuple(r.fwd.tuple.src_ip, r.fwd.tuple.src_port),

@@ -82,13 +82,13 @@ FlowCounts FlowReader::Count(const FlowFilter& filter) const {
 }
 
 json FlowRecordJson(const FlowRecord& r, const control::Snapshot& snap) {
-  auto endpoint = snap.endpoint_names.find(r.endpoint_id);
+  const std::string* endpoint = snap.endpoint_names.Find(r.endpoint_id);
   const control::SnapshotService* service = snap.Service(r.service_id);
   auto network = snap.networks.find(r.fwd.network);
   constexpr auto kOut = static_cast<size_t>(FlowDirection::kIn2Out);
   constexpr auto kIn = static_cast<size_t>(FlowDirection::kOut2In);
   return json{{"id", r.id},
-              {"endpoint", endpoint != snap.endpoint_names.end() ? json(endpoint->second) : json()},
+              {"endpoint", endpoint != nullptr ? json(*endpoint) : json()},
               {"service", service != nullptr ? json(service->name) : json()},
               {"network", network != snap.networks.end() ? json(network->second.name) : json()},
               {"client", Endpoint(r.fwd.tuple.src_ip, r.fwd.tuple.src_port)},

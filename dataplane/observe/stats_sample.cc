@@ -66,10 +66,10 @@ DataplaneSample TakeSample(const SampleInputs& in) {
   out.named = true;
   const control::Snapshot& snap = *in.snapshot;
   for (control::EndpointId id = 0; id < snap.endpoints.size(); ++id) {
-    auto name = snap.endpoint_names.find(id);
-    if (name == snap.endpoint_names.end()) continue;
+    const std::string* name = snap.endpoint_names.Find(id);
+    if (name == nullptr) continue;
     EndpointSample e{
-        .id = id, .name = name->second, .carries_traffic = snap.endpoints[id].carries_traffic};
+        .id = id, .name = *name, .carries_traffic = snap.endpoints[id].carries_traffic};
     if (const control::SnapshotService* service = snap.Service(snap.endpoints[id].service)) {
       e.service = service->name;
     }

@@ -48,18 +48,18 @@ struct Target {
 absl::StatusOr<Target> FindTarget(const ReplayPipeline& pipeline, const std::string& name) {
   const control::Snapshot& snap = pipeline.snapshot();
   Target t;
-  for (const auto& [key, pe] : snap.pe_lookup) {
-    auto n = snap.endpoint_names.find(pe.endpoint);
-    if (!name.empty() && (n == snap.endpoint_names.end() || n->second != name)) continue;
+  snap.pe_lookup.ForEach([&](const control::PeKey& key, const control::PeTarget& pe) {
+    const std::string* n = snap.endpoint_names.Find(pe.endpoint);
+    if (!name.empty() && (n == nullptr || *n != name)) return;
     // Deterministic whatever the map's order: the lowest endpoint id, then frontend port.
     const bool better = t.endpoint == control::kNoEndpoint || pe.endpoint < t.endpoint ||
                         (pe.endpoint == t.endpoint &&
                          Be16ToHost(key.frontend_port) < Be16ToHost(t.key.frontend_port));
-    if (!better) continue;
+    if (!better) return;
     t.endpoint = pe.endpoint;
     t.key = key;
     t.service = snap.Service(pe.service);
-  }
+  });
   if (t.endpoint == control::kNoEndpoint) {
     return absl::NotFoundError(name.empty() ? "the config has no private endpoint with a rule"
                                             : "no private endpoint '" + name + "' with a rule");

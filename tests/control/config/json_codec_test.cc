@@ -197,7 +197,7 @@ TEST(CodecTest, RequestAcceptsWhatGetReturnsAndIgnoresReadOnlyFields) {
   PrivateLinkService s = MakeService("svc", "sub", {Ip("192.168.10.200")}).service;
   s.id = 7;
   s.alias = "svc.x.local.privlinkservice";
-  s.connections["pe"] = {"pe", 3, "sub-c", "hello", "", ConnectionStatus::kApproved};
+  s.connections.Set("pe", {"pe", 3, "sub-c", "hello", "", ConnectionStatus::kApproved});
   auto decoded = DecodeService(EncodeService(s), "", DecodeMode::kRequest);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->service.id, kNoService);

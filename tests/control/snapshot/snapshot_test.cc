@@ -23,7 +23,7 @@ class SnapshotTest : public ::testing::Test {
   }
 
   std::unique_ptr<Snapshot> Build(const Snapshot* previous = nullptr) {
-    auto snapshot = BuildSnapshot(model_, 7, options_, previous);
+    auto snapshot = BuildSnapshot(model_, 7, options_, {previous});
     EXPECT_TRUE(snapshot.ok()) << snapshot.status();
     return snapshot.ok() ? std::move(*snapshot) : nullptr;
   }
@@ -76,7 +76,7 @@ TEST_F(SnapshotTest, ReferenceConfigCompilesToLookups) {
 }
 
 TEST_F(SnapshotTest, DrainingBackendsGetNoNewFlows) {
-  model_.services.at("fabrikam-api").backends[0].state = BackendState::kDraining;
+  model_.services.MutableAt("fabrikam-api").backends[0].state = BackendState::kDraining;
   auto s = Build();
   const SnapshotService* svc = s->Service(Fabrikam().id);
   ASSERT_TRUE(svc->HasBackends());
@@ -84,14 +84,14 @@ TEST_F(SnapshotTest, DrainingBackendsGetNoNewFlows) {
   std::set<lb::MaglevTable::Slot> used(svc->maglev.slots().begin(), svc->maglev.slots().end());
   EXPECT_EQ(used, std::set<lb::MaglevTable::Slot>{1});  // only the active backend's index
 
-  model_.services.at("fabrikam-api").backends[1].state = BackendState::kDraining;
+  model_.services.MutableAt("fabrikam-api").backends[1].state = BackendState::kDraining;
   EXPECT_FALSE(Build()->Service(Fabrikam().id)->HasBackends());
-  model_.services.at("fabrikam-api").backends.clear();
+  model_.services.MutableAt("fabrikam-api").backends.clear();
   EXPECT_FALSE(Build()->Service(Fabrikam().id)->HasBackends());
 }
 
 TEST_F(SnapshotTest, IdleTimeoutBecomesTheEstablishedTimeout) {
-  model_.services.at("fabrikam-api").idle_timeout_minutes = 124;
+  model_.services.MutableAt("fabrikam-api").idle_timeout_minutes = 124;
   EXPECT_EQ(Build()->Service(Fabrikam().id)->timeouts.established_ms, 124u * 60'000);
 }
 
@@ -114,7 +114,7 @@ TEST_F(SnapshotTest, EndpointEntryFollowsStatusAndTeardownPolicy) {
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.step) + (c.policy == TeardownPolicy::kDrain ? " drain" : " reset"));
     Model saved = model_;
-    model_.services.at("fabrikam-api").connection_teardown = c.policy;
+    model_.services.MutableAt("fabrikam-api").connection_teardown = c.policy;
     const EndpointId pe = model_.endpoints.at("contoso-pe").id;
     const std::string step = c.step;
     if (step == "rejected") {
@@ -153,7 +153,7 @@ TEST_F(SnapshotTest, UnchangedServicesAreSharedWithThePreviousSnapshot) {
   auto second = Build(first.get());
   EXPECT_EQ(second->services[id], first->services[id]);
   // A backend change does.
-  model_.services.at("fabrikam-api").backends[1].weight = 3;
+  model_.services.MutableAt("fabrikam-api").backends[1].weight = 3;
   auto third = Build(second.get());
   EXPECT_NE(third->services[id], second->services[id]);
   EXPECT_EQ(third->Service(id)->backends[1].weight, 3u);
@@ -172,9 +172,9 @@ TEST_F(SnapshotTest, PendingEndpointHasALookupButNoTraffic) {
 
 TEST_F(SnapshotTest, TooManyBackendsForTheTableIsAnError) {
   options_.maglev_table_size = 2;  // prime, but fewer slots than the three backends
-  model_.services.at("fabrikam-api")
+  model_.services.MutableAt("fabrikam-api")
       .backends.push_back({Ip("192.168.10.13"), 1, BackendState::kActive});
-  auto s = BuildSnapshot(model_, 1, options_, nullptr);
+  auto s = BuildSnapshot(model_, 1, options_);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -265,7 +265,7 @@ TEST_F(ControllerTest, FirstRoundAnnouncesNatIpsAndResolvesEveryBackend) {
   // A new snapshot: only what is new goes out (the other requests are not due yet).
   const Ipv4Be new_nat_ip = Ipv4(192, 168, 10, 202);
   ASSERT_TRUE(h_.Change([&](control::Model& m, const control::WorkflowContext&) {
-                  m.services.at(kService).nat_ips.push_back(new_nat_ip);
+                  m.services.MutableAt(kService).nat_ips.push_back(new_nat_ip);
                   return absl::OkStatus();
                 }).ok());
   ASSERT_TRUE(h_.AddBackend(kExtraBackend).ok());

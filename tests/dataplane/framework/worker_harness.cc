@@ -298,7 +298,7 @@ absl::Status WorkerHarness::DeleteConnection(std::string_view endpoint) {
 
 absl::Status WorkerHarness::SetTeardown(control::TeardownPolicy policy) {
   return Change([&](Model& m, const WorkflowContext&) {
-    m.services.at(kService).connection_teardown = policy;
+    m.services.MutableAt(kService).connection_teardown = policy;
     return absl::OkStatus();
   });
 }
@@ -324,14 +324,14 @@ absl::Status WorkerHarness::AddUnrelatedResources() {
 
 absl::Status WorkerHarness::AddBackend(Ipv4Be backend) {
   return Change([&](Model& m, const WorkflowContext&) {
-    m.services.at(kService).backends.push_back({backend, 1, {}});
+    m.services.MutableAt(kService).backends.push_back({backend, 1, {}});
     return absl::OkStatus();
   });
 }
 
 absl::Status WorkerHarness::RemoveBackend(Ipv4Be backend) {
   return Change([&](Model& m, const WorkflowContext&) {
-    auto& backends = m.services.at(kService).backends;
+    auto& backends = m.services.MutableAt(kService).backends;
     std::erase_if(backends, [&](const auto& b) { return b.ip == backend; });
     return absl::OkStatus();
   });

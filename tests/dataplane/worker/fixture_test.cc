@@ -35,7 +35,7 @@ using nat::TcpState;
 
 absl::Status SetIdleTimeoutMinutes(WorkerHarness& h, uint32_t minutes) {
   return h.Change([minutes](control::Model& m, const control::WorkflowContext&) {
-    m.services.at(kService).idle_timeout_minutes = minutes;
+    m.services.MutableAt(kService).idle_timeout_minutes = minutes;
     return absl::OkStatus();
   });
 }

@@ -455,7 +455,7 @@ TEST(LoadTest, SpoofedSynFloodKeepsMemoryBoundedAndEstablishedFlowsForwarding) {
 
 absl::Status RemoveBackend(WorkerHarness& h, Ipv4Be backend) {
   return h.Change([&](control::Model& m, const control::WorkflowContext&) {
-    auto& list = m.services.at(kService).backends;
+    auto& list = m.services.MutableAt(kService).backends;
     std::erase_if(list, [&](const control::Backend& b) { return b.ip == backend; });
     return absl::OkStatus();
   });
@@ -463,7 +463,7 @@ absl::Status RemoveBackend(WorkerHarness& h, Ipv4Be backend) {
 
 absl::Status AddSvc2NatIp(WorkerHarness& h) {
   return h.Change([&](control::Model& m, const control::WorkflowContext&) {
-    auto& ips = m.services.at("svc2").nat_ips;
+    auto& ips = m.services.MutableAt("svc2").nat_ips;
     if (ips.size() == 1) ips.push_back(Ipv4(192, 168, 10, 211));
     return absl::OkStatus();
   });

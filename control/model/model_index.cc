@@ -1,0 +1,168 @@
+#include "control/model/model_index.h"
+
+#include <utility>
+
+namespace privlink::control {
+namespace {
+
+bool IsFresh(const Model& model) {
+  const ModelIndex& index = model.index;
+  return index.built && index.endpoints_version == model.endpoints.version() &&
+         index.services_version == model.services.version();
+}
+
+void Stamp(Model& model) {
+  model.index.endpoints_version = model.endpoints.version();
+  model.index.services_version = model.services.version();
+  model.index.built = true;
+}
+
+void HoldId(ModelIndex& index, EndpointId id) {
+  if (uint32_t* holders = index.endpoint_ids.FindMutable(id)) {
+    ++*holders;
+  } else {
+    index.endpoint_ids.Set(id, 1);
+  }
+}
+
+void ReleaseId(ModelIndex& index, EndpointId id) {
+  uint32_t* holders = index.endpoint_ids.FindMutable(id);
+  if (holders != nullptr && --*holders == 0) index.endpoint_ids.erase(id);
+}
+
+void IndexService(ModelIndex& index, const PrivateLinkService& service) {
+  for (Ipv4Be ip : service.nat_ips) index.nat_ip_owners.Set(ip, service.name);
+  for (const auto& [pe, connection] : service.connections) HoldId(index, connection.endpoint_id);
+}
+
+void UnindexService(ModelIndex& index, const PrivateLinkService& service) {
+  for (Ipv4Be ip : service.nat_ips) {
+    auto it = index.nat_ip_owners.find(ip);
+    if (it != index.nat_ip_owners.end() && it->second == service.name) {
+      index.nat_ip_owners.erase(ip);
+    }
+  }
+  for (const auto& [pe, connection] : service.connections) ReleaseId(index, connection.endpoint_id);
+}
+
+ModelIndex& Fresh(Model& model) {
+  if (IsFresh(model)) return model.index;
+  ModelIndex index;
+  for (const auto& [name, endpoint] : model.endpoints) {
+    index.endpoint_ips.Set({endpoint.ip, endpoint.network}, name);
+    HoldId(index, endpoint.id);
+  }
+  for (const auto& [name, service] : model.services) IndexService(index, service);
+  model.index = std::move(index);
+  Stamp(model);
+  return model.index;
+}
+
+}  // namespace
+
+void RefreshIndex(Model& model) {
+  Fresh(model);
+}
+
+const std::string* EndpointNameWithIp(Model& model, std::string_view network, Ipv4Be ip,
+                                      std::string_view except) {
+  const ModelIndex& index = Fresh(model);
+  auto it = index.endpoint_ips.find(std::pair<Ipv4Be, std::string>(ip, network));
+  if (it == index.endpoint_ips.end() || it->second == except) return nullptr;
+  return &it->second;
+}
+
+const std::string* AnyEndpointWithIp(Model& model, Ipv4Be ip) {
+  const ModelIndex& index = Fresh(model);
+  auto it = index.endpoint_ips.lower_bound(std::pair<Ipv4Be, std::string>(ip, ""));
+  if (it == index.endpoint_ips.end() || it->first.first != ip) return nullptr;
+  return &it->second;
+}
+
+const std::string* NatIpOwner(Model& model, Ipv4Be ip) {
+  const ModelIndex& index = Fresh(model);
+  auto it = index.nat_ip_owners.find(ip);
+  return it == index.nat_ip_owners.end() ? nullptr : &it->second;
+}
+
+bool EndpointIdInUse(Model& model, EndpointId id) {
+  return Fresh(model).endpoint_ids.contains(id);
+}
+
+void AddEndpoint(Model& model, PrivateEndpoint endpoint) {
+  ModelIndex& index = Fresh(model);
+  RemoveEndpoint(model, endpoint.name);
+  index.endpoint_ips.Set({endpoint.ip, endpoint.network}, endpoint.name);
+  HoldId(index, endpoint.id);
+  std::string name = endpoint.name;
+  model.endpoints.Set(std::move(name), std::move(endpoint));
+  Stamp(model);
+}
+
+void RemoveEndpoint(Model& model, std::string_view name) {
+  ModelIndex& index = Fresh(model);
+  auto it = model.endpoints.find(name);
+  if (it == model.endpoints.end()) return;
+  const PrivateEndpoint& endpoint = it->second;
+  index.endpoint_ips.erase(std::pair<Ipv4Be, std::string>(endpoint.ip, endpoint.network));
+  ReleaseId(index, endpoint.id);
+  model.endpoints.erase(name);
+  Stamp(model);
+}
+
+void SetService(Model& model, PrivateLinkService service) {
+  ModelIndex& index = Fresh(model);
+  if (auto it = model.services.find(service.name); it != model.services.end()) {
+    UnindexService(index, it->second);
+  }
+  IndexService(index, service);
+  std::string name = service.name;
+  model.services.Set(std::move(name), std::move(service));
+  Stamp(model);
+}
+
+void RemoveService(Model& model, std::string_view name) {
+  ModelIndex& index = Fresh(model);
+  auto it = model.services.find(name);
+  if (it == model.services.end()) return;
+  UnindexService(index, it->second);
+  model.services.erase(name);
+  Stamp(model);
+}
+
+void SetConnection(Model& model, std::string_view service, Connection connection) {
+  ModelIndex& index = Fresh(model);
+  PrivateLinkService* s = model.services.FindMutable(service);
+  if (s == nullptr) return;
+  if (auto it = s->connections.find(connection.private_endpoint); it != s->connections.end()) {
+    ReleaseId(index, it->second.endpoint_id);
+  }
+  HoldId(index, connection.endpoint_id);
+  std::string name = connection.private_endpoint;
+  s->connections.Set(std::move(name), std::move(connection));
+  Stamp(model);
+}
+
+bool RemoveConnection(Model& model, std::string_view service, std::string_view endpoint) {
+  ModelIndex& index = Fresh(model);
+  PrivateLinkService* s = model.services.FindMutable(service);
+  auto it = s == nullptr ? CowMap<std::string, Connection>::const_iterator()
+                         : s->connections.find(endpoint);
+  if (s == nullptr || it == s->connections.end()) {
+    Stamp(model);  // FindMutable took a new version of an unchanged map
+    return false;
+  }
+  ReleaseId(index, it->second.endpoint_id);
+  s->connections.erase(endpoint);
+  Stamp(model);
+  return true;
+}
+
+PrivateLinkService* ServiceToChange(Model& model, std::string_view name) {
+  Fresh(model);
+  PrivateLinkService* service = model.services.FindMutable(name);
+  Stamp(model);
+  return service;
+}
+
+}  // namespace privlink::control
