@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
+
 #include "control/model/model_index.h"
 #include "control/model/workflow.h"
 #include "dataplane/offline/rss.h"
@@ -25,8 +27,6 @@ constexpr uint32_t kBackendIsn = 0x10000000;
 constexpr size_t kFrameStride = 64;  // one pre-built frame per cache line
 // The clock follows the TSC every this many iterations (64 packets each): well under 1 ms.
 constexpr uint64_t kClockEveryIterations = 64;
-constexpr double kChurnIntervalSeconds = 1.0;
-
 // The provider side of a flow, as the translated SYN showed it.
 struct NatSide {
   Ipv4Be nat_ip = 0;
@@ -361,6 +361,29 @@ void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides,
   progress.Done();
 }
 
+// Grows the model by `count` endpoints that never send (see EstablishedOptions::model_endpoints),
+// in one change.
+bool GrowModel(ReplayPipeline& p, uint64_t count) {
+  control::ResourceDocument document;
+  for (uint64_t i = 0; i < count; ++i) {
+    control::PrivateEndpoint e;
+    e.name = absl::StrCat("idle-pe-", i);
+    e.subscription = "sub-c";
+    e.network = "contoso";
+    e.ip = Ipv4(10, static_cast<uint8_t>(128 + i / 62500), static_cast<uint8_t>(i / 250 % 250),
+                static_cast<uint8_t>(i % 250 + 1));
+    e.private_link_service = "web";
+    document.endpoints.push_back(std::move(e));
+  }
+  const absl::Status s = p.control_plane().Change(
+      [&](control::Model& m, const control::WorkflowContext& context) {
+        auto summary = control::ApplyDocument(m, document, context);
+        return summary.ok() ? absl::OkStatus() : summary.status();
+      });
+  if (!s.ok()) std::fprintf(stderr, "growing the model: %s\n", s.ToString().c_str());
+  return s.ok();
+}
+
 }  // namespace
 
 double AggregateMpps(const std::vector<ThroughputSample>& workers, double hz) {
@@ -390,6 +413,9 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   const uint64_t setup_start = rte_rdtsc();
   std::vector<NatSide> sides;
   if (!Establish(p, flows, sides)) return false;
+  if (options.model_endpoints > 0 && !GrowModel(p, options.model_endpoints)) return false;
+  r.model_endpoints = p.control_plane().model()->endpoints.size();
+  r.churn_interval_seconds = options.churn_interval_seconds;
   r.setup_seconds = (rte_rdtsc() - setup_start) / hz;
   r.table_bytes = p.flows().MemoryBytes();
   r.table_capacity = p.flows().capacity();
@@ -445,7 +471,7 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
         options.packet_limit == 0 ? 0 : (options.packet_limit + workers - 1) / workers;
     Phase phase(loads, per_worker, true);
     const uint64_t budget = static_cast<uint64_t>(options.seconds * hz);
-    const uint64_t churn_every = static_cast<uint64_t>(kChurnIntervalSeconds * hz);
+    const uint64_t churn_every = static_cast<uint64_t>(options.churn_interval_seconds * hz);
     if (!LaunchRemoteWorkers(phase, launches)) return false;
     ThroughputSample& s = phase.samples[0];
     LatencyHistogram* latency = phase.histogram(0);

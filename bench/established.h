@@ -49,7 +49,9 @@ struct EstablishedResult {
   uint64_t table_bytes = 0;
   uint64_t table_capacity = 0;
   ThroughputSample steady;  // no changes (with churn: before and after it, latency from before)
-  ThroughputSample churn;   // the model changed once a second (when asked for)
+  ThroughputSample churn;   // the model changed once per churn interval (when asked for)
+  uint64_t model_endpoints = 0;  // the model's size while measuring
+  double churn_interval_seconds = 1.0;
   bool measured_churn = false;
   std::vector<ThroughputSample> steady_by_worker;  // by worker index
   std::vector<ThroughputSample> churn_by_worker;
@@ -62,6 +64,10 @@ struct EstablishedOptions {
   double seconds = 3;
   uint64_t packet_limit = 0;  // 0: run for `seconds`; else all workers together
   bool churn = false;
+  double churn_interval_seconds = 1.0;  // one model change per interval while churning
+  // Endpoints added to the model before measuring (on the measured service, in the measured
+  // network, none of them sending), so that churn runs against a model of that size.
+  uint64_t model_endpoints = 0;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
 };
 

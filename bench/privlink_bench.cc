@@ -2,14 +2,16 @@
 // with a ReplayPipeline's dataplane (dataplane/replay.h) and the clock on the TSC.
 //   1. established flows (bench/established.h): F flows set up by handshakes, then 64-byte ACKs
 //      of random flows both ways: Mpps, cycles per packet, latency percentiles, memory per
-//      flow; with --churn also while the model changes once a second. With --workers W, W
+//      flow; also while the model changes once a second (--churn-every-ms), optionally against
+//      a model grown by N idle endpoints (--model-endpoints). With --workers W, W
 //      workers at once, each on its own lcore with the flows RSS gives its queue;
 //   2. connection rate (bench/connection_rate.h): complete short connections per second, one
 //      worker.
 // Each worker's cycles (rte_rdtsc around PollOnce) are kept apart from the generator's.
 //
 //   privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds 3] [--packets N]
-//                  [--connections 1000000] [--no-churn] [--workers 1,2,4] [--json FILE]
+//                  [--connections 1000000] [--no-churn] [--churn-every-ms 1000]
+//                  [--model-endpoints N] [--workers 1,2,4] [--json FILE]
 #include <rte_cycles.h>
 
 #include <algorithm>
@@ -30,6 +32,8 @@ namespace {
 
 // Flows beyond this need more NAT ports than 8 NAT IPs x 64 backends give, and ~30 GB.
 constexpr uint64_t kMaxFlows = 20'000'000;
+// Idle endpoints get addresses 10.128.0.1 .. 10.191.249.250 of the bench's one network.
+constexpr uint64_t kMaxModelEndpoints = 64 * 62'500;
 // Workers each need an lcore of their own; the flow table has at most this many shards.
 constexpr uint64_t kMaxWorkers = 64;
 
@@ -105,18 +109,21 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
   for (const EstablishedResult& r : results) any_churn |= r.measured_churn;
   if (!any_churn) return;
   std::printf(
-      "\nwhile the model changes once a second (a backend added, removed; an endpoint "
-      "approved, rejected)\n");
-  std::printf("%10s %7s %9s %9s %9s %10s %10s\n", "flows", "workers", "changes", "steady", "churn",
-              "cost", "dropped");
-  std::printf("%10s %7s %9s %9s %9s %10s %10s\n", "", "", "", "Mpps", "Mpps", "", "");
+      "\nwhile the model changes every %g ms (a backend added, removed; an endpoint approved, "
+      "rejected)\n",
+      1000 * results.front().churn_interval_seconds);
+  std::printf("%10s %7s %9s %9s %9s %9s %10s %10s\n", "flows", "workers", "endpoints", "changes",
+              "steady", "churn", "cost", "dropped");
+  std::printf("%10s %7s %9s %9s %9s %9s %10s %10s\n", "", "", "", "", "Mpps", "Mpps", "", "");
   for (const EstablishedResult& r : results) {
     if (!r.measured_churn) continue;
     const double steady = AggregateMpps(r.steady_by_worker, hz);
     const double churn = AggregateMpps(r.churn_by_worker, hz);
     std::printf(
-        "%10llu %7u %9llu %9.2f %9.2f %9.2f%% %10llu\n", static_cast<unsigned long long>(r.flows),
-        r.workers, static_cast<unsigned long long>(r.churn.config_changes), steady, churn,
+        "%10llu %7u %9llu %9llu %9.2f %9.2f %9.2f%% %10llu\n",
+        static_cast<unsigned long long>(r.flows), r.workers,
+        static_cast<unsigned long long>(r.model_endpoints),
+        static_cast<unsigned long long>(r.churn.config_changes), steady, churn,
         100.0 * (steady - churn) / steady, static_cast<unsigned long long>(r.churn.dropped));
   }
 }
@@ -209,7 +216,8 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
 
 constexpr char kUsage[] =
     "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] [--packets N] "
-    "[--connections N (0: skip)] [--no-churn] [--workers 1,2,4] "
+    "[--connections N (0: skip)] [--no-churn] [--churn-every-ms MS] [--model-endpoints N] "
+    "[--workers 1,2,4] "
     "[--verify-tcp-checksum stateChanging,all] [--json FILE]\n";
 
 // A usage error: the usage on stderr, exit status 2.
@@ -239,6 +247,15 @@ int Main(int argc, char** argv) {
       connections = std::strtoull(argv[++i], nullptr, 10);
     } else if (a == "--no-churn") {
       options.churn = false;
+    } else if (a == "--churn-every-ms" && has_value) {
+      const double ms = std::atof(argv[++i]);
+      if (!(ms >= 1 && ms <= 60'000)) return Usage("--churn-every-ms: 1..60000");
+      options.churn_interval_seconds = ms / 1000;
+    } else if (a == "--model-endpoints" && has_value) {
+      options.model_endpoints = std::strtoull(argv[++i], nullptr, 10);
+      if (options.model_endpoints > kMaxModelEndpoints) {
+        return Usage("--model-endpoints: at most " + std::to_string(kMaxModelEndpoints));
+      }
     } else if (a == "--workers" && has_value) {
       worker_counts = ParseList(argv[++i]);
     } else if (a == "--verify-tcp-checksum" && has_value) {
@@ -258,7 +275,8 @@ int Main(int argc, char** argv) {
     } else {
       const bool takes_value = a == "--flows" || a == "--seconds" || a == "--packets" ||
                                a == "--connections" || a == "--workers" || a == "--json" ||
-                               a == "--verify-tcp-checksum";
+                               a == "--verify-tcp-checksum" || a == "--churn-every-ms" ||
+                               a == "--model-endpoints";
       return Usage(takes_value ? a + " needs a value" : "unknown option '" + a + "'");
     }
   }
