@@ -375,8 +375,8 @@ bool GrowModel(ReplayPipeline& p, uint64_t count) {
     e.private_link_service = "web";
     document.endpoints.push_back(std::move(e));
   }
-  const absl::Status s = p.control_plane().Change(
-      [&](control::Model& m, const control::WorkflowContext& context) {
+  const absl::Status s =
+      p.control_plane().Change([&](control::Model& m, const control::WorkflowContext& context) {
         auto summary = control::ApplyDocument(m, document, context);
         return summary.ok() ? absl::OkStatus() : summary.status();
       });

@@ -119,12 +119,12 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
     if (!r.measured_churn) continue;
     const double steady = AggregateMpps(r.steady_by_worker, hz);
     const double churn = AggregateMpps(r.churn_by_worker, hz);
-    std::printf(
-        "%10llu %7u %9llu %9llu %9.2f %9.2f %9.2f%% %10llu\n",
-        static_cast<unsigned long long>(r.flows), r.workers,
-        static_cast<unsigned long long>(r.model_endpoints),
-        static_cast<unsigned long long>(r.churn.config_changes), steady, churn,
-        100.0 * (steady - churn) / steady, static_cast<unsigned long long>(r.churn.dropped));
+    std::printf("%10llu %7u %9llu %9llu %9.2f %9.2f %9.2f%% %10llu\n",
+                static_cast<unsigned long long>(r.flows), r.workers,
+                static_cast<unsigned long long>(r.model_endpoints),
+                static_cast<unsigned long long>(r.churn.config_changes), steady, churn,
+                100.0 * (steady - churn) / steady,
+                static_cast<unsigned long long>(r.churn.dropped));
   }
 }
 

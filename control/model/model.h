@@ -118,6 +118,10 @@ struct ModelIndex {
   CowMap<Ipv4Be, std::string> nat_ip_owners;  // NAT IP -> service name
   // Endpoint ids held by an endpoint or a connection record -> how many hold it (1 or 2).
   CowMap<EndpointId, uint32_t> endpoint_ids;
+  // (consumer port, VLAN) -> network name, and network ids in use.
+  CowMap<std::pair<std::string, uint16_t>, std::string> network_slots;
+  CowMap<NetworkId, std::string> network_ids;
+  uint64_t networks_version = 0;
   uint64_t endpoints_version = 0;
   uint64_t services_version = 0;
   bool built = false;

@@ -7,11 +7,13 @@ namespace {
 
 bool IsFresh(const Model& model) {
   const ModelIndex& index = model.index;
-  return index.built && index.endpoints_version == model.endpoints.version() &&
+  return index.built && index.networks_version == model.networks.version() &&
+         index.endpoints_version == model.endpoints.version() &&
          index.services_version == model.services.version();
 }
 
 void Stamp(Model& model) {
+  model.index.networks_version = model.networks.version();
   model.index.endpoints_version = model.endpoints.version();
   model.index.services_version = model.services.version();
   model.index.built = true;
@@ -48,6 +50,10 @@ void UnindexService(ModelIndex& index, const PrivateLinkService& service) {
 ModelIndex& Fresh(Model& model) {
   if (IsFresh(model)) return model.index;
   ModelIndex index;
+  for (const auto& [name, network] : model.networks) {
+    index.network_slots.Set({network.port, network.vlan}, name);
+    index.network_ids.Set(network.id, name);
+  }
   for (const auto& [name, endpoint] : model.endpoints) {
     index.endpoint_ips.Set({endpoint.ip, endpoint.network}, name);
     HoldId(index, endpoint.id);
@@ -72,6 +78,16 @@ const std::string* EndpointNameWithIp(Model& model, std::string_view network, Ip
   return &it->second;
 }
 
+const std::string* NetworkOnSlot(Model& model, std::string_view port, uint16_t vlan) {
+  const ModelIndex& index = Fresh(model);
+  auto it = index.network_slots.find(std::pair<std::string, uint16_t>(port, vlan));
+  return it == index.network_slots.end() ? nullptr : &it->second;
+}
+
+bool NetworkIdInUse(Model& model, NetworkId id) {
+  return Fresh(model).network_ids.contains(id);
+}
+
 const std::string* AnyEndpointWithIp(Model& model, Ipv4Be ip) {
   const ModelIndex& index = Fresh(model);
   auto it = index.endpoint_ips.lower_bound(std::pair<Ipv4Be, std::string>(ip, ""));
@@ -87,6 +103,26 @@ const std::string* NatIpOwner(Model& model, Ipv4Be ip) {
 
 bool EndpointIdInUse(Model& model, EndpointId id) {
   return Fresh(model).endpoint_ids.contains(id);
+}
+
+void SetNetwork(Model& model, Network network) {
+  RemoveNetwork(model, network.name);
+  ModelIndex& index = Fresh(model);
+  index.network_slots.Set({network.port, network.vlan}, network.name);
+  index.network_ids.Set(network.id, network.name);
+  std::string name = network.name;
+  model.networks.Set(std::move(name), std::move(network));
+  Stamp(model);
+}
+
+void RemoveNetwork(Model& model, std::string_view name) {
+  ModelIndex& index = Fresh(model);
+  auto it = model.networks.find(name);
+  if (it == model.networks.end()) return;
+  index.network_slots.erase(std::pair<std::string, uint16_t>(it->second.port, it->second.vlan));
+  index.network_ids.erase(it->second.id);
+  model.networks.erase(name);
+  Stamp(model);
 }
 
 void AddEndpoint(Model& model, PrivateEndpoint endpoint) {

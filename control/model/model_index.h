@@ -19,6 +19,9 @@ void RefreshIndex(Model& model);
 // The endpoint holding `ip` in `network` (other than `except`), if any.
 const std::string* EndpointNameWithIp(Model& model, std::string_view network, Ipv4Be ip,
                                       std::string_view except);
+// The network on `port` and `vlan`, if any.
+const std::string* NetworkOnSlot(Model& model, std::string_view port, uint16_t vlan);
+bool NetworkIdInUse(Model& model, NetworkId id);
 // Some endpoint holding `ip` in any network, if any.
 const std::string* AnyEndpointWithIp(Model& model, Ipv4Be ip);
 // The service whose NAT IP `ip` is, if any.
@@ -26,6 +29,9 @@ const std::string* NatIpOwner(Model& model, Ipv4Be ip);
 bool EndpointIdInUse(Model& model, EndpointId id);
 
 // Changes.
+// Inserts or replaces the network.
+void SetNetwork(Model& model, Network network);
+void RemoveNetwork(Model& model, std::string_view name);
 void AddEndpoint(Model& model, PrivateEndpoint endpoint);
 void RemoveEndpoint(Model& model, std::string_view name);
 // Inserts or replaces the service (its connections included).

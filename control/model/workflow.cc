@@ -212,28 +212,27 @@ absl::StatusOr<ChangeKind> PutNetwork(Model& model, const Network& requested,
     return FieldError(Cat(prefix, "port"),
                       Cat(Quoted(requested.port), " is not a consumer port of this daemon"));
   }
-  for (const auto& [name, other] : model.networks) {
-    if (name != requested.name && other.port == requested.port && other.vlan == requested.vlan) {
-      return FieldError(kConflict, Cat(prefix, "vlan"),
-                        Cat("port ", Quoted(requested.port), " vlan ", requested.vlan,
-                            " already belongs to network ", Quoted(name)));
-    }
+  if (const std::string* owner = NetworkOnSlot(model, requested.port, requested.vlan);
+      owner != nullptr && *owner != requested.name) {
+    return FieldError(kConflict, Cat(prefix, "vlan"),
+                      Cat("port ", Quoted(requested.port), " vlan ", requested.vlan,
+                          " already belongs to network ", Quoted(*owner)));
   }
   auto existing = model.networks.find(requested.name);
   if (existing != model.networks.end()) {
     Network updated = requested;
     updated.id = existing->second.id;
     if (updated == existing->second) return ChangeKind::kUnchanged;
-    model.networks.Set(requested.name, std::move(updated));
+    SetNetwork(model, std::move(updated));
     return ChangeKind::kUpdated;
   }
-  std::set<uint32_t> used;
-  for (const auto& [name, network] : model.networks) used.insert(network.id);
-  const std::optional<uint32_t> id = AllocateId(model.cursors.network, kNetworkIdLimit, used);
+  const std::optional<uint32_t> id =
+      AllocateId(model.cursors.network, kNetworkIdLimit,
+                 [&](uint32_t id) { return NetworkIdInUse(model, static_cast<NetworkId>(id)); });
   if (!id) return FieldError(kConflict, Cat(prefix, "name"), "no network id left");
   Network created = requested;
   created.id = static_cast<NetworkId>(*id);
-  model.networks.emplace(created.name, std::move(created));
+  SetNetwork(model, std::move(created));
   return ChangeKind::kCreated;
 }
 
@@ -249,7 +248,7 @@ absl::Status DeleteNetwork(Model& model, std::string_view name) {
     return absl::FailedPreconditionError(Cat(
         "network ", Quoted(name), " is used by private endpoints: ", users, "; delete them first"));
   }
-  model.networks.erase(name);
+  RemoveNetwork(model, name);
   return absl::OkStatus();
 }
 

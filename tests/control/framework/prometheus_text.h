@@ -28,6 +28,22 @@ struct PromText {
   std::vector<PromSample> samples;
   std::vector<std::string> errors;  // lines that are none of the above
 
+  // The family a sample belongs to: its own name, or for a histogram's _bucket, _sum and _count
+  // samples the histogram's.
+  std::string FamilyOf(const std::string& sample) const {
+    for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+      if (!sample.ends_with(suffix)) continue;
+      auto it = types.find(sample.substr(0, sample.size() - suffix.size()));
+      if (it != types.end() && it->second == "histogram") return it->first;
+    }
+    return sample;
+  }
+  // The sample's family type ("" for a sample of no declared family).
+  std::string TypeOf(const std::string& sample) const {
+    auto it = types.find(FamilyOf(sample));
+    return it == types.end() ? "" : it->second;
+  }
+
   std::optional<double> Value(const std::string& name,
                               const std::map<std::string, std::string>& labels) const {
     for (const PromSample& s : samples) {

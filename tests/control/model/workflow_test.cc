@@ -520,3 +520,52 @@ TEST_F(WorkflowTest, ApplyDocumentErrorsNameTheDocumentPath) {
 
 }  // namespace
 }  // namespace privlink::control
+
+namespace privlink::control {
+namespace {
+
+// The cross-resource rules read indexes (control/model/model_index.h). Each rule, once on a model
+// the workflow kept in step and once after the maps were changed by hand behind the index's
+// back (the index must notice and rebuild, never answer from what it used to describe).
+TEST_F(WorkflowTest, CrossResourceRulesHoldThroughTheIndexesEvenAfterHandEdits) {
+  for (const bool hand_edit : {false, true}) {
+    SCOPED_TRACE(hand_edit ? "after hand edits" : "kept in step");
+    model_ = Model();
+    Provision();
+    ASSERT_TRUE(AddEndpoint("a", "sub-c", "10.0.0.100").ok());
+    if (hand_edit) {
+      // Moved by hand: the endpoint to another IP, a service's NAT IP to another address, a
+      // network to another VLAN.
+      model_.endpoints.MutableAt("a").ip = Ip("10.0.0.50");
+      model_.services.MutableAt("fabrikam-api").nat_ips[1] = Ip("192.168.10.250");
+      model_.networks.MutableAt("contoso").vlan = 3;
+    }
+    const char* taken_ip = hand_edit ? "10.0.0.50" : "10.0.0.100";
+    const char* free_ip = hand_edit ? "10.0.0.100" : "10.0.0.50";
+    const char* nat_ip = hand_edit ? "192.168.10.250" : "192.168.10.201";
+    const char* former_nat_ip = hand_edit ? "192.168.10.201" : "192.168.10.250";
+    const uint16_t vlan = hand_edit ? 3 : 0;
+
+    EXPECT_THAT(Msg(AddEndpoint("b", "sub-c", taken_ip)), HasSubstr("already used by"));
+    EXPECT_TRUE(AddEndpoint("b", "sub-c", free_ip).ok());
+    EXPECT_THAT(Msg(AddEndpoint("c", "sub-c", nat_ip)), HasSubstr("is a NAT IP"));
+    EXPECT_TRUE(AddEndpoint("c", "sub-c", former_nat_ip).ok());
+    EXPECT_THAT(Msg(PutService(model_, MakeService("s2", "sub", {Ip(taken_ip)}), context_, "")),
+                HasSubstr("is the IP of private endpoint 'a'"));
+    EXPECT_THAT(Msg(PutService(model_, MakeService("s2", "sub", {Ip(nat_ip)}), context_, "")),
+                HasSubstr("already a NAT IP of private link service 'fabrikam-api'"));
+    ServiceRequest backend_on_nat_ip = MakeService("s3", "sub", {Ip("192.168.10.210")});
+    backend_on_nat_ip.service.backends[0].ip = Ip(nat_ip);
+    EXPECT_THAT(Msg(PutService(model_, backend_on_nat_ip, context_, "")),
+                HasSubstr("is a NAT IP of private link service 'fabrikam-api'"));
+    EXPECT_THAT(Msg(PutNetwork(model_, MakeNetwork("n2", "consumer0", vlan), context_, "")),
+                HasSubstr("already belongs to network 'contoso'"));
+    EXPECT_TRUE(PutNetwork(model_, MakeNetwork("n2", "consumer0", 7 - vlan), context_, "").ok());
+    // Ids: every endpoint's and record's id distinct.
+    std::set<EndpointId> ids;
+    for (const auto& [name, e] : model_.endpoints) EXPECT_TRUE(ids.insert(e.id).second) << name;
+  }
+}
+
+}  // namespace
+}  // namespace privlink::control

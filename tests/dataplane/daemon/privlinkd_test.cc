@@ -231,12 +231,13 @@ TEST_F(PrivlinkdTest, MetricsTelemetryAndTheDashboardsQueries) {
   ASSERT_EQ(scrapes.size(), 2u) << Slurp(dir_ + "/daemon.err");
   const PromText& last = scrapes[1];
   EXPECT_THAT(last.errors, ::testing::IsEmpty());
-  for (const char* name : {"privlink_endpoint_bytes_total", "privlink_service_bytes_total",
-                           "privlink_endpoint_connections_total", "privlink_nat_ports_used",
-                           "privlink_nat_ports_capacity", "privlink_nat_port_alloc_failures_total",
-                           "privlink_flows", "privlink_drops_total", "privlink_port_packets_total",
-                           "privlink_port_bytes_total", "privlink_worker_busy_cycles_total",
-                           "privlink_worker_cycles_total", "privlink_snapshot_generation"}) {
+  for (const char* name :
+       {"privlink_endpoint_bytes_total", "privlink_service_bytes_total",
+        "privlink_endpoint_connections_total", "privlink_nat_ports_used",
+        "privlink_nat_ports_capacity", "privlink_nat_port_alloc_failures_total", "privlink_flows",
+        "privlink_drops_total", "privlink_port_packets_total", "privlink_port_bytes_total",
+        "privlink_worker_busy_cycles_total", "privlink_worker_cycles_total",
+        "privlink_snapshot_generation", "privlink_api_request_duration_seconds"}) {
     EXPECT_TRUE(last.types.contains(name)) << name;
   }
   EXPECT_EQ(last.Value("privlink_endpoint_bytes_total",
@@ -251,7 +252,7 @@ TEST_F(PrivlinkdTest, MetricsTelemetryAndTheDashboardsQueries) {
             *last.Value("privlink_worker_cycles_total", {{"worker", "0"}}));
   // Counters never go down between scrapes.
   for (const auto& before : scrapes[0].samples) {
-    if (scrapes[0].types.at(before.name) != "counter") continue;
+    if (scrapes[0].TypeOf(before.name) != "counter") continue;
     ASSERT_TRUE(last.Value(before.name, before.labels)) << before.Series();
     EXPECT_GE(*last.Value(before.name, before.labels), before.value) << before.Series();
   }
