@@ -202,7 +202,8 @@ void AddServiceOptions(po::options_description& d) {
       "subscription approved automatically (repeatable)")(
       "fqdn", po::value<std::vector<std::string>>()->composing(), "DNS name (repeatable)")(
       "idle-timeout", po::value<int>(), "idle timeout in minutes (4..124)")(
-      "teardown", po::value<std::string>(), "reset|drain: ending an approved connection");
+      "teardown", po::value<std::string>(), "reset|drain: ending an approved connection")(
+      "tcp-reset", po::value<bool>(), "true|false: reset established flows at their idle timeout");
 }
 
 // Sets the body fields for the options given; others stay as they are.
@@ -222,6 +223,7 @@ void ApplyServiceOptions(const po::variables_map& vm, json& body) {
   if (vm.count("fqdn")) body["fqdns"] = Strings(vm, "fqdn");
   if (auto v = Opt<int>(vm, "idle-timeout")) body["idleTimeoutMinutes"] = *v;
   if (auto v = Opt<std::string>(vm, "teardown")) body["connectionTeardown"] = *v;
+  if (auto v = Opt<bool>(vm, "tcp-reset")) body["enableTcpReset"] = *v;
 }
 
 struct Command {

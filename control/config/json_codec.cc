@@ -117,6 +117,7 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
                                       kMaxIdleTimeoutMinutes, kDefaultIdleTimeoutMinutes));
   s.connection_teardown = EnumField(r, "connectionTeardown", TeardownPolicy::kReset, "reset, drain",
                                     ParseTeardownPolicy);
+  s.enable_tcp_reset = r.Boolean("enableTcpReset", false);
   if (mode == DecodeMode::kState) {
     s.id = static_cast<ServiceId>(r.Integer("id", 1, kServiceIdLimit - 1));
     s.alias = r.String("alias");
@@ -246,6 +247,7 @@ json EncodeService(const PrivateLinkService& s) {
               {"fqdns", s.fqdns},
               {"idleTimeoutMinutes", s.idle_timeout_minutes},
               {"connectionTeardown", std::string(TeardownPolicyName(s.connection_teardown))},
+              {"enableTcpReset", s.enable_tcp_reset},
               {"id", s.id},
               {"alias", s.alias},
               {"provisioningState", s.provisioning_state},

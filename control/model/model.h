@@ -78,6 +78,9 @@ struct PrivateLinkService {
   std::vector<std::string> fqdns;
   uint32_t idle_timeout_minutes = kDefaultIdleTimeoutMinutes;
   TeardownPolicy connection_teardown = TeardownPolicy::kReset;
+  // An established flow that reaches its idle timeout is reset both ways (a RST each end accepts)
+  // instead of vanishing silently.
+  bool enable_tcp_reset = false;
   // Read-only, set by the control plane.
   ServiceId id = kNoService;
   std::string alias;

@@ -93,6 +93,7 @@ struct SnapshotService {
   lb::MaglevTable maglev;
   nat::TcpTimeouts timeouts;  // established_ms from idleTimeoutMinutes
   TeardownPolicy teardown = TeardownPolicy::kReset;
+  bool tcp_reset_on_idle = false;  // enableTcpReset
 
   bool HasBackends() const { return maglev.size() != 0; }
 };

@@ -27,12 +27,14 @@ SnapshotService DescribeService(const PrivateLinkService& service) {
   }
   out.timeouts.established_ms = service.idle_timeout_minutes * kMsPerMinute;
   out.teardown = service.connection_teardown;
+  out.tcp_reset_on_idle = service.enable_tcp_reset;
   return out;
 }
 
 bool CanReuse(const SnapshotService& fresh, const SnapshotService& old, uint32_t table_size) {
   return fresh.name == old.name && fresh.nat_ips == old.nat_ips && fresh.backends == old.backends &&
          SameTimeouts(fresh.timeouts, old.timeouts) && fresh.teardown == old.teardown &&
+         fresh.tcp_reset_on_idle == old.tcp_reset_on_idle &&
          (!old.HasBackends() || old.maglev.size() == table_size);
 }
 

@@ -62,6 +62,10 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
              sample.flows_created);
   AddCounter(CounterFamily(registry, "privlink_flows_expired_total", "Flows expired and freed."),
              {}, sample.flows_expired);
+  AddCounter(CounterFamily(registry, "privlink_flows_idle_reset_total",
+                           "Established flows reset both ways at their idle timeout "
+                           "(enableTcpReset)."),
+             {}, sample.flows_idle_reset);
 
   auto& busy = CounterFamily(registry, "privlink_worker_busy_cycles_total",
                              "TSC cycles a worker spent in polls that received packets.");

@@ -49,6 +49,8 @@ const char* FlowEndReasonName(FlowEndReason reason) {
       return "rst";
     case FlowEndReason::kIdleTimeout:
       return "idle_timeout";
+    case FlowEndReason::kIdleReset:
+      return "idle_reset";
     case FlowEndReason::kTeardown:
       return "teardown";
     default:

@@ -45,6 +45,7 @@ DataplaneSample TakeSample(const SampleInputs& in) {
     }
     out.flows_created += s->flows_created.Read();
     out.flows_expired += s->flows_expired.Read();
+    out.flows_idle_reset += s->flows_idle_reset.Read();
   }
   out.flows_total = in.flows ? in.flows->Size() : 0;
   out.flows_capacity = in.flows ? in.flows->capacity() : 0;
@@ -128,11 +129,9 @@ json StatsJson(const DataplaneSample& sample) {
   for (size_t st = 0; st < kTcpStateCount; ++st) {
     by_state[nat::TcpStateName(static_cast<nat::TcpState>(st))] = sample.flows_by_state[st];
   }
-  out["flows"] = {{"total", sample.flows_total},
-                  {"capacity", sample.flows_capacity},
-                  {"created", sample.flows_created},
-                  {"expired", sample.flows_expired},
-                  {"byState", std::move(by_state)}};
+  out["flows"] = {{"total", sample.flows_total},          {"capacity", sample.flows_capacity},
+                  {"created", sample.flows_created},      {"expired", sample.flows_expired},
+                  {"idleReset", sample.flows_idle_reset}, {"byState", std::move(by_state)}};
   if (!sample.named) return out;
 
   json endpoints = json::array();

@@ -76,6 +76,7 @@ struct DataplaneSample {
   uint64_t flows_capacity = 0;
   uint64_t flows_created = 0;
   uint64_t flows_expired = 0;
+  uint64_t flows_idle_reset = 0;
   std::array<uint64_t, kTcpStateCount> flows_by_state{};
   std::vector<WorkerSample> workers;
   // The connection audit log (privlinkd --audit-log): lines written, records lost to full rings.

@@ -18,7 +18,7 @@ inline constexpr unsigned kAuditRingSize = 4096;
 inline constexpr unsigned kAuditDrainBurst = 512;
 
 enum class AuditEvent : uint8_t { kStart, kEnd };
-enum class FlowEndReason : uint8_t { kNone, kFin, kRst, kIdleTimeout, kTeardown };
+enum class FlowEndReason : uint8_t { kNone, kFin, kRst, kIdleTimeout, kTeardown, kIdleReset };
 
 struct AuditRecord {
   nat::FlowKey fwd;        // client -> private endpoint
@@ -35,7 +35,7 @@ struct AuditRecord {
 static_assert(sizeof(AuditRecord) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
 
 // Why a flow that expires now ended: its endpoint stopped carrying traffic (teardown), a reset,
-// a FIN, or else the idle timeout.
+// a FIN, or else the idle timeout (kIdleReset: the sweep reset it, see ResetIdleFlow).
 FlowEndReason EndReasonOf(const nat::FlowEntry& e, const control::Snapshot& snap);
 AuditRecord MakeAuditRecord(const nat::FlowEntry& e, AuditEvent event, FlowEndReason reason,
                             nat::TimeMs32 now);

@@ -121,6 +121,7 @@ struct CounterSet {
   PortCounters ports[kMaxPorts];
   Counter flows_created;
   Counter flows_expired;
+  Counter flows_idle_reset;  // of the expired: reset both ways at their idle timeout
   // Flows of this worker's shard by TCP state, as of its last complete expiry sweep.
   Counter flows_by_state[kTcpStateCount];
   SparseArray<DirectionalTraffic> endpoints;  // indexed by EndpointId

@@ -235,6 +235,19 @@ void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
   Emit(w, ctx, {m, p.l3_offset, kResetL3Len}, b, ref.dir);
 }
 
+void ResetIdleFlowTowards(Worker& w, const BurstContext& ctx, const FlowEntry& flow,
+                          FlowDirection dir) {
+  rte_mbuf* m = rte_pktmbuf_alloc(w.shared->pool);
+  if (m == nullptr) return w.counters.Drop(DropReason::kMbufPoolExhausted);
+  const FlowBinding& b = flow.binding;
+  // The segment the flow would carry in `dir`: its receiver expects what it last acknowledged.
+  const ResetSegment reset{.tuple = b.TranslatedTuple(dir),
+                           .seq = flow.RcvNext(nat::Opposite(dir)),
+                           .flags = nat::kTcpRst};
+  WriteTcpReset(FrameOf(m) + kEthHeaderLen, reset);
+  Emit(w, ctx, {m, kEthHeaderLen, kResetL3Len}, b, dir);
+}
+
 // ---- the fast path ----
 
 // A packet of flow `flow` in kDir, translated (the state moved or left as kState says), counted
@@ -463,6 +476,11 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
 }
 
 }  // namespace
+
+void ResetIdleFlow(Worker& w, const BurstContext& ctx, const FlowEntry& flow) {
+  ResetIdleFlowTowards(w, ctx, flow, FlowDirection::kIn2Out);
+  ResetIdleFlowTowards(w, ctx, flow, FlowDirection::kOut2In);
+}
 
 void ProcessBurstOf(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
                     uint16_t count) {

@@ -22,4 +22,10 @@ namespace privlink::dataplane {
 void ProcessBurstOf(Worker& worker, const BurstContext& ctx, uint16_t port, rte_mbuf** pkts,
                     uint16_t count);
 
+// An established flow of a service with enableTcpReset that reached its idle timeout: a RST to
+// each end, built from the flow alone, at the sequence number that end expects next (the last
+// ACK it sent: FlowEntry::RcvNext), which is the only one RFC 5961 lets it accept. Called by the
+// expiry sweep before it frees the flow.
+void ResetIdleFlow(Worker& worker, const BurstContext& ctx, const nat::FlowEntry& flow);
+
 }  // namespace privlink::dataplane

@@ -49,9 +49,16 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   };
   auto on_expire = [&](nat::FlowId, const nat::FlowEntry& e) {
     const nat::FlowBinding& b = e.binding;
-    if (w.audit != nullptr) {
-      PushAudit(w, e, AuditEvent::kEnd, EndReasonOf(e, snap), ctx.now32);
+    FlowEndReason reason = EndReasonOf(e, snap);
+    if (reason == FlowEndReason::kIdleTimeout && e.state() == nat::TcpState::kEstablished) {
+      const control::SnapshotService* service = snap.Service(b.service_id);
+      if (service != nullptr && service->tcp_reset_on_idle) {
+        ResetIdleFlow(w, ctx, e);
+        reason = FlowEndReason::kIdleReset;
+        w.counters.flows_idle_reset.Add(1);
+      }
     }
+    if (w.audit != nullptr) PushAudit(w, e, AuditEvent::kEnd, reason, ctx.now32);
     (void)nat::ReleaseFlowPort(w.ports, b, ctx.now);
     w.counters.nat_ports[b.service_id].in_use[e.nat_ip_index()].Subtract(1);
     w.counters.flows_expired.Add(1);

@@ -149,6 +149,8 @@ TEST(ConfigTest, InvalidDocumentsNameTheField) {
        "privateLinkServices[0].idleTimeoutMinutes: must be 4..124"},
       {R"({"privateLinkServices": [{)" + service + R"(, "connectionTeardown": "slam"}]})",
        "privateLinkServices[0].connectionTeardown: must be one of reset, drain"},
+      {R"({"privateLinkServices": [{)" + service + R"(, "enableTcpReset": "yes"}]})",
+       "privateLinkServices[0].enableTcpReset: must be true or false"},
       {R"({"privateLinkServices": [{"name": "s", "subscription": "sub",
           "loadBalancingRules": [{"frontendPort": 80, "backendPort": 80}]}]})",
        "privateLinkServices[0].natIps: required field is missing"},
@@ -197,6 +199,7 @@ TEST(CodecTest, RequestAcceptsWhatGetReturnsAndIgnoresReadOnlyFields) {
   PrivateLinkService s = MakeService("svc", "sub", {Ip("192.168.10.200")}).service;
   s.id = 7;
   s.alias = "svc.x.local.privlinkservice";
+  s.enable_tcp_reset = true;
   s.connections.Set("pe", {"pe", 3, "sub-c", "hello", "", ConnectionStatus::kApproved});
   auto decoded = DecodeService(EncodeService(s), "", DecodeMode::kRequest);
   ASSERT_TRUE(decoded.ok()) << decoded.status();

@@ -394,3 +394,69 @@ TEST_F(ForwardTest, EmbryonicFlowExpiresAndReturnsItsNatPort) {
 
 }  // namespace
 }  // namespace privlink::dataplane
+
+namespace privlink::dataplane {
+namespace {
+
+// enableTcpReset: an established flow that reaches its idle timeout gets a RST to each end at
+// the sequence number that end last acknowledged (RFC 5961's exact match), both checksums right;
+// without the flag, and for a flow that never got established, it expires silently.
+TEST_F(ForwardTest, IdleTimeoutResetsBothEndsOnlyWhenTheServiceAsks) {
+  struct Case {
+    const char* what;
+    bool enable;
+    bool establish;
+    bool want_resets;
+  };
+  const Case cases[] = {
+      {"enableTcpReset, established", true, true, true},
+      {"enableTcpReset off, established", false, true, false},
+      {"enableTcpReset, never established", true, false, false},
+  };
+  uint16_t client_port = kClientPort;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ASSERT_TRUE(h_.Change([&](control::Model& m, const control::WorkflowContext&) {
+                    m.services.MutableAt(kService).enable_tcp_reset = c.enable;
+                    return absl::OkStatus();
+                  }).ok());
+    const uint64_t resets_before = h_.worker().counters.flows_idle_reset.Read();
+    OpenedFlow flow;
+    if (c.establish) {
+      ASSERT_NO_FATAL_FAILURE(Establish(kNetA, client_port, &flow));
+      ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetA, client_port, flow, 1001));
+      // The client acknowledges the backend's 200 bytes: it expects 5201 next, the backend 1101.
+      const TcpFrameSpec ack = FromClient(kNetA, Tcp(kTcpAck, 1101, 5201, 0, client_port));
+      ASSERT_NO_FATAL_FAILURE(
+          ExpectRoute(kNetA.port, ack, kProvider, TowardsBackend(ack, flow.backend, flow.nat)));
+    } else {
+      ASSERT_NO_FATAL_FAILURE(Open(kNetA, client_port, &flow));
+    }
+    h_.clock().Advance(nat::TcpTimeouts{}.established_ms + 1);
+    for (int i = 0; i < 3; ++i) h_.Poll();
+    EXPECT_EQ(h_.flows().Size(), 0u);
+    const std::vector<Bytes> at_client = h_.TakeSent(kNetA.port);
+    const std::vector<Bytes> at_backend = h_.TakeSent(kProvider);
+    if (!c.want_resets) {
+      EXPECT_TRUE(at_client.empty());
+      EXPECT_TRUE(at_backend.empty());
+      EXPECT_EQ(h_.worker().counters.flows_idle_reset.Read(), resets_before);
+    } else {
+      ASSERT_EQ(at_client.size(), 1u);
+      ASSERT_EQ(at_backend.size(), 1u);
+      EXPECT_TRUE(SameFrame(at_client[0], BuildTcpFrame(Reset(EthTo(kNetA, kClientMac, kNetA.mac),
+                                                              kPeIp, kFrontendPort, kClientIp,
+                                                              client_port, 5201, 0, kTcpRst))));
+      EXPECT_TRUE(SameFrame(
+          at_backend[0], BuildTcpFrame(Reset({.dst = BackendMac(flow.backend), .src = kProviderMac},
+                                             flow.nat.ip, Be16ToHost(flow.nat.port), flow.backend,
+                                             kBackendPort, 1101, 0, kTcpRst))));
+      EXPECT_EQ(h_.worker().counters.flows_idle_reset.Read(), resets_before + 1);
+    }
+    EXPECT_EQ(h_.TotalDrops(), 0u);
+    ++client_port;
+  }
+}
+
+}  // namespace
+}  // namespace privlink::dataplane
