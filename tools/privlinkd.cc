@@ -43,6 +43,7 @@ struct Options {
   bool allow_remote_api = false;
   std::string api_token_file;
   uint32_t idle_sleep_us = 0;
+  uint32_t test_idle_timeout_ms = 0;
   std::string audit_log;
 };
 
@@ -82,7 +83,9 @@ int ParseOptions(const std::vector<std::string>& args, Options& options) {
       "idle-sleep-us", po::value<uint32_t>(&options.idle_sleep_us),
       "an idle worker sleeps this long after an empty poll (default 0: busy poll)")(
       "audit-log", po::value<std::string>(&options.audit_log),
-      "append one line per connection created and ended to FILE (default: off)");
+      "append one line per connection created and ended to FILE (default: off)")(
+      "test-idle-timeout-ms", po::value<uint32_t>(&options.test_idle_timeout_ms),
+      "for tests: every service's established idle timeout, in ms (default: its own)");
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(description).run(), vm);
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
   if (!options.listen.empty()) config->dataplane.api_listen = options.listen;
   if (options.allow_remote_api) config->dataplane.api_allow_remote = true;
   if (!options.api_token_file.empty()) config->dataplane.api_token_file = options.api_token_file;
+  config->dataplane.test_idle_timeout_ms = options.test_idle_timeout_ms;
 
   // Block the stop signals before any thread starts, so only sigtimedwait below receives them.
   sigset_t stop_signals;

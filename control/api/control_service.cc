@@ -20,6 +20,7 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Start(
   options.maglev_table_size = config.dataplane.maglev_table_size;
   // One snapshot reader per worker, plus the dataplane's control-thread and stats readers.
   options.max_readers = config.dataplane.workers + kDataplaneExtraReaders;
+  options.idle_timeout_override_ms = config.dataplane.test_idle_timeout_ms;
   std::unique_ptr<Store> store;
   if (!config.dataplane.state_dir.empty()) {
     auto opened = SqliteStore::Open(config.dataplane.state_dir);

@@ -85,6 +85,9 @@ struct DataplaneConfig {
   uint32_t maglev_table_size = kDefaultMaglevTableSize;
   uint32_t extra_mbufs = 0;
   TcpChecksumVerification verify_tcp_checksum = TcpChecksumVerification::kStateChanging;
+  // Not in the config file: privlinkd --test-idle-timeout-ms, for end-to-end tests that must see
+  // an idle timeout in seconds (the model allows 4 minutes at least). 0 = each service's own.
+  uint32_t test_idle_timeout_ms = 0;
   bool operator==(const DataplaneConfig&) const = default;
 };
 

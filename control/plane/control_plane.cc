@@ -49,7 +49,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(
     }
     // Written again only by the next change: the store already holds exactly this.
     auto snapshot =
-        BuildSnapshot(*restored, 1, {options.maglev_table_size, options.consumer_ports});
+        BuildSnapshot(*restored, 1, plane->snapshot_options());
     if (!snapshot.ok()) {
       return absl::DataLossError(
           Cat(plane->store_->location(), " cannot be compiled: ", snapshot.status().message()));
@@ -100,7 +100,7 @@ absl::Status ControlPlane::Commit(Model next) {
   const uint64_t generation = counters().snapshot_generation + 1;
   const std::shared_ptr<const Model> current = model();
   auto snapshot =
-      BuildSnapshot(next, generation, {options_.maglev_table_size, options_.consumer_ports},
+      BuildSnapshot(next, generation, snapshot_options(),
                     {publisher_.latest(), current.get()});
   if (!snapshot.ok()) return snapshot.status();
   if (auto s = Persist(next); !s.ok()) {

@@ -35,6 +35,7 @@ struct ControlPlaneOptions {
   std::optional<std::vector<ProviderPortReach>> provider_ports;
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
   uint32_t max_readers = 1;  // worker threads that will read snapshots
+  uint32_t idle_timeout_override_ms = 0;  // SnapshotOptions::idle_timeout_override_ms
 };
 
 struct ControlCounters {
@@ -70,6 +71,9 @@ class ControlPlane {
   SnapshotPublisher& publisher() { return publisher_; }
   ControlCounters counters() const;
   const ControlPlaneOptions& options() const { return options_; }
+  SnapshotOptions snapshot_options() const {
+    return {options_.maglev_table_size, options_.consumer_ports, options_.idle_timeout_override_ms};
+  }
 
  private:
   ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<Store> store,

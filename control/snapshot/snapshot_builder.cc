@@ -17,7 +17,7 @@ bool SameTimeouts(const nat::TcpTimeouts& a, const nat::TcpTimeouts& b) {
 }
 
 // Everything of a service entry except the Maglev table, which follows from the backends.
-SnapshotService DescribeService(const PrivateLinkService& service) {
+SnapshotService DescribeService(const PrivateLinkService& service, const SnapshotOptions& options) {
   SnapshotService out;
   out.id = service.id;
   out.name = service.name;
@@ -25,7 +25,9 @@ SnapshotService DescribeService(const PrivateLinkService& service) {
   for (const Backend& b : service.backends) {
     out.backends.push_back({b.ip, b.weight, b.state == BackendState::kDraining});
   }
-  out.timeouts.established_ms = service.idle_timeout_minutes * kMsPerMinute;
+  out.timeouts.established_ms = options.idle_timeout_override_ms != 0
+                                    ? options.idle_timeout_override_ms
+                                    : service.idle_timeout_minutes * kMsPerMinute;
   out.teardown = service.connection_teardown;
   out.tcp_reset_on_idle = service.enable_tcp_reset;
   return out;
@@ -40,7 +42,7 @@ bool CanReuse(const SnapshotService& fresh, const SnapshotService& old, uint32_t
 
 absl::StatusOr<std::shared_ptr<const SnapshotService>> BuildService(
     const PrivateLinkService& service, const SnapshotOptions& options, const Snapshot* previous) {
-  SnapshotService fresh = DescribeService(service);
+  SnapshotService fresh = DescribeService(service, options);
   if (previous != nullptr) {
     const SnapshotService* old = previous->Service(service.id);
     if (old != nullptr && CanReuse(fresh, *old, options.maglev_table_size)) {

@@ -16,6 +16,8 @@ struct SnapshotOptions {
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
   // The dataplane's consumer ports in config order: positions index Snapshot's per-port arrays.
   std::vector<std::string> consumer_ports;
+  // Every service's established idle timeout, when not 0 (DataplaneConfig::test_idle_timeout_ms).
+  uint32_t idle_timeout_override_ms = 0;
 };
 
 // The snapshot a new one may start from, and the model it was built from.

@@ -426,6 +426,7 @@ parser.add_argument("--flow-table", type=int, default=65536)
 parser.add_argument("--no-state", action="store_true")
 parser.add_argument("--port-macs", action="store_true")
 parser.add_argument("--teardown")
+parser.add_argument("--tcp-reset", action="store_true")
 parser.add_argument("--endpoint", nargs=4, action="append", default=[])
 parser.add_argument("topology", nargs="*", help="KEY=VALUE (from lib.sh)")
 args = parser.parse_args()
@@ -456,6 +457,8 @@ service = {"name": "web", "subscription": "sub-provider",
            "visibility": ["*"], "autoApproval": ["sub-a"]}
 if args.teardown:
     service["connectionTeardown"] = args.teardown
+if args.tcp_reset:
+    service["enableTcpReset"] = True
 endpoints = [["pe-a", "sub-a", "net-a", t["pe_ip"]]] + args.endpoint
 with open(t["out"], "w") as f:
     json.dump({"dataplane": dataplane, "networks": networks, "privateLinkServices": [service],
@@ -467,7 +470,8 @@ EOF
 }
 
 # Starts $PLK_PRIVLINKD in the root namespace on $PLK_CONFIG with one worker lcore (lcore 1; lcore
-# 0 runs control), no hugepages and no PCI, and waits for its "privlinkd: forwarding" line. Output
+# 0 runs control), no hugepages and no PCI, and waits for its "privlinkd: forwarding" line. Its
+# arguments go on privlinkd's command line. Output
 # goes to $PLK_WORK/privlinkd.log (privlinkd-2.log for a second start, ...), which plk_report shows
 # when a check failed.
 plk_start_privlinkd() {
@@ -477,7 +481,8 @@ plk_start_privlinkd() {
   fi
   PLK_DAEMON_LOGS+=("$log")
   plk_background "" "$log" "$PLK_PRIVLINKD" -l 0,1 --no-huge --no-pci --no-shconf -m 512 \
-    --file-prefix="plk-e2e-$$" --log-level='*:notice' -- --config "$PLK_CONFIG" --idle-sleep-us 50
+    --file-prefix="plk-e2e-$$" --log-level='*:notice' -- --config "$PLK_CONFIG" --idle-sleep-us 50 \
+    "$@"
   PLK_DAEMON_PID=$!
   plk_wait_for 30 plk_forwarding_or_exited "$log" || true
   if grep -q '^privlinkd: forwarding' "$log"; then return 0; fi
