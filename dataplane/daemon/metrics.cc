@@ -66,6 +66,11 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
                            "Established flows reset both ways at their idle timeout "
                            "(enableTcpReset)."),
              {}, sample.flows_idle_reset);
+  auto& icmp = CounterFamily(registry, "privlink_icmp_errors_translated_total",
+                             "ICMP errors (destination unreachable, time exceeded) about a flow, "
+                             "translated and sent to its other end.");
+  AddCounter(icmp, {{"direction", "to_backend"}}, sample.icmp_to_backend);
+  AddCounter(icmp, {{"direction", "to_client"}}, sample.icmp_to_client);
 
   auto& busy = CounterFamily(registry, "privlink_worker_busy_cycles_total",
                              "TSC cycles a worker spent in polls that received packets.");

@@ -46,6 +46,8 @@ DataplaneSample TakeSample(const SampleInputs& in) {
     out.flows_created += s->flows_created.Read();
     out.flows_expired += s->flows_expired.Read();
     out.flows_idle_reset += s->flows_idle_reset.Read();
+    out.icmp_to_backend += s->icmp_errors_translated[0].Read();
+    out.icmp_to_client += s->icmp_errors_translated[1].Read();
   }
   out.flows_total = in.flows ? in.flows->Size() : 0;
   out.flows_capacity = in.flows ? in.flows->capacity() : 0;
@@ -132,6 +134,8 @@ json StatsJson(const DataplaneSample& sample) {
   out["flows"] = {{"total", sample.flows_total},          {"capacity", sample.flows_capacity},
                   {"created", sample.flows_created},      {"expired", sample.flows_expired},
                   {"idleReset", sample.flows_idle_reset}, {"byState", std::move(by_state)}};
+  out["icmpErrorsTranslated"] = {{"toBackend", sample.icmp_to_backend},
+                                 {"toClient", sample.icmp_to_client}};
   if (!sample.named) return out;
 
   json endpoints = json::array();

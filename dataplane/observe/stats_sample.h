@@ -77,6 +77,8 @@ struct DataplaneSample {
   uint64_t flows_created = 0;
   uint64_t flows_expired = 0;
   uint64_t flows_idle_reset = 0;
+  uint64_t icmp_to_backend = 0;  // ICMP errors about flows, translated (counters.h)
+  uint64_t icmp_to_client = 0;
   std::array<uint64_t, kTcpStateCount> flows_by_state{};
   std::vector<WorkerSample> workers;
   // The connection audit log (privlinkd --audit-log): lines written, records lost to full rings.

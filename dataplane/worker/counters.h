@@ -122,6 +122,9 @@ struct CounterSet {
   Counter flows_created;
   Counter flows_expired;
   Counter flows_idle_reset;  // of the expired: reset both ways at their idle timeout
+  // ICMP errors about a flow, translated and sent on: [kIn2Out] from the consumer side to the
+  // backend, [kOut2In] from the provider side to the client.
+  Counter icmp_errors_translated[2];
   // Flows of this worker's shard by TCP state, as of its last complete expiry sweep.
   Counter flows_by_state[kTcpStateCount];
   SparseArray<DirectionalTraffic> endpoints;  // indexed by EndpointId

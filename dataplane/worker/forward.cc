@@ -9,6 +9,7 @@
 #include <new>
 #include <type_traits>
 
+#include "dataplane/packet/icmp.h"
 #include "dataplane/packet/packet_view.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/packet/tcp_reset.h"
@@ -324,6 +325,56 @@ template <FlowDirection kDir>
   ForwardTranslated<kDir, nat::StateUpdate::kKeep>(w, ctx, in, flow);
 }
 
+// ---- ICMP errors about a flow ----
+
+// An ICMP error (destination unreachable, time exceeded) about a packet privlink sent on this
+// side: the flow it belongs to is found by the quoted packet's tuple, and the error goes to the
+// flow's other end as if that end's own packet had met it. From the provider side (about a packet
+// to a backend) it goes to the client, from the PE; from a consumer network (about a packet to a
+// client) to the backend, from the NAT IP.
+void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId network) {
+  rte_mbuf* const m = in.m;
+  const ParsedPacket& p = in.p;
+  if (p.dst_mac != w.shared->ports[in.port].mac) {
+    return DropPacket(w.counters, m, DropReason::kEthDstNotOurs);
+  }
+  uint8_t* frame = FrameOf(m);
+  const auto parsed = ParseIcmpError(PacketView(frame, m->data_len), p);
+  if (const DropReason* reason = std::get_if<DropReason>(&parsed)) {
+    return DropPacket(w.counters, m, *reason);
+  }
+  const IcmpError& error = std::get<IcmpError>(parsed);
+  const bool from_consumer = network != nat::kProviderNetwork;
+  // The quoted packet went out in the opposite direction of what arrives here; the flow's key of
+  // this side is the quoted tuple reversed (what the peer sent us).
+  nat::FlowKey key;
+  key.network = network;
+  key.tuple = error.quoted.Reversed();
+  key.proto = nat::kIpProtoTcp;
+  const nat::FlowRef ref = w.shared->flows->Lookup(key);
+  const FlowDirection arrived = from_consumer ? FlowDirection::kIn2Out : FlowDirection::kOut2In;
+  if (!ref.found() || ref.dir != arrived) return DropPacket(w.counters, m, DropReason::kIcmpNoFlow);
+  const FlowEntry& flow = w.shared->flows->entry(ref.id);
+  const FlowBinding& b = flow.binding;
+  const Ipv4Be outer_dst =
+      PacketView(frame, m->data_len).Load<Ipv4Be>(p.l3_offset + nat::kIpv4DstOffset);
+  if (outer_dst != error.quoted.src_ip) {
+    return DropPacket(w.counters, m, DropReason::kIcmpQuoteInvalid);
+  }
+  if (!w.icmp_rate.Take(b.service_id, ctx.now)) {
+    return DropPacket(w.counters, m, DropReason::kIcmpRateLimited);
+  }
+  // On the other side, the quoted packet is that side's own, as it sent it: the flow's key there
+  // reversed; the error comes from the address that packet was sent to.
+  const nat::Tuple other = b.TranslatedTuple(arrived).Reversed();
+  RewriteIcmpError(frame, p.l3_offset, error,
+                   {.outer_src = other.dst_ip, .outer_dst = other.src_ip, .quoted = other});
+  w.counters.icmp_errors_translated[static_cast<int>(arrived)].Add(1);
+  const uint16_t len =
+      PacketView(frame, m->data_len).LoadHost16(p.l3_offset + nat::kIpv4TotalLengthOffset);
+  Emit(w, ctx, {m, p.l3_offset, len}, b, arrived);
+}
+
 // ---- the slow path ----
 
 // A consumer packet that matched no flow: only a SYN to an Approved endpoint with a backend
@@ -425,6 +476,16 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
     if (p.verdict != ParseVerdict::kTcp) [[unlikely]] {
       if (p.verdict == ParseVerdict::kArp) {
         SendToControl(w, port, m);
+      } else if (p.drop_reason == DropReason::kIcmp) {
+        NetworkId network = nat::kProviderNetwork;
+        if constexpr (kRole == PortRole::kConsumer) {
+          network = networks != nullptr ? networks[p.vlan_id] : control::kNoNetwork;
+        }
+        if (network == control::kNoNetwork) {
+          DropPacket(w.counters, m, DropReason::kUnknownNetwork);
+        } else {
+          ForwardIcmpError(w, ctx, Received{port, m, p}, network);
+        }
       } else {
         DropPacket(w.counters, m, p.drop_reason);
       }

@@ -6,12 +6,14 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "control/snapshot/snapshot.h"
 #include "dataplane/packet/wire_format.h"
 #include "dataplane/worker/audit_record.h"
@@ -43,6 +45,34 @@ inline constexpr uint32_t kExpiryBudget = 256;
 // Quarantined NAT ports are returned to their pools this often (the allocator also does it lazily
 // on each allocation).
 inline constexpr nat::TimeMs kPortExpiryIntervalMs = 1000;
+// ICMP errors about flows forwarded per service per second by one worker (and as a burst): enough
+// for path MTU discovery and traceroute, while a flood of forged errors (each costs a flow lookup
+// and a rewrite) stays bounded, as routers rate-limit the errors they send (RFC 1812 4.3.2.8).
+inline constexpr uint32_t kIcmpErrorsPerSecond = 100;
+
+// A token bucket per service for kIcmpErrorsPerSecond.
+struct IcmpRateLimit {
+  struct Bucket {
+    uint32_t tokens = kIcmpErrorsPerSecond;
+    nat::TimeMs refilled_ms = 0;
+  };
+  absl::flat_hash_map<uint16_t, Bucket> by_service;
+
+  bool Take(uint16_t service, nat::TimeMs now) {
+    Bucket& b = by_service[service];
+    if (now > b.refilled_ms) {
+      const uint64_t earned = (now - b.refilled_ms) * kIcmpErrorsPerSecond / 1000;
+      if (earned > 0) {
+        b.tokens =
+            static_cast<uint32_t>(std::min<uint64_t>(kIcmpErrorsPerSecond, b.tokens + earned));
+        b.refilled_ms = now;
+      }
+    }
+    if (b.tokens == 0) return false;
+    --b.tokens;
+    return true;
+  }
+};
 
 // Read-only after start; every worker and the control thread point at the same one.
 struct DataplaneShared {
@@ -101,6 +131,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) Worker {
   // Connection audit log: this worker's record ring (nullptr: off) and the records it lost.
   rte_ring* audit = nullptr;
   Counter audit_lost;
+  IcmpRateLimit icmp_rate;
 };
 
 // Queues an audit record of flow `e` when the audit log is on; a full ring loses it (counted).
