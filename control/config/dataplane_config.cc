@@ -57,6 +57,7 @@ PortConfig ReadPort(JsonObjectReader& r) {
       mac.ok() ? void(port.mac = *mac) : r.Fail("mac", ToStd(mac.status().message()));
     }
   }
+  port.mss_clamp = static_cast<uint16_t>(r.Integer("mssClamp", kMinMssClamp, kMaxMssClamp, 0));
   r.ObjectList("staticNeighbors", [&](JsonObjectReader& n) {
     StaticNeighborConfig neighbor;
     neighbor.ip = n.Ipv4("ip");
@@ -178,6 +179,7 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
       p["subnet"] = Cat(FormatIpv4(port.subnet->address), "/", port.subnet->length);
     }
     if (port.mac) p["mac"] = FormatMac(*port.mac);
+    if (port.mss_clamp != 0) p["mssClamp"] = port.mss_clamp;
     if (!port.static_neighbors.empty()) {
       json neighbors = json::array();
       for (const StaticNeighborConfig& n : port.static_neighbors) {

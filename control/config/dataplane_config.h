@@ -51,6 +51,11 @@ struct StaticNeighborConfig {
   bool operator==(const StaticNeighborConfig&) const = default;
 };
 
+// The range a port's mssClamp may take: IPv4's minimum reassembly size less 40 bytes of headers
+// (RFC 879) up to a 9,000-byte jumbo frame's.
+inline constexpr uint16_t kMinMssClamp = 536;
+inline constexpr uint16_t kMaxMssClamp = 8960;
+
 struct PortConfig {
   std::string name;
   PortRole role = PortRole::kConsumer;
@@ -61,6 +66,9 @@ struct PortConfig {
   // provider: host bits in `subnet` ("192.168.10.1/24") are the port's own address, the sender
   // of its ARP requests.
   std::vector<StaticNeighborConfig> static_neighbors;  // provider only
+  // SYNs and SYN-ACKs forwarded through the port (arriving or leaving) announce at most this
+  // MSS (dataplane/packet/tcp_mss.h); 0 = off.
+  uint16_t mss_clamp = 0;
   bool operator==(const PortConfig&) const = default;
 };
 

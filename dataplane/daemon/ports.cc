@@ -131,6 +131,7 @@ absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& 
     info.address = info.role == PortRole::kProvider ? ProviderPortAddress(pc) : 0;
     info.promiscuous = true;
     info.checksum_verdicts = started->checksum_verdicts;
+    info.mss_clamp = pc.mss_clamp;
     ports.push_back(std::move(info));
   }
   return ports;

@@ -74,6 +74,7 @@ absl::StatusOr<std::vector<PortInfo>> InProcessDataplane::OpenPorts(const InProc
     info.address = config.address;
     info.promiscuous = true;  // net_ring delivers every frame queued, whatever its MAC
     info.checksum_verdicts = config.checksum_verdicts;
+    info.mss_clamp = config.mss_clamp;
     infos.push_back(std::move(info));
   }
   return infos;

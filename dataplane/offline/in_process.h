@@ -41,6 +41,7 @@ struct InProcessPort {
   // Read the mbufs' RX checksum flags as a NIC with checksum offload sets them (tests inject
   // them); net_ring itself sets none.
   bool checksum_verdicts = false;
+  uint16_t mss_clamp = 0;  // PortInfo::mss_clamp
 };
 
 struct InProcessOptions {

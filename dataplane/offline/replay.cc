@@ -80,7 +80,8 @@ absl::Status ReplayPipeline::Build(const control::DaemonConfig& config,
     in.ports.push_back({.name = pc.name,
                         .role = provider ? PortRole::kProvider : PortRole::kConsumer,
                         .mac = pc.mac ? *pc.mac : DefaultReplayMac(i),
-                        .address = provider ? ProviderPortAddress(pc) : 0});
+                        .address = provider ? ProviderPortAddress(pc) : 0,
+                        .mss_clamp = pc.mss_clamp});
   }
   in.workers = options.workers;
   in.flow_capacity = dp.flow_table_size / 2;

@@ -12,6 +12,7 @@
 #include "dataplane/packet/icmp.h"
 #include "dataplane/packet/packet_view.h"
 #include "dataplane/packet/parse.h"
+#include "dataplane/packet/tcp_mss.h"
 #include "dataplane/packet/tcp_reset.h"
 #include "dataplane/worker/tx.h"
 #include "nat/checksum.h"
@@ -274,6 +275,32 @@ template <FlowDirection kDir, nat::StateUpdate kState>
   Emit<kDir>(w, ctx, {in.m, p.l3_offset, p.ip_total_len}, b);
 }
 
+// The MSS clamp a SYN of flow `b` travelling in `dir` gets: the lower of its arrival port's and its
+// departure port's (0: neither has one). The departure port is the one Emit will pick.
+uint16_t MssClampFor(const Worker& w, const BurstContext& ctx, uint16_t arrival,
+                     const FlowBinding& b, FlowDirection dir) {
+  uint16_t departure = kMaxPorts;
+  if (dir == FlowDirection::kIn2Out) {
+    const Ipv4Be backend = b.rev.tuple.src_ip;
+    if (const BackendHop* hop = ctx.view->backend_hops.Find(backend)) {
+      departure = hop->port;
+    } else if (const ProviderRoute* route = ctx.view->RouteTo(backend)) {
+      departure = route->port;
+    }
+  } else {
+    const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
+    if (at.consumer_port < w.shared->consumer_ports.size()) {
+      departure = w.shared->consumer_ports[at.consumer_port];
+    }
+  }
+  uint16_t clamp = w.shared->ports[arrival].mss_clamp;
+  if (departure < w.shared->ports.size()) {
+    const uint16_t other = w.shared->ports[departure].mss_clamp;
+    if (other != 0 && (clamp == 0 || other < clamp)) clamp = other;
+  }
+  return clamp;
+}
+
 // A segment that can change its flow's TCP state (SYN, FIN, RST, the ACK that completes the
 // handshake): a corrupt one must not, so its checksum is verified first, and a RST is held to
 // what its receiver expects (RFC 5961). A handful per connection, so out of line.
@@ -303,6 +330,9 @@ template <FlowDirection kDir>
       // other side acknowledges its sequence number + 1 first.
       flow.ExpectAck(nat::Opposite(kDir), seq + 1);
     }
+    if (const uint16_t clamp = MssClampFor(w, ctx, in.port, flow.binding, kDir); clamp != 0) {
+      ClampMss(FrameOf(in.m) + p.l4_offset, p.tcp_header_len, clamp);
+    }
   }
   ForwardTranslated<kDir, nat::StateUpdate::kAdvance>(w, ctx, in, flow);
 }
@@ -319,7 +349,10 @@ template <FlowDirection kDir>
       [[unlikely]] {
     return TearDown(w, ctx, in, FlowRef{id, kDir});
   }
-  if (nat::TcpFlagsMayChangeState(flow.state(), in.p.tcp_flags)) [[unlikely]] {
+  // Every SYN takes the state-change path, also a retransmitted one that changes nothing: its
+  // MSS option is clamped there (a client keeps the MSS of whichever SYN-ACK it takes).
+  if (nat::TcpFlagsMayChangeState(flow.state(), in.p.tcp_flags) ||
+      (in.p.tcp_flags & nat::kTcpSyn) != 0) [[unlikely]] {
     return ForwardStateChange<kDir>(w, ctx, in, flow);
   }
   ForwardTranslated<kDir, nat::StateUpdate::kKeep>(w, ctx, in, flow);

@@ -22,6 +22,7 @@ struct PortInfo {
   // The device reports RX checksum verdicts in the mbufs' flags (offload on): the port's loop
   // reads them; on any other port it is specialised to compute the checks itself.
   bool checksum_verdicts = false;
+  uint16_t mss_clamp = 0;  // the port's mssClamp (0: off)
 };
 
 }  // namespace privlink::dataplane

@@ -90,7 +90,8 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
                         .mac = kPortMacs[i],
                         .address = i == kProvider ? kProviderAddress : 0,
                         // The tests inject frames with a NIC's checksum verdicts (Inject).
-                        .checksum_verdicts = true});
+                        .checksum_verdicts = true,
+                        .mss_clamp = i == kConsumer0 ? options.consumer0_mss_clamp : uint16_t{0}});
   }
   in.workers = 1;
   in.flow_capacity = options.flow_capacity;

@@ -96,6 +96,7 @@ struct HarnessOptions {
   uint32_t nat_quarantine_ms = nat::kDefaultPortQuarantineMs;
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
+  uint16_t consumer0_mss_clamp = 0;       // consumer0's mssClamp (PortInfo::mss_clamp)
 };
 
 struct ControlFrame {

@@ -460,3 +460,59 @@ TEST_F(ForwardTest, IdleTimeoutResetsBothEndsOnlyWhenTheServiceAsks) {
 
 }  // namespace
 }  // namespace privlink::dataplane
+
+namespace privlink::dataplane {
+namespace {
+
+// mssClamp on consumer0: SYNs and SYN-ACKs through it (the client's SYN arriving, the backend's
+// SYN-ACK leaving, a retransmitted SYN-ACK too) announce at most 1200; below the clamp and
+// through consumer1 (no clamp) they pass as they came. Frames compared byte for byte, checksums
+// included.
+TEST(ForwardMssClampTest, SynsThroughAClampedPortAnnounceAtMostItsMss) {
+  WorkerHarness h({.consumer0_mss_clamp = 1200});
+  auto with_mss = [](TcpFrameSpec s, uint16_t mss) {
+    s.tcp.options = TcpOptions().Mss(mss).Nop().WindowScale(7).Build();
+    return s;
+  };
+  struct Case {
+    const Net* net;
+    uint16_t client_mss, backend_mss;
+    uint16_t want_client_mss, want_backend_mss;  // as the backend and the client receive them
+  };
+  const Case cases[] = {
+      {&kNetA, 1460, 8960, 1200, 1200},
+      {&kNetA, 1000, 1100, 1000, 1100},
+      {&kNetB, 1460, 8960, 1460, 8960},
+  };
+  uint16_t client_port = kClientPort;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.net->port_name);
+    const TcpFrameSpec syn =
+        with_mss(FromClient(*c.net, Tcp(kTcpSyn, 1000, 0, 0, client_port)), c.client_mss);
+    const Ipv4Be backend = MaglevBackend(h, *c.net, syn);
+    h.Inject(c.net->port, BuildTcpFrame(syn));
+    h.Poll();
+    std::vector<Bytes> sent = h.TakeSent(kProvider);
+    ASSERT_EQ(sent.size(), 1u);
+    const NatTuple nat = ReadNat(sent[0]);
+    EXPECT_TRUE(SameFrame(
+        sent[0], BuildTcpFrame(TowardsBackend(with_mss(syn, c.want_client_mss), backend, nat))));
+    const TcpFrameSpec syn_ack =
+        with_mss(FromBackend(backend, nat, kTcpSyn | kTcpAck, 5000, 1001), c.backend_mss);
+    for (int copy = 0; copy < 2; ++copy) {  // the second: a retransmission
+      h.Inject(kProvider, BuildTcpFrame(syn_ack));
+      h.Poll();
+      sent = h.TakeSent(c.net->port);
+      ASSERT_EQ(sent.size(), 1u);
+      EXPECT_TRUE(
+          SameFrame(sent[0], BuildTcpFrame(TowardsClient(with_mss(syn_ack, c.want_backend_mss),
+                                                         *c.net, client_port))));
+    }
+    ++client_port;
+  }
+  EXPECT_EQ(h.TotalDrops(), 0u);
+  DrainAndCheckNoLeak(h);
+}
+
+}  // namespace
+}  // namespace privlink::dataplane
