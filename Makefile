@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
 .PHONY: all deps deps-demo deps-test build demo test test-unit test-sanitize test-asan test-tsan \
-  test-bench test-fuzz tidy bench bench-control compare debs format clean
+  test-e2e-extended test-bench test-fuzz tidy bench bench-control compare debs format clean
 
 all: build
 
@@ -32,11 +32,16 @@ demo: deps-demo build
 # The README's test command: the release build's tests (unit, packet fixtures, end-to-end on veth
 # pairs), then ASan + UBSan and TSan. Under 15 minutes on 2 cores from a fresh clone
 # (docs/testing.md has the measured stages). Heavier checks have targets of their own that
-# .ci/run also calls: test-bench, test-fuzz, tidy.
+# .ci/run also calls: test-e2e-extended, test-bench, test-fuzz, tidy.
 test: test-unit test-sanitize
 
 test-unit: deps-test build
-	$(MESON_TEST) -C $(BUILD) --no-suite bench
+	$(MESON_TEST) -C $(BUILD) --no-suite bench --no-suite e2e-extended
+
+# The end-to-end tests beyond make test's budget (suite e2e-extended: Prometheus scraping, scapy's
+# hostile packets, TCP reset on idle, path MTU through routers); .ci/run calls it.
+test-e2e-extended: deps-test build
+	$(MESON_TEST) -C $(BUILD) --suite e2e-extended
 
 # The benchmarks' own tests (suite bench): privlink-bench with two workers on their lcores, and
 # both benchmarks' --help. Their compile would push make test past its budget; .ci/run calls it.

@@ -72,6 +72,7 @@ PLK_PIDS=()          # background processes (plk_spawn), ended with SIGTERM
 PLK_DAEMON_PID=
 PLK_DAEMON_LOGS=()   # every log privlinkd wrote, for plk_report
 PLK_LOCK_FD=
+PLK_EXTRA_NETNS=()   # namespaces a script adds to the topology (removed with it)
 # The verdicts.
 PLK_PASSED=0
 PLK_FAILED=()
@@ -262,7 +263,7 @@ plk_topo_cleanup() {
   plk_stop TERM "${PLK_PIDS[@]}"
   PLK_PIDS=()
   local ns pid
-  for ns in "$PLK_NS_CONS_A" "$PLK_NS_CONS_B" "$PLK_NS_PROV"; do
+  for ns in "$PLK_NS_CONS_A" "$PLK_NS_CONS_B" "$PLK_NS_PROV" "${PLK_EXTRA_NETNS[@]}"; do
     if [ -e "/run/netns/$ns" ]; then
       # Processes left inside a namespace (an earlier run's backends) keep it alive; end them.
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done

@@ -26,6 +26,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "control/config/daemon_config.h"
@@ -134,8 +135,8 @@ void CheckSent(uint16_t port, std::span<const uint8_t> f) {
 
 constexpr uint8_t kFixChecksums = 0x80;
 
-// Fills in the IPv4 header checksum, and the TCP one of a TCP segment, where the frame's lengths
-// allow (anything else is left for the parser to refuse).
+// Fills in the IPv4 header checksum, and the TCP one of a TCP segment or the ICMP one of an ICMP
+// message, where the frame's lengths allow (anything else is left for the parser to refuse).
 std::vector<uint8_t> WithChecksums(std::span<const uint8_t> in) {
   std::vector<uint8_t> f(in.begin(), in.end());
   if (f.size() < 14) return f;
@@ -149,6 +150,13 @@ std::vector<uint8_t> WithChecksums(std::span<const uint8_t> in) {
   const uint16_t ip_sum = nat::Ipv4HeaderChecksum(f.data() + l3);
   std::memcpy(f.data() + l3 + nat::kIpv4ChecksumOffset, &ip_sum, sizeof ip_sum);
   const size_t total = Be16At(f, l3 + nat::kIpv4TotalLengthOffset);
+  if (f[l3 + 9] == kIpProtoIcmp && total >= ihl + 4 && f.size() >= l3 + total) {
+    uint8_t* icmp = f.data() + l3 + ihl;
+    icmp[2] = icmp[3] = 0;
+    const uint16_t sum = nat::ChecksumFinish(nat::ChecksumPartial(icmp, total - ihl));
+    std::memcpy(icmp + 2, &sum, sizeof sum);
+    return f;
+  }
   if (f[l3 + 9] != nat::kIpProtoTcp || total < ihl + 20 || f.size() < l3 + total) return f;
   const size_t l4 = l3 + ihl;
   const uint16_t tcp_sum =
@@ -255,6 +263,26 @@ void WriteSeeds(const std::string& dir) {
   TcpFrameSpec options = FromClient(0, kTcpSyn, 9, 0, 16);
   options.ip.options = {0x01, 0x01, 0x01, 0x00};
   WriteSeed(dir, "syn-ip-options-data", kFixChecksums | 0, BuildTcpFrame(options));
+  // ICMP errors about the first flow: from a router on the provider side about its NATed SYN, and
+  // from the consumer side about a packet to the client.
+  const std::vector<uint8_t>& syn_out = state->first_syn_out;
+  IcmpFrameSpec frag_needed{
+      .eth = {.dst = kPortMacs[kProviderPort], .src = {0x02, 0, 0, 0, 0xbe, 0x01}},
+      .ip = {.src = Ipv4(192, 168, 10, 1), .dst = Ipv4At(syn_out, 26)},
+      .icmp = {.type = 3, .code = 4, .id = 0, .sequence = 1280}};
+  frag_needed.icmp.payload.assign(syn_out.begin() + 14, syn_out.begin() + 14 + 28);
+  WriteSeed(dir, "icmp-frag-needed-from-provider", kFixChecksums | kProviderPort,
+            BuildIcmpFrame(frag_needed));
+  TcpFrameSpec to_client = FromClient(0, kTcpAck, 5001, 1001, 0);
+  std::swap(to_client.ip.src, to_client.ip.dst);
+  std::swap(to_client.tcp.src_port, to_client.tcp.dst_port);
+  const Frame quoted = BuildTcpFrame(to_client);
+  IcmpFrameSpec time_exceeded{.eth = {.dst = kPortMacs[0], .src = kClientMac},
+                              .ip = {.src = Ipv4(10, 0, 0, 1), .dst = kPe},
+                              .icmp = {.type = 11, .code = 0, .id = 0, .sequence = 0}};
+  time_exceeded.icmp.payload.assign(quoted.bytes.begin() + 14, quoted.bytes.end());
+  WriteSeed(dir, "icmp-time-exceeded-from-consumer", kFixChecksums | 0,
+            BuildIcmpFrame(time_exceeded));
   WriteSeed(dir, "arp-request-pe", kFixChecksums | 0, BuildArpFrame());
   WriteSeed(dir, "arp-request-nat-ip", kFixChecksums | kProviderPort,
             BuildArpFrame({.arp = {.sender_mac = {0x02, 0, 0, 0, 0xbe, 0x0b},
