@@ -4,6 +4,9 @@
 
 #include <httplib.h>
 
+#include <chrono>
+#include <thread>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -93,24 +96,32 @@ TEST_F(MetricsTest, ServedOnTheApiListenerWithTheDataplanesMetricsAndCountersMon
     scrapes.push_back(ParsePromText(result->body));
     ExpectPrometheusNaming(scrapes.back());
   }
-  // The server's latency histogram: each scrape is rendered before its own request is logged,
-  // so the third sees the first two.
-  EXPECT_FALSE(scrapes[0]
-                   .Value("privlink_api_request_duration_seconds_count", {{"method", "GET"}})
-                   .has_value());
-  EXPECT_EQ(scrapes[2].Value("privlink_api_request_duration_seconds_count", {{"method", "GET"}}),
-            2);
-  EXPECT_EQ(scrapes[2].Value("privlink_api_request_duration_seconds_bucket",
-                             {{"method", "GET"}, {"le", "+Inf"}}),
-            2);
-  EXPECT_GT(*scrapes[2].Value("privlink_api_request_duration_seconds_sum", {{"method", "GET"}}), 0);
+  // The server's latency histogram. A request is recorded once its reply is written, which may be
+  // after the client already sent its next one: poll until the PUT and the three scrapes show.
   ASSERT_TRUE(
       client.Put("/v1/networks/n2", R"({"port":"consumer0","vlan":9})", "application/json"));
-  auto after_put = client.Get("/metrics");
-  ASSERT_TRUE(after_put);
-  EXPECT_EQ(ParsePromText(after_put->body)
-                .Value("privlink_api_request_duration_seconds_count", {{"method", "PUT"}}),
-            1);
+  PromText latency;
+  for (int i = 0; i < 200; ++i) {
+    auto result = client.Get("/metrics");
+    ASSERT_TRUE(result);
+    latency = ParsePromText(result->body);
+    const auto get_count =
+        latency.Value("privlink_api_request_duration_seconds_count", {{"method", "GET"}});
+    if (latency.Value("privlink_api_request_duration_seconds_count", {{"method", "PUT"}}) &&
+        get_count.value_or(0) >= 3) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(latency.Value("privlink_api_request_duration_seconds_count", {{"method", "PUT"}}), 1);
+  const auto gets =
+      latency.Value("privlink_api_request_duration_seconds_count", {{"method", "GET"}});
+  ASSERT_TRUE(gets.has_value());
+  EXPECT_GE(*gets, 3) << "the three scrapes above";
+  EXPECT_EQ(latency.Value("privlink_api_request_duration_seconds_bucket",
+                          {{"method", "GET"}, {"le", "+Inf"}}),
+            gets);
+  EXPECT_GT(*latency.Value("privlink_api_request_duration_seconds_sum", {{"method", "GET"}}), 0);
   server.Stop();
   EXPECT_EQ(scrapes[0].Value("privlink_endpoint_bytes_total",
                              {{"endpoint", "contoso-pe"}, {"direction", "in"}}),
