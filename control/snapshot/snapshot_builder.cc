@@ -307,15 +307,16 @@ absl::Status UpdateServices(const PreviousBuild& previous, const Model& model,
   snapshot.services = previous.snapshot->services;
   // Old entries out first: a service deleted and one created in the same change may share an id.
   std::vector<const PrivateLinkService*> rebuild;
+  bool changed = false;
   CowMap<std::string, PrivateLinkService>::Diff(
       previous.model->services, model.services,
       [&](const std::string&, const PrivateLinkService* old_service,
           const PrivateLinkService* new_service) {
+        changed = true;
         if (old_service != nullptr) snapshot.services[old_service->id] = nullptr;
         if (new_service != nullptr) rebuild.push_back(new_service);
         return true;
       });
-  const bool changed = !rebuild.empty() || model.services.size() != previous.model->services.size();
   for (const PrivateLinkService* service : rebuild) {
     if (service->id >= snapshot.services.size()) snapshot.services.resize(size_t{service->id} + 1);
     auto entry = BuildService(*service, options, previous.snapshot);

@@ -403,8 +403,8 @@ void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId
   RewriteIcmpError(frame, p.l3_offset, error,
                    {.outer_src = other.dst_ip, .outer_dst = other.src_ip, .quoted = other});
   w.counters.icmp_errors_translated[static_cast<int>(arrived)].Add(1);
-  const uint16_t len =
-      PacketView(frame, m->data_len).LoadHost16(p.l3_offset + nat::kIpv4TotalLengthOffset);
+  // The datagram ends where the ICMP message does (ParseIcmpError read the total length).
+  const auto len = static_cast<uint16_t>(error.icmp_offset + error.icmp_len - p.l3_offset);
   Emit(w, ctx, {m, p.l3_offset, len}, b, arrived);
 }
 

@@ -86,13 +86,7 @@ run() {
     fi
     kill "$client" 2>/dev/null
   fi
-  local status=0
-  plk_stop_privlinkd || status=$?
-  if [ $status -eq 0 ]; then
-    plk_pass "privlinkd_sigterm_exit_0$suffix"
-  else
-    plk_fail "privlinkd_sigterm_exit_0$suffix" "exit status $status"
-  fi
+  plk_check_clean_exit "privlinkd_sigterm_exit_0$suffix"
 }
 
 run reset

@@ -517,14 +517,15 @@ plk_stop_privlinkd() {
   return "$status"
 }
 
-# The check that privlinkd exits 0 on SIGTERM (it stops privlinkd).
+# plk_check_clean_exit [NAME]: the check NAME (privlinkd_sigterm_exit_0) that privlinkd exits 0
+# on SIGTERM (it stops privlinkd).
 plk_check_clean_exit() {
-  local status=0
+  local status=0 name=${1:-privlinkd_sigterm_exit_0}
   plk_stop_privlinkd || status=$?
   if [ $status -eq 0 ]; then
-    plk_pass privlinkd_sigterm_exit_0
+    plk_pass "$name"
   else
-    plk_fail privlinkd_sigterm_exit_0 "exit status $status"
+    plk_fail "$name" "exit status $status"
   fi
 }
 

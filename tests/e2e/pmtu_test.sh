@@ -149,15 +149,6 @@ counter_moved() {
   fi
 }
 
-stop() {
-  local status=0
-  plk_stop_privlinkd || status=$?
-  if [ $status -eq 0 ]; then
-    plk_pass "privlinkd_sigterm_exit_0_$1"
-  else
-    plk_fail "privlinkd_sigterm_exit_0_$1" "exit status $status"
-  fi
-}
 
 write_config 0
 plk_start_privlinkd || exit 1
@@ -178,7 +169,7 @@ before=$(icmp_count toBackend)
 download consumer
 counter_moved consumer toBackend "$before"
 upload consumer
-stop icmp
+plk_check_clean_exit privlinkd_sigterm_exit_0_icmp
 
 plk_log "phase 3: both small, ICMP errors dropped by every router, mssClamp 1240"
 for ns in "$PLK_NS_CONS_A" "$NS_RC" "$PLK_NS_PROV" "$NS_RB"; do
@@ -191,5 +182,5 @@ write_config 1240
 plk_start_privlinkd || exit 1
 upload clamp
 download clamp
-stop clamp
+plk_check_clean_exit privlinkd_sigterm_exit_0_clamp
 plk_report
