@@ -24,16 +24,22 @@ struct ExpirySlice {
 struct KeepNothing {
   void operator()(const FlowEntry&) const {}
 };
+struct EndNothingEarly {
+  bool operator()(const FlowEntry&) const { return false; }
+};
 
 // What the sweep asks and tells its caller: `timeouts_of(service_id)` returns the flow's
 // service's TcpTimeouts; `on_expire(id, entry)` runs before the flow is unlinked (release its NAT
 // port, count it, log it); `on_keep(entry)` sees every live flow that stays (statistics by
-// state). Built as ExpiryHooks{timeouts_of, on_expire} or {timeouts_of, on_expire, on_keep}.
-template <typename TimeoutsOf, typename OnExpire, typename OnKeep = KeepNothing>
+// state); `ends_early(entry)` ends a flow before its timeout (its backend went down). Built as
+// ExpiryHooks{timeouts_of, on_expire}, {.., on_keep} or {.., on_keep, ends_early}.
+template <typename TimeoutsOf, typename OnExpire, typename OnKeep = KeepNothing,
+          typename EndsEarly = EndNothingEarly>
 struct ExpiryHooks {
   TimeoutsOf timeouts_of;
   OnExpire on_expire;
   OnKeep on_keep{};
+  EndsEarly ends_early{};
 };
 // Deduction guides: clang 14 (the fuzz and tidy builds) does not deduce an aggregate's template
 // arguments from its initializer (C++20's P1816) by itself.
@@ -41,11 +47,14 @@ template <typename TimeoutsOf, typename OnExpire>
 ExpiryHooks(TimeoutsOf, OnExpire) -> ExpiryHooks<TimeoutsOf, OnExpire>;
 template <typename TimeoutsOf, typename OnExpire, typename OnKeep>
 ExpiryHooks(TimeoutsOf, OnExpire, OnKeep) -> ExpiryHooks<TimeoutsOf, OnExpire, OnKeep>;
+template <typename TimeoutsOf, typename OnExpire, typename OnKeep, typename EndsEarly>
+ExpiryHooks(TimeoutsOf, OnExpire, OnKeep, EndsEarly)
+    -> ExpiryHooks<TimeoutsOf, OnExpire, OnKeep, EndsEarly>;
 
 // Returns flows expired.
-template <typename TimeoutsOf, typename OnExpire, typename OnKeep>
+template <typename TimeoutsOf, typename OnExpire, typename OnKeep, typename EndsEarly>
 uint32_t ExpireFlows(FlowTable& table, const ExpirySlice& slice,
-                     const ExpiryHooks<TimeoutsOf, OnExpire, OnKeep>& hooks) {
+                     const ExpiryHooks<TimeoutsOf, OnExpire, OnKeep, EndsEarly>& hooks) {
   const uint32_t worker = slice.worker;
   const FlowId begin = table.ShardBegin(worker);
   const FlowId high_water = table.ShardHighWater(worker);
@@ -60,7 +69,7 @@ uint32_t ExpireFlows(FlowTable& table, const ExpirySlice& slice,
     if (e.live()) {
       const TcpTimeouts& t = hooks.timeouts_of(e.binding.service_id);
       const uint32_t idle = ElapsedMs(slice.now, e.last_seen_ms.load(std::memory_order_relaxed));
-      if (idle >= TcpStateTimeoutMs(e.state(), t)) {
+      if (idle >= TcpStateTimeoutMs(e.state(), t) || hooks.ends_early(e)) {
         hooks.on_expire(cursor, e);
         table.Remove(worker, cursor);
         ++expired;

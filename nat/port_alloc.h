@@ -27,6 +27,15 @@ namespace privlink::nat {
 
 inline constexpr uint16_t kDefaultFirstNatPort = 1024;
 inline constexpr uint16_t kDefaultLastNatPort = 65535;
+// The health prober's source ports, below every NAT port range: no client flow ever takes one,
+// so a provider packet to one of them is a probe's answer, told apart before any flow lookup.
+inline constexpr uint16_t kProbeFirstPort = 768;
+inline constexpr uint16_t kProbeLastPort = 1023;
+inline constexpr uint16_t kProbePortCount = kProbeLastPort - kProbeFirstPort + 1;
+static_assert(kProbeLastPort < kDefaultFirstNatPort);
+inline bool IsProbePort(PortBe port) {
+  return static_cast<uint16_t>(Be16ToHost(port) - kProbeFirstPort) < kProbePortCount;
+}
 inline constexpr uint32_t kDefaultPortQuarantineMs = 120'000;
 // One hour: far past any backend's TIME_WAIT (2 MSL is at most 4 minutes), yet short enough that a
 // typo cannot park a whole slice for days.

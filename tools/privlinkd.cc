@@ -190,7 +190,9 @@ int main(int argc, char** argv) {
 
   auto dataplane = privlink::dataplane::Dataplane::Start(
       config->dataplane, (*service)->control().publisher(),
-      {.idle_sleep_us = options.idle_sleep_us, .audit_log_path = options.audit_log});
+      {.idle_sleep_us = options.idle_sleep_us,
+       .audit_log_path = options.audit_log,
+       .health_reports = &(*service)->control()});
   if (!dataplane.ok()) {
     std::cerr << "privlinkd: " << dataplane.status().message() << "\n";
     (*service)->Stop();

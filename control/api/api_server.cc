@@ -23,6 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "control/api/api_access.h"
 #include "control/api/api_lists.h"
+#include "control/api/backend_health_json.h"
 #include "control/api/metrics.h"
 #include "control/config/dataplane_config.h"
 #include "control/config/json_codec.h"
@@ -239,7 +240,9 @@ struct NetworkRoutes {
   static constexpr auto kDecode = &DecodeNetwork;
   static constexpr auto kDelete = &DeleteNetwork;
   static std::string& Name(Network& body) { return body.name; }
-  static json Encode(const Model&, const Network& n) { return EncodeNetwork(n); }
+  static json Encode(const ControlPlane&, const Model&, const Network& n) {
+    return EncodeNetwork(n);
+  }
   static absl::StatusOr<ChangeKind> Put(Model& m, const Network& body, const WorkflowContext& c) {
     return PutNetwork(m, body, c, "");
   }
@@ -252,7 +255,9 @@ struct ServiceRoutes {
   static constexpr auto kDecode = &DecodeService;
   static constexpr auto kDelete = &DeleteService;
   static std::string& Name(ServiceRequest& body) { return body.service.name; }
-  static json Encode(const Model&, const PrivateLinkService& s) { return EncodeService(s); }
+  static json Encode(const ControlPlane& c, const Model&, const PrivateLinkService& s) {
+    return EncodeServiceWithHealth(c, s);
+  }
   static absl::StatusOr<ChangeKind> Put(Model& m, const ServiceRequest& body,
                                         const WorkflowContext& c) {
     return PutService(m, body, c, "");
@@ -266,7 +271,9 @@ struct EndpointRoutes {
   static constexpr auto kDecode = &DecodeEndpoint;
   static constexpr auto kDelete = &DeleteEndpoint;
   static std::string& Name(PrivateEndpoint& body) { return body.name; }
-  static json Encode(const Model& m, const PrivateEndpoint& e) { return EncodeEndpoint(m, e); }
+  static json Encode(const ControlPlane&, const Model& m, const PrivateEndpoint& e) {
+    return EncodeEndpoint(m, e);
+  }
   static absl::StatusOr<ChangeKind> Put(Model& m, const PrivateEndpoint& body,
                                         const WorkflowContext&) {
     return PutEndpoint(m, body, "");
@@ -294,14 +301,14 @@ void RegisterResource(Router& r, ControlPlane& control) {
     if (!page) return;
     auto model = control.model();  // held: a change may publish another model while we encode
     SendJson(res, 200, ListPage((*model).*R::kItems, *page, R::kPath, [&](const auto& item) {
-               return R::Encode(*model, item);
+               return R::Encode(control, *model, item);
              }));
   });
   r.Get(item_path, [&control](const Request& req, Response& res) {
     auto model = control.model();
     auto item = Find<R>(*model, req.matches[1]);
     if (!item.ok()) return SendError(res, item.status());
-    SendJson(res, 200, R::Encode(*model, **item));
+    SendJson(res, 200, R::Encode(control, *model, **item));
   });
   r.Put(item_path, BodyRule::kRequired,
         [&control](const Request& req, Response& res, const json& body) {
@@ -315,7 +322,7 @@ void RegisterResource(Router& r, ControlPlane& control) {
             auto kind = R::Put(m, *decoded, context);
             if (!kind.ok()) return kind.status();
             success = *kind == ChangeKind::kCreated ? kCreated : 200;
-            result = R::Encode(m, (m.*R::kItems).at(name));
+            result = R::Encode(control, m, (m.*R::kItems).at(name));
             return absl::OkStatus();
           });
           if (ok) SendJson(res, success, result);

@@ -5,6 +5,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace privlink::control {
 namespace {
 
@@ -13,6 +15,32 @@ std::string Lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+// Every probed backend the health board knows (a backend appears after its first probe).
+void AddHealthMetrics(prometheus::Registry& registry, const ControlPlane& control,
+                      const Model& model) {
+  const auto entries = control.health().All();
+  if (entries.empty()) return;
+  absl::flat_hash_map<ServiceId, std::string> names;
+  for (const auto& [name, service] : model.services) names[service.id] = name;
+  auto& up = GaugeFamily(registry, "privlink_backend_up",
+                         "1 while the backend's health probe says it is up, 0 while down.");
+  auto& probes = CounterFamily(registry, "privlink_backend_probes_total",
+                               "Health probes of a backend by result (pass, fail).");
+  for (const auto& [id, status] : entries) {
+    auto name = names.find(id);
+    if (name == names.end()) continue;  // deleted since the board last heard of it
+    const prometheus::Labels labels{{"service", name->second},
+                                    {"backend", FormatIpv4(status.backend)}};
+    AddGauge(up, labels, status.up ? 1 : 0);
+    prometheus::Labels pass = labels;
+    pass["result"] = "pass";
+    AddCounter(probes, pass, status.probes_passed);
+    prometheus::Labels fail = labels;
+    fail["result"] = "fail";
+    AddCounter(probes, fail, status.probes_failed);
+  }
 }
 
 void AddControlMetrics(prometheus::Registry& registry, const ControlPlane& control) {
@@ -44,6 +72,7 @@ void AddControlMetrics(prometheus::Registry& registry, const ControlPlane& contr
   AddGauge(GaugeFamily(registry, "privlink_snapshot_generation",
                        "Generation of the last snapshot published to the dataplane."),
            {}, static_cast<double>(counters.snapshot_generation));
+  AddHealthMetrics(registry, control, *model);
 }
 
 }  // namespace

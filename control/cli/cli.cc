@@ -1,5 +1,6 @@
 #include "control/cli/cli.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -189,6 +190,25 @@ json ParseBackend(const std::string& text) {
   return backend;
 }
 
+// --probe tcp:PORT | http:PORT/PATH
+json ParseProbe(const std::string& text) {
+  const size_t colon = text.find(':');
+  const std::string protocol = text.substr(0, colon);
+  if (colon == std::string::npos || (protocol != "tcp" && protocol != "http")) {
+    throw UsageError{Cat("invalid --probe '", text, "' (want tcp:PORT, http:PORT/PATH or none)")};
+  }
+  const size_t slash = text.find('/', colon);
+  const std::string port =
+      text.substr(colon + 1, slash == std::string::npos ? slash : slash - colon - 1);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
+    throw UsageError{Cat("invalid --probe '", text, "': the port must be a number")};
+  }
+  json probe = {{"protocol", protocol}, {"port", std::stoi(port)}};
+  if (slash != std::string::npos) probe["path"] = text.substr(slash);
+  return probe;
+}
+
 void AddServiceOptions(po::options_description& d) {
   d.add_options()("subscription", po::value<std::string>(), "owner subscription")(
       "rule", po::value<std::vector<std::string>>()->composing(),
@@ -203,7 +223,38 @@ void AddServiceOptions(po::options_description& d) {
       "fqdn", po::value<std::vector<std::string>>()->composing(), "DNS name (repeatable)")(
       "idle-timeout", po::value<int>(), "idle timeout in minutes (4..124)")(
       "teardown", po::value<std::string>(), "reset|drain: ending an approved connection")(
-      "tcp-reset", po::value<bool>(), "true|false: reset established flows at their idle timeout");
+      "tcp-reset", po::value<bool>(), "true|false: reset established flows at their idle timeout")(
+      "probe", po::value<std::string>(), "backend health probe: tcp:PORT, http:PORT/PATH, or none")(
+      "probe-interval", po::value<int>(), "seconds between probes (1..300, default 5)")(
+      "probe-timeout", po::value<int>(), "seconds a probe may take (1..interval)")(
+      "probe-unhealthy", po::value<int>(),
+      "failures in a row that mark a backend down (default 2)")(
+      "probe-healthy", po::value<int>(), "successes in a row that bring it back (default 2)")(
+      "probe-on-down", po::value<std::string>(), "keep|reset: a down backend's established flows");
+}
+
+// The probe options: --probe replaces the probe (or removes it), the others change one field.
+void ApplyProbeOptions(const po::variables_map& vm, json& body) {
+  if (auto v = Opt<std::string>(vm, "probe")) {
+    if (*v == "none") {
+      body.erase("probe");
+    } else {
+      body["probe"] = ParseProbe(*v);
+    }
+  }
+  const std::pair<const char*, const char*> numbers[] = {{"probe-interval", "intervalSeconds"},
+                                                         {"probe-timeout", "timeoutSeconds"},
+                                                         {"probe-unhealthy", "unhealthyThreshold"},
+                                                         {"probe-healthy", "healthyThreshold"}};
+  const bool any = vm.count("probe-on-down") != 0 ||
+                   std::any_of(std::begin(numbers), std::end(numbers),
+                               [&](const auto& n) { return vm.count(n.first) != 0; });
+  if (!any) return;
+  if (!body.contains("probe")) throw UsageError{"the --probe-* options need a probe (--probe)"};
+  for (const auto& [option, field] : numbers) {
+    if (auto v = Opt<int>(vm, option)) body["probe"][field] = *v;
+  }
+  if (auto v = Opt<std::string>(vm, "probe-on-down")) body["probe"]["onDown"] = *v;
 }
 
 // Sets the body fields for the options given; others stay as they are.
@@ -224,6 +275,7 @@ void ApplyServiceOptions(const po::variables_map& vm, json& body) {
   if (auto v = Opt<int>(vm, "idle-timeout")) body["idleTimeoutMinutes"] = *v;
   if (auto v = Opt<std::string>(vm, "teardown")) body["connectionTeardown"] = *v;
   if (auto v = Opt<bool>(vm, "tcp-reset")) body["enableTcpReset"] = *v;
+  ApplyProbeOptions(vm, body);
 }
 
 struct Command {

@@ -48,6 +48,37 @@ Connection ReadConnectionState(JsonObjectReader& r) {
   return c;
 }
 
+// Ranges beyond the field's type are refused here; the model's own limits by ValidateProbe.
+HealthProbe ReadProbe(JsonObjectReader& r) {
+  HealthProbe p;
+  p.protocol = EnumField(r, "protocol", ProbeProtocol::kTcp, "tcp, http", ParseProbeProtocol);
+  p.port = static_cast<uint16_t>(r.Integer("port", kMinPort, kMaxPort));
+  p.path = r.String("path", "");
+  p.interval_seconds =
+      static_cast<uint32_t>(r.Integer("intervalSeconds", kMinProbeIntervalSeconds,
+                                      kMaxProbeIntervalSeconds, kDefaultProbeIntervalSeconds));
+  p.unhealthy_threshold = static_cast<uint32_t>(r.Integer(
+      "unhealthyThreshold", kMinProbeThreshold, kMaxProbeThreshold, kDefaultProbeThreshold));
+  p.healthy_threshold = static_cast<uint32_t>(r.Integer(
+      "healthyThreshold", kMinProbeThreshold, kMaxProbeThreshold, kDefaultProbeThreshold));
+  p.timeout_seconds = static_cast<uint32_t>(
+      r.Integer("timeoutSeconds", kMinProbeIntervalSeconds, kMaxProbeIntervalSeconds,
+                p.interval_seconds));
+  p.on_down = EnumField(r, "onDown", ProbeDownAction::kKeep, "keep, reset", ParseProbeDownAction);
+  return p;
+}
+
+json EncodeProbe(const HealthProbe& p) {
+  json out{{"protocol", std::string(ProbeProtocolName(p.protocol))}, {"port", p.port}};
+  if (p.protocol == ProbeProtocol::kHttp) out["path"] = p.path;
+  out["intervalSeconds"] = p.interval_seconds;
+  out["unhealthyThreshold"] = p.unhealthy_threshold;
+  out["healthyThreshold"] = p.healthy_threshold;
+  out["timeoutSeconds"] = p.timeout_seconds;
+  out["onDown"] = std::string(ProbeDownActionName(p.on_down));
+  return out;
+}
+
 ConnectionRequest ReadConnectionRequest(JsonObjectReader& r) {
   ConnectionRequest c;
   c.private_endpoint = r.String("privateEndpoint");
@@ -118,6 +149,7 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
   s.connection_teardown = EnumField(r, "connectionTeardown", TeardownPolicy::kReset, "reset, drain",
                                     ParseTeardownPolicy);
   s.enable_tcp_reset = r.Boolean("enableTcpReset", false);
+  r.Object("probe", [&](JsonObjectReader& probe) { s.probe = ReadProbe(probe); });
   if (mode == DecodeMode::kState) {
     s.id = static_cast<ServiceId>(r.Integer("id", 1, kServiceIdLimit - 1));
     s.alias = r.String("alias");
@@ -129,7 +161,9 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
       }
     });
   } else {
-    for (const char* read_only : {"id", "alias", "provisioningState"}) r.Ignore(read_only);
+    for (const char* read_only : {"id", "alias", "provisioningState", "backendHealth"}) {
+      r.Ignore(read_only);
+    }
     r.ObjectList("privateEndpointConnections", [&](JsonObjectReader& c) {
       request.connections.push_back(ReadConnectionRequest(c));
     });
@@ -237,21 +271,23 @@ json EncodeService(const PrivateLinkService& s) {
   for (const auto& [name, connection] : s.connections) {
     connections.push_back(EncodeConnection(connection));
   }
-  return json{{"name", s.name},
-              {"subscription", s.subscription},
-              {"loadBalancingRules", std::move(rules)},
-              {"backends", std::move(backends)},
-              {"natIps", Ipv4Array(s.nat_ips)},
-              {"visibility", s.visibility},
-              {"autoApproval", s.auto_approval},
-              {"fqdns", s.fqdns},
-              {"idleTimeoutMinutes", s.idle_timeout_minutes},
-              {"connectionTeardown", std::string(TeardownPolicyName(s.connection_teardown))},
-              {"enableTcpReset", s.enable_tcp_reset},
-              {"id", s.id},
-              {"alias", s.alias},
-              {"provisioningState", s.provisioning_state},
-              {"privateEndpointConnections", std::move(connections)}};
+  json out{{"name", s.name},
+           {"subscription", s.subscription},
+           {"loadBalancingRules", std::move(rules)},
+           {"backends", std::move(backends)},
+           {"natIps", Ipv4Array(s.nat_ips)},
+           {"visibility", s.visibility},
+           {"autoApproval", s.auto_approval},
+           {"fqdns", s.fqdns},
+           {"idleTimeoutMinutes", s.idle_timeout_minutes},
+           {"connectionTeardown", std::string(TeardownPolicyName(s.connection_teardown))},
+           {"enableTcpReset", s.enable_tcp_reset}};
+  if (s.probe) out["probe"] = EncodeProbe(*s.probe);
+  out["id"] = s.id;
+  out["alias"] = s.alias;
+  out["provisioningState"] = s.provisioning_state;
+  out["privateEndpointConnections"] = std::move(connections);
+  return out;
 }
 
 json EncodeEndpoint(const Model& model, const PrivateEndpoint& e) {

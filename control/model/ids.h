@@ -33,4 +33,11 @@ inline constexpr uint32_t kEndpointIdLimit = 1u << 16;  // ids 1 .. 65535
 // the provider decides how its service ends connections.
 enum class TeardownPolicy : uint8_t { kReset = 0, kDrain = 1 };
 
+// A health probe's kind: `tcp` passes on a SYN-ACK; `http` completes the handshake, sends a GET
+// and passes on a 2xx or 3xx status line.
+enum class ProbeProtocol : uint8_t { kTcp = 0, kHttp = 1 };
+// What a backend's established flows do when its probe marks it down: `keep` (Azure's behaviour:
+// they run on, only new flows avoid it) or `reset` (a RST to both ends).
+enum class ProbeDownAction : uint8_t { kKeep = 0, kReset = 1 };
+
 }  // namespace privlink::control

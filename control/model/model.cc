@@ -31,6 +31,14 @@ constexpr std::array<std::pair<BackendState, std::string_view>, 2> kBackendState
     {BackendState::kActive, "active"},
     {BackendState::kDraining, "draining"},
 }};
+constexpr std::array<std::pair<ProbeProtocol, std::string_view>, 2> kProbeProtocolNames = {{
+    {ProbeProtocol::kTcp, "tcp"},
+    {ProbeProtocol::kHttp, "http"},
+}};
+constexpr std::array<std::pair<ProbeDownAction, std::string_view>, 2> kProbeDownNames = {{
+    {ProbeDownAction::kKeep, "keep"},
+    {ProbeDownAction::kReset, "reset"},
+}};
 constexpr std::array<std::pair<ConnectionStatus, std::string_view>, 4> kStatusNames = {{
     {ConnectionStatus::kPending, "Pending"},
     {ConnectionStatus::kApproved, "Approved"},
@@ -45,6 +53,18 @@ std::string_view TeardownPolicyName(TeardownPolicy policy) {
 }
 std::optional<TeardownPolicy> ParseTeardownPolicy(std::string_view text) {
   return ParseByName(kTeardownNames, text);
+}
+std::string_view ProbeProtocolName(ProbeProtocol protocol) {
+  return NameOf(kProbeProtocolNames, protocol);
+}
+std::optional<ProbeProtocol> ParseProbeProtocol(std::string_view text) {
+  return ParseByName(kProbeProtocolNames, text);
+}
+std::string_view ProbeDownActionName(ProbeDownAction action) {
+  return NameOf(kProbeDownNames, action);
+}
+std::optional<ProbeDownAction> ParseProbeDownAction(std::string_view text) {
+  return ParseByName(kProbeDownNames, text);
 }
 std::string_view BackendStateName(BackendState state) {
   return NameOf(kBackendStateNames, state);

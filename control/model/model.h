@@ -26,6 +26,10 @@ enum class ConnectionStatus : uint8_t { kPending, kApproved, kRejected, kDisconn
 
 std::string_view TeardownPolicyName(TeardownPolicy policy);
 std::optional<TeardownPolicy> ParseTeardownPolicy(std::string_view text);
+std::string_view ProbeProtocolName(ProbeProtocol protocol);
+std::optional<ProbeProtocol> ParseProbeProtocol(std::string_view text);
+std::string_view ProbeDownActionName(ProbeDownAction action);
+std::optional<ProbeDownAction> ParseProbeDownAction(std::string_view text);
 std::string_view BackendStateName(BackendState state);
 std::optional<BackendState> ParseBackendState(std::string_view text);
 std::string_view ConnectionStatusName(ConnectionStatus status);
@@ -65,6 +69,26 @@ struct Connection {
 };
 
 inline constexpr uint32_t kDefaultIdleTimeoutMinutes = 4;  // Azure's default idle timeout
+// Azure Load Balancer's probe defaults: every 5 s; two failures in a row mark a backend down and
+// two successes bring it back.
+inline constexpr uint32_t kDefaultProbeIntervalSeconds = 5;
+inline constexpr uint32_t kDefaultProbeThreshold = 2;
+
+// A service's backend health probe (PrivateLinkService::probe). Without one every backend counts
+// as healthy.
+struct HealthProbe {
+  ProbeProtocol protocol = ProbeProtocol::kTcp;
+  uint16_t port = 0;  // on the backend, host order
+  std::string path;   // http only: the request target, starting with '/'
+  uint32_t interval_seconds = kDefaultProbeIntervalSeconds;
+  uint32_t unhealthy_threshold = kDefaultProbeThreshold;  // failures in a row to mark it down
+  uint32_t healthy_threshold = kDefaultProbeThreshold;    // successes in a row to bring it back
+  uint32_t timeout_seconds = kDefaultProbeIntervalSeconds;  // 1..interval, default the interval
+  ProbeDownAction on_down = ProbeDownAction::kKeep;
+
+  bool operator==(const HealthProbe&) const = default;
+};
+
 inline constexpr std::string_view kProvisioningSucceeded = "Succeeded";
 
 struct PrivateLinkService {
@@ -81,6 +105,7 @@ struct PrivateLinkService {
   // An established flow that reaches its idle timeout is reset both ways (a RST each end accepts)
   // instead of vanishing silently.
   bool enable_tcp_reset = false;
+  std::optional<HealthProbe> probe;
   // Read-only, set by the control plane.
   ServiceId id = kNoService;
   std::string alias;

@@ -114,6 +114,46 @@ absl::Status ValidateNetwork(const Network& network, std::string_view prefix) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateProbe(const HealthProbe& probe, std::string_view prefix) {
+  if (probe.port < kMinPort) return FieldError(Cat(prefix, "port"), Cat("must be 1..", kMaxPort));
+  if (probe.protocol == ProbeProtocol::kHttp) {
+    if (probe.path.empty() || probe.path[0] != '/') {
+      return FieldError(Cat(prefix, "path"), "an http probe needs a path starting with '/'");
+    }
+    if (probe.path.size() > kMaxProbePathLength) {
+      return FieldError(Cat(prefix, "path"), Cat("longer than ", kMaxProbePathLength, " bytes"));
+    }
+    // It goes into the request line as it is: no spaces, no control characters.
+    for (const char c : probe.path) {
+      if (c <= ' ' || c > '~') {
+        return FieldError(Cat(prefix, "path"), "only printable characters without spaces");
+      }
+    }
+  } else if (!probe.path.empty()) {
+    return FieldError(Cat(prefix, "path"), "only an http probe has a path");
+  }
+  if (probe.interval_seconds < kMinProbeIntervalSeconds ||
+      probe.interval_seconds > kMaxProbeIntervalSeconds) {
+    return FieldError(Cat(prefix, "intervalSeconds"),
+                      Cat("must be ", kMinProbeIntervalSeconds, "..", kMaxProbeIntervalSeconds));
+  }
+  const std::pair<std::string_view, uint32_t> thresholds[] = {
+      {"unhealthyThreshold", probe.unhealthy_threshold},
+      {"healthyThreshold", probe.healthy_threshold}};
+  for (const auto& [name, value] : thresholds) {
+    if (value < kMinProbeThreshold || value > kMaxProbeThreshold) {
+      return FieldError(Cat(prefix, name),
+                        Cat("must be ", kMinProbeThreshold, "..", kMaxProbeThreshold));
+    }
+  }
+  // A probe still waiting when the next is due would overlap it.
+  if (probe.timeout_seconds < 1 || probe.timeout_seconds > probe.interval_seconds) {
+    return FieldError(Cat(prefix, "timeoutSeconds"),
+                      Cat("must be 1..intervalSeconds (", probe.interval_seconds, ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateService(const PrivateLinkService& service, std::string_view prefix) {
   if (auto s = ValidateName(Cat(prefix, "name"), service.name); !s.ok()) return s;
   if (auto s = ValidateSubscription(Cat(prefix, "subscription"), service.subscription); !s.ok()) {
@@ -210,6 +250,7 @@ absl::Status ValidateService(const PrivateLinkService& service, std::string_view
     return FieldError(Cat(prefix, "idleTimeoutMinutes"),
                       Cat("must be ", kMinIdleTimeoutMinutes, "..", kMaxIdleTimeoutMinutes));
   }
+  if (service.probe) return ValidateProbe(*service.probe, Cat(prefix, "probe."));
   return absl::OkStatus();
 }
 

@@ -37,6 +37,13 @@ inline constexpr uint32_t kMaxPort = 65535;
 inline constexpr uint32_t kMinIdleTimeoutMinutes = 4;
 inline constexpr uint32_t kMaxIdleTimeoutMinutes = 124;
 inline constexpr std::string_view kVisibleToAll = "*";
+// Probe limits: at least a second apart, at most five minutes; thresholds as Azure allows them;
+// a path a request line can carry.
+inline constexpr uint32_t kMinProbeIntervalSeconds = 1;
+inline constexpr uint32_t kMaxProbeIntervalSeconds = 300;
+inline constexpr uint32_t kMinProbeThreshold = 1;
+inline constexpr uint32_t kMaxProbeThreshold = 100;
+inline constexpr size_t kMaxProbePathLength = 255;
 
 // InvalidArgument("<field>: <message>").
 absl::Status FieldError(std::string_view field, std::string_view message);

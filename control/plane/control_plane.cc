@@ -1,5 +1,6 @@
 #include "control/plane/control_plane.h"
 
+#include <chrono>
 #include <utility>
 
 #include "control/model/log.h"
@@ -48,8 +49,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(
       return absl::InvalidArgumentError(Cat(plane->store_->location(), ": ", s.message()));
     }
     // Written again only by the next change: the store already holds exactly this.
-    auto snapshot =
-        BuildSnapshot(*restored, 1, plane->snapshot_options());
+    auto snapshot = BuildSnapshot(*restored, 1, plane->snapshot_options());
     if (!snapshot.ok()) {
       return absl::DataLossError(
           Cat(plane->store_->location(), " cannot be compiled: ", snapshot.status().message()));
@@ -100,8 +100,7 @@ absl::Status ControlPlane::Commit(Model next) {
   const uint64_t generation = counters().snapshot_generation + 1;
   const std::shared_ptr<const Model> current = model();
   auto snapshot =
-      BuildSnapshot(next, generation, snapshot_options(),
-                    {publisher_.latest(), current.get()});
+      BuildSnapshot(next, generation, snapshot_options(), {publisher_.latest(), current.get()});
   if (!snapshot.ok()) return snapshot.status();
   if (auto s = Persist(next); !s.ok()) {
     return absl::Status(s.code(), Cat("change not applied: cannot save state: ", s.message()));
@@ -112,10 +111,55 @@ absl::Status ControlPlane::Commit(Model next) {
     ++counters_.changes_accepted;
     counters_.snapshot_generation = generation;
   }
+  // Health of what is no longer probed is forgotten: a backend added again starts healthy, as
+  // the prober starts it.
+  down_backends_.EraseIf([&](ServiceId service, Ipv4Be backend) {
+    return !IsProbedBackend(**snapshot, service, backend);
+  });
+  health_.Prune(**snapshot);
   publisher_.Publish(std::move(*snapshot));
   PRIVLINK_LOG(INFO, ctl, "snapshot generation %lu published",
                static_cast<unsigned long>(generation));
   return absl::OkStatus();
+}
+
+void ControlPlane::Report(const ProbeReport& report) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (health_.Record(report, now_ms)) ApplyHealth(report);
+}
+
+void ControlPlane::ApplyHealth(const ProbeReport& report) {
+  const ServiceId service = report.service;
+  const Ipv4Be backend = report.backend;
+  const bool up = report.up;
+  std::lock_guard<std::mutex> lock(change_mutex_);
+  const Snapshot* latest = publisher_.latest();  // publications take change_mutex_: it stays
+  if (!IsProbedBackend(*latest, service, backend)) return;
+  const std::string name = latest->Service(service)->name;
+  PRIVLINK_LOG(NOTICE, ctl, "service '%s': backend %s is %s (last probe: %s)", name.c_str(),
+               FormatIpv4(backend).c_str(), up ? "up" : "down", report.result.c_str());
+  if (!down_backends_.Set(service, backend, !up)) return;
+  const uint64_t generation = counters().snapshot_generation + 1;
+  const std::shared_ptr<const Model> current = model();
+  const ServiceId changed[] = {service};
+  auto snapshot =
+      BuildSnapshot(*current, generation, snapshot_options(),
+                    {.snapshot = latest, .model = current.get(), .health_changed = changed});
+  if (!snapshot.ok()) {
+    // The same backends, other weights, already built once: only a broken invariant lands here.
+    PRIVLINK_LOG(ERR, ctl, "service '%s': no snapshot for a health change: %.*s", name.c_str(),
+                 static_cast<int>(snapshot.status().message().size()),
+                 snapshot.status().message().data());
+    down_backends_.Set(service, backend, up);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> model_lock(model_mutex_);
+    counters_.snapshot_generation = generation;
+  }
+  publisher_.Publish(std::move(*snapshot));
 }
 
 absl::Status ControlPlane::Persist(const Model& next) {

@@ -22,6 +22,8 @@
 #include "control/model/model.h"
 #include "control/model/uuid.h"
 #include "control/model/workflow.h"
+#include "control/plane/backend_health_board.h"
+#include "control/snapshot/backend_health.h"
 #include "control/snapshot/snapshot_builder.h"
 #include "control/snapshot/snapshot_publisher.h"
 #include "control/store/store.h"
@@ -34,7 +36,7 @@ struct ControlPlaneOptions {
   // nullopt = backends' reach not checked (no dataplane ports configured); see WorkflowContext.
   std::optional<std::vector<ProviderPortReach>> provider_ports;
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
-  uint32_t max_readers = 1;  // worker threads that will read snapshots
+  uint32_t max_readers = 1;               // worker threads that will read snapshots
   uint32_t idle_timeout_override_ms = 0;  // SnapshotOptions::idle_timeout_override_ms
 };
 
@@ -44,7 +46,7 @@ struct ControlCounters {
   uint64_t snapshot_generation = 0;
 };
 
-class ControlPlane {
+class ControlPlane final : public HealthReports {
  public:
   // Restores the model from `store` if anything was ever committed to it (it wins over `seed`; a
   // restored service with a backend no provider port reaches is refused), else applies `seed`
@@ -68,12 +70,14 @@ class ControlPlane {
   // The store's revision the model is at (0 without a store).
   Revision revision() const;
 
+  // A probe's result (HealthReports): recorded for the API; when the backend went up or down, a
+  // snapshot with its Maglev share given to (or taken from) the others is published at once.
+  void Report(const ProbeReport& report) override;
+  const BackendHealthBoard& health() const { return health_; }
+
   SnapshotPublisher& publisher() { return publisher_; }
   ControlCounters counters() const;
   const ControlPlaneOptions& options() const { return options_; }
-  SnapshotOptions snapshot_options() const {
-    return {options_.maglev_table_size, options_.consumer_ports, options_.idle_timeout_override_ms};
-  }
 
  private:
   ControlPlane(const ControlPlaneOptions& options, std::unique_ptr<Store> store,
@@ -84,13 +88,22 @@ class ControlPlane {
   // Writes the rows that differ between the current model and `next`: one transaction, or (a
   // store whose transactions are smaller than the batch) one per chunk, in order.
   absl::Status Persist(const Model& next);
+  // Publishes a snapshot of the current model with the report's backend up or down.
+  void ApplyHealth(const ProbeReport& report);
+  // Called with change_mutex_ held (down_backends_ is read).
+  SnapshotOptions snapshot_options() const {
+    return {options_.maglev_table_size, options_.consumer_ports, options_.idle_timeout_override_ms,
+            &down_backends_};
+  }
 
   const ControlPlaneOptions options_;
   WorkflowContext context_;
   std::unique_ptr<Store> store_;
   SnapshotPublisher publisher_;
 
-  std::mutex change_mutex_;         // one change at a time
+  std::mutex change_mutex_;       // one change at a time
+  BackendDownSet down_backends_;  // guarded by change_mutex_
+  BackendHealthBoard health_;
   mutable std::mutex model_mutex_;  // guards the model_ pointer and counters_ only
   std::shared_ptr<const Model> model_;
   ControlCounters counters_;

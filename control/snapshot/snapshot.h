@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -80,7 +81,20 @@ struct SnapshotBackend {
   Ipv4Be ip = 0;
   uint32_t weight = 1;
   bool draining = false;  // keeps its flows, gets no new ones
+  bool healthy = true;    // false: its probe says down; no new flows either
   bool operator==(const SnapshotBackend&) const = default;
+};
+
+// A service's health probe (PrivateLinkService::probe), in the prober's units.
+struct SnapshotProbe {
+  ProbeProtocol protocol = ProbeProtocol::kTcp;
+  PortBe port = 0;
+  std::string path;  // http only
+  uint32_t interval_ms = 0;
+  uint32_t timeout_ms = 0;
+  uint32_t unhealthy_threshold = 0;
+  uint32_t healthy_threshold = 0;
+  bool operator==(const SnapshotProbe&) const = default;
 };
 
 struct SnapshotService {
@@ -88,9 +102,15 @@ struct SnapshotService {
   std::string name;
   std::vector<Ipv4Be> nat_ips;            // the NAT pool: one port space per IP
   std::vector<SnapshotBackend> backends;  // maglev slots index this list
-  // Built over every backend with draining ones at weight 0. Empty (size() == 0) when no backend
-  // takes new flows: check HasBackends() before Pick().
+  // Built over every backend with draining and unhealthy ones at weight 0. Empty (size() == 0)
+  // when no backend takes new flows: check HasBackends() before Pick().
   lb::MaglevTable maglev;
+  // No new flow has a backend because every one that would take them is down (not because there
+  // are none, or all are draining): new SYNs are dropped as no_healthy_backend.
+  bool all_unhealthy = false;
+  std::optional<SnapshotProbe> probe;
+  // probe.onDown reset: the down backends, whose established flows the expiry sweep resets.
+  std::vector<Ipv4Be> reset_backends;
   nat::TcpTimeouts timeouts;  // established_ms from idleTimeoutMinutes
   TeardownPolicy teardown = TeardownPolicy::kReset;
   bool tcp_reset_on_idle = false;  // enableTcpReset

@@ -30,13 +30,29 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
                                     : service.idle_timeout_minutes * kMsPerMinute;
   out.teardown = service.connection_teardown;
   out.tcp_reset_on_idle = service.enable_tcp_reset;
+  if (service.probe) {
+    const HealthProbe& p = *service.probe;
+    out.probe = SnapshotProbe{.protocol = p.protocol,
+                              .port = HostToBe16(p.port),
+                              .path = p.path,
+                              .interval_ms = p.interval_seconds * 1000,
+                              .timeout_ms = p.timeout_seconds * 1000,
+                              .unhealthy_threshold = p.unhealthy_threshold,
+                              .healthy_threshold = p.healthy_threshold};
+    const BackendDownSet* down = options.down_backends;
+    for (SnapshotBackend& b : out.backends) {
+      b.healthy = down == nullptr || !down->IsDown(service.id, b.ip);
+      if (!b.healthy && p.on_down == ProbeDownAction::kReset) out.reset_backends.push_back(b.ip);
+    }
+  }
   return out;
 }
 
 bool CanReuse(const SnapshotService& fresh, const SnapshotService& old, uint32_t table_size) {
   return fresh.name == old.name && fresh.nat_ips == old.nat_ips && fresh.backends == old.backends &&
          SameTimeouts(fresh.timeouts, old.timeouts) && fresh.teardown == old.teardown &&
-         fresh.tcp_reset_on_idle == old.tcp_reset_on_idle &&
+         fresh.tcp_reset_on_idle == old.tcp_reset_on_idle && fresh.probe == old.probe &&
+         fresh.reset_backends == old.reset_backends &&
          (!old.HasBackends() || old.maglev.size() == table_size);
 }
 
@@ -51,11 +67,16 @@ absl::StatusOr<std::shared_ptr<const SnapshotService>> BuildService(
   }
   std::vector<lb::MaglevBackend> maglev_backends;
   bool any_active = false;
+  bool any_down = false;
   for (const SnapshotBackend& b : fresh.backends) {
-    // Draining backends keep their slot index (= position in the list) but get no table slots.
-    maglev_backends.push_back({FormatIpv4(b.ip), b.draining ? 0 : b.weight});
-    any_active |= !b.draining && b.weight > 0;
+    // Draining and unhealthy backends keep their slot index (= position in the list) but get no
+    // table slots.
+    const bool takes_new = !b.draining && b.healthy && b.weight > 0;
+    maglev_backends.push_back({FormatIpv4(b.ip), takes_new ? b.weight : 0});
+    any_active |= takes_new;
+    any_down |= !b.draining && !b.healthy;
   }
+  fresh.all_unhealthy = !any_active && any_down;
   if (any_active) {
     auto table = lb::BuildMaglevTable(maglev_backends, options.maglev_table_size);
     if (!table.ok()) {
@@ -317,6 +338,16 @@ absl::Status UpdateServices(const PreviousBuild& previous, const Model& model,
         if (new_service != nullptr) rebuild.push_back(new_service);
         return true;
       });
+  // Health changes the model does not show: found by the name the previous entry gives.
+  for (const ServiceId id : previous.health_changed) {
+    const SnapshotService* old = previous.snapshot->Service(id);
+    if (old == nullptr) continue;
+    auto it = model.services.find(old->name);
+    if (it == model.services.end() || it->second.id != id) continue;
+    if (std::find(rebuild.begin(), rebuild.end(), &it->second) == rebuild.end()) {
+      rebuild.push_back(&it->second);
+    }
+  }
   for (const PrivateLinkService* service : rebuild) {
     if (service->id >= snapshot.services.size()) snapshot.services.resize(size_t{service->id} + 1);
     auto entry = BuildService(*service, options, previous.snapshot);

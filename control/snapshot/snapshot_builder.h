@@ -3,11 +3,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "control/model/model.h"
+#include "control/snapshot/backend_health.h"
 #include "control/snapshot/snapshot.h"
 
 namespace privlink::control {
@@ -18,6 +20,9 @@ struct SnapshotOptions {
   std::vector<std::string> consumer_ports;
   // Every service's established idle timeout, when not 0 (DataplaneConfig::test_idle_timeout_ms).
   uint32_t idle_timeout_override_ms = 0;
+  // Backends whose probe says down (nullptr: every backend is healthy). Only services with a
+  // probe read it.
+  const BackendDownSet* down_backends = nullptr;
 };
 
 // The snapshot a new one may start from, and the model it was built from.
@@ -27,6 +32,8 @@ struct PreviousBuild {
   // services and endpoints to rebuild, and everything else is shared with `snapshot`. Without it,
   // every endpoint is compiled and `snapshot` only lends its unchanged services.
   const Model* model = nullptr;
+  // Services whose backends' health changed since `snapshot` (the models cannot tell).
+  std::span<const ServiceId> health_changed;
 };
 
 // Fails only if a Maglev table cannot be built (e.g. more backends than table slots), which the

@@ -115,6 +115,7 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
                                          *options.controller);
     if (!controller.ok()) return controller.status();
     controller_ = std::move(*controller);
+    if (options.health_reports != nullptr) controller_->EnableHealthProbes(options.health_reports);
   }
   return absl::OkStatus();
 }

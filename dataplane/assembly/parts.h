@@ -72,6 +72,8 @@ struct PartsOptions {
   // worker 0's from-control ring. Without one there is no from-control ring, and the owner
   // publishes the view itself.
   std::optional<std::vector<ProviderPortSetup>> controller;
+  // With a Controller: probe backends and report to this (nullptr: no probes, as in replay).
+  control::HealthReports* health_reports = nullptr;
 };
 
 // Frees every mbuf `ring` (of mbuf pointers; may be null) holds.

@@ -6,6 +6,7 @@
 
 #include "dataplane/packet/arp.h"
 #include "dataplane/packet/packet_view.h"
+#include "dataplane/packet/tcp_reset.h"
 #include "dataplane/worker/tx.h"
 
 namespace privlink::dataplane {
@@ -15,6 +16,9 @@ namespace {
 constexpr unsigned kControlBurst = 64;
 // Neighbour timers run this often: finer than their 1-second retry interval.
 constexpr nat::TimeMs kNeighborTickMs = 100;
+// Probe timers run this often: a probe starts and times out within this of its time, far below
+// the one-second granularity of probe intervals and timeouts.
+constexpr nat::TimeMs kProbeTickMs = 20;
 
 std::span<uint8_t> Room(rte_mbuf* m) {
   return {rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)};
@@ -60,6 +64,7 @@ uint32_t Controller::Poll() {
     Tick(now);
     next_tick_ms_ = now + kNeighborTickMs;
   }
+  if (prober_) RunProber(snap, now);
   PublishView(&snap);
   view_->Reclaim();
   reader_.Quiescent();
@@ -75,6 +80,11 @@ void Controller::HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::Ti
     return;
   }
   Provider* provider = ProviderOf(port);
+  if (p.verdict == ParseVerdict::kTcp && IsProbeAnswer(p, snap)) {
+    HandleProbeAnswer(m, p, now);
+    rte_pktmbuf_free(m);
+    return;
+  }
   if (p.verdict == ParseVerdict::kTcp) return HoldForNeighbor(*provider, m, now);
   if (p.verdict == ParseVerdict::kArp) HandleProviderArp(*provider, m, p, snap, now);
   rte_pktmbuf_free(m);
@@ -242,6 +252,74 @@ bool Controller::SendAnnouncement(uint16_t port, Ipv4Be ip) {
 void Controller::Send(uint16_t port, rte_mbuf* m) {
   m->port = port;
   if (rte_ring_sp_enqueue(to_worker_, m) != 0) DropPacket(counters_, m, DropReason::kTxRingFull);
+}
+
+void Controller::EnableHealthProbes(control::HealthReports* reports) {
+  health_reports_ = reports;
+  prober_ = std::make_unique<HealthProber>(rte_rdtsc());
+}
+
+// Workers pass on every provider segment to a probe port; a probe's answer also comes to one of
+// the NAT IPs (a frame held for a neighbour goes to a backend).
+bool Controller::IsProbeAnswer(const ParsedPacket& p, const control::Snapshot& snap) const {
+  return nat::IsProbePort(p.key.tuple.dst_port) && snap.IsNatIp(p.key.tuple.dst_ip);
+}
+
+void Controller::HandleProbeAnswer(const rte_mbuf* m, const ParsedPacket& p, nat::TimeMs now) {
+  if (!prober_) return NoteDrop(counters_, m, DropReason::kProbeStray);
+  const PacketView frame(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
+  if (!TcpChecksumIntact(frame, p)) return NoteDrop(counters_, m, DropReason::kTcpBadChecksum);
+  const bool matched = prober_->OnArrival(
+      ProbeArrival{.tuple = p.key.tuple,
+                   .seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset),
+                   .ack = frame.LoadHost32(p.l4_offset + kTcpAckOffset),
+                   .flags = p.tcp_flags,
+                   .payload = {rte_pktmbuf_mtod(m, const uint8_t*) + p.l4_offset + p.tcp_header_len,
+                               p.tcp_payload_len()}},
+      now);
+  if (!matched) NoteDrop(counters_, m, DropReason::kProbeStray);
+  RunProber(*reader_.Current(), now);
+}
+
+void Controller::RunProber(const control::Snapshot& snap, nat::TimeMs now) {
+  prober_->Sync(snap, now);
+  if (now >= next_probe_tick_ms_) {
+    prober_->Tick(now);
+    next_probe_tick_ms_ = now + kProbeTickMs;
+  }
+  for (const ProbeSegment& s : prober_->TakeSegments()) SendProbeSegment(s, now);
+  for (const control::ProbeReport& r : prober_->TakeReports()) {
+    if (health_reports_ != nullptr) health_reports_->Report(r);
+  }
+}
+
+// From the NAT IP through the provider port that reaches the backend, like a translated frame:
+// the view's resolved hop, or held here until ARP finds the next hop's MAC.
+void Controller::SendProbeSegment(const ProbeSegment& s, nat::TimeMs now) {
+  rte_mbuf* m = rte_pktmbuf_alloc(shared_->pool);
+  if (m == nullptr) return counters_.Drop(DropReason::kMbufPoolExhausted);
+  const uint16_t len = WriteTcpSegment(
+      rte_pktmbuf_mtod(m, uint8_t*) + kEthHeaderLen,
+      TcpSegment{
+          .tuple = s.tuple,
+          .seq = s.seq,
+          .ack = s.ack,
+          .flags = s.flags,
+          .window = kProbeWindow,
+          .payload = {reinterpret_cast<const uint8_t*>(s.payload.data()), s.payload.size()}});
+  const Datagram d{m, kEthHeaderLen, len};
+  const DataplaneView& view = *view_->latest();
+  if (const BackendHop* hop = view.backend_hops.Find(s.tuple.dst_ip)) {
+    FrameDatagram(d, hop->dst_mac, hop->src_mac, 0);
+    counters_.probe_segments_sent.Add(1);
+    return Send(hop->port, m);
+  }
+  const ProviderRoute* route = view.RouteTo(s.tuple.dst_ip);
+  Provider* provider = route != nullptr ? ProviderOf(route->port) : nullptr;
+  if (provider == nullptr) return DropPacket(counters_, m, DropReason::kNoProviderRoute);
+  FrameDatagram(d, kZeroMac, shared_->ports[provider->port].mac, 0);
+  counters_.probe_segments_sent.Add(1);
+  HoldForNeighbor(*provider, m, now);
 }
 
 Controller::Provider* Controller::ProviderOf(uint16_t port) {

@@ -1,6 +1,8 @@
 // The dataplane's part of the control thread: ARP (answers for PE and NAT IPs, the provider
-// ports' neighbour tables, gratuitous announcements), packets waiting for a neighbour's MAC, and
-// the publication of what workers derive from neighbours (DataplaneView).
+// ports' neighbour tables, gratuitous announcements), packets waiting for a neighbour's MAC, the
+// publication of what workers derive from neighbours (DataplaneView), and the backends' health
+// probes (dataplane/probe/health_prober.h): it sends their segments and hands them the answers
+// workers pass on.
 //
 // Runs on the main lcore between API work; talks to workers only through rings: frames arrive on
 // shared->to_control (any worker), and leave through one worker's from_control ring, so the
@@ -15,9 +17,11 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "control/snapshot/backend_health.h"
 #include "control/snapshot/snapshot.h"
 #include "dataplane/neighbors/neighbor_table.h"
 #include "dataplane/packet/parse.h"
+#include "dataplane/probe/health_prober.h"
 #include "dataplane/worker/counters.h"
 #include "dataplane/worker/worker.h"
 
@@ -49,6 +53,10 @@ class Controller {
   uint32_t Poll();
   // Shutdown: frees held packets and what the ring still holds.
   void Drain();
+  // Probes the backends of every service with a probe, reporting each result to `reports`
+  // (which must outlive the controller). Off unless called: replay and tests probe nothing.
+  void EnableHealthProbes(control::HealthReports* reports);
+  const HealthProber* prober() const { return prober_.get(); }
 
   const CounterSet& counters() const { return counters_; }
   // Replay: frames the control thread drops are also shown to `tap` (nullptr: counted only).
@@ -84,6 +92,11 @@ class Controller {
   bool SendArpReply(uint16_t port, const ParsedPacket& request);
   bool SendAnnouncement(uint16_t port, Ipv4Be ip);
   void Send(uint16_t port, rte_mbuf* m);
+  // Health probes: an answer a worker passed on, and one round of timers, sends and reports.
+  bool IsProbeAnswer(const ParsedPacket& p, const control::Snapshot& snap) const;
+  void HandleProbeAnswer(const rte_mbuf* m, const ParsedPacket& p, nat::TimeMs now);
+  void RunProber(const control::Snapshot& snap, nat::TimeMs now);
+  void SendProbeSegment(const ProbeSegment& segment, nat::TimeMs now);
   Provider* ProviderOf(uint16_t port);
   bool IsOurProviderAddress(Ipv4Be ip, const control::Snapshot& snap) const;
 
@@ -96,6 +109,9 @@ class Controller {
   uint64_t view_generation_ = ~uint64_t{0};  // the snapshot the published view's hops came from
   absl::flat_hash_set<Ipv4Be> announced_;    // NAT IPs announced by gratuitous ARP
   nat::TimeMs next_tick_ms_ = 0;
+  std::unique_ptr<HealthProber> prober_;
+  control::HealthReports* health_reports_ = nullptr;
+  nat::TimeMs next_probe_tick_ms_ = 0;
   CounterSet counters_;
 };
 

@@ -83,7 +83,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
                      .verify_all_tcp_checksums =
                          config.verify_tcp_checksum == control::TcpChecksumVerification::kAll,
                      .clock = &d->clock_,
-                     .controller = std::move(*providers)};
+                     .controller = std::move(*providers),
+                     .health_reports = options.health_reports};
   // What open opened, for close (called from the parts' destructor, long after Start).
   auto opened = std::make_shared<std::vector<PortInfo>>();
   PortDriver driver{.open = [&config, workers,

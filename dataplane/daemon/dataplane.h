@@ -31,6 +31,8 @@ struct DataplaneOptions {
   uint32_t idle_sleep_us = 0;
   // The connection audit log's file ("" = no audit log).
   std::string audit_log_path;
+  // Where the health prober reports (the control plane); nullptr: backends are not probed.
+  control::HealthReports* health_reports = nullptr;
 };
 
 class Dataplane final : public control::StatsSource, public control::DataplaneInspector {

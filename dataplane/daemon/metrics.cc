@@ -66,6 +66,14 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
                            "Established flows reset both ways at their idle timeout "
                            "(enableTcpReset)."),
              {}, sample.flows_idle_reset);
+  AddCounter(CounterFamily(registry, "privlink_flows_backend_down_reset_total",
+                           "Established flows reset both ways because their backend's probe "
+                           "marked it down (probe.onDown reset)."),
+             {}, sample.flows_backend_down_reset);
+  auto& probe_segments = CounterFamily(registry, "privlink_probe_segments_total",
+                                       "Health probe TCP segments, by direction.");
+  AddCounter(probe_segments, {{"direction", "sent"}}, sample.probe_segments_sent);
+  AddCounter(probe_segments, {{"direction", "received"}}, sample.probe_answers);
   auto& icmp = CounterFamily(registry, "privlink_icmp_errors_translated_total",
                              "ICMP errors (destination unreachable, time exceeded) about a flow, "
                              "translated and sent to its other end.");

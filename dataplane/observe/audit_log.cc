@@ -53,6 +53,8 @@ const char* FlowEndReasonName(FlowEndReason reason) {
       return "idle_reset";
     case FlowEndReason::kTeardown:
       return "teardown";
+    case FlowEndReason::kBackendDown:
+      return "backend_down";
     default:
       return "-";
   }

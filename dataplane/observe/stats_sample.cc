@@ -46,6 +46,9 @@ DataplaneSample TakeSample(const SampleInputs& in) {
     out.flows_created += s->flows_created.Read();
     out.flows_expired += s->flows_expired.Read();
     out.flows_idle_reset += s->flows_idle_reset.Read();
+    out.flows_backend_down_reset += s->flows_backend_down_reset.Read();
+    out.probe_answers += s->probe_answers.Read();
+    out.probe_segments_sent += s->probe_segments_sent.Read();
     out.icmp_to_backend += s->icmp_errors_translated[0].Read();
     out.icmp_to_client += s->icmp_errors_translated[1].Read();
   }
@@ -131,9 +134,13 @@ json StatsJson(const DataplaneSample& sample) {
   for (size_t st = 0; st < kTcpStateCount; ++st) {
     by_state[nat::TcpStateName(static_cast<nat::TcpState>(st))] = sample.flows_by_state[st];
   }
-  out["flows"] = {{"total", sample.flows_total},          {"capacity", sample.flows_capacity},
-                  {"created", sample.flows_created},      {"expired", sample.flows_expired},
-                  {"idleReset", sample.flows_idle_reset}, {"byState", std::move(by_state)}};
+  out["flows"] = {
+      {"total", sample.flows_total},          {"capacity", sample.flows_capacity},
+      {"created", sample.flows_created},      {"expired", sample.flows_expired},
+      {"idleReset", sample.flows_idle_reset}, {"backendDownReset", sample.flows_backend_down_reset},
+      {"byState", std::move(by_state)}};
+  out["healthProbes"] = {{"segmentsSent", sample.probe_segments_sent},
+                         {"answersReceived", sample.probe_answers}};
   out["icmpErrorsTranslated"] = {{"toBackend", sample.icmp_to_backend},
                                  {"toClient", sample.icmp_to_client}};
   if (!sample.named) return out;

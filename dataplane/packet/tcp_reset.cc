@@ -23,10 +23,11 @@ void StoreBe32(uint8_t* p, uint32_t host) {
 
 }  // namespace
 
-void WriteTcpReset(uint8_t* l3, const ResetSegment& s) {
+uint16_t WriteTcpSegment(uint8_t* l3, const TcpSegment& s) {
+  const auto len = static_cast<uint16_t>(kResetL3Len + s.payload.size());
   std::memset(l3, 0, kResetL3Len);
   l3[nat::kIpv4VersionIhlOffset] = 0x45;
-  StoreBe16(l3 + nat::kIpv4TotalLengthOffset, kResetL3Len);
+  StoreBe16(l3 + nat::kIpv4TotalLengthOffset, len);
   StoreBe16(l3 + kIpv4FragmentOffset, kIpv4DontFragment);
   l3[kIpv4TtlOffset] = kResetTtl;
   l3[kIpv4ProtocolOffset] = nat::kIpProtoTcp;
@@ -43,11 +44,20 @@ void WriteTcpReset(uint8_t* l3, const ResetSegment& s) {
   StoreBe32(tcp + kTcpAckOffset, (s.flags & nat::kTcpAck) ? s.ack : 0);
   tcp[kTcpDataOffsetOffset] = (kTcpMinHeaderLen / 4) << 4;
   tcp[kTcpFlagsOffset] = s.flags;
-  const uint32_t pseudo = nat::TcpPseudoHeaderChecksum(s.tuple.src_ip, s.tuple.dst_ip,
-                                                       static_cast<uint16_t>(kTcpMinHeaderLen));
-  const uint16_t tcp_sum = static_cast<uint16_t>(
-      ~nat::ChecksumFold(nat::ChecksumPartial(tcp, kTcpMinHeaderLen, pseudo)));
+  StoreBe16(tcp + kTcpWindowOffset, s.window);
+  if (!s.payload.empty()) {
+    std::memcpy(tcp + kTcpMinHeaderLen, s.payload.data(), s.payload.size());
+  }
+  const auto segment_len = static_cast<uint16_t>(kTcpMinHeaderLen + s.payload.size());
+  const uint32_t pseudo = nat::TcpPseudoHeaderChecksum(s.tuple.src_ip, s.tuple.dst_ip, segment_len);
+  const uint16_t tcp_sum =
+      static_cast<uint16_t>(~nat::ChecksumFold(nat::ChecksumPartial(tcp, segment_len, pseudo)));
   std::memcpy(tcp + nat::kTcpChecksumOffset, &tcp_sum, 2);
+  return len;
+}
+
+void WriteTcpReset(uint8_t* l3, const ResetSegment& s) {
+  WriteTcpSegment(l3, {.tuple = s.tuple, .seq = s.seq, .ack = s.ack, .flags = s.flags});
 }
 
 ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& p) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "dataplane/packet/parse.h"
 #include "nat/flow_key.h"
@@ -22,6 +23,20 @@ struct ResetSegment {
 
 // Writes the 40-byte IPv4 + TCP reset at `l3`, checksums included.
 void WriteTcpReset(uint8_t* l3, const ResetSegment& segment);
+
+// Any segment privlink sends of its own (the health prober's): no options, `payload` after the
+// 20-byte TCP header.
+struct TcpSegment {
+  nat::Tuple tuple;
+  uint32_t seq = 0;  // host order
+  uint32_t ack = 0;  // host order; sent only with kTcpAck in flags
+  uint8_t flags = 0;
+  uint16_t window = 0;
+  std::span<const uint8_t> payload;
+};
+// Writes IPv4 + TCP + payload at `l3` (room for 40 + payload bytes), checksums included; returns
+// the datagram's length.
+uint16_t WriteTcpSegment(uint8_t* l3, const TcpSegment& segment);
 
 // RFC 793 ("Reset Generation"): the reset a host sends back for the segment `packet` (parsed as
 // kTcp from `frame`): with its tuple reversed; with its ACK number as sequence if it had one,

@@ -18,7 +18,15 @@ inline constexpr unsigned kAuditRingSize = 4096;
 inline constexpr unsigned kAuditDrainBurst = 512;
 
 enum class AuditEvent : uint8_t { kStart, kEnd };
-enum class FlowEndReason : uint8_t { kNone, kFin, kRst, kIdleTimeout, kTeardown, kIdleReset };
+enum class FlowEndReason : uint8_t {
+  kNone,
+  kFin,
+  kRst,
+  kIdleTimeout,
+  kTeardown,
+  kIdleReset,
+  kBackendDown,
+};
 
 struct AuditRecord {
   nat::FlowKey fwd;        // client -> private endpoint

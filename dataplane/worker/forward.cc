@@ -434,7 +434,9 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
   }
   const SnapshotService* service = snap.Service(target->service);
   if (service == nullptr || !service->HasBackends()) {
-    return DropPacket(w.counters, m, DropReason::kNoBackend);
+    return DropPacket(w.counters, m,
+                      service != nullptr && service->all_unhealthy ? DropReason::kNoHealthyBackend
+                                                                   : DropReason::kNoBackend);
   }
   const uint16_t backend = service->maglev.Pick(hash.value);
   const nat::NewFlow request{.client_to_endpoint = {p.key, hash},
@@ -473,6 +475,15 @@ void DropProviderMiss(Worker& w, const BurstContext& ctx, rte_mbuf* m, const Par
   DropPacket(w.counters, m,
              ctx.snapshot->IsNatIp(p.key.tuple.dst_ip) ? DropReason::kNatIpNoFlow
                                                        : DropReason::kProviderDstNotNatIp);
+}
+
+void PassProbeAnswer(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf* m,
+                     const ParsedPacket& p) {
+  if (!ctx.snapshot->IsNatIp(p.key.tuple.dst_ip)) {
+    return DropPacket(w.counters, m, DropReason::kProviderDstNotNatIp);
+  }
+  w.counters.probe_answers.Add(1);
+  SendToControl(w, port, m);
 }
 
 // kNicVerdicts: the port reports checksum verdicts (PortInfo::checksum_verdicts); on other
@@ -539,6 +550,12 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       p.key.network = network;
     } else {
       p.key.network = nat::kProviderNetwork;
+      // A health probe's answer (no flow ever has a probe port): to the control thread, before
+      // the lookup.
+      if (nat::IsProbePort(p.key.tuple.dst_port)) [[unlikely]] {
+        PassProbeAnswer(w, ctx, port, m, p);
+        continue;
+      }
     }
     keys[n] = p.key;
     tcp[n] = m;

@@ -47,10 +47,25 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
     const control::SnapshotService* s = snap.Service(service);
     return s != nullptr ? s->timeouts : defaults;
   };
+  // probe.onDown reset: a flow whose backend is down ends at the sweep's next visit.
+  auto backend_down = [&](const nat::FlowEntry& e) {
+    const control::SnapshotService* s = snap.Service(e.binding.service_id);
+    if (s == nullptr || s->reset_backends.empty()) [[likely]] {
+      return false;
+    }
+    const Ipv4Be backend = e.binding.rev.tuple.src_ip;
+    return std::find(s->reset_backends.begin(), s->reset_backends.end(), backend) !=
+           s->reset_backends.end();
+  };
   auto on_expire = [&](nat::FlowId, const nat::FlowEntry& e) {
     const nat::FlowBinding& b = e.binding;
     FlowEndReason reason = EndReasonOf(e, snap);
-    if (reason == FlowEndReason::kIdleTimeout && e.state() == nat::TcpState::kEstablished) {
+    if (backend_down(e)) {
+      // Both ends learn at once; the client's next connection goes to a healthy backend.
+      if (e.state() == nat::TcpState::kEstablished) ResetIdleFlow(w, ctx, e);
+      reason = FlowEndReason::kBackendDown;
+      w.counters.flows_backend_down_reset.Add(1);
+    } else if (reason == FlowEndReason::kIdleTimeout && e.state() == nat::TcpState::kEstablished) {
       const control::SnapshotService* service = snap.Service(b.service_id);
       if (service != nullptr && service->tcp_reset_on_idle) {
         ResetIdleFlow(w, ctx, e);
@@ -73,7 +88,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   const uint32_t left = span - w.sweep.visited;
   const uint32_t budget = std::min(budget_limit, left);
   nat::ExpireFlows(table, {.worker = w.index, .now = ctx.now32, .budget = budget},
-                   nat::ExpiryHooks{timeouts_of, on_expire, on_keep});
+                   nat::ExpiryHooks{timeouts_of, on_expire, on_keep, backend_down});
   w.sweep.visited += budget;
   // A whole pass over the shard: publish what it counted (flows by state) and start again.
   if (w.sweep.visited >= span) {

@@ -412,6 +412,8 @@ plk_topo_up() {
 #   --no-state                    no stateDir
 #   --port-macs                   each port's "mac" is its veth end's own
 #   --teardown MODE               the service's connectionTeardown
+#   --tcp-reset                   the service's enableTcpReset
+#   --probe JSON                  the service's probe
 #   --endpoint NAME SUBSCRIPTION NETWORK IP   one more private endpoint of service web
 plk_write_config() {
   python3 - "$@" -- "out=$PLK_CONFIG" "api=$PLK_API" "state=$PLK_WORK/state" \
@@ -428,6 +430,7 @@ parser.add_argument("--no-state", action="store_true")
 parser.add_argument("--port-macs", action="store_true")
 parser.add_argument("--teardown")
 parser.add_argument("--tcp-reset", action="store_true")
+parser.add_argument("--probe", type=json.loads)
 parser.add_argument("--endpoint", nargs=4, action="append", default=[])
 parser.add_argument("topology", nargs="*", help="KEY=VALUE (from lib.sh)")
 args = parser.parse_args()
@@ -460,6 +463,8 @@ if args.teardown:
     service["connectionTeardown"] = args.teardown
 if args.tcp_reset:
     service["enableTcpReset"] = True
+if args.probe:
+    service["probe"] = args.probe
 endpoints = [["pe-a", "sub-a", "net-a", t["pe_ip"]]] + args.endpoint
 with open(t["out"], "w") as f:
     json.dump({"dataplane": dataplane, "networks": networks, "privateLinkServices": [service],
