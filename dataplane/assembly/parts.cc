@@ -115,7 +115,10 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
                                          *options.controller);
     if (!controller.ok()) return controller.status();
     controller_ = std::move(*controller);
-    if (options.health_reports != nullptr) controller_->EnableHealthProbes(options.health_reports);
+    if (options.health_reports != nullptr) {
+      controller_->EnableHealthProbes(options.health_reports);
+      shared_.health_probes = true;
+    }
   }
   return absl::OkStatus();
 }

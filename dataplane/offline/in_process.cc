@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<InProcessDataplane>> InProcessDataplane::Create(
                      .verify_all_tcp_checksums = options.verify_all_tcp_checksums,
                      .clock = &d->clock_,
                      .initial_view = std::move(options.initial_view),
-                     .controller = std::move(options.controller)};
+                     .controller = std::move(options.controller),
+                     .health_reports = options.health_reports};
   InProcessDataplane* self = d.get();
   PortDriver driver{
       .open = [self, &options](rte_mempool* pool) { return self->OpenPorts(options, pool); },

@@ -69,6 +69,8 @@ struct InProcessOptions {
   // worker 0's from-control ring. Without one there is no from-control ring, and the owner
   // publishes the view itself.
   std::optional<std::vector<ProviderPortSetup>> controller;
+  // With a Controller: probe backends, reporting to this (PartsOptions::health_reports).
+  control::HealthReports* health_reports = nullptr;
 };
 
 class InProcessDataplane {

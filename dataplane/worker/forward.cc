@@ -552,7 +552,7 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       p.key.network = nat::kProviderNetwork;
       // A health probe's answer (no flow ever has a probe port): to the control thread, before
       // the lookup.
-      if (nat::IsProbePort(p.key.tuple.dst_port)) [[unlikely]] {
+      if (nat::IsProbePort(p.key.tuple.dst_port) && w.shared->health_probes) [[unlikely]] {
         PassProbeAnswer(w, ctx, port, m, p);
         continue;
       }

@@ -88,6 +88,8 @@ struct DataplaneShared {
   // dataplane.verifyTcpChecksum: all. Otherwise only the segments that would create a flow or
   // change its state are verified (before they do).
   bool verify_all_tcp_checksums = false;
+  // The control thread runs a health prober: provider segments to a probe port are its answers.
+  bool health_probes = false;
 };
 
 struct TxQueue {

@@ -77,6 +77,49 @@ TEST_F(ApiTest, ServiceHasAliasAndReadOnlyFieldsSurviveARoundTrip) {
   EXPECT_EQ(back.body, created.body);
 }
 
+// A probed service shows each backend's health, read-only: what the prober reported last, with
+// the time it did. A GET's body (backendHealth included) can be PUT back.
+TEST_F(ApiTest, ProbedServiceShowsBackendHealth) {
+  json service = kService;
+  service["backends"] = {{{"ip", "192.168.20.11"}}, {{"ip", "192.168.20.12"}}};
+  service["probe"] = {{"protocol", "http"}, {"port", 8443}, {"path", "/healthz"}};
+  ApiResponse created = Call("PUT", "/v1/privateLinkServices/b-svc", service);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.body["probe"], json({{"protocol", "http"},
+                                         {"port", 8443},
+                                         {"path", "/healthz"},
+                                         {"intervalSeconds", 5},
+                                         {"unhealthyThreshold", 2},
+                                         {"healthyThreshold", 2},
+                                         {"timeoutSeconds", 5},
+                                         {"onDown", "keep"}}));
+  // Not probed yet: up, no result.
+  ASSERT_EQ(created.body["backendHealth"].size(), 2u);
+  EXPECT_EQ(created.body["backendHealth"][0]["health"], "Up");
+  EXPECT_TRUE(created.body["backendHealth"][0]["lastResult"].is_null());
+
+  const ServiceId id = control_->model()->services.at("b-svc").id;
+  control_->Report({.service = id,
+                    .backend = Ip("192.168.20.12"),
+                    .passed = false,
+                    .up = false,
+                    .result = "http 503",
+                    .generation = control_->counters().snapshot_generation});
+  ApiResponse got = Call("GET", "/v1/privateLinkServices/b-svc");
+  const json& down = got.body["backendHealth"][1];
+  EXPECT_EQ(down["ip"], "192.168.20.12");
+  EXPECT_EQ(down["health"], "Down");
+  EXPECT_EQ(down["lastResult"], "http 503");
+  EXPECT_EQ(down["probesFailed"], 1);
+  EXPECT_TRUE(down.contains("lastProbeTime") && down.contains("since"));
+  ApiResponse back = Call("PUT", "/v1/privateLinkServices/b-svc", got.body);
+  EXPECT_EQ(back.status, 200) << back.body;
+  // Without a probe there is no health to show.
+  service.erase("probe");
+  ApiResponse plain = Call("PUT", "/v1/privateLinkServices/b-svc", service);
+  EXPECT_FALSE(plain.body.contains("backendHealth"));
+}
+
 TEST_F(ApiTest, ApprovalWorkflowOverHttp) {
   ASSERT_EQ(Call("PUT", "/v1/privateLinkServices/b-svc", kService).status, 201);
   const json endpoint = {{"subscription", "sub-contoso"},

@@ -72,6 +72,45 @@ TEST_F(CliTest, NetworkVerbs) {
   EXPECT_FALSE(model().networks.contains("tailspin"));
 }
 
+TEST_F(CliTest, ProbeOptionsSetChangeAndRemoveTheProbe) {
+  ProcessResult created =
+      Ctl({"service", "create", "p-svc", "--subscription", "sub-b", "--rule", "443:8443",
+           "--backend", "192.168.20.11", "--nat-ip", "192.168.20.200", "--probe",
+           "http:8443/healthz", "--probe-interval", "10", "--probe-unhealthy", "3"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  ASSERT_TRUE(model().services.at("p-svc").probe.has_value());
+  HealthProbe want{.protocol = ProbeProtocol::kHttp,
+                   .port = 8443,
+                   .path = "/healthz",
+                   .interval_seconds = 10,
+                   .unhealthy_threshold = 3,
+                   .timeout_seconds = 10};
+  EXPECT_EQ(*model().services.at("p-svc").probe, want);
+  EXPECT_THAT(created.out, HasSubstr("backendHealth"));
+
+  ProcessResult changed =
+      Ctl({"service", "update", "p-svc", "--probe-on-down", "reset", "--probe-timeout", "2"});
+  ASSERT_EQ(changed.exit_code, 0) << changed.err;
+  want.on_down = ProbeDownAction::kReset;
+  want.timeout_seconds = 2;
+  EXPECT_EQ(*model().services.at("p-svc").probe, want) << "the rest of the probe stays";
+
+  // Refused before anything is sent, or by the API with the field named.
+  ProcessResult bad = Ctl({"service", "update", "p-svc", "--probe", "icmp:1"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("invalid --probe 'icmp:1'"));
+  ProcessResult bad_path = Ctl({"service", "update", "p-svc", "--probe", "http:80"});
+  EXPECT_NE(bad_path.exit_code, 0);
+  EXPECT_THAT(bad_path.err, HasSubstr("probe.path"));
+  EXPECT_EQ(*model().services.at("p-svc").probe, want);
+
+  ASSERT_EQ(Ctl({"service", "update", "p-svc", "--probe", "none"}).exit_code, 0);
+  EXPECT_FALSE(model().services.at("p-svc").probe.has_value());
+  ProcessResult orphan = Ctl({"service", "update", "p-svc", "--probe-interval", "3"});
+  EXPECT_NE(orphan.exit_code, 0);
+  EXPECT_THAT(orphan.err, HasSubstr("need a probe"));
+}
+
 TEST_F(CliTest, ServiceEndpointAndConnectionVerbs) {
   ProcessResult service = Ctl({"service",
                                "create",

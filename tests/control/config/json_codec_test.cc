@@ -151,6 +151,22 @@ TEST(ConfigTest, InvalidDocumentsNameTheField) {
        "privateLinkServices[0].connectionTeardown: must be one of reset, drain"},
       {R"({"privateLinkServices": [{)" + service + R"(, "enableTcpReset": "yes"}]})",
        "privateLinkServices[0].enableTcpReset: must be true or false"},
+      {R"({"privateLinkServices": [{)" + service +
+           R"(, "probe": {"protocol": "udp", "port": 80}}]})",
+       "privateLinkServices[0].probe.protocol: must be one of tcp, http"},
+      {R"({"privateLinkServices": [{)" + service + R"(, "probe": {"protocol": "tcp"}}]})",
+       "privateLinkServices[0].probe.port: required field is missing"},
+      {R"({"privateLinkServices": [{)" + service + R"(, "probe": {"port": 80,
+          "intervalSeconds": 0}}]})",
+       "privateLinkServices[0].probe.intervalSeconds: must be 1..300"},
+      {R"({"privateLinkServices": [{)" + service + R"(, "probe": {"port": 80,
+          "unhealthyThreshold": 101}}]})",
+       "privateLinkServices[0].probe.unhealthyThreshold: must be 1..100"},
+      {R"({"privateLinkServices": [{)" + service + R"(, "probe": {"port": 80,
+          "onDown": "panic"}}]})",
+       "privateLinkServices[0].probe.onDown: must be one of keep, reset"},
+      {R"({"privateLinkServices": [{)" + service + R"(, "probe": {"port": 80, "host": "x"}}]})",
+       "privateLinkServices[0].probe.host: unknown field"},
       {R"({"privateLinkServices": [{"name": "s", "subscription": "sub",
           "loadBalancingRules": [{"frontendPort": 80, "backendPort": 80}]}]})",
        "privateLinkServices[0].natIps: required field is missing"},
@@ -203,6 +219,14 @@ TEST(CodecTest, RequestAcceptsWhatGetReturnsAndIgnoresReadOnlyFields) {
   s.id = 7;
   s.alias = "svc.x.local.privlinkservice";
   s.enable_tcp_reset = true;
+  s.probe = HealthProbe{.protocol = ProbeProtocol::kHttp,
+                        .port = 8080,
+                        .path = "/healthz",
+                        .interval_seconds = 10,
+                        .unhealthy_threshold = 3,
+                        .healthy_threshold = 1,
+                        .timeout_seconds = 4,
+                        .on_down = ProbeDownAction::kReset};
   s.connections.Set("pe", {"pe", 3, "sub-c", "hello", "", ConnectionStatus::kApproved});
   auto decoded = DecodeService(EncodeService(s), "", DecodeMode::kRequest);
   ASSERT_TRUE(decoded.ok()) << decoded.status();

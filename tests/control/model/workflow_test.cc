@@ -226,6 +226,58 @@ TEST_F(WorkflowTest, AtMostEightNatIps) {
   EXPECT_TRUE(PutService(model_, MakeService("big", "sub", nine), context_, "").ok());
 }
 
+// A probe is checked whole: each field's rule, named in the error; a refused one changes nothing.
+TEST_F(WorkflowTest, ProbeFieldsAreValidated) {
+  struct Case {
+    const char* what;
+    HealthProbe probe;
+    const char* error;  // "" = accepted
+  };
+  const HealthProbe tcp{.port = 5432};
+  const HealthProbe http{.protocol = ProbeProtocol::kHttp, .port = 80, .path = "/healthz"};
+  auto with = [](HealthProbe p, auto&& change) {
+    change(p);
+    return p;
+  };
+  const Case cases[] = {
+      {"tcp", tcp, ""},
+      {"http", http, ""},
+      {"no port", with(tcp, [](HealthProbe& p) { p.port = 0; }), "probe.port: must be 1..65535"},
+      {"http without a path", with(http, [](HealthProbe& p) { p.path = ""; }),
+       "probe.path: an http probe needs a path starting with '/'"},
+      {"relative path", with(http, [](HealthProbe& p) { p.path = "healthz"; }),
+       "probe.path: an http probe needs a path starting with '/'"},
+      {"path with a space", with(http, [](HealthProbe& p) { p.path = "/a b"; }),
+       "probe.path: only printable characters without spaces"},
+      {"path with a line break", with(http, [](HealthProbe& p) { p.path = "/a\r\nHost: x"; }),
+       "probe.path: only printable characters without spaces"},
+      {"long path", with(http, [](HealthProbe& p) { p.path = "/" + std::string(255, 'a'); }),
+       "probe.path: longer than 255 bytes"},
+      {"tcp with a path", with(tcp, [](HealthProbe& p) { p.path = "/"; }),
+       "probe.path: only an http probe has a path"},
+      {"interval 0", with(tcp, [](HealthProbe& p) { p.interval_seconds = 0; }),
+       "probe.intervalSeconds: must be 1..300"},
+      {"threshold 0", with(tcp, [](HealthProbe& p) { p.healthy_threshold = 0; }),
+       "probe.healthyThreshold: must be 1..100"},
+      {"timeout past the interval", with(tcp, [](HealthProbe& p) { p.timeout_seconds = 6; }),
+       "probe.timeoutSeconds: must be 1..intervalSeconds (5)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ServiceRequest request = MakeService("probed", "sub", {Ip("192.168.10.210")});
+    request.service.probe = c.probe;
+    const Model before = model_;
+    const absl::Status status = PutService(model_, request, context_, "").status();
+    if (std::string(c.error).empty()) {
+      EXPECT_TRUE(status.ok()) << status;
+      ASSERT_TRUE(DeleteService(model_, "probed").ok());
+    } else {
+      EXPECT_THAT(Msg(status), HasSubstr(c.error));
+      EXPECT_TRUE(model_ == before);
+    }
+  }
+}
+
 TEST_F(WorkflowTest, AutoApprovalMustBeWithinVisibility) {
   struct Case {
     std::vector<std::string> visibility, auto_approval;

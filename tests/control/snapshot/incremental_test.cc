@@ -186,3 +186,58 @@ TEST_F(IncrementalSnapshotTest, AChangeToOneEndpointSharesTheOtherBuckets) {
 
 }  // namespace
 }  // namespace privlink::control
+
+namespace privlink::control {
+namespace {
+
+// A backend's health changes no model: the build is told which services to redo. Their entries
+// then equal a full build's (Maglev table included) and the others stay shared.
+TEST(IncrementalHealthTest, AHealthChangeRedoesItsServiceLikeAFullBuild) {
+  SequentialUuids uuids;
+  WorkflowContext context;
+  context.uuids = &uuids;
+  Model model;
+  for (int s = 0; s < 2; ++s) {
+    const std::string nat = "192.168.20." + std::to_string(100 + s);
+    ServiceRequest r = MakeService("s" + std::to_string(s), "prov", {Ip(nat.c_str())});
+    r.service.backends.clear();
+    for (int b = 0; b < 3; ++b) {
+      const std::string ip = "192.168.10." + std::to_string(10 * s + b + 11);
+      r.service.backends.push_back({Ip(ip.c_str()), 1, BackendState::kActive});
+    }
+    r.service.probe = HealthProbe{.port = 8080, .on_down = ProbeDownAction::kReset};
+    const absl::Status put = PutService(model, r, context, "").status();
+    ASSERT_TRUE(put.ok()) << put;
+  }
+  BackendDownSet down;
+  SnapshotOptions options{.maglev_table_size = 251, .down_backends = &down};
+  auto first = BuildSnapshot(model, 1, options);
+  ASSERT_TRUE(first.ok());
+  const ServiceId s0 = model.services.at("s0").id;
+  const ServiceId s1 = model.services.at("s1").id;
+  const Ipv4Be gone = Ip("192.168.10.12");
+  ASSERT_TRUE(down.Set(s0, gone, true));
+  const ServiceId changed[] = {s0};
+  auto incremental = BuildSnapshot(
+      model, 2, options, {.snapshot = first->get(), .model = &model, .health_changed = changed});
+  auto full = BuildSnapshot(model, 2, options);
+  ASSERT_TRUE(incremental.ok() && full.ok());
+  const SnapshotService& got = *(*incremental)->Service(s0);
+  const SnapshotService& want = *(*full)->Service(s0);
+  EXPECT_EQ(got.backends, want.backends);
+  EXPECT_FALSE(got.backends[1].healthy);
+  EXPECT_EQ(got.reset_backends, std::vector<Ipv4Be>{gone});
+  ASSERT_EQ(got.maglev.size(), want.maglev.size());
+  for (uint32_t i = 0; i < got.maglev.size(); ++i) {
+    ASSERT_EQ(got.maglev.Pick(i), want.maglev.Pick(i)) << "slot " << i;
+    ASSERT_NE(got.maglev.Pick(i), 1u) << "the down backend keeps no slot";
+  }
+  EXPECT_EQ((*incremental)->services[s1], (*first)->services[s1]) << "the other service shared";
+  // Without being told, the build keeps the previous entry: health is not in the models.
+  auto untold = BuildSnapshot(model, 2, options, {.snapshot = first->get(), .model = &model});
+  ASSERT_TRUE(untold.ok());
+  EXPECT_EQ((*untold)->services[s0], (*first)->services[s0]);
+}
+
+}  // namespace
+}  // namespace privlink::control

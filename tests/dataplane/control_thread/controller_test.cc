@@ -110,7 +110,8 @@ const MacAddress* KnownMac(const WorkerHarness& h, Ipv4Be ip) {
 
 class ControllerTest : public ::testing::Test {
  protected:
-  ControllerTest() : h_({.backend_macs = false, .controller = true}) {}
+  ControllerTest() : ControllerTest({.backend_macs = false, .controller = true}) {}
+  explicit ControllerTest(const HarnessOptions& options) : h_(options) {}
 
   void TearDown() override {
     h_.controller().Drain();
@@ -491,6 +492,107 @@ TEST_F(ControllerTest, DrainFreesHeldPacketsAndTheQueue) {
   EXPECT_EQ(h_.ToControlCount(), 0u);
   EXPECT_TRUE(h_.TakeFromControl().empty()) << "Drain sends nothing";
   EXPECT_EQ(h_.MbufsInUse(), 0u);
+}
+
+// ---- health probes ----
+
+class HealthProbeWiringTest : public ControllerTest {
+ protected:
+  HealthProbeWiringTest()
+      : ControllerTest({.backend_macs = false, .controller = true, .health_probes = true}) {}
+
+  // Probes every second; one result decides.
+  void SetUp() override {
+    ASSERT_TRUE(h_.Change([](control::Model& m, const control::WorkflowContext&) {
+                    control::HealthProbe probe;
+                    probe.port = kBackendPort;
+                    probe.interval_seconds = 1;
+                    probe.timeout_seconds = 1;
+                    probe.unhealthy_threshold = 1;
+                    probe.healthy_threshold = 1;
+                    m.services.MutableAt(kService).probe = probe;
+                    return absl::OkStatus();
+                  }).ok());
+    StartUp();
+    for (const Ipv4Be b : kBackends) h_.Inject(kProvider, BackendReply(b, BackendMac(b)));
+    h_.Poll();
+    h_.PollController();
+    h_.TakeFromControl();
+  }
+  bool Healthy(Ipv4Be backend) {
+    const control::ServiceId id = h_.control().model()->services.at(kService).id;
+    for (const control::SnapshotBackend& b : h_.snapshot().Service(id)->backends) {
+      if (b.ip == backend) return b.healthy;
+    }
+    return false;
+  }
+};
+
+struct SentSegment {
+  uint16_t port;
+  ParsedPacket p;
+  uint32_t seq;
+  uint32_t ack;
+};
+
+std::vector<SentSegment> Segments(const std::vector<ControlFrame>& frames) {
+  std::vector<SentSegment> out;
+  for (const ControlFrame& f : frames) {
+    const PacketView view(f.bytes.data(), f.bytes.size());
+    const ParsedPacket p = ParsePacket(view);
+    EXPECT_EQ(p.verdict, ParseVerdict::kTcp);
+    EXPECT_TRUE(TcpChecksumIntact(view, p));
+    out.push_back({f.port, p, view.LoadHost32(p.l4_offset + kTcpSeqOffset),
+                   view.LoadHost32(p.l4_offset + kTcpAckOffset)});
+  }
+  return out;
+}
+
+TEST_F(HealthProbeWiringTest, ProbesLeaveFromTheNatIpAndTheirAnswersReachTheControlPlane) {
+  h_.clock().Advance(1001);
+  h_.PollController();
+  const std::vector<SentSegment> syns = Segments(h_.TakeFromControl());
+  ASSERT_EQ(syns.size(), kBackends.size()) << "one SYN per backend within an interval";
+  for (const SentSegment& s : syns) {
+    EXPECT_EQ(s.port, kProvider);
+    EXPECT_EQ(s.p.tcp_flags, kTcpSyn);
+    EXPECT_EQ(s.p.key.tuple.src_ip, kNatIps[0]);
+    EXPECT_TRUE(nat::IsProbePort(s.p.key.tuple.src_port));
+    EXPECT_EQ(s.p.key.tuple.dst_port, HostToBe16(kBackendPort));
+    EXPECT_EQ(s.p.dst_mac, BackendMac(s.p.key.tuple.dst_ip)) << "through the resolved next hop";
+    EXPECT_EQ(s.p.src_mac, kProviderMac);
+  }
+  // The first backend refuses, the second accepts: the answers come in through the worker.
+  const SentSegment& refused = syns[0];
+  const SentSegment& accepted = syns[1];
+  const NatTuple refused_at{refused.p.key.tuple.src_ip, refused.p.key.tuple.src_port};
+  const NatTuple accepted_at{accepted.p.key.tuple.src_ip, accepted.p.key.tuple.src_port};
+  const Frame rst = BuildTcpFrame(
+      FromBackend(refused.p.key.tuple.dst_ip, refused_at, kTcpRst | kTcpAck, 0, refused.seq + 1));
+  h_.Inject(kProvider, rst);
+  h_.Inject(kProvider, BuildTcpFrame(FromBackend(accepted.p.key.tuple.dst_ip, accepted_at,
+                                                 kTcpSyn | kTcpAck, 9000, accepted.seq + 1)));
+  h_.Poll();
+  EXPECT_EQ(h_.ToControlCount(), 2u) << "passed on before the flow lookup";
+  EXPECT_TRUE(h_.TakeSent(kProvider).empty());
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+  h_.PollController();
+  EXPECT_FALSE(Healthy(refused.p.key.tuple.dst_ip));
+  EXPECT_TRUE(Healthy(accepted.p.key.tuple.dst_ip));
+  // The accepted probe ends with a RST at the sequence after the SYN.
+  const std::vector<SentSegment> after = Segments(h_.TakeFromControl());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].p.tcp_flags, kTcpRst | kTcpAck);
+  EXPECT_EQ(after[0].p.key.tuple, accepted.p.key.tuple);
+  EXPECT_EQ(after[0].seq, accepted.seq + 1);
+  EXPECT_EQ(after[0].ack, 9001u);
+
+  // The same RST again answers no probe in progress: dropped by name.
+  h_.Inject(kProvider, rst);
+  h_.Poll();
+  h_.PollController();
+  EXPECT_EQ(Drops(DropReason::kProbeStray), 1u);
+  EXPECT_EQ(h_.shared().health_probes, true);
 }
 
 }  // namespace

@@ -127,6 +127,7 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
     provider.port = kProvider;
     provider.subnet = *subnet;
     in.controller = std::vector<ProviderPortSetup>{provider};
+    if (options.health_probes) in.health_reports = control_.get();
   }
   auto dataplane = InProcessDataplane::Create(std::move(in), control_->publisher());
   Require(dataplane.ok(), "dataplane: " + std::string(dataplane.status().message()));

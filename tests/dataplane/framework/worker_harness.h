@@ -87,6 +87,8 @@ struct HarnessOptions {
   // to_control ring and sending through the worker's from_control ring. It publishes its own
   // neighbour view at once, replacing the one `backend_macs` describes: no MAC is known.
   bool controller = false;
+  // With the Controller: it probes backends and reports to the harness's control plane.
+  bool health_probes = false;
   // Sizes, small in the exhaustion tests (tests/dataplane/resilience_test.cc).
   uint32_t flow_capacity = 4096;
   unsigned pool_size = 511;     // no per-lcore cache, so the in-use count is exact
