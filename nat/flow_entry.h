@@ -40,7 +40,11 @@ struct FlowBinding {
   RewriteDelta delta;          // checksum delta of the in2out rewrite (computed at creation)
   uint8_t client_mac[6] = {};  // where out2in frames go (learned from the flow's first packet)
   uint16_t service_id = 0;     // control plane ids: stats and timeouts are looked up by them
-  uint32_t endpoint_id = 0;
+  uint16_t endpoint_id = 0;    // (endpoint ids are below 2^16: control/model/ids.h)
+  // The length of the PROXY protocol header privlink writes at the start of the stream towards
+  // the backend (0: none): every client sequence number is this much higher at the backend.
+  uint8_t stream_shift = 0;
+  uint8_t reserved = 0;
 
   const FlowKey& key(FlowDirection d) const { return d == FlowDirection::kIn2Out ? fwd : rev; }
   // The tuple a packet travelling in `d` leaves with: the other direction's, reversed.
@@ -57,17 +61,20 @@ static_assert(sizeof(FlowBinding) == 48);
 
 // A flow's status word, from the low bits: the TCP state (3 bits), live (1: set by the owner at
 // insert, cleared at removal), the NAT IP's position in its service's list (4: lists only grow,
-// so per-NAT-IP gauges can go down when the flow ends even if the service is gone by then), and
-// the creation time as 24-bit ticks of 256 ms (they wrap after 49.7 days, like TimeMs32 itself,
-// at a resolution fine for ages and audit durations). One word, so that the workers' CAS on the
-// state and the owner's removal are both read-modify-writes of it and neither loses the other.
+// so per-NAT-IP gauges can go down when the flow ends even if the service is gone by then),
+// PROXY header pending (1: set at insert for a flow with a stream shift, cleared when the
+// backend has acknowledged the header), and the creation time as 23-bit ticks of 256 ms (they
+// wrap after 24.8 days, at a resolution fine for ages and audit durations). One word, so that the
+// workers' CAS on the state, the clearing of the pending bit and the owner's removal are all
+// read-modify-writes of it and none loses another.
 inline constexpr uint32_t kFlowStateMask = 0x7;
 inline constexpr uint32_t kFlowLive = 0x8;
 inline constexpr unsigned kFlowNatIpIndexShift = 4;
 inline constexpr uint32_t kFlowNatIpIndexMask = 0xf;  // up to 16 NAT IPs per service
-inline constexpr unsigned kFlowTickShift = 8;         // milliseconds -> 256 ms ticks
-inline constexpr unsigned kFlowCreatedShift = 8;      // the word's top 24 bits
-inline constexpr uint32_t kFlowTickMask = 0xffffff;
+inline constexpr uint32_t kFlowProxyPending = 0x100;
+inline constexpr unsigned kFlowTickShift = 8;     // milliseconds -> 256 ms ticks
+inline constexpr unsigned kFlowCreatedShift = 9;  // the word's top 23 bits
+inline constexpr uint32_t kFlowTickMask = 0x7fffff;
 static_assert(static_cast<uint32_t>(TcpState::kCount) <= kFlowStateMask + 1);
 
 struct alignas(32) FlowEntry {
@@ -94,15 +101,22 @@ struct alignas(32) FlowEntry {
     return static_cast<uint8_t>((status.load(std::memory_order_relaxed) >> kFlowNatIpIndexShift) &
                                 kFlowNatIpIndexMask);
   }
-  // Milliseconds since the flow was created (256 ms resolution, modulo 49.7 days).
+  // The PROXY header went out and the backend has not acknowledged all of it yet.
+  bool proxy_pending() const {
+    return (status.load(std::memory_order_relaxed) & kFlowProxyPending) != 0;
+  }
+  void ClearProxyPending() { status.fetch_and(~kFlowProxyPending, std::memory_order_relaxed); }
+  // Milliseconds since the flow was created (256 ms resolution, modulo 24.8 days).
   uint32_t AgeMs(TimeMs32 now) const {
     const uint32_t created = status.load(std::memory_order_relaxed) >> kFlowCreatedShift;
     return (((now >> kFlowTickShift) - created) & kFlowTickMask) << kFlowTickShift;
   }
 
-  // The owner, before the entry is published: live, kSynSent, created `now`.
+  // The owner, before the entry is published: live, kSynSent, created `now`, its PROXY header
+  // pending if it has a stream shift.
   void Publish(TimeMs32 now, uint8_t nat_ip_index) {
     const uint32_t word = static_cast<uint32_t>(TcpState::kSynSent) | kFlowLive |
+                          (binding.stream_shift != 0 ? kFlowProxyPending : 0) |
                           (uint32_t{nat_ip_index} & kFlowNatIpIndexMask) << kFlowNatIpIndexShift |
                           ((now >> kFlowTickShift) & kFlowTickMask) << kFlowCreatedShift;
     status.store(word, std::memory_order_relaxed);

@@ -28,7 +28,8 @@ SetupOutcome<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint3
   b.delta = ComputeRewriteDelta(b.fwd.tuple, b.TranslatedTuple(FlowDirection::kIn2Out));
   if (request.client_mac != nullptr) std::memcpy(b.client_mac, request.client_mac, 6);
   b.service_id = request.service_id;
-  b.endpoint_id = request.endpoint_id;
+  b.endpoint_id = static_cast<uint16_t>(request.endpoint_id);
+  b.stream_shift = request.stream_shift;
   uint8_t nat_ip_index = 0;
   for (size_t i = 0; i < request.nat_ips.size(); ++i) {
     if (request.nat_ips[i] == nat->ip) nat_ip_index = static_cast<uint8_t>(i);

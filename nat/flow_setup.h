@@ -27,6 +27,7 @@ struct NewFlow {
   uint32_t endpoint_id = 0;
   const uint8_t* client_mac = nullptr;  // 6 bytes, or nullptr
   uint32_t syn_seq = 0;                 // the SYN's sequence number, host order
+  uint8_t stream_shift = 0;             // FlowBinding::stream_shift
 };
 
 // The new flow's id, or the failure (nat/setup_failures.def) the dataplane counts the SYN under:

@@ -224,6 +224,8 @@ void AddServiceOptions(po::options_description& d) {
       "idle-timeout", po::value<int>(), "idle timeout in minutes (4..124)")(
       "teardown", po::value<std::string>(), "reset|drain: ending an approved connection")(
       "tcp-reset", po::value<bool>(), "true|false: reset established flows at their idle timeout")(
+      "proxy-protocol", po::value<bool>(),
+      "true|false: a PROXY protocol v2 header with the endpoint's LinkID starts each connection")(
       "probe", po::value<std::string>(), "backend health probe: tcp:PORT, http:PORT/PATH, or none")(
       "probe-interval", po::value<int>(), "seconds between probes (1..300, default 5)")(
       "probe-timeout", po::value<int>(), "seconds a probe may take (1..interval)")(
@@ -275,6 +277,7 @@ void ApplyServiceOptions(const po::variables_map& vm, json& body) {
   if (auto v = Opt<int>(vm, "idle-timeout")) body["idleTimeoutMinutes"] = *v;
   if (auto v = Opt<std::string>(vm, "teardown")) body["connectionTeardown"] = *v;
   if (auto v = Opt<bool>(vm, "tcp-reset")) body["enableTcpReset"] = *v;
+  if (auto v = Opt<bool>(vm, "proxy-protocol")) body["enableProxyProtocol"] = *v;
   ApplyProbeOptions(vm, body);
 }
 

@@ -44,6 +44,8 @@ Connection ReadConnectionState(JsonObjectReader& r) {
   c.description = r.String("description", "");
   c.status = EnumField(r, "status", ConnectionStatus::kPending,
                        "Pending, Approved, Rejected, Disconnected", ParseConnectionStatus);
+  c.link_id = static_cast<uint32_t>(
+      r.Integer("linkIdentifier", 1, UINT32_MAX, int64_t{kRestoredLinkIdBase} + c.endpoint_id));
   r.Ignore("name");
   return c;
 }
@@ -61,9 +63,8 @@ HealthProbe ReadProbe(JsonObjectReader& r) {
       "unhealthyThreshold", kMinProbeThreshold, kMaxProbeThreshold, kDefaultProbeThreshold));
   p.healthy_threshold = static_cast<uint32_t>(r.Integer(
       "healthyThreshold", kMinProbeThreshold, kMaxProbeThreshold, kDefaultProbeThreshold));
-  p.timeout_seconds = static_cast<uint32_t>(
-      r.Integer("timeoutSeconds", kMinProbeIntervalSeconds, kMaxProbeIntervalSeconds,
-                p.interval_seconds));
+  p.timeout_seconds = static_cast<uint32_t>(r.Integer(
+      "timeoutSeconds", kMinProbeIntervalSeconds, kMaxProbeIntervalSeconds, p.interval_seconds));
   p.on_down = EnumField(r, "onDown", ProbeDownAction::kKeep, "keep, reset", ParseProbeDownAction);
   return p;
 }
@@ -85,7 +86,8 @@ ConnectionRequest ReadConnectionRequest(JsonObjectReader& r) {
   c.status = EnumField(r, "status", ConnectionStatus::kApproved,
                        "Pending, Approved, Rejected, Disconnected", ParseConnectionStatus);
   c.description = r.String("description", "");
-  for (const char* read_only : {"name", "privateEndpointId", "subscription", "requestMessage"}) {
+  for (const char* read_only :
+       {"name", "privateEndpointId", "subscription", "requestMessage", "linkIdentifier"}) {
     r.Ignore(read_only);
   }
   return c;
@@ -149,6 +151,7 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
   s.connection_teardown = EnumField(r, "connectionTeardown", TeardownPolicy::kReset, "reset, drain",
                                     ParseTeardownPolicy);
   s.enable_tcp_reset = r.Boolean("enableTcpReset", false);
+  s.enable_proxy_protocol = r.Boolean("enableProxyProtocol", false);
   r.Object("probe", [&](JsonObjectReader& probe) { s.probe = ReadProbe(probe); });
   if (mode == DecodeMode::kState) {
     s.id = static_cast<ServiceId>(r.Integer("id", 1, kServiceIdLimit - 1));
@@ -186,9 +189,12 @@ absl::StatusOr<PrivateEndpoint> DecodeEndpoint(const json& value, std::string_vi
     e.id = static_cast<EndpointId>(r.Integer("id", 1, kEndpointIdLimit - 1));
     e.service_id =
         static_cast<ServiceId>(r.Integer("privateLinkServiceId", 1, kServiceIdLimit - 1));
+    e.link_id = static_cast<uint32_t>(
+        r.Integer("linkIdentifier", 1, UINT32_MAX, int64_t{kRestoredLinkIdBase} + e.id));
   } else {
     r.Ignore("id");
     r.Ignore("privateLinkServiceId");
+    r.Ignore("linkIdentifier");
   }
   return Finish(r, std::move(e));
 }
@@ -253,7 +259,8 @@ json EncodeConnection(const Connection& c) {
               {"subscription", c.subscription},
               {"requestMessage", c.request_message},
               {"description", c.description},
-              {"status", std::string(ConnectionStatusName(c.status))}};
+              {"status", std::string(ConnectionStatusName(c.status))},
+              {"linkIdentifier", c.link_id}};
 }
 
 json EncodeService(const PrivateLinkService& s) {
@@ -281,7 +288,8 @@ json EncodeService(const PrivateLinkService& s) {
            {"fqdns", s.fqdns},
            {"idleTimeoutMinutes", s.idle_timeout_minutes},
            {"connectionTeardown", std::string(TeardownPolicyName(s.connection_teardown))},
-           {"enableTcpReset", s.enable_tcp_reset}};
+           {"enableTcpReset", s.enable_tcp_reset},
+           {"enableProxyProtocol", s.enable_proxy_protocol}};
   if (s.probe) out["probe"] = EncodeProbe(*s.probe);
   out["id"] = s.id;
   out["alias"] = s.alias;
@@ -300,6 +308,7 @@ json EncodeEndpoint(const Model& model, const PrivateEndpoint& e) {
       {"requestMessage", e.request_message},
       {"id", e.id},
       {"privateLinkServiceId", e.service_id},
+      {"linkIdentifier", e.link_id},
       {"connectionStatus", std::string(ConnectionStatusName(EndpointConnectionStatus(model, e)))}};
 }
 
@@ -322,7 +331,8 @@ json EncodeState(const Model& model) {
   state["version"] = kStateVersion;
   state["idCursors"] = {{"network", model.cursors.network},
                         {"service", model.cursors.service},
-                        {"endpoint", model.cursors.endpoint}};
+                        {"endpoint", model.cursors.endpoint},
+                        {"linkId", model.cursors.link_id}};
   return state;
 }
 
@@ -336,6 +346,8 @@ absl::StatusOr<Model> DecodeState(const json& state) {
         model.cursors.network = static_cast<uint32_t>(c.Integer("network", 0, kNetworkIdLimit));
         model.cursors.service = static_cast<uint32_t>(c.Integer("service", 0, kServiceIdLimit));
         model.cursors.endpoint = static_cast<uint32_t>(c.Integer("endpoint", 0, kEndpointIdLimit));
+        model.cursors.link_id =
+            static_cast<uint32_t>(c.Integer("linkId", 0, kRestoredLinkIdBase - 1, 0));
       },
       /*required=*/true);
   // Each list element is decoded by the codec in kState mode, then checked like a request.

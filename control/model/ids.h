@@ -26,6 +26,14 @@ inline constexpr uint32_t kServiceIdLimit = 0xffff;                     // ids 1
 // far above the endpoints one daemon serves.
 inline constexpr uint32_t kEndpointIdLimit = 1u << 16;  // ids 1 .. 65535
 
+// A private endpoint's LinkID: the 32-bit number that names it to the provider (in the PROXY
+// protocol v2 header's Azure TLV, and as `linkIdentifier`). Given at creation from a persisted
+// cursor, in Azure's range (its LinkIDs read like 0x20000000 + n); never changes afterwards.
+inline constexpr uint32_t kFirstLinkId = 0x20000000;
+// LinkIDs of endpoints stored before LinkIDs existed: derived from the endpoint's id, in a range
+// the cursor never reaches first.
+inline constexpr uint32_t kRestoredLinkIdBase = 0x10000000;
+
 // What happens to established flows when a connection stops carrying traffic (rejected, deleted,
 // or its endpoint deleted). `reset` (default) sends a TCP RST to both sides at once, so clients
 // fail fast instead of hanging on a silent peer; `drain` lets existing flows run to their end

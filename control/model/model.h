@@ -65,6 +65,7 @@ struct Connection {
   std::string request_message;  // from the endpoint
   std::string description;      // the provider's note on approve/reject
   ConnectionStatus status = ConnectionStatus::kPending;
+  uint32_t link_id = 0;  // the endpoint's LinkID
   bool operator==(const Connection&) const = default;
 };
 
@@ -81,8 +82,8 @@ struct HealthProbe {
   uint16_t port = 0;  // on the backend, host order
   std::string path;   // http only: the request target, starting with '/'
   uint32_t interval_seconds = kDefaultProbeIntervalSeconds;
-  uint32_t unhealthy_threshold = kDefaultProbeThreshold;  // failures in a row to mark it down
-  uint32_t healthy_threshold = kDefaultProbeThreshold;    // successes in a row to bring it back
+  uint32_t unhealthy_threshold = kDefaultProbeThreshold;    // failures in a row to mark it down
+  uint32_t healthy_threshold = kDefaultProbeThreshold;      // successes in a row to bring it back
   uint32_t timeout_seconds = kDefaultProbeIntervalSeconds;  // 1..interval, default the interval
   ProbeDownAction on_down = ProbeDownAction::kKeep;
 
@@ -105,6 +106,9 @@ struct PrivateLinkService {
   // An established flow that reaches its idle timeout is reset both ways (a RST each end accepts)
   // instead of vanishing silently.
   bool enable_tcp_reset = false;
+  // Every connection's first bytes at the backend are a PROXY protocol v2 header with the client's
+  // address and the endpoint's LinkID (Azure's TLV 0xEE).
+  bool enable_proxy_protocol = false;
   std::optional<HealthProbe> probe;
   // Read-only, set by the control plane.
   ServiceId id = kNoService;
@@ -125,6 +129,7 @@ struct PrivateEndpoint {
   // Read-only, set by the control plane.
   EndpointId id = kNoEndpoint;
   ServiceId service_id = kNoService;  // the service the connection was made to
+  uint32_t link_id = 0;               // LinkID (kFirstLinkId + n), given at creation
 
   bool operator==(const PrivateEndpoint&) const = default;
 };
@@ -134,6 +139,7 @@ struct IdCursors {
   uint32_t network = 0;
   uint32_t service = 0;
   uint32_t endpoint = 0;
+  uint32_t link_id = 0;  // LinkIDs given so far: the next is kFirstLinkId + link_id + 1
   bool operator==(const IdCursors&) const = default;
 };
 

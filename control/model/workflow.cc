@@ -411,9 +411,13 @@ absl::StatusOr<ChangeKind> PutEndpoint(Model& model, const PrivateEndpoint& requ
   PrivateEndpoint created = requested;
   created.id = *id;
   created.service_id = service.id;
+  // 2^28 LinkIDs before the cursor wraps into the range again (ids are not reused before that).
+  model.cursors.link_id = (model.cursors.link_id + 1) & (kRestoredLinkIdBase - 1);
+  created.link_id = kFirstLinkId + model.cursors.link_id;
   Connection connection;
   connection.private_endpoint = created.name;
   connection.endpoint_id = created.id;
+  connection.link_id = created.link_id;
   connection.subscription = created.subscription;
   connection.request_message = created.request_message;
   connection.status = Contains(service.auto_approval, created.subscription)

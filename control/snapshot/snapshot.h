@@ -114,6 +114,7 @@ struct SnapshotService {
   nat::TcpTimeouts timeouts;  // established_ms from idleTimeoutMinutes
   TeardownPolicy teardown = TeardownPolicy::kReset;
   bool tcp_reset_on_idle = false;  // enableTcpReset
+  bool proxy_protocol = false;     // enableProxyProtocol
 
   bool HasBackends() const { return maglev.size() != 0; }
 };
@@ -139,6 +140,8 @@ struct Snapshot {
   // each change: 200 kB at 50,000 endpoints) so the fast path pays no extra indirection.
   std::vector<EndpointEntry> endpoints;
   BucketedMap<EndpointId, std::string> endpoint_names;  // diagnostics only
+  // Each endpoint's LinkID, read when a PROXY protocol header is written (handshake, resends).
+  BucketedMap<EndpointId, uint32_t> link_ids;
   // Indexed by ServiceId; shared with the previous snapshot when the service did not change, so
   // an unrelated change does not rebuild Maglev tables.
   std::vector<std::shared_ptr<const SnapshotService>> services;

@@ -30,6 +30,7 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
                                     : service.idle_timeout_minutes * kMsPerMinute;
   out.teardown = service.connection_teardown;
   out.tcp_reset_on_idle = service.enable_tcp_reset;
+  out.proxy_protocol = service.enable_proxy_protocol;
   if (service.probe) {
     const HealthProbe& p = *service.probe;
     out.probe = SnapshotProbe{.protocol = p.protocol,
@@ -51,7 +52,8 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
 bool CanReuse(const SnapshotService& fresh, const SnapshotService& old, uint32_t table_size) {
   return fresh.name == old.name && fresh.nat_ips == old.nat_ips && fresh.backends == old.backends &&
          SameTimeouts(fresh.timeouts, old.timeouts) && fresh.teardown == old.teardown &&
-         fresh.tcp_reset_on_idle == old.tcp_reset_on_idle && fresh.probe == old.probe &&
+         fresh.tcp_reset_on_idle == old.tcp_reset_on_idle &&
+         fresh.proxy_protocol == old.proxy_protocol && fresh.probe == old.probe &&
          fresh.reset_backends == old.reset_backends &&
          (!old.HasBackends() || old.maglev.size() == table_size);
 }
@@ -154,14 +156,17 @@ class EndpointTables {
   void AddConnection(const PrivateLinkService& service, const Connection& connection) {
     Entry(connection.endpoint_id) = {service.id, false, service.connection_teardown};
     snapshot_.endpoint_names.Set(connection.endpoint_id, connection.private_endpoint);
+    snapshot_.link_ids.Set(connection.endpoint_id, connection.link_id);
   }
   void RemoveConnection(const Connection& connection) {
     Entry(connection.endpoint_id) = EndpointEntry{};
     snapshot_.endpoint_names.Erase(connection.endpoint_id);
+    snapshot_.link_ids.Erase(connection.endpoint_id);
   }
 
   void AddEndpoint(const PrivateEndpoint& endpoint) {
     snapshot_.endpoint_names.Set(endpoint.id, endpoint.name);
+    snapshot_.link_ids.Set(endpoint.id, endpoint.link_id);
     const NetworkId network = model_.networks.at(endpoint.network).id;
     snapshot_.endpoints_by_ip.Set({network, endpoint.ip}, endpoint.id);
     const PrivateLinkService* service = services_[endpoint.service_id];
@@ -178,6 +183,7 @@ class EndpointTables {
   }
   void RemoveEndpoint(const PrivateEndpoint& endpoint) {
     snapshot_.endpoint_names.Erase(endpoint.id);
+    snapshot_.link_ids.Erase(endpoint.id);
     Entry(endpoint.id) = EndpointEntry{};
     auto network = model_.networks.find(endpoint.network);
     if (network == model_.networks.end()) return;
@@ -377,6 +383,7 @@ absl::StatusOr<std::unique_ptr<Snapshot>> BuildSnapshot(const Model& model, uint
     snapshot->pe_lookup = previous.snapshot->pe_lookup;
     snapshot->endpoints_by_ip = previous.snapshot->endpoints_by_ip;
     snapshot->endpoint_names = previous.snapshot->endpoint_names;
+    snapshot->link_ids = previous.snapshot->link_ids;
     UpdateEndpoints(*previous.model, model, *snapshot);
   } else {
     if (auto s = BuildAllServices(model, options, previous.snapshot, *snapshot); !s.ok()) return s;

@@ -30,8 +30,10 @@ std::string EndpointDocument(const PrivateEndpoint& endpoint) {
 }
 
 std::string CursorsDocument(const IdCursors& cursors) {
-  return Dump(json{
-      {"network", cursors.network}, {"service", cursors.service}, {"endpoint", cursors.endpoint}});
+  return Dump(json{{"network", cursors.network},
+                   {"service", cursors.service},
+                   {"endpoint", cursors.endpoint},
+                   {"linkId", cursors.link_id}});
 }
 
 RowOp Put(std::string_view kind, const std::string& name, std::string document) {
@@ -138,6 +140,7 @@ absl::StatusOr<IdCursors> DecodeCursors(const json& document, const std::string&
   cursors.network = static_cast<uint32_t>(r.Integer("network", 0, kNetworkIdLimit));
   cursors.service = static_cast<uint32_t>(r.Integer("service", 0, kServiceIdLimit));
   cursors.endpoint = static_cast<uint32_t>(r.Integer("endpoint", 0, kEndpointIdLimit));
+  cursors.link_id = static_cast<uint32_t>(r.Integer("linkId", 0, kRestoredLinkIdBase - 1, 0));
   if (auto s = r.Finish(); !s.ok()) return s;
   return cursors;
 }

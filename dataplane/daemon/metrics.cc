@@ -74,6 +74,12 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
                                        "Health probe TCP segments, by direction.");
   AddCounter(probe_segments, {{"direction", "sent"}}, sample.probe_segments_sent);
   AddCounter(probe_segments, {{"direction", "received"}}, sample.probe_answers);
+  auto& proxy = CounterFamily(registry, "privlink_proxy_headers_total",
+                              "PROXY protocol v2 headers written into connections' streams "
+                              "(enableProxyProtocol): first sends, and sends again of one the "
+                              "backend did not acknowledge.");
+  AddCounter(proxy, {{"kind", "sent"}}, sample.proxy_headers_sent);
+  AddCounter(proxy, {{"kind", "resent"}}, sample.proxy_headers_resent);
   auto& icmp = CounterFamily(registry, "privlink_icmp_errors_translated_total",
                              "ICMP errors (destination unreachable, time exceeded) about a flow, "
                              "translated and sent to its other end.");

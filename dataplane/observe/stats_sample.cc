@@ -49,6 +49,8 @@ DataplaneSample TakeSample(const SampleInputs& in) {
     out.flows_backend_down_reset += s->flows_backend_down_reset.Read();
     out.probe_answers += s->probe_answers.Read();
     out.probe_segments_sent += s->probe_segments_sent.Read();
+    out.proxy_headers_sent += s->proxy_headers_sent.Read();
+    out.proxy_headers_resent += s->proxy_headers_resent.Read();
     out.icmp_to_backend += s->icmp_errors_translated[0].Read();
     out.icmp_to_client += s->icmp_errors_translated[1].Read();
   }
@@ -141,6 +143,8 @@ json StatsJson(const DataplaneSample& sample) {
       {"byState", std::move(by_state)}};
   out["healthProbes"] = {{"segmentsSent", sample.probe_segments_sent},
                          {"answersReceived", sample.probe_answers}};
+  out["proxyHeaders"] = {{"sent", sample.proxy_headers_sent},
+                         {"resent", sample.proxy_headers_resent}};
   out["icmpErrorsTranslated"] = {{"toBackend", sample.icmp_to_backend},
                                  {"toClient", sample.icmp_to_client}};
   if (!sample.named) return out;

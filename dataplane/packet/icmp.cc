@@ -1,5 +1,7 @@
 #include "dataplane/packet/icmp.h"
 
+#include "dataplane/packet/tcp_edit.h"
+
 #include <cstring>
 
 #include "nat/checksum.h"
@@ -74,6 +76,17 @@ void RewriteIcmpError(uint8_t* frame, uint16_t l3_offset, const IcmpError& error
   Store(l4 + nat::kTcpDstPortOffset, &rewrite.quoted.dst_port, 2);
   const uint16_t quote_sum = nat::Ipv4HeaderChecksum(quote);
   Store(quote + nat::kIpv4ChecksumOffset, &quote_sum, 2);
+  if (rewrite.quoted_seq_delta != 0) {
+    // Within the 8 bytes every quote holds; its checksum, when quoted, follows incrementally.
+    uint32_t seq;
+    std::memcpy(&seq, l4 + nat::kTcpSeqOffset, 4);
+    seq = HostToBe32(Be32ToHost(seq) + rewrite.quoted_seq_delta);
+    if (error.quote_l4_len >= nat::kTcpChecksumOffset + 2) {
+      ReplaceTcpBytes(l4, nat::kTcpSeqOffset, &seq, 4);
+    } else {
+      Store(l4 + nat::kTcpSeqOffset, &seq, 4);
+    }
+  }
   if (error.quote_l4_len >= nat::kTcpChecksumOffset + 2) {
     uint16_t tcp_sum;
     std::memcpy(&tcp_sum, l4 + nat::kTcpChecksumOffset, 2);

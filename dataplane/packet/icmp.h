@@ -46,6 +46,7 @@ struct IcmpRewrite {
   Ipv4Be outer_src = 0;
   Ipv4Be outer_dst = 0;
   nat::Tuple quoted;
+  uint32_t quoted_seq_delta = 0;  // added to the quoted sequence number (a PROXY stream's shift)
 };
 
 // Rewrites in place: the outer addresses, the quote's addresses and ports; then the outer IPv4

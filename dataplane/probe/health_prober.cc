@@ -1,9 +1,11 @@
 #include "dataplane/probe/health_prober.h"
 
+#include <array>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "dataplane/packet/proxy_v2.h"
 #include "nat/port_alloc.h"
 #include "nat/tcp_state.h"
 
@@ -52,7 +54,8 @@ void HealthProber::Sync(const control::Snapshot& snap, nat::TimeMs now) {
       seen.insert(key);
       auto [it, added] = targets_.try_emplace(key);
       Target& t = it->second;
-      if (!added && t.probe == *service->probe && t.source == service->nat_ips[0]) {
+      if (!added && t.probe == *service->probe && t.source == service->nat_ips[0] &&
+          t.proxy == service->proxy_protocol) {
         t.generation = snap.generation;
         continue;
       }
@@ -60,6 +63,7 @@ void HealthProber::Sync(const control::Snapshot& snap, nat::TimeMs now) {
       t = Target{};
       t.probe = *service->probe;
       t.source = service->nat_ips[0];
+      t.proxy = service->proxy_protocol;
       t.generation = snap.generation;
       t.port_cursor = static_cast<uint16_t>(NextRandom() % nat::kProbePortCount);
       t.next_probe_ms = now + NextRandom() % (t.probe.interval_ms == 0 ? 1 : t.probe.interval_ms);
@@ -133,7 +137,13 @@ bool HealthProber::OnArrival(const ProbeArrival& a, nat::TimeMs) {
       Finish(key, t, true, "ok", true);
       return true;
     }
-    std::string request = HttpProbeRequest(t.tuple, t.probe.path);
+    std::string request;
+    if (t.proxy) {
+      std::array<uint8_t, kProxyV2LocalHeaderLen> local;
+      WriteProxyV2Local(local);
+      request.assign(local.begin(), local.end());
+    }
+    request += HttpProbeRequest(t.tuple, t.probe.path);
     const uint32_t seq = t.snd_next;
     t.snd_next += static_cast<uint32_t>(request.size());
     t.phase = Phase::kRequestSent;

@@ -9,7 +9,9 @@
 //
 //  - tcp:  SYN; a SYN-ACK passes (answered with a RST, so the backend keeps no half-open
 //          connection); a RST fails ("refused").
-//  - http: SYN; on the SYN-ACK, the request (GET path HTTP/1.1, Connection: close) with the ACK;
+//  - http: SYN; on the SYN-ACK, the request (GET path HTTP/1.1, Connection: close) with the ACK,
+//          after a PROXY protocol v2 LOCAL header when the service sends PROXY headers (as Azure's
+//          probes do: a server that requires the header accepts them);
 //          the response's status line, read in order, passes on 2xx and 3xx; then a RST.
 //  - No answer within the probe's timeout fails ("timeout").
 //
@@ -98,7 +100,8 @@ class HealthProber {
   };
   struct Target {
     control::SnapshotProbe probe;
-    Ipv4Be source = 0;  // the service's first NAT IP
+    Ipv4Be source = 0;   // the service's first NAT IP
+    bool proxy = false;  // enableProxyProtocol: an http probe's request follows a LOCAL header
     uint64_t generation = 0;
     bool up = true;
     uint32_t passes = 0;  // in a row

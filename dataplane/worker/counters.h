@@ -123,8 +123,10 @@ struct CounterSet {
   Counter flows_expired;
   Counter flows_idle_reset;          // of the expired: reset both ways at their idle timeout
   Counter flows_backend_down_reset;  // of the expired: reset because their backend went down
-  Counter probe_answers;        // provider segments to a probe port, passed to the control thread
-  Counter probe_segments_sent;  // by the control thread's health prober
+  Counter probe_answers;         // provider segments to a probe port, passed to the control thread
+  Counter probe_segments_sent;   // by the control thread's health prober
+  Counter proxy_headers_sent;    // PROXY protocol headers written at a handshake's completion
+  Counter proxy_headers_resent;  // and again, not acknowledged
   // ICMP errors about a flow, translated and sent on: [kIn2Out] from the consumer side to the
   // backend, [kOut2In] from the provider side to the client.
   Counter icmp_errors_translated[2];

@@ -12,8 +12,11 @@
 #include "dataplane/packet/icmp.h"
 #include "dataplane/packet/packet_view.h"
 #include "dataplane/packet/parse.h"
+#include "dataplane/packet/proxy_v2.h"
 #include "dataplane/packet/tcp_mss.h"
 #include "dataplane/packet/tcp_reset.h"
+#include "dataplane/worker/emit.h"
+#include "dataplane/worker/proxy_stream.h"
 #include "dataplane/worker/tx.h"
 #include "nat/checksum.h"
 #include "nat/flow_setup.h"
@@ -99,78 +102,6 @@ void FillChecksums(uint8_t* frame, const ParsedPacket& p) {
   }
 }
 
-// ---- leaving: the L2 header of the side a frame goes to, then its TX queue ----
-// Each takes an IPv4 datagram and frames it for its side (FrameDatagram: header, length,
-// padding).
-
-// Towards a backend: the provider port that reaches it, the next hop's MAC, no VLAN tag. The
-// view has both resolved in advance for the model's backends; any other (a next hop without a
-// MAC yet, a backend removed while flows still use it) is routed here, and a next hop without a
-// MAC sends the frame to the control thread, which holds it and asks by ARP.
-void EmitToProviderRouted(Worker& w, const BurstContext& ctx, Datagram d, Ipv4Be backend) {
-  const ProviderRoute* route = ctx.view->RouteTo(backend);
-  if (route == nullptr) return DropPacket(w.counters, d.m, DropReason::kNoProviderRoute);
-  const std::optional<Ipv4Be> hop = route->neighbors->NextHop(backend);
-  const MacAddress* mac = hop ? route->neighbors->FindMac(*hop) : nullptr;
-  const PortInfo& port = w.shared->ports[route->port];
-  if (!FrameDatagram(d, mac != nullptr ? *mac : kZeroMac, port.mac, 0)) {
-    return DropPacket(w.counters, d.m, DropReason::kMbufPoolExhausted);
-  }
-  if (mac != nullptr) {
-    Send(w, route->port, d.m);
-  } else {
-    SendToControl(w, route->port, d.m);
-  }
-}
-
-[[gnu::always_inline]] inline void EmitToProvider(Worker& w, const BurstContext& ctx, Datagram d,
-                                                  Ipv4Be backend) {
-  const BackendHop* hop = ctx.view->backend_hops.Find(backend);
-  if (hop == nullptr) [[unlikely]] {
-    return EmitToProviderRouted(w, ctx, d, backend);
-  }
-  if (!FrameDatagram(d, hop->dst_mac, hop->src_mac, 0)) [[unlikely]] {
-    return DropPacket(w.counters, d.m, DropReason::kMbufPoolExhausted);
-  }
-  Send(w, hop->port, d.m);
-}
-
-// Towards a client: its network's consumer port and VLAN, the MAC its first packet came from.
-[[gnu::always_inline]] inline void EmitToConsumer(Worker& w, const BurstContext& ctx, Datagram d,
-                                                  const FlowBinding& b) {
-  const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
-  if (at.consumer_port >= w.shared->consumer_ports.size()) [[unlikely]] {
-    return DropPacket(w.counters, d.m, DropReason::kUnknownNetwork);
-  }
-  const uint16_t port = w.shared->consumer_ports[at.consumer_port];
-  MacAddress client;
-  std::memcpy(client.data(), b.client_mac, client.size());
-  if (!FrameDatagram(d, client, w.shared->ports[port].mac, at.vlan)) [[unlikely]] {
-    return DropPacket(w.counters, d.m, DropReason::kMbufPoolExhausted);
-  }
-  Send(w, port, d.m);
-}
-
-// A datagram of flow `b` travelling in kDir, translated: to the backend or to the client.
-template <FlowDirection kDir>
-[[gnu::always_inline]] inline void Emit(Worker& w, const BurstContext& ctx, Datagram d,
-                                        const FlowBinding& b) {
-  if constexpr (kDir == FlowDirection::kIn2Out) {
-    EmitToProvider(w, ctx, d, b.rev.tuple.src_ip);
-  } else {
-    EmitToConsumer(w, ctx, d, b);
-  }
-}
-
-// For the cold paths, where the direction is a value.
-void Emit(Worker& w, const BurstContext& ctx, Datagram d, const FlowBinding& b, FlowDirection dir) {
-  if (dir == FlowDirection::kIn2Out) {
-    Emit<FlowDirection::kIn2Out>(w, ctx, d, b);
-  } else {
-    Emit<FlowDirection::kOut2In>(w, ctx, d, b);
-  }
-}
-
 // ---- resets ----
 
 // Turns `frame` (the received frame itself, or a fresh mbuf holding a copy of its L2 header) into
@@ -205,7 +136,10 @@ void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
   if (flow.state() == nat::TcpState::kReset) return SendResetBack(w, in, m, to_sender);
   flow.AdvanceTcpState(ref.dir, nat::kTcpRst);
   const FlowBinding& b = flow.binding;
-  const ResetSegment to_receiver = ResetToReceiver(f, p, b.TranslatedTuple(ref.dir));
+  ResetSegment to_receiver = ResetToReceiver(f, p, b.TranslatedTuple(ref.dir));
+  if (ref.dir == FlowDirection::kIn2Out && (p.tcp_flags & nat::kTcpSyn) == 0) {
+    to_receiver.seq += b.stream_shift;  // where the client's stream is at the backend
+  }
 
   if (rte_mbuf* back = rte_pktmbuf_alloc(w.shared->pool); back != nullptr) {
     // The sender's reset keeps the frame's L2 header (and VLAN tag): copy it over.
@@ -254,25 +188,47 @@ void ResetIdleFlowTowards(Worker& w, const BurstContext& ctx, const FlowEntry& f
 
 // A packet of flow `flow` in kDir, translated (the state moved or left as kState says), counted
 // and sent on.
-template <FlowDirection kDir, nat::StateUpdate kState>
-[[gnu::always_inline]] inline void ForwardTranslated(Worker& w, const BurstContext& ctx,
-                                                     Received in, FlowEntry& flow) {
+// kShifted: the flow's stream carries a PROXY header (proxy_stream.h): its sequence numbers shift
+// after the translation. The same code, specialised, so a flow without one pays nothing for it.
+template <FlowDirection kDir, nat::StateUpdate kState, bool kShifted>
+[[gnu::always_inline]] inline void TranslateAndSend(Worker& w, const BurstContext& ctx, Received in,
+                                                    FlowEntry& flow) {
   const FlowBinding& b = flow.binding;
   const ParsedPacket& p = in.p;
   uint8_t* f = FrameOf(in.m);
   const uint32_t frame_bytes = in.m->pkt_len;
+  uint32_t acked_before = 0;
+  if constexpr (kShifted) acked_before = flow.RcvNext(FlowDirection::kOut2In);
   nat::TranslateOnFlow<nat::ChecksumMode::kSoftware, kState>(
       flow, kDir,
       {.headers = {f + p.l3_offset, f + p.l4_offset},
        .tcp_flags = p.tcp_flags,
        .frame_bytes = frame_bytes},
       ctx.now32);
+  if constexpr (kShifted) ShiftStream(w, ctx, flow, kDir, p, f + p.l4_offset, acked_before);
   if ((p.checksums & (kIpv4ChecksumToFill | kTcpChecksumToFill)) != 0) [[unlikely]] {
     FillChecksums(f, p);
   }
   w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
   w.counters.services[b.service_id][kDir].Add(frame_bytes);
   Emit<kDir>(w, ctx, {in.m, p.l3_offset, p.ip_total_len}, b);
+}
+
+template <FlowDirection kDir, nat::StateUpdate kState>
+[[gnu::noinline]] void ForwardShifted(Worker& w, const BurstContext& ctx, Received in,
+                                      FlowEntry& flow) {
+  TranslateAndSend<kDir, kState, true>(w, ctx, in, flow);
+}
+
+// A packet of flow `flow` in kDir, translated (the state moved or left as kState says), counted
+// and sent on.
+template <FlowDirection kDir, nat::StateUpdate kState>
+[[gnu::always_inline]] inline void ForwardTranslated(Worker& w, const BurstContext& ctx,
+                                                     Received in, FlowEntry& flow) {
+  if (flow.binding.stream_shift != 0) [[unlikely]] {
+    return ForwardShifted<kDir, kState>(w, ctx, in, flow);
+  }
+  TranslateAndSend<kDir, kState, false>(w, ctx, in, flow);
 }
 
 // The MSS clamp a SYN of flow `b` travelling in `dir` gets: the lower of its arrival port's and its
@@ -315,7 +271,9 @@ template <FlowDirection kDir>
   const uint32_t seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset);
   if ((p.tcp_flags & nat::kTcpRst) != 0) {
     const bool has_ack = (p.tcp_flags & nat::kTcpAck) != 0;
-    switch (flow.JudgeRst(kDir, seq, frame.LoadHost32(p.l4_offset + kTcpAckOffset), has_ack)) {
+    // Judged where it lands: a client's number is the stream shift higher at the backend.
+    const uint32_t landing = kDir == FlowDirection::kIn2Out ? seq + flow.binding.stream_shift : seq;
+    switch (flow.JudgeRst(kDir, landing, frame.LoadHost32(p.l4_offset + kTcpAckOffset), has_ack)) {
       case nat::RstVerdict::kOutOfWindow:
         return DropPacket(w.counters, in.m, DropReason::kTcpRstOutOfWindow);
       case nat::RstVerdict::kChallenge:
@@ -333,6 +291,17 @@ template <FlowDirection kDir>
     if (const uint16_t clamp = MssClampFor(w, ctx, in.port, flow.binding, kDir); clamp != 0) {
       ClampMss(FrameOf(in.m) + p.l4_offset, p.tcp_header_len, clamp);
     }
+    // The client's segments, the header's length later at the backend, still fit its MSS.
+    if (kDir == FlowDirection::kOut2In && flow.binding.stream_shift != 0) {
+      LowerMss(FrameOf(in.m) + p.l4_offset, p.tcp_header_len, flow.binding.stream_shift);
+    }
+  } else if (kDir == FlowDirection::kIn2Out && flow.binding.stream_shift != 0 &&
+             flow.state() != nat::TcpState::kEstablished &&
+             nat::NextTcpState(flow.state(), kDir, p.tcp_flags) == nat::TcpState::kEstablished) {
+    // The client's ACK completes the handshake: the header goes first, with the client's window
+    // (it completes the backend's handshake and sets its view of that window).
+    SendProxyHeader(w, ctx, flow, ProxySend::kFirst,
+                    frame.LoadHost16(p.l4_offset + kTcpWindowOffset));
   }
   ForwardTranslated<kDir, nat::StateUpdate::kAdvance>(w, ctx, in, flow);
 }
@@ -400,8 +369,14 @@ void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId
   // On the other side, the quoted packet is that side's own, as it sent it: the flow's key there
   // reversed; the error comes from the address that packet was sent to.
   const nat::Tuple other = b.TranslatedTuple(arrived).Reversed();
+  // A quote of a packet to a backend carries the stream's shifted number: the client's own is
+  // lower.
+  const uint32_t seq_delta = arrived == FlowDirection::kOut2In ? 0u - b.stream_shift : 0u;
   RewriteIcmpError(frame, p.l3_offset, error,
-                   {.outer_src = other.dst_ip, .outer_dst = other.src_ip, .quoted = other});
+                   {.outer_src = other.dst_ip,
+                    .outer_dst = other.src_ip,
+                    .quoted = other,
+                    .quoted_seq_delta = seq_delta});
   w.counters.icmp_errors_translated[static_cast<int>(arrived)].Add(1);
   // The datagram ends where the ICMP message does (ParseIcmpError read the total length).
   const auto len = static_cast<uint16_t>(error.icmp_offset + error.icmp_len - p.l3_offset);
@@ -446,7 +421,10 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
                              .service_id = service->id,
                              .endpoint_id = target->endpoint,
                              .client_mac = p.src_mac.data(),
-                             .syn_seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset)};
+                             .syn_seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset),
+                             .stream_shift = service->proxy_protocol
+                                                 ? static_cast<uint8_t>(kProxyV2LinkIdHeaderLen)
+                                                 : uint8_t{0}};
   const nat::SetupOutcome<FlowId> created =
       nat::CreateFlow(*w.shared->flows, w.ports, w.index, request, ctx.now);
   if (!created.ok()) {

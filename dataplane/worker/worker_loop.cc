@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "dataplane/worker/forward.h"
+#include "dataplane/worker/proxy_stream.h"
 #include "dataplane/worker/tx.h"
 #include "nat/expiry.h"
 #include "nat/flow_setup.h"
@@ -80,6 +81,13 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   };
   auto on_keep = [&](const nat::FlowEntry& e) {
     ++w.sweep.by_state[static_cast<size_t>(e.state())];
+    // A PROXY header the backend has not acknowledged while the flow sat idle: lost.
+    if (e.binding.stream_shift != 0 && e.proxy_pending() &&
+        e.state() == nat::TcpState::kEstablished &&
+        nat::ElapsedMs(ctx.now32, e.last_seen_ms.load(std::memory_order_relaxed)) >=
+            kProxyResendIdleMs) [[unlikely]] {
+      SendProxyHeader(w, ctx, e, ProxySend::kResend, kProxyResendWindow);
+    }
   };
   const uint32_t span = table.ShardHighWater(w.index) - table.ShardBegin(w.index);
   // A pass counts each flow once: its last slice stops exactly at the pass's end (the expiry

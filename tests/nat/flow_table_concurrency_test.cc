@@ -31,7 +31,8 @@ constexpr auto kDuration = std::chrono::milliseconds(1500);
 
 bool Consistent(const FlowEntry& e, uint32_t i) {
   const FlowBinding want = MakeBinding(i);
-  return e.binding.fwd == want.fwd && e.binding.rev == want.rev && e.binding.endpoint_id == i;
+  return e.binding.fwd == want.fwd && e.binding.rev == want.rev &&
+         e.binding.endpoint_id == want.endpoint_id;
 }
 
 struct RcuDeleter {

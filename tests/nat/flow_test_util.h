@@ -22,7 +22,7 @@ inline FlowBinding MakeBinding(uint32_t i, NetworkId network = 1) {
                             .src_port = HostToBe16(8080),
                             .dst_port = HostToBe16(static_cast<uint16_t>(1 + (i & 0xffff)))},
                   .network = kProviderNetwork};
-  b.endpoint_id = i;
+  b.endpoint_id = static_cast<uint16_t>(i);  // a tag: torn entries mismatch their keys
   b.service_id = static_cast<uint16_t>(i & 0x7);
   return b;
 }

@@ -24,6 +24,7 @@ struct Lookups {
       pe;
   std::map<std::pair<NetworkId, Ipv4Be>, EndpointId> by_ip;
   std::map<EndpointId, std::string> names;
+  std::map<EndpointId, uint32_t> link_ids;
   std::map<EndpointId, std::tuple<ServiceId, bool, TeardownPolicy>> entries;
   std::map<ServiceId, std::string> services;
   std::vector<Ipv4Be> nat_ips;
@@ -37,6 +38,7 @@ Lookups Read(const Snapshot& s) {
   });
   s.endpoints_by_ip.ForEach([&](const auto& k, EndpointId id) { l.by_ip[k] = id; });
   s.endpoint_names.ForEach([&](EndpointId id, const std::string& n) { l.names[id] = n; });
+  s.link_ids.ForEach([&](EndpointId id, uint32_t link) { l.link_ids[id] = link; });
   for (EndpointId id = 0; id < s.endpoints.size(); ++id) {
     const EndpointEntry e = s.Endpoint(id);
     if (e.service != kNoService) l.entries[id] = {e.service, e.carries_traffic, e.teardown};
@@ -145,6 +147,7 @@ TEST_F(IncrementalSnapshotTest, GivesTheLookupsOfAFullBuildAfterEveryChange) {
     EXPECT_EQ(got.pe, want.pe) << "step " << step;
     EXPECT_EQ(got.by_ip, want.by_ip) << "step " << step;
     EXPECT_EQ(got.names, want.names) << "step " << step;
+    EXPECT_EQ(got.link_ids, want.link_ids) << "step " << step;
     EXPECT_EQ(got.entries, want.entries) << "step " << step;
     EXPECT_EQ(got.services, want.services) << "step " << step;
     ASSERT_EQ(got, want) << "step " << step;

@@ -118,6 +118,19 @@ inline TcpFrameSpec Reset(EthernetFields eth, Ipv4Be src, uint16_t sport, Ipv4Be
                   .window = 0}};
 }
 
+// The ICMP error `type`/`code` a router at `from` sends to `to` about `quoted` (a frame), quoting
+// the first `quote_len` bytes of its IPv4 datagram (`mtu`: the next-hop MTU a fragmentation-needed
+// error announces).
+inline Frame IcmpErrorFrame(EthernetFields eth, Ipv4Be from, Ipv4Be to, uint8_t type, uint8_t code,
+                            const Frame& quoted, size_t quote_len, uint16_t mtu = 1280) {
+  IcmpFrameSpec spec{.eth = std::move(eth),
+                     .ip = {.src = from, .dst = to, .tos = 0xc0, .id = 0x77, .ttl = 250},
+                     .icmp = {.type = type, .code = code, .id = 0, .sequence = mtu}};
+  const auto first = quoted.bytes.begin() + static_cast<std::ptrdiff_t>(quoted.l3_offset);
+  spec.icmp.payload.assign(first, first + static_cast<std::ptrdiff_t>(quote_len));
+  return BuildIcmpFrame(spec);
+}
+
 // ---- checks ----
 
 inline std::string Hex(const Bytes& b, size_t from, size_t count) {

@@ -23,19 +23,6 @@ using nat::kTcpSyn;
 
 const Ipv4Be kProviderRouter = Ipv4(192, 168, 10, 1);
 const Ipv4Be kConsumerRouter = Ipv4(10, 0, 0, 1);
-constexpr uint16_t kMtu = 1280;
-
-// The ICMP error `type`/`code` a router at `from` sends to `to` about `quoted` (a frame), quoting
-// the first `quote_len` bytes of its IPv4 datagram.
-Frame IcmpError(EthernetFields eth, Ipv4Be from, Ipv4Be to, uint8_t type, uint8_t code,
-                const Frame& quoted, size_t quote_len) {
-  IcmpFrameSpec spec{.eth = std::move(eth),
-                     .ip = {.src = from, .dst = to, .tos = 0xc0, .id = 0x77, .ttl = 250},
-                     .icmp = {.type = type, .code = code, .id = 0, .sequence = kMtu}};
-  const auto first = quoted.bytes.begin() + static_cast<std::ptrdiff_t>(quoted.l3_offset);
-  spec.icmp.payload.assign(first, first + static_cast<std::ptrdiff_t>(quote_len));
-  return BuildIcmpFrame(spec);
-}
 
 class IcmpTest : public ::testing::Test {
  protected:
@@ -96,22 +83,22 @@ TEST_F(IcmpTest, ErrorsAboutAFlowReachItsOtherEndOthersAreDroppedByName) {
     cases.push_back(
         {"fragmentation needed from the provider side: to the client, about its own packet",
          kProvider,
-         IcmpError(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
+         IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
                    kIcmpFragmentationNeeded, to_backend, quote),
          kNetA.port,
-         IcmpError(client_eth, kPeIp, kClientIp, kIcmpDestinationUnreachable,
+         IcmpErrorFrame(client_eth, kPeIp, kClientIp, kIcmpDestinationUnreachable,
                    kIcmpFragmentationNeeded, client_own, quote)});
     cases.push_back(
         {"time exceeded from the consumer side: to the backend, about its own packet", kNetA.port,
-         IcmpError(EthTo(kNetA, kNetA.mac, kClientMac), kConsumerRouter, kPeIp, kIcmpTimeExceeded,
+         IcmpErrorFrame(EthTo(kNetA, kNetA.mac, kClientMac), kConsumerRouter, kPeIp, kIcmpTimeExceeded,
                    0, to_client, quote),
          kProvider,
-         IcmpError(backend_eth, nat_.ip, backend_, kIcmpTimeExceeded, 0, backend_own, quote)});
+         IcmpErrorFrame(backend_eth, nat_.ip, backend_, kIcmpTimeExceeded, 0, backend_own, quote)});
   }
   TcpFrameSpec other = TowardsBackend(ClientData(), backend_, nat_);
   other.tcp.src_port = HostToBe16(static_cast<uint16_t>(Be16ToHost(nat_.port) + 1));
   const Frame other_flow = BuildTcpFrame(other);
-  Frame bad_checksum = IcmpError(FromProviderRouter(), kProviderRouter, nat_.ip,
+  Frame bad_checksum = IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip,
                                  kIcmpDestinationUnreachable, 1, to_backend, kShort);
   bad_checksum.Set16(bad_checksum.l4_offset + kIcmpChecksumOffset,
                      static_cast<uint16_t>(bad_checksum.Get16(bad_checksum.l4_offset + 2) ^ 1));
@@ -123,24 +110,24 @@ TEST_F(IcmpTest, ErrorsAboutAFlowReachItsOtherEndOthersAreDroppedByName) {
             {.eth = FromProviderRouter(), .ip = {.src = kProviderRouter, .dst = nat_.ip}}),
         DropReason::kIcmp}},
       {"about a NAT port of no flow",
-       {IcmpError(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
                   other_flow, kShort),
         DropReason::kIcmpNoFlow}},
       {"a quote of 4 TCP bytes",
-       {IcmpError(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
                   to_backend, nat::kIpv4MinHeaderLen + 4),
         DropReason::kIcmpTruncated}},
       {"a wrong ICMP checksum", {bad_checksum, DropReason::kIcmpBadChecksum}},
       {"a quote of a UDP packet",
-       {IcmpError(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 3,
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 3,
                   BuildTcpFrame(udp_like), kShort),
         DropReason::kIcmpQuoteInvalid}},
       {"sent to another address than the quoted packet's source",
-       {IcmpError(FromProviderRouter(), kProviderRouter, backend_, kIcmpDestinationUnreachable, 1,
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, backend_, kIcmpDestinationUnreachable, 1,
                   to_backend, kShort),
         DropReason::kIcmpQuoteInvalid}},
       {"the client's own packet quoted from the provider side (no flow's provider key)",
-       {IcmpError(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
                   client_own, kShort),
         DropReason::kIcmpNoFlow}},
   };
@@ -170,7 +157,7 @@ TEST_F(IcmpTest, ErrorsAboutAFlowReachItsOtherEndOthersAreDroppedByName) {
 }
 
 TEST_F(IcmpTest, ErrorsAreRateLimitedPerService) {
-  const Frame error = IcmpError(FromProviderRouter(), kProviderRouter, nat_.ip,
+  const Frame error = IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip,
                                 kIcmpDestinationUnreachable, kIcmpFragmentationNeeded,
                                 BuildTcpFrame(TowardsBackend(ClientData(), backend_, nat_)), 28);
   for (uint32_t i = 0; i < kIcmpErrorsPerSecond + 50; ++i) {
