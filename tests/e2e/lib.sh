@@ -414,6 +414,9 @@ plk_topo_up() {
 #   --teardown MODE               the service's connectionTeardown
 #   --tcp-reset                   the service's enableTcpReset
 #   --probe JSON                  the service's probe
+#   --proxy-protocol              the service's enableProxyProtocol
+#   --rule FRONTEND:BACKEND       a load-balancing rule instead of 80 to the backends' port
+#                                 (repeatable)
 #   --endpoint NAME SUBSCRIPTION NETWORK IP   one more private endpoint of service web
 plk_write_config() {
   python3 - "$@" -- "out=$PLK_CONFIG" "api=$PLK_API" "state=$PLK_WORK/state" \
@@ -431,6 +434,8 @@ parser.add_argument("--port-macs", action="store_true")
 parser.add_argument("--teardown")
 parser.add_argument("--tcp-reset", action="store_true")
 parser.add_argument("--probe", type=json.loads)
+parser.add_argument("--proxy-protocol", action="store_true")
+parser.add_argument("--rule", action="append", default=[], help="FRONTEND:BACKEND")
 parser.add_argument("--endpoint", nargs=4, action="append", default=[])
 parser.add_argument("topology", nargs="*", help="KEY=VALUE (from lib.sh)")
 args = parser.parse_args()
@@ -465,6 +470,12 @@ if args.tcp_reset:
     service["enableTcpReset"] = True
 if args.probe:
     service["probe"] = args.probe
+if args.proxy_protocol:
+    service["enableProxyProtocol"] = True
+if args.rule:
+    service["loadBalancingRules"] = [
+        {"frontendPort": int(f), "backendPort": int(b)}
+        for f, b in (r.split(":") for r in args.rule)]
 endpoints = [["pe-a", "sub-a", "net-a", t["pe_ip"]]] + args.endpoint
 with open(t["out"], "w") as f:
     json.dump({"dataplane": dataplane, "networks": networks, "privateLinkServices": [service],
