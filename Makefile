@@ -35,13 +35,15 @@ demo: deps-demo build
 # .ci/run also calls: test-e2e-extended, test-bench, test-fuzz, tidy.
 test: test-unit test-sanitize
 
+# --no-rebuild: `build` made every test's program; meson test's own rebuild would also compile the
+# benchmarks (the suite filter does not narrow what it builds), which only test-bench needs.
 test-unit: deps-test build
-	$(MESON_TEST) -C $(BUILD) --no-suite bench --no-suite e2e-extended
+	$(MESON_TEST) -C $(BUILD) --no-rebuild --no-suite bench --no-suite e2e-extended
 
 # The end-to-end tests beyond make test's budget (suite e2e-extended: Prometheus scraping, scapy's
 # hostile packets, TCP reset on idle, path MTU through routers); .ci/run calls it.
 test-e2e-extended: deps-test build
-	$(MESON_TEST) -C $(BUILD) --suite e2e-extended
+	$(MESON_TEST) -C $(BUILD) --no-rebuild --suite e2e-extended
 
 # The benchmarks' own tests (suite bench): privlink-bench with two workers on their lcores, and
 # both benchmarks' --help. Their compile would push make test past its budget; .ci/run calls it.

@@ -1,10 +1,10 @@
 #include "control/plane/control_plane.h"
 
-#include <chrono>
 #include <utility>
 
 #include "control/model/log.h"
 #include "control/model/str_cat.h"
+#include "control/model/utc_time.h"
 #include "control/store/model_rows.h"
 
 namespace privlink::control {
@@ -124,10 +124,7 @@ absl::Status ControlPlane::Commit(Model next) {
 }
 
 void ControlPlane::Report(const ProbeReport& report) {
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-  if (health_.Record(report, now_ms)) ApplyHealth(report);
+  if (health_.Record(report, UnixNowMs())) ApplyHealth(report);
 }
 
 void ControlPlane::ApplyHealth(const ProbeReport& report) {

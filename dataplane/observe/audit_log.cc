@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "control/model/utc_time.h"
 #include "nat/inet.h"
 
 namespace privlink::dataplane {
@@ -22,21 +23,6 @@ std::string Tuple(Ipv4Be ip, PortBe port) {
 // A name as a logfmt value: bare, or "-" when unknown (names are DNS-like, no spaces).
 std::string NameOr(const std::string* name) {
   return name != nullptr && !name->empty() ? *name : "-";
-}
-
-std::string UtcTime(uint64_t ms) {
-  const time_t seconds = static_cast<time_t>(ms / 1000);
-  tm utc;
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  return absl::StrFormat("%s.%03uZ", text, static_cast<unsigned>(ms % 1000));
-}
-
-uint64_t WallTimeMs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1'000'000;
 }
 
 }  // namespace
@@ -66,7 +52,7 @@ std::string FormatAuditRecord(const AuditRecord& r, const control::Snapshot& sna
   const control::SnapshotService* service = snap.Service(r.service_id);
   auto network = snap.networks.find(r.fwd.network);
   std::string line = absl::StrCat(
-      "time=", UtcTime(wall_time_ms), " event=", r.event == AuditEvent::kStart ? "start" : "end",
+      "time=", control::FormatUtcMs(static_cast<int64_t>(wall_time_ms)), " event=", r.event == AuditEvent::kStart ? "start" : "end",
       " endpoint=", NameOr(endpoint),
       " service=", NameOr(service != nullptr ? &service->name : nullptr),
       " network=", NameOr(network != snap.networks.end() ? &network->second.name : nullptr),
@@ -113,7 +99,7 @@ AuditLog::~AuditLog() {
 uint32_t AuditLog::Drain(const control::Snapshot& snap) {
   AuditRecord records[kAuditDrainBurst];
   uint32_t total = 0;
-  const uint64_t now = WallTimeMs();
+  const auto now = static_cast<uint64_t>(control::UnixNowMs());
   for (rte_ring* ring : rings_) {
     const unsigned n = rte_ring_sc_dequeue_burst_elem(ring, records, sizeof(AuditRecord),
                                                       kAuditDrainBurst, nullptr);
