@@ -8,7 +8,8 @@ FUZZ_SECONDS ?= 60
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
 .PHONY: all deps deps-demo deps-test build demo test test-unit test-sanitize test-asan test-tsan \
-  test-e2e-extended test-bench test-fuzz tidy bench bench-control compare debs format clean
+  test-e2e-extended test-bench test-fuzz tidy bench bench-build bench-control compare debs format \
+  clean
 
 all: build
 
@@ -20,8 +21,13 @@ deps-demo:
 deps-test:
 	@tools/install-deps build demo test
 
+# Libraries and tools as unity files (tests never: see tests/meson.build), as in the sanitizer
+# builds: DPDK's and Abseil's headers are parsed once per unity file, which takes a fifth off the
+# release build. The benchmarks are left out; bench-build switches them on for the targets that
+# run them. Each source still compiles on its own in the fuzz build, and tidy reads a database of
+# its own (TIDY_BUILD) with one entry per source.
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) --buildtype=release
+	meson setup $(BUILD) --buildtype=release -Dunity=on -Dbenchmarks=false
 
 build: deps $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
@@ -47,12 +53,14 @@ test-e2e-extended: deps-test build
 
 # The benchmarks' own tests (suite bench): privlink-bench with two workers on their lcores, and
 # both benchmarks' --help. Their compile would push make test past its budget; .ci/run calls it.
-test-bench: deps-test build
+test-bench: deps-test bench-build
 	$(MESON_TEST) -C $(BUILD) --suite bench
 
-# The sanitizer builds compile the libraries as unity files (tests never: see tests/meson.build):
-# DPDK's and Abseil's headers are parsed once per unity file instead of once per source file.
-# The ASan + UBSan build uses clang: with the sanitizers on, it compiles the gtest-heavy test
+bench-build: build
+	meson configure $(BUILD) -Dbenchmarks=true
+	meson compile -C $(BUILD) bench/privlink-microbench bench/privlink-bench
+
+# The sanitizer builds too compile the libraries as unity files. The ASan + UBSan build uses clang: with the sanitizers on, it compiles the gtest-heavy test
 # files about twice as fast as gcc (3.4 against 7.1 minutes for the whole build here), and the
 # release build stays gcc's, so the code is held to both compilers.
 $(ASAN_BUILD)/build.ninja:
@@ -91,20 +99,22 @@ test-fuzz: $(FUZZ_BUILD)/build.ninja
 	  -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ \
 	  $(FUZZ_BUILD)/corpus tests/fuzz/corpus tests/fuzz/regressions
 
-# clang-tidy 14 with the checks listed in .clang-tidy, using the release build's
-# compile_commands.json, over the packet path (nat/, lb/, every folder of dataplane/: about a
-# minute on two cores, most of it parsing DPDK headers); TIDY_SOURCES='...' widens it (control/,
-# tools/). .ci/run calls it after make test.
+# clang-tidy 14 with the checks listed in .clang-tidy over the packet path (nat/, lb/, every folder
+# of dataplane/: about a minute on two cores, most of it parsing DPDK headers); TIDY_SOURCES='...'
+# widens it (control/, tools/). Its compile database is a configured build that is never compiled
+# (TIDY_BUILD, no unity files: an entry per source). .ci/run calls it after make test.
 TIDY_SOURCES ?= 'nat/*.cc' 'lb/*.cc' 'dataplane/*.cc'
-tidy: build
+TIDY_BUILD ?= build-tidy
+$(TIDY_BUILD)/build.ninja:
+	meson setup $(TIDY_BUILD) --buildtype=release -Dunity=off
+tidy: deps $(TIDY_BUILD)/build.ninja
 	@tools/install-deps build tidy
 	git ls-files $(TIDY_SOURCES) | \
-	  xargs -P 2 -n 4 clang-tidy-14 -p $(BUILD) --quiet --extra-arg=-Wno-unknown-warning-option
+	  xargs -P 2 -n 4 clang-tidy-14 -p $(TIDY_BUILD) --quiet --extra-arg=-Wno-unknown-warning-option
 
 # privlink-bench (the worker loop at 1k/100k/1M flows, about 15 s) runs after the microbenchmarks;
 # PRIVLINK_BENCH_ARGS passes options, e.g. PRIVLINK_BENCH_ARGS='--flows 1000 --json out.json'.
-bench: build
-	meson compile -C $(BUILD) bench/privlink-microbench bench/privlink-bench
+bench: bench-build
 	$(MESON_TEST) -C $(BUILD) --suite bench
 	$(BUILD)/bench/privlink-microbench
 	$(BUILD)/bench/privlink-bench $(PRIVLINK_BENCH_ARGS)
@@ -123,11 +133,11 @@ compare: build
 # into DEBS_DIR for a machine without a package mirror: copy the folder there and
 # `dpkg -i DEBS_DIR/*.deb`. The list is read off the built binaries' shared libraries.
 DEBS_DIR ?= $(BUILD)/debs
-debs: build
+debs: bench-build
 	tools/fetch-debs $(DEBS_DIR) $(BUILD)/tools/privlinkd $(BUILD)/bench/privlink-bench
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(TIDY_BUILD)
