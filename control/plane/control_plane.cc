@@ -134,10 +134,10 @@ void ControlPlane::ApplyHealth(const ProbeReport& report) {
   std::lock_guard<std::mutex> lock(change_mutex_);
   const Snapshot* latest = publisher_.latest();  // publications take change_mutex_: it stays
   if (!IsProbedBackend(*latest, service, backend)) return;
+  if (!down_backends_.Set(service, backend, !up)) return;
   const std::string name = latest->Service(service)->name;
   PRIVLINK_LOG(NOTICE, ctl, "service '%s': backend %s is %s (last probe: %s)", name.c_str(),
                FormatIpv4(backend).c_str(), up ? "up" : "down", report.result.c_str());
-  if (!down_backends_.Set(service, backend, !up)) return;
   const uint64_t generation = counters().snapshot_generation + 1;
   const std::shared_ptr<const Model> current = model();
   const ServiceId changed[] = {service};

@@ -296,10 +296,11 @@ template <FlowDirection kDir>
       LowerMss(FrameOf(in.m) + p.l4_offset, p.tcp_header_len, flow.binding.stream_shift);
     }
   } else if (kDir == FlowDirection::kIn2Out && flow.binding.stream_shift != 0 &&
-             flow.state() != nat::TcpState::kEstablished &&
-             nat::NextTcpState(flow.state(), kDir, p.tcp_flags) == nat::TcpState::kEstablished) {
-    // The client's ACK completes the handshake: the header goes first, with the client's window
-    // (it completes the backend's handshake and sets its view of that window).
+             flow.state() == nat::TcpState::kSynReceived &&
+             PastHandshake(nat::NextTcpState(flow.state(), kDir, p.tcp_flags))) {
+    // The client's ACK completes the handshake (a FIN with it included): the header goes first,
+    // with the client's window (it completes the backend's handshake and sets its view of that
+    // window).
     SendProxyHeader(w, ctx, flow, ProxySend::kFirst,
                     frame.LoadHost16(p.l4_offset + kTcpWindowOffset));
   }

@@ -52,8 +52,7 @@ void ShiftStream(Worker& w, const BurstContext& ctx, nat::FlowEntry& flow, nat::
     // Not all of the header acknowledged: at the client, the stream starts where it did.
     if (ack != acked_before) SetAck(tcp, acked_before);
     constexpr uint8_t kNotPure = nat::kTcpSyn | nat::kTcpFin | nat::kTcpRst;
-    if (p.tcp_payload_len() == 0 && (p.tcp_flags & kNotPure) == 0 &&
-        flow.state() == nat::TcpState::kEstablished) {
+    if (p.tcp_payload_len() == 0 && (p.tcp_flags & kNotPure) == 0 && PastHandshake(flow.state())) {
       SendProxyHeader(w, ctx, flow, ProxySend::kResend, kProxyResendWindow);
     }
   }

@@ -27,6 +27,12 @@ inline constexpr uint16_t kProxyResendWindow = 1024;
 
 enum class ProxySend : uint8_t { kFirst, kResend };
 
+// The handshake is complete and the connection not reset: the states in which a header is owed.
+constexpr bool PastHandshake(nat::TcpState s) {
+  return s == nat::TcpState::kEstablished || s == nat::TcpState::kFinFromClient ||
+         s == nat::TcpState::kFinFromServer || s == nat::TcpState::kClosing;
+}
+
 // Sends `flow`'s header to the backend at the sequence number the backend expects (the start of
 // the client's stream: the header is pending), acknowledging what the client acknowledged.
 void SendProxyHeader(Worker& w, const BurstContext& ctx, const nat::FlowEntry& flow, ProxySend kind,

@@ -82,8 +82,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   auto on_keep = [&](const nat::FlowEntry& e) {
     ++w.sweep.by_state[static_cast<size_t>(e.state())];
     // A PROXY header the backend has not acknowledged while the flow sat idle: lost.
-    if (e.binding.stream_shift != 0 && e.proxy_pending() &&
-        e.state() == nat::TcpState::kEstablished &&
+    if (e.binding.stream_shift != 0 && e.proxy_pending() && PastHandshake(e.state()) &&
         nat::ElapsedMs(ctx.now32, e.last_seen_ms.load(std::memory_order_relaxed)) >=
             kProxyResendIdleMs) [[unlikely]] {
       SendProxyHeader(w, ctx, e, ProxySend::kResend, kProxyResendWindow);

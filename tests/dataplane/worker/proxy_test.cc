@@ -180,6 +180,24 @@ TEST_F(ProxyTest, AnIcmpErrorsQuoteIsShiftedBack) {
   }
 }
 
+// A client that closes at once: its FIN rides on the ACK that completes the handshake. The
+// header still goes first, and the FIN lands after it.
+TEST_F(ProxyTest, AConnectionClosedAtOnceStillDeliversItsHeader) {
+  OpenedFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, kClientPort, &flow));
+  h_.Inject(kProvider,
+            BuildTcpFrame(FromBackend(flow.backend, flow.nat, kTcpSyn | kTcpAck, 5000, 1001)));
+  h_.Poll();
+  h_.TakeSent(kNetA.port);
+  const TcpFrameSpec ack_fin = FromClient(kNetA, Tcp(kTcpAck | kTcpFin, 1001, 5001));
+  h_.Inject(kNetA.port, BuildTcpFrame(ack_fin));
+  h_.Poll();
+  const std::vector<Bytes> sent = h_.TakeSent(kProvider);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_TRUE(SameFrame(sent[0], BuildTcpFrame(Header(flow, ack_fin.tcp.window))));
+  EXPECT_TRUE(SameFrame(sent[1], BuildTcpFrame(Shifted(ack_fin, flow))));
+}
+
 TEST_F(ProxyTest, FlowsOfServicesWithoutTheFlagCarryNoHeader) {
   ASSERT_TRUE(h_.Change([](control::Model& m, const control::WorkflowContext&) {
                   m.services.MutableAt(kService).enable_proxy_protocol = false;
