@@ -57,7 +57,7 @@ test-bench: deps-test bench-build
 	$(MESON_TEST) -C $(BUILD) --suite bench
 
 bench-build: build
-	meson configure $(BUILD) -Dbenchmarks=true
+	meson setup --reconfigure $(BUILD) -Dbenchmarks=true
 	meson compile -C $(BUILD) bench/privlink-microbench bench/privlink-bench
 
 # The sanitizer builds too compile the libraries as unity files. The ASan + UBSan build uses clang: with the sanitizers on, it compiles the gtest-heavy test
