@@ -40,8 +40,9 @@ using namespace privlink::dataplane;
 using namespace privlink::dataplane::testing;
 
 // Two consumer networks (one tagged), a service with three backends and two NAT IPs, an Approved
-// PE in each network and a Pending one in contoso. Static neighbours: the first SYN is forwarded
-// at once (ARP frames still reach the control thread).
+// PE in each network and a Pending one in contoso; a second service with enableProxyProtocol (its
+// flows' streams shift) on the same backends, with an Approved PE in contoso. Static neighbours:
+// the first SYN is forwarded at once (ARP frames still reach the control thread).
 constexpr char kConfig[] = R"({
   "dataplane": {
     "region": "fuzz", "workers": 1, "flowTableSize": 1024,
@@ -64,6 +65,12 @@ constexpr char kConfig[] = R"({
     "backends": [{"ip": "192.168.10.11"}, {"ip": "192.168.10.12"}, {"ip": "192.168.10.13"}],
     "natIps": ["192.168.10.200", "192.168.10.201"],
     "visibility": ["*"], "autoApproval": ["sub-contoso", "sub-northwind"]
+  }, {
+    "name": "proxied", "subscription": "sub-provider", "enableProxyProtocol": true,
+    "loadBalancingRules": [{"frontendPort": 80, "backendPort": 8080}],
+    "backends": [{"ip": "192.168.10.11"}, {"ip": "192.168.10.12"}, {"ip": "192.168.10.13"}],
+    "natIps": ["192.168.10.202"],
+    "visibility": ["*"], "autoApproval": ["sub-contoso"]
   }],
   "privateEndpoints": [
     {"name": "contoso-pe", "subscription": "sub-contoso", "network": "contoso",
@@ -71,7 +78,9 @@ constexpr char kConfig[] = R"({
     {"name": "northwind-pe", "subscription": "sub-northwind", "network": "northwind",
      "ip": "10.0.0.100", "privateLinkService": "web"},
     {"name": "stranger-pe", "subscription": "sub-stranger", "network": "contoso",
-     "ip": "10.0.0.101", "privateLinkService": "web"}
+     "ip": "10.0.0.101", "privateLinkService": "web"},
+    {"name": "proxied-pe", "subscription": "sub-contoso", "network": "contoso",
+     "ip": "10.0.0.102", "privateLinkService": "proxied"}
   ]
 })";
 
@@ -82,6 +91,7 @@ constexpr MacAddress kPortMacs[kPorts] = {
 constexpr Ipv4Be kClient = Ipv4(10, 0, 0, 2);
 constexpr Ipv4Be kPe = Ipv4(10, 0, 0, 100);
 constexpr Ipv4Be kPendingPe = Ipv4(10, 0, 0, 101);
+constexpr Ipv4Be kProxiedPe = Ipv4(10, 0, 0, 102);
 constexpr uint64_t kStepUs = 1000;  // virtual time per input
 
 struct State {
@@ -122,14 +132,17 @@ void CheckSent(uint16_t port, std::span<const uint8_t> f) {
   const Ipv4Be src = Ipv4At(f, l3 + 12);
   const Ipv4Be dst = Ipv4At(f, l3 + 16);
   if (port == kProviderPort) {
-    if (src != Ipv4(192, 168, 10, 200) && src != Ipv4(192, 168, 10, 201)) {
+    if (src != Ipv4(192, 168, 10, 200) && src != Ipv4(192, 168, 10, 201) &&
+        src != Ipv4(192, 168, 10, 202)) {
       Fail("provider-side packet from an address that is not a NAT IP", port);
     }
     if ((Be32ToHost(dst) & 0xffffff00u) != Be32ToHost(Ipv4(192, 168, 10, 0))) {
       Fail("provider-side packet to an address off the provider subnet", port);
     }
   } else {
-    if (src != kPe && src != kPendingPe) Fail("consumer-side packet not from a PE", port);
+    if (src != kPe && src != kPendingPe && src != kProxiedPe) {
+      Fail("consumer-side packet not from a PE", port);
+    }
   }
 }
 
@@ -260,6 +273,13 @@ void WriteSeeds(const std::string& dir) {
   WriteSeed(dir, "syn-vlan", kFixChecksums | 1, BuildTcpFrame(FromClient(1, kTcpSyn, 77, 0, 0)));
   WriteSeed(dir, "syn-pending-pe", kFixChecksums | 0,
             BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0, kPendingPe)));
+  // A PROXY protocol flow's handshake and data: the ACK completing it writes the header.
+  WriteSeed(dir, "syn-proxied-pe", kFixChecksums | 0,
+            BuildTcpFrame(FromClient(0, kTcpSyn, 9000, 0, 0, kProxiedPe)));
+  WriteSeed(dir, "ack-proxied-pe", kFixChecksums | 0,
+            BuildTcpFrame(FromClient(0, kTcpAck, 9001, 5001, 0, kProxiedPe)));
+  WriteSeed(dir, "data-proxied-pe", kFixChecksums | 0,
+            BuildTcpFrame(FromClient(0, kTcpAck | kTcpPsh, 9001, 5001, 100, kProxiedPe)));
   TcpFrameSpec options = FromClient(0, kTcpSyn, 9, 0, 16);
   options.ip.options = {0x01, 0x01, 0x01, 0x00};
   WriteSeed(dir, "syn-ip-options-data", kFixChecksums | 0, BuildTcpFrame(options));
@@ -319,7 +339,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   state = new State{std::move(*pipeline)};
   state->pipeline->OnSent([](uint16_t port, std::span<const uint8_t> frame, ReplayTimeUs) {
     CheckSent(port, frame);
-    if (port == kProviderPort && state->first_syn_out.empty() && frame.size() >= 54) {
+    // The SYN itself: the control thread's gratuitous ARP for the NAT IPs leaves on that port
+    // first.
+    const bool tcp = frame.size() >= 54 && Be16At(frame, 12) == kEtherTypeIpv4 &&
+                     frame[23] == nat::kIpProtoTcp;
+    if (port == kProviderPort && state->first_syn_out.empty() && tcp) {
       state->first_syn_out.assign(frame.begin(), frame.end());
     }
   });
