@@ -1,9 +1,8 @@
 #include "dataplane/packet/icmp.h"
 
-#include "dataplane/packet/tcp_edit.h"
-
 #include <cstring>
 
+#include "dataplane/packet/tcp_shift.h"
 #include "nat/checksum.h"
 
 namespace privlink::dataplane {
@@ -78,13 +77,12 @@ void RewriteIcmpError(uint8_t* frame, uint16_t l3_offset, const IcmpError& error
   Store(quote + nat::kIpv4ChecksumOffset, &quote_sum, 2);
   if (rewrite.quoted_seq_delta != 0) {
     // Within the 8 bytes every quote holds; its checksum, when quoted, follows incrementally.
-    uint32_t seq;
-    std::memcpy(&seq, l4 + nat::kTcpSeqOffset, 4);
-    seq = HostToBe32(Be32ToHost(seq) + rewrite.quoted_seq_delta);
     if (error.quote_l4_len >= nat::kTcpChecksumOffset + 2) {
-      ReplaceTcpBytes(l4, nat::kTcpSeqOffset, &seq, 4);
+      AddToSeq(l4, rewrite.quoted_seq_delta);
     } else {
-      Store(l4 + nat::kTcpSeqOffset, &seq, 4);
+      const PacketView quoted(l4, kIcmpQuotedL4Min);
+      StoreBe32(l4 + nat::kTcpSeqOffset,
+                quoted.LoadHost32(nat::kTcpSeqOffset) + rewrite.quoted_seq_delta);
     }
   }
   if (error.quote_l4_len >= nat::kTcpChecksumOffset + 2) {

@@ -67,9 +67,13 @@ class PacketView {
   NicChecksums nic_;
 };
 
-// Writing a 16-bit host-order value in network byte order at any alignment (frame builders).
+// Writing a host-order value in network byte order at any alignment (frame builders).
 inline void StoreBe16(uint8_t* at, uint16_t host) {
   const uint16_t be = HostToBe16(host);
+  std::memcpy(at, &be, sizeof be);
+}
+inline void StoreBe32(uint8_t* at, uint32_t host) {
+  const uint32_t be = HostToBe32(host);
   std::memcpy(at, &be, sizeof be);
 }
 

@@ -10,15 +10,9 @@
 namespace privlink::dataplane {
 namespace {
 
-uint32_t LoadHost32At(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return Be32ToHost(v);
-}
-
-void StoreBe32(uint8_t* p, uint32_t host) {
-  const uint32_t be = HostToBe32(host);
-  std::memcpy(p, &be, sizeof be);
+// The TCP header of a segment the parser accepted (its 20 fixed bytes are in the frame).
+PacketView TcpHeaderOf(const uint8_t* frame, const ParsedPacket& p) {
+  return PacketView(frame + p.l4_offset, kTcpMinHeaderLen);
 }
 
 }  // namespace
@@ -61,17 +55,17 @@ void WriteTcpReset(uint8_t* l3, const ResetSegment& s) {
 }
 
 ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& p) {
-  const uint8_t* tcp = frame + p.l4_offset;
+  const PacketView tcp = TcpHeaderOf(frame, p);
   ResetSegment r;
   r.tuple = p.key.tuple.Reversed();
   if (p.tcp_flags & nat::kTcpAck) {
-    r.seq = LoadHost32At(tcp + kTcpAckOffset);
+    r.seq = tcp.LoadHost32(kTcpAckOffset);
     r.flags = nat::kTcpRst;
   } else {
     const uint32_t len = p.tcp_payload_len() + ((p.tcp_flags & nat::kTcpSyn) ? 1 : 0) +
                          ((p.tcp_flags & nat::kTcpFin) ? 1 : 0);
     r.seq = 0;
-    r.ack = LoadHost32At(tcp + kTcpSeqOffset) + len;
+    r.ack = tcp.LoadHost32(kTcpSeqOffset) + len;
     r.flags = nat::kTcpRst | nat::kTcpAck;
   }
   return r;
@@ -80,7 +74,7 @@ ResetSegment ResetToSender(const uint8_t* frame, const ParsedPacket& p) {
 ResetSegment ResetToReceiver(const uint8_t* frame, const ParsedPacket& p, const nat::Tuple& tuple) {
   ResetSegment r;
   r.tuple = tuple;
-  r.seq = LoadHost32At(frame + p.l4_offset + kTcpSeqOffset);
+  r.seq = TcpHeaderOf(frame, p).LoadHost32(kTcpSeqOffset);
   r.flags = nat::kTcpRst;
   return r;
 }

@@ -9,7 +9,8 @@
 
 namespace privlink::dataplane {
 
-// Adds `delta` (mod 2^32) to the sequence number of the TCP header at `tcp`.
+// Adds `delta` (mod 2^32) to the sequence number of the TCP header at `tcp`; the header's
+// checksum field must be there (it is updated).
 void AddToSeq(uint8_t* tcp, uint32_t delta);
 // Sets the acknowledgement number to `ack` (host order).
 void SetAck(uint8_t* tcp, uint32_t ack);

@@ -1,8 +1,8 @@
 #include "dataplane/worker/proxy_stream.h"
 
 #include <array>
-#include <cstring>
 
+#include "dataplane/packet/packet_view.h"
 #include "dataplane/packet/proxy_v2.h"
 #include "dataplane/packet/tcp_reset.h"
 #include "dataplane/packet/tcp_shift.h"
@@ -40,9 +40,7 @@ void ShiftStream(Worker& w, const BurstContext& ctx, nat::FlowEntry& flow, nat::
     return;
   }
   if ((p.tcp_flags & nat::kTcpAck) == 0) return;
-  uint32_t ack;
-  std::memcpy(&ack, tcp + kTcpAckOffset, 4);
-  ack = Be32ToHost(ack);
+  const uint32_t ack = PacketView(tcp, p.tcp_header_len).LoadHost32(kTcpAckOffset);
   if (!flow.proxy_pending()) {
     SetAck(tcp, ack - shift);
   } else if (static_cast<int32_t>(ack - acked_before) >= static_cast<int32_t>(shift)) {
