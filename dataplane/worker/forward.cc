@@ -137,9 +137,8 @@ void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
   flow.AdvanceTcpState(ref.dir, nat::kTcpRst);
   const FlowBinding& b = flow.binding;
   ResetSegment to_receiver = ResetToReceiver(f, p, b.TranslatedTuple(ref.dir));
-  if (ref.dir == FlowDirection::kIn2Out && (p.tcp_flags & nat::kTcpSyn) == 0) {
-    to_receiver.seq += b.stream_shift;  // where the client's stream is at the backend
-  }
+  if (ref.dir == FlowDirection::kIn2Out)
+    to_receiver.seq = SeqAtBackend(b, to_receiver.seq, p.tcp_flags);
 
   if (rte_mbuf* back = rte_pktmbuf_alloc(w.shared->pool); back != nullptr) {
     // The sender's reset keeps the frame's L2 header (and VLAN tag): copy it over.
@@ -187,7 +186,7 @@ void ResetIdleFlowTowards(Worker& w, const BurstContext& ctx, const FlowEntry& f
 // ---- the fast path ----
 
 // A packet of flow `flow` in kDir, translated (the state moved or left as kState says), counted
-// and sent on.
+// and sent on; ForwardTranslated picks the specialisation.
 // kShifted: the flow's stream carries a PROXY header (proxy_stream.h): its sequence numbers shift
 // after the translation. The same code, specialised, so a flow without one pays nothing for it.
 template <FlowDirection kDir, nat::StateUpdate kState, bool kShifted>
@@ -271,8 +270,9 @@ template <FlowDirection kDir>
   const uint32_t seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset);
   if ((p.tcp_flags & nat::kTcpRst) != 0) {
     const bool has_ack = (p.tcp_flags & nat::kTcpAck) != 0;
-    // Judged where it lands: a client's number is the stream shift higher at the backend.
-    const uint32_t landing = kDir == FlowDirection::kIn2Out ? seq + flow.binding.stream_shift : seq;
+    // Judged where it lands: at the backend, a client's number is where the stream shift puts it.
+    const uint32_t landing =
+        kDir == FlowDirection::kIn2Out ? SeqAtBackend(flow.binding, seq, p.tcp_flags) : seq;
     switch (flow.JudgeRst(kDir, landing, frame.LoadHost32(p.l4_offset + kTcpAckOffset), has_ack)) {
       case nat::RstVerdict::kOutOfWindow:
         return DropPacket(w.counters, in.m, DropReason::kTcpRstOutOfWindow);

@@ -35,7 +35,7 @@ void ShiftStream(Worker& w, const BurstContext& ctx, nat::FlowEntry& flow, nat::
                  const ParsedPacket& p, uint8_t* tcp, uint32_t acked_before) {
   const uint32_t shift = flow.binding.stream_shift;
   if (dir == nat::FlowDirection::kIn2Out) {
-    // The SYN's number is the stream's origin; the header takes the first `shift` bytes after it.
+    // SeqAtBackend's rule, applied in place (a SYN is left byte for byte as it came).
     if ((p.tcp_flags & nat::kTcpSyn) == 0) AddToSeq(tcp, shift);
     return;
   }

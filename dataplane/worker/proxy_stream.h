@@ -33,6 +33,12 @@ constexpr bool PastHandshake(nat::TcpState s) {
          s == nat::TcpState::kFinFromServer || s == nat::TcpState::kClosing;
 }
 
+// Where a client's sequence number lands at the backend: `stream_shift` higher, except a SYN's
+// (the stream's origin, before the header). 0 shift for flows without a header.
+constexpr uint32_t SeqAtBackend(const nat::FlowBinding& b, uint32_t seq, uint8_t tcp_flags) {
+  return (tcp_flags & nat::kTcpSyn) != 0 ? seq : seq + b.stream_shift;
+}
+
 // Sends `flow`'s header to the backend at the sequence number the backend expects (the start of
 // the client's stream: the header is pending), acknowledging what the client acknowledged.
 void SendProxyHeader(Worker& w, const BurstContext& ctx, const nat::FlowEntry& flow, ProxySend kind,
