@@ -1,5 +1,6 @@
 #include "nat/port_alloc.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "absl/strings/str_format.h"
@@ -44,14 +45,40 @@ absl::StatusOr<NatPortAllocator> NatPortAllocator::Create(const PortAllocatorCon
     return absl::InvalidArgumentError(absl::StrFormat("quarantine_ms %u is above the maximum %u",
                                                       config.quarantine_ms, kMaxPortQuarantineMs));
   }
-  return NatPortAllocator(*slice, config.quarantine_ms);
+  if (config.steering != nullptr && config.steering->queues() != config.worker_count) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the RSS port map spreads over %u queues, worker_count is %u",
+                        config.steering->queues(), config.worker_count));
+  }
+  return NatPortAllocator(config, *slice);
 }
 
-NatPortAllocator::NatPortAllocator(PortSlice slice, uint32_t quarantine_ms)
-    : slice_(slice),
-      slice_size_(slice.size()),
-      word_count_((slice.size() + kBitsPerWord - 1) / kBitsPerWord),
-      quarantine_ms_(quarantine_ms) {}
+NatPortAllocator::NatPortAllocator(const PortAllocatorConfig& config, PortSlice slice)
+    : range_{config.first_port, config.last_port},
+      slice_(slice),
+      worker_index_(config.worker_index),
+      quarantine_ms_(config.quarantine_ms),
+      steering_(config.steering) {
+  if (steering_ == nullptr) {
+    space_size_ = slice.size();
+    nominal_capacity_ = slice.size();
+  } else {
+    const auto entries = static_cast<uint32_t>(steering_->EntriesOf(worker_index_).size());
+    space_size_ = entries * steering_->class_size();
+    // The range split in proportion to the entries, rounded so that the workers' shares sum to it.
+    uint64_t before = 0;
+    for (uint32_t q = 0; q < worker_index_; ++q) before += steering_->EntriesOf(q).size();
+    const uint64_t range = range_.size();
+    const uint64_t classes = steering_->class_count();
+    nominal_capacity_ =
+        static_cast<uint32_t>(range * (before + entries) / classes - range * before / classes);
+    in_range_.resize(steering_->class_count());
+    for (uint32_t c = 0; c < steering_->class_count(); ++c) {
+      in_range_[c] = steering_->RanksWithin(c, range_.first_port, range_.last_port);
+    }
+  }
+  word_count_ = (space_size_ + kBitsPerWord - 1) / kBitsPerWord;
+}
 
 NatPortAllocator::NatPortAllocator(NatPortAllocator&&) noexcept = default;
 NatPortAllocator& NatPortAllocator::operator=(NatPortAllocator&&) noexcept = default;
@@ -66,14 +93,13 @@ SetupOutcome<NatTuple> NatPortAllocator::Allocate(std::span<const Ipv4Be> nat_ip
   size_t pick = spread_hint % static_cast<uint32_t>(n);  // 32-bit division: n <= 8
   for (size_t tried = 0; tried < n; ++tried) {
     PairSpace& space = FindOrCreateSpace({nat_ips[pick], backend_ip, backend_port});
-    if (space.used + space.quarantined < slice_size_) {
-      const uint32_t index = TakeFreePort(space);
-      return {.value = NatTuple{nat_ips[pick],
-                                HostToBe16(static_cast<uint16_t>(slice_.first_port + index))}};
+    if (space.used + space.quarantined < space.capacity) {
+      const uint32_t position = TakeFreePort(space);
+      return {.value = NatTuple{nat_ips[pick], HostToBe16(PortAt(space, position))}};
     }
     pick = pick + 1 == n ? 0 : pick + 1;
   }
-  // Every NAT IP's slice is in use or in quarantine for this backend.
+  // Every NAT IP's share is in use or in quarantine for this backend.
   return {.failure = SetupFailure::kNatPortsExhausted};
 }
 
@@ -89,20 +115,28 @@ absl::Status NatPortAllocator::ReleaseUnused(NatTuple nat, Ipv4Be backend_ip, Po
 absl::Status NatPortAllocator::Free(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,
                                     bool quarantine, TimeMs now) {
   const uint16_t port = Be16ToHost(nat.port);
-  if (port < slice_.first_port || port > slice_.last_port) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("nat.port %u is outside this worker's slice [%u, %u]", port,
-                        slice_.first_port, slice_.last_port));
-  }
   const auto it = spaces_.find(PairKey{nat.ip, backend_ip, backend_port});
-  const uint32_t index = port - slice_.first_port;
-  const uint64_t bit = uint64_t{1} << (index % kBitsPerWord);
-  if (it == spaces_.end() || (it->second->words[index / kBitsPerWord].used & bit) == 0) {
+  if (it == spaces_.end()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "nat %s is not in use for backend %s (released twice?)", FormatEndpoint(nat.ip, nat.port),
         FormatEndpoint(backend_ip, backend_port)));
   }
   PairSpace& space = *it->second;
+  const std::optional<uint32_t> position = PositionOf(space, port);
+  if (!position) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "nat.port %u is not worker %u's for backend %s (outside its %s)", port, worker_index_,
+        FormatEndpoint(backend_ip, backend_port),
+        steering_ ? "RSS share" : absl::StrFormat("slice [%u, %u]", slice_.first_port,
+                                                   slice_.last_port)));
+  }
+  const uint32_t index = *position;
+  const uint64_t bit = uint64_t{1} << (index % kBitsPerWord);
+  if ((space.words[index / kBitsPerWord].used & bit) == 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "nat %s is not in use for backend %s (released twice?)", FormatEndpoint(nat.ip, nat.port),
+        FormatEndpoint(backend_ip, backend_port)));
+  }
   PortWord& word = space.words[index / kBitsPerWord];
   word.used &= ~bit;
   --space.used;
@@ -136,29 +170,36 @@ void NatPortAllocator::Expire(TimeMs now) {
 PortUsage NatPortAllocator::Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port,
                                   TimeMs now) {
   Expire(now);
-  const auto it = spaces_.find(PairKey{nat_ip, backend_ip, backend_port});
-  if (it == spaces_.end()) return PortUsage{0, 0, slice_size_};
-  return PortUsage{it->second->used, it->second->quarantined, slice_size_};
+  const PairKey key{nat_ip, backend_ip, backend_port};
+  const auto it = spaces_.find(key);
+  if (it == spaces_.end()) {
+    // No state: what the pair's share would hold.
+    PairSpace probe;
+    probe.key = key;
+    probe.base = steering_ ? steering_->PairBase(nat_ip, backend_ip, backend_port) : 0;
+    return PortUsage{0, 0, CapacityOf(probe)};
+  }
+  return PortUsage{it->second->used, it->second->quarantined, it->second->capacity};
 }
 
 PortUsage NatPortAllocator::Usage(Ipv4Be nat_ip, TimeMs now) {
   Expire(now);
   const auto it = totals_.find(nat_ip);
-  if (it == totals_.end()) return PortUsage{0, 0, slice_size_};
-  return PortUsage{it->second->used, it->second->quarantined, slice_size_};
+  if (it == totals_.end()) return PortUsage{0, 0, nominal_capacity_};
+  return PortUsage{it->second->used, it->second->quarantined, nominal_capacity_};
 }
 
 NatPortAllocator::PairSpace& NatPortAllocator::FindOrCreateSpace(const PairKey& key) {
   if (const auto it = spaces_.find(key); it != spaces_.end()) return *it->second;
   auto space = std::make_unique<PairSpace>();
   space->key = key;
+  space->base = steering_ ? steering_->PairBase(key.nat_ip, key.backend_ip, key.backend_port) : 0;
   space->words = std::make_unique<PortWord[]>(word_count_);
-  // Bits past the slice's end in the last word count as used forever, so scans never pick them;
-  // Release rejects those ports by range before looking at bits.
-  const uint32_t tail_bits = slice_size_ % kBitsPerWord;
-  if (tail_bits != 0) space->words[word_count_ - 1].used = kAllBits << tail_bits;
+  space->capacity = MarkOutOfRange(*space);
   for (uint32_t w = 0; w < word_count_; ++w) {
-    space->words_with_free[w / kBitsPerWord] |= uint64_t{1} << (w % kBitsPerWord);
+    if (space->words[w].used != kAllBits) {
+      space->words_with_free[w / kBitsPerWord] |= uint64_t{1} << (w % kBitsPerWord);
+    }
   }
   auto& totals = totals_[key.nat_ip];
   if (totals == nullptr) totals = std::make_unique<NatIpTotals>();
@@ -184,7 +225,7 @@ uint32_t NatPortAllocator::TakeFreePort(PairSpace& space) {
     space.words_with_free[w / kBitsPerWord] &= ~(uint64_t{1} << (w % kBitsPerWord));
   }
   const uint32_t index = w * kBitsPerWord + bit;
-  space.cursor = index + 1 == slice_size_ ? 0 : index + 1;
+  space.cursor = index + 1 == space_size_ ? 0 : index + 1;
   ++space.used;
   ++space.totals->used;
   return index;
@@ -201,6 +242,60 @@ uint32_t NatPortAllocator::FindWordWithFree(const PairSpace& space, uint32_t sta
     bits = space.words_with_free[s];
   }
   return s * kBitsPerWord + static_cast<uint32_t>(std::countr_zero(bits));
+}
+
+uint16_t NatPortAllocator::PortAt(const PairSpace& space, uint32_t position) const {
+  if (steering_ == nullptr) return static_cast<uint16_t>(slice_.first_port + position);
+  const uint32_t cls_size = steering_->class_size();
+  const uint32_t entry = steering_->EntriesOf(worker_index_)[position / cls_size];
+  return steering_->PortAt(space.base ^ entry, position % cls_size);
+}
+
+std::optional<uint32_t> NatPortAllocator::PositionOf(const PairSpace& space, uint16_t port) const {
+  if (steering_ == nullptr) {
+    if (port < slice_.first_port || port > slice_.last_port) return std::nullopt;
+    return port - slice_.first_port;
+  }
+  if (port < range_.first_port || port > range_.last_port) return std::nullopt;
+  const uint32_t entry = steering_->ClassOf(port) ^ space.base;
+  if (steering_->QueueOfEntry(entry) != worker_index_) return std::nullopt;
+  return steering_->PositionOfEntry(entry) * steering_->class_size() + steering_->RankOf(port);
+}
+
+uint32_t NatPortAllocator::CapacityOf(const PairSpace& space) const {
+  if (steering_ == nullptr) return space_size_;
+  uint32_t capacity = 0;
+  for (const uint16_t entry : steering_->EntriesOf(worker_index_)) {
+    const RssPortMap::RankRange r = in_range_[space.base ^ entry];
+    capacity += r.end - r.begin;
+  }
+  return capacity;
+}
+
+// Bits of positions that hold no port of the range count as used forever, so scans never pick
+// them; Release rejects those ports by PositionOf before looking at bits.
+uint32_t NatPortAllocator::MarkOutOfRange(PairSpace& space) const {
+  const auto mark = [&](uint32_t begin, uint32_t end) {  // positions [begin, end)
+    while (begin < end) {
+      const uint32_t offset = begin % kBitsPerWord;
+      const uint32_t n = std::min(kBitsPerWord - offset, end - begin);
+      const uint64_t bits = n == kBitsPerWord ? kAllBits : ((uint64_t{1} << n) - 1) << offset;
+      space.words[begin / kBitsPerWord].used |= bits;
+      begin += n;
+    }
+  };
+  // Past the share's end in the last word.
+  mark(space_size_, word_count_ * kBitsPerWord);
+  if (steering_ != nullptr) {
+    const uint32_t cls_size = steering_->class_size();
+    const std::span<const uint16_t> entries = steering_->EntriesOf(worker_index_);
+    for (uint32_t s = 0; s < entries.size(); ++s) {
+      const RssPortMap::RankRange r = in_range_[space.base ^ entries[s]];
+      mark(s * cls_size, s * cls_size + r.begin);
+      mark(s * cls_size + r.end, (s + 1) * cls_size);
+    }
+  }
+  return CapacityOf(space);
 }
 
 void NatPortAllocator::MarkWordHasFree(PairSpace& space, uint32_t port_index) {

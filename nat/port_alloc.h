@@ -2,10 +2,14 @@
 //
 // Each NAT IP has ports [first, last] (default 1024-65535 = 64,512). A NAT ip:port may serve
 // several backends at once (the provider-side tuple still differs), so every (NAT IP, backend
-// ip:port) pair has its own port space. Each worker owns a disjoint slice of every NAT IP's ports,
-// so allocation takes no lock and a port can never be handed out twice. A released port stays in
-// quarantine for that backend (default 120 s) so a backend still in TIME_WAIT never sees the tuple
-// reused.
+// ip:port) pair has its own port space. Each worker owns a disjoint share of every pair's ports,
+// so allocation takes no lock and a port can never be handed out twice:
+// - with RSS port choice (PortAllocatorConfig::steering), the ports whose return tuple the NICs'
+//   RSS delivers to the worker's own queue (nat/rss_port_map.h), so both directions of each flow
+//   it creates stay on it; the share differs per pair and is found without hashing a port;
+// - without, a contiguous slice of the range (WorkerPortSlice), the same for every pair.
+// A released port stays in quarantine for that backend (default 120 s) so a backend still in
+// TIME_WAIT never sees the tuple reused.
 #pragma once
 
 #include <array>
@@ -13,14 +17,17 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nat/clock.h"
 #include "nat/inet.h"
+#include "nat/rss_port_map.h"
 #include "nat/setup_failure.h"
 
 namespace privlink::nat {
@@ -48,6 +55,9 @@ struct PortAllocatorConfig {
   uint32_t worker_count = 1;
   uint32_t worker_index = 0;                          // which slice this allocator owns
   uint32_t quarantine_ms = kDefaultPortQuarantineMs;  // 0: a released port is free at once
+  // RSS port choice: the worker's share of a pair is what comes back to queue worker_index under
+  // this map (its queues() must be worker_count). nullptr: contiguous slices.
+  std::shared_ptr<const RssPortMap> steering;
 };
 
 struct NatTuple {
@@ -58,7 +68,10 @@ struct NatTuple {
 struct PortUsage {
   uint32_t used = 0;         // handed out and not released
   uint32_t quarantined = 0;  // released, not yet reusable for that backend
-  uint32_t capacity = 0;     // this slice's ports per (NAT IP, backend)
+  // This worker's ports for the (NAT IP, backend) pair; per NAT IP alone, its nominal share of
+  // the range (with RSS port choice a pair's share varies around it when the range does not
+  // cover whole classes; the shares of all workers always sum to the range).
+  uint32_t capacity = 0;
 };
 
 // One worker's contiguous share of the port range, host order, inclusive.
@@ -76,8 +89,11 @@ absl::StatusOr<PortSlice> WorkerPortSlice(const PortAllocatorConfig& config);
 
 // One worker's allocator for every NAT IP it serves. Owned and used by exactly one thread: no
 // locks, no atomics. State exists only for (NAT IP, backend) pairs with ports in use or in
-// quarantine: two bitmaps of the slice (in use, quarantined; 16 KB for the full default range on
-// one worker, 2 KB on eight) plus a 128-byte summary of which 64-port words have a free port.
+// quarantine: two bitmaps of the worker's share (in use, quarantined; 16 KB for the full default
+// range on one worker, 2 KB on eight) plus a 128-byte summary of which 64-port words have a free
+// port. A share is laid out as positions 0 .. space_size - 1: a slice's ports in order, or with
+// RSS port choice the worker's classes one after another (each class's ports in order), the
+// positions of ports outside [first, last] marked used for good.
 // Quarantine expiry is lazy: Allocate, Usage and Expire apply it as of their `now`.
 class NatPortAllocator {
  public:
@@ -99,7 +115,7 @@ class NatPortAllocator {
 
   // Puts an allocated port in quarantine for this backend until now + quarantine_ms. A port that
   // is not in use for this backend (double release, wrong backend or NAT IP, another worker's
-  // slice) is an error and changes nothing, so a port returns to the pool exactly once.
+  // share) is an error and changes nothing, so a port returns to the pool exactly once.
   absl::Status Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
   // Gives back a port that never carried a packet (its flow could not be created): free again
   // at once, without quarantine, so refused SYNs (a full flow table under a flood) cannot park
@@ -109,11 +125,14 @@ class NatPortAllocator {
   // Ends every quarantine that is over at `now` and drops pairs left with no port in use.
   void Expire(TimeMs now);
 
-  // Exact as of `now`. Per NAT IP the counts are summed over backends; capacity stays the slice
-  // size because every backend has the whole slice.
+  // Exact as of `now`. Per NAT IP the counts are summed over backends.
   PortUsage Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
   PortUsage Usage(Ipv4Be nat_ip, TimeMs now);
 
+  // The configured range, and whether shares follow RSS (else: slice()).
+  PortSlice range() const { return range_; }
+  bool steered() const { return steering_ != nullptr; }
+  // Without steering, this worker's contiguous share.
   PortSlice slice() const { return slice_; }
   // (NAT IP, backend) pairs holding state; memory follows this number.
   size_t active_pairs() const { return spaces_.size(); }
@@ -143,10 +162,12 @@ class NatPortAllocator {
     uint64_t used = 0;
     uint64_t quarantined = 0;
   };
-  // The port space of one (NAT IP, backend) pair within this worker's slice.
+  // The port space of one (NAT IP, backend) pair within this worker's share.
   struct PairSpace {
     PairKey key;
     NatIpTotals* totals = nullptr;
+    uint32_t base = 0;      // with steering: RssPortMap::PairBase of the key
+    uint32_t capacity = 0;  // positions holding a port of the range
     uint32_t used = 0;
     uint32_t quarantined = 0;
     uint32_t cursor = 0;  // slice offset where the next search starts; rotates
@@ -156,23 +177,36 @@ class NatPortAllocator {
   struct QuarantineEntry {
     PairSpace* space;
     TimeMs ends_at;
-    uint32_t port_index;  // offset in the slice
+    uint32_t port_index;  // position in the share
   };
 
-  NatPortAllocator(PortSlice slice, uint32_t quarantine_ms);
+  NatPortAllocator(const PortAllocatorConfig& config, PortSlice slice);
 
   PairSpace& FindOrCreateSpace(const PairKey& key);
   absl::Status Free(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port, bool quarantine,
                     TimeMs now);
   uint32_t TakeFreePort(PairSpace& space);
+  // The port at a position of `space`'s share, and the position of a port (none: not this
+  // worker's for the pair, or outside the range).
+  uint16_t PortAt(const PairSpace& space, uint32_t position) const;
+  std::optional<uint32_t> PositionOf(const PairSpace& space, uint16_t port) const;
+  // Marks the positions that hold no port of the range as used for good; returns the capacity.
+  uint32_t MarkOutOfRange(PairSpace& space) const;
+  uint32_t CapacityOf(const PairSpace& space) const;
   uint32_t FindWordWithFree(const PairSpace& space, uint32_t start_word) const;
   void MarkWordHasFree(PairSpace& space, uint32_t port_index);
   void DropIfIdle(PairSpace& space);
 
+  PortSlice range_;
   PortSlice slice_;
-  uint32_t slice_size_;
+  uint32_t worker_index_;
+  uint32_t space_size_;          // positions of a pair's share
+  uint32_t nominal_capacity_;    // PortUsage::capacity per NAT IP
   uint32_t word_count_;
   uint32_t quarantine_ms_;
+  std::shared_ptr<const RssPortMap> steering_;
+  // With steering: the ranks of each class that lie in the range.
+  std::vector<RssPortMap::RankRange> in_range_;
   // unique_ptr keeps each space and totals at one address for the quarantine FIFO's pointers.
   absl::flat_hash_map<PairKey, std::unique_ptr<PairSpace>> spaces_;
   absl::flat_hash_map<Ipv4Be, std::unique_ptr<NatIpTotals>> totals_;
