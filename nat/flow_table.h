@@ -152,6 +152,7 @@ class FlowTable {
 
   // Ids of `worker`'s shard that were ever handed out: expiry scans [first, end).
   FlowId ShardBegin(uint32_t worker) const { return shards_[worker].begin; }
+  FlowId ShardEnd(uint32_t worker) const { return shards_[worker].end; }
   FlowId ShardHighWater(uint32_t worker) const { return shards_[worker].next_unused; }
   uint32_t& ExpiryCursor(uint32_t worker) { return shards_[worker].expiry_cursor; }
 

@@ -58,7 +58,8 @@ NatPortAllocator::NatPortAllocator(const PortAllocatorConfig& config, PortSlice 
       slice_(slice),
       worker_index_(config.worker_index),
       quarantine_ms_(config.quarantine_ms),
-      steering_(config.steering) {
+      // On one queue every port comes back to it: the slice (the whole range) is the share.
+      steering_(config.worker_count > 1 ? config.steering : nullptr) {
   if (steering_ == nullptr) {
     space_size_ = slice.size();
     nominal_capacity_ = slice.size();

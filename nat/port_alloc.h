@@ -129,11 +129,14 @@ class NatPortAllocator {
   PortUsage Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
   PortUsage Usage(Ipv4Be nat_ip, TimeMs now);
 
-  // The configured range, and whether shares follow RSS (else: slice()).
+  // The configured range, and whether shares follow RSS (else: slice(); also with steering on
+  // one worker, whose slice is the whole range).
   PortSlice range() const { return range_; }
   bool steered() const { return steering_ != nullptr; }
   // Without steering, this worker's contiguous share.
   PortSlice slice() const { return slice_; }
+  // PortUsage::capacity per NAT IP: the workers' figures sum to the range.
+  uint32_t nominal_capacity() const { return nominal_capacity_; }
   // (NAT IP, backend) pairs holding state; memory follows this number.
   size_t active_pairs() const { return spaces_.size(); }
 

@@ -22,10 +22,19 @@ uint32_t RssHash(std::span<const uint8_t> key, const Tuple& tuple) {
   return rte_softrss(words, RTE_THASH_V4_L4_LEN, key.data());
 }
 
+uint32_t RssHashAddresses(std::span<const uint8_t> key, Ipv4Be src, Ipv4Be dst) {
+  uint32_t words[RTE_THASH_V4_L3_LEN] = {Be32ToHost(src), Be32ToHost(dst)};
+  return rte_softrss(words, RTE_THASH_V4_L3_LEN, key.data());
+}
+
 std::vector<uint16_t> SpreadReta(uint32_t entries, uint32_t queues) {
   std::vector<uint16_t> reta(entries);
   for (uint32_t i = 0; i < entries; ++i) reta[i] = static_cast<uint16_t>(i % queues);
   return reta;
+}
+
+RssSetup PrivlinkRss(uint32_t entries, uint32_t queues) {
+  return {.key = {kRssKey.begin(), kRssKey.end()}, .reta = SpreadReta(entries, queues)};
 }
 
 absl::StatusOr<std::shared_ptr<const RssPortMap>> RssPortMap::Create(const RssSetup& setup,

@@ -48,6 +48,9 @@ inline constexpr uint32_t kDefaultRetaSize = 128;
 // The Toeplitz hash a NIC computes over an IPv4/TCP tuple (source address, destination address,
 // source port, destination port). `key` holds at least kRssKeyMinBytes.
 uint32_t RssHash(std::span<const uint8_t> key, const Tuple& tuple);
+// The hash over the addresses alone: what a NIC computes for IPv4 that is not TCP (ICMP) or is a
+// fragment.
+uint32_t RssHashAddresses(std::span<const uint8_t> key, Ipv4Be src, Ipv4Be dst);
 
 // The redirection table privlink programs: entry i -> queue i % queues (most drivers' default).
 std::vector<uint16_t> SpreadReta(uint32_t entries, uint32_t queues);
@@ -56,6 +59,9 @@ struct RssSetup {
   std::vector<uint8_t> key;    // at least kRssKeyMinBytes
   std::vector<uint16_t> reta;  // the queue of each entry; a power of two, 2 .. 2^kMaxRssClassBits
 };
+
+// privlink's set-up for a redirection table of `entries` over `queues`: kRssKey, SpreadReta.
+RssSetup PrivlinkRss(uint32_t entries, uint32_t queues);
 
 class RssPortMap {
  public:

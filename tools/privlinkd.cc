@@ -204,8 +204,8 @@ int main(int argc, char** argv) {
       [d = dataplane->get()] { return d->Sample(); });
   inspector.target = dataplane->get();
   std::cerr << "privlinkd: forwarding on " << (*dataplane)->port_count() << " ports with "
-            << (*dataplane)->worker_count() << " workers; API on " << config->dataplane.api_listen
-            << "\n";
+            << (*dataplane)->worker_count() << " workers (" << (*dataplane)->steering()
+            << "); API on " << config->dataplane.api_listen << "\n";
 
   unsigned round = 0;
   for (;;) {

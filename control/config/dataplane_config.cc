@@ -144,6 +144,13 @@ absl::StatusOr<DataplaneConfig> DecodeDataplaneConfig(const json& document) {
   } else if (verify != "stateChanging") {
     r.Fail("verifyTcpChecksum", Cat("must be stateChanging or all, not '", verify, "'"));
   }
+  if (const std::string steering = r.String("flowSteering", ""); steering == "rss-port-choice") {
+    config.flow_steering = FlowSteering::kRssPortChoice;
+  } else if (steering == "shared") {
+    config.flow_steering = FlowSteering::kShared;
+  } else if (!steering.empty()) {
+    r.Fail("flowSteering", Cat("must be rss-port-choice or shared, not '", steering, "'"));
+  }
   r.ObjectList("ports", [&](JsonObjectReader& port) { config.ports.push_back(ReadPort(port)); });
   if (auto status = r.Finish(); !status.ok()) return status;
 
@@ -189,7 +196,7 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
     }
     ports.push_back(std::move(p));
   }
-  return json{
+  json out{
       {"region", config.region},
       {"workers", config.workers},
       {"flowTableSize", config.flow_table_size},
@@ -204,6 +211,22 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
       {"extraMbufs", config.extra_mbufs},
       {"verifyTcpChecksum",
        config.verify_tcp_checksum == TcpChecksumVerification::kAll ? "all" : "stateChanging"}};
+  if (config.flow_steering != FlowSteering::kAuto) {
+    out["flowSteering"] = FlowSteeringName(config.flow_steering);
+  }
+  return out;
+}
+
+std::string_view FlowSteeringName(FlowSteering steering) {
+  switch (steering) {
+    case FlowSteering::kRssPortChoice:
+      return "rss-port-choice";
+    case FlowSteering::kShared:
+      return "shared";
+    case FlowSteering::kAuto:
+      break;
+  }
+  return "auto";
 }
 
 std::vector<std::string> ConsumerPortNames(const DataplaneConfig& config) {

@@ -78,6 +78,14 @@ enum class TcpChecksumVerification : uint8_t {
   kAll,            // "all": every segment
 };
 
+// dataplane.flowSteering: how a flow's two directions find their worker (docs/design.md).
+enum class FlowSteering : uint8_t {
+  kAuto,           // not written: kRssPortChoice where every port can take the RSS set-up, else kShared
+  kRssPortChoice,  // "rss-port-choice": privlink programs RSS and picks NAT ports that come back
+  kShared,         // "shared": the NICs' RSS as it is; return packets may reach any worker
+};
+std::string_view FlowSteeringName(FlowSteering steering);
+
 struct DataplaneConfig {
   std::string region = "local";  // part of every service alias
   uint32_t workers = kDefaultWorkers;
@@ -93,6 +101,7 @@ struct DataplaneConfig {
   uint32_t maglev_table_size = kDefaultMaglevTableSize;
   uint32_t extra_mbufs = 0;
   TcpChecksumVerification verify_tcp_checksum = TcpChecksumVerification::kStateChanging;
+  FlowSteering flow_steering = FlowSteering::kAuto;
   // Not in the config file: privlinkd --test-idle-timeout-ms, for end-to-end tests that must see
   // an idle timeout in seconds (the model allows 4 minutes at least). 0 = each service's own.
   uint32_t test_idle_timeout_ms = 0;

@@ -49,10 +49,13 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
         " (give DPDK more memory: hugepages, or -m MB with --no-huge)"));
   }
 
-  auto ports = ports_.open(shared_.pool);
-  if (!ports.ok()) return ports.status();
+  auto opened = ports_.open(shared_.pool);
+  if (!opened.ok()) return opened.status();
   ports_open_ = true;
-  shared_.ports = std::move(*ports);
+  shared_.ports = std::move(opened->ports);
+  const std::shared_ptr<const nat::RssPortMap> rss_port_map = std::move(opened->rss_port_map);
+  shared_.rss_port_choice = rss_port_map != nullptr;
+  steering_note_ = std::move(opened->steering_note);
   for (uint16_t i = 0; i < shared_.ports.size(); ++i) {
     if (shared_.ports[i].role == PortRole::kConsumer) shared_.consumer_ports.push_back(i);
   }
@@ -98,10 +101,14 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
                                                 .last_port = options.nat_last_port,
                                                 .worker_count = workers,
                                                 .worker_index = w,
-                                                .quarantine_ms = options.nat_quarantine_ms});
+                                                .quarantine_ms = options.nat_quarantine_ms,
+                                                .steering = rss_port_map});
     if (!alloc.ok()) return alloc.status();
     workers_.push_back(std::make_unique<Worker>(w, &shared_, std::move(*alloc)));
-    workers_.back()->idle_sleep_us = options.idle_sleep_us;
+    Worker& worker = *workers_.back();
+    worker.idle_sleep_us = options.idle_sleep_us;
+    worker.shard_begin = flows_->ShardBegin(w);
+    worker.shard_ids = flows_->ShardEnd(w) - flows_->ShardBegin(w);
   }
   registered_.assign(workers, 0);
   // The control thread sends through worker 0 alone.

@@ -30,6 +30,7 @@
 #include "nat/clock.h"
 #include "nat/flow_table.h"
 #include "nat/port_alloc.h"
+#include "nat/rss_port_map.h"
 
 namespace privlink::dataplane {
 
@@ -41,10 +42,21 @@ inline constexpr unsigned kFromControlRingSize = 2048;
 // Per-lcore mbuf cache: DPDK's usual size, amortises the pool's ring on alloc and free.
 inline constexpr unsigned kMbufCacheSize = 256;
 
+// What opening the ports gave: the ports, and how their RSS steers flows.
+struct OpenedPorts {
+  std::vector<PortInfo> ports;
+  // RSS port choice: every port's RSS takes this map's key and RETA, so NAT ports are chosen by
+  // it; nullptr: shared steering (return packets may reach any worker).
+  std::shared_ptr<const nat::RssPortMap> rss_port_map;
+  // Why the ports steer as they do where it is not what was asked or the default would be
+  // (flowSteering not written and a device that cannot take the RSS set-up); else empty.
+  std::string steering_note;
+};
+
 // How an assembly brings its ports up and down: real devices (daemon/ports.h) or net_ring ports.
 struct PortDriver {
   // Opens every port with `workers` RX and TX queues, receiving into `pool`.
-  std::function<absl::StatusOr<std::vector<PortInfo>>(rte_mempool* pool)> open;
+  std::function<absl::StatusOr<OpenedPorts>(rte_mempool* pool)> open;
   // Stops and closes them, returning every mbuf they hold to the pool. Called once, after the
   // workers and the Controller have drained, before the pool is freed.
   std::function<void()> close;
@@ -101,6 +113,7 @@ class DataplaneParts {
   Worker& worker(uint32_t index) { return *workers_[index]; }
   const Worker& worker(uint32_t index) const { return *workers_[index]; }
   Controller* controller() const { return controller_.get(); }
+  const std::string& steering_note() const { return steering_note_; }
   // The control thread's snapshot handle (only with a Controller).
   control::SnapshotReader& controller_reader() { return *controller_reader_; }
   DataplaneShared& shared() { return shared_; }
@@ -122,6 +135,7 @@ class DataplaneParts {
   control::SnapshotPublisher& publisher_;
   PortDriver ports_;
   bool ports_open_ = false;
+  std::string steering_note_;
   DataplaneShared shared_;
   uint32_t flow_readers_ = 0;
   std::unique_ptr<nat::FlowTable> flows_;

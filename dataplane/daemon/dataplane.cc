@@ -88,9 +88,9 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
   // What open opened, for close (called from the parts' destructor, long after Start).
   auto opened = std::make_shared<std::vector<PortInfo>>();
   PortDriver driver{.open = [&config, workers,
-                             opened](rte_mempool* pool) -> absl::StatusOr<std::vector<PortInfo>> {
+                             opened](rte_mempool* pool) -> absl::StatusOr<OpenedPorts> {
                       auto ports = OpenPorts(config, static_cast<uint16_t>(workers), pool);
-                      if (ports.ok()) *opened = *ports;
+                      if (ports.ok()) *opened = ports->ports;
                       return ports;
                     },
                     .close = [opened] { ClosePorts(*opened); }};
@@ -125,6 +125,12 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
     }
   }
   return d;
+}
+
+std::string Dataplane::steering() const {
+  if (!parts_) return "";
+  if (!parts_->steering_note().empty()) return parts_->steering_note();
+  return parts_->shared().rss_port_choice ? "flowSteering rss-port-choice" : "flowSteering shared";
 }
 
 int Dataplane::WorkerMain(void* arg) {

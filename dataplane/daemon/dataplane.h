@@ -65,6 +65,9 @@ class Dataplane final : public control::StatsSource, public control::DataplaneIn
   absl::StatusOr<control::CaptureResult> Capture(const control::CaptureRequest& request) override;
   size_t port_count() const { return parts_ ? parts_->shared().ports.size() : 0; }
   uint32_t worker_count() const { return parts_ ? parts_->worker_count() : 0; }
+  // "rss-port-choice" or "shared", with the reason where the ports could not take what the
+  // default would have given them.
+  std::string steering() const;
 
  private:
   Dataplane() = default;

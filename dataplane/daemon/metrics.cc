@@ -90,10 +90,19 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
                              "TSC cycles a worker spent in polls that received packets.");
   auto& cycles = CounterFamily(registry, "privlink_worker_cycles_total",
                                "TSC cycles of a worker's loop (busy ratio: busy / all).");
+  auto& foreign =
+      CounterFamily(registry, "privlink_worker_foreign_packets_total",
+                    "Packets of a flow another worker created, by the worker that received them: "
+                    "tcp should stay 0 under flowSteering rss-port-choice; icmp_error (hashed on "
+                    "addresses only) may not.");
   for (size_t i = 0; i < sample.workers.size(); ++i) {
-    const prometheus::Labels worker = {{"worker", std::to_string(i)}};
+    const std::string index = std::to_string(i);
+    const prometheus::Labels worker = {{"worker", index}};
     AddCounter(busy, worker, sample.workers[i].busy_cycles);
     AddCounter(cycles, worker, sample.workers[i].loop_cycles);
+    AddCounter(foreign, {{"worker", index}, {"kind", "tcp"}}, sample.workers[i].foreign_packets);
+    AddCounter(foreign, {{"worker", index}, {"kind", "icmp_error"}},
+               sample.workers[i].foreign_icmp_errors);
   }
   if (!sample.named) return;
 

@@ -5,7 +5,10 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -55,11 +58,93 @@ struct StartedPort {
   bool checksum_verdicts = false;  // RX checksum offload is on (PortInfo::checksum_verdicts)
 };
 
-absl::StatusOr<StartedPort> StartPort(const control::PortConfig& port, uint16_t id, uint16_t queues,
-                                      rte_mempool* pool) {
+// A probed device: its ethdev id and what it says it can do.
+struct ProbedPort {
+  const control::PortConfig* config = nullptr;
+  uint16_t id = 0;
   rte_eth_dev_info info{};
-  if (int rc = rte_eth_dev_info_get(id, &info); rc != 0)
-    return PortError(port, "no device info", rc);
+};
+
+// What RSS port choice needs of a device, or why it cannot have it.
+std::optional<std::string> WhyNoRssPortChoice(const rte_eth_dev_info& info) {
+  if (info.reta_size == 0) return "it has no RSS redirection table";
+  if (!std::has_single_bit(info.reta_size)) {
+    return absl::StrCat("its RSS redirection table has ", info.reta_size,
+                        " entries, not a power of two");
+  }
+  if (info.hash_key_size < nat::kRssKeyMinBytes) {
+    return absl::StrCat("its RSS key has ", info.hash_key_size, " bytes, ",
+                        nat::kRssKeyMinBytes, " are needed");
+  }
+  if ((info.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP) == 0) {
+    return "it does not hash IPv4/TCP ports";
+  }
+  return std::nullopt;
+}
+
+// The steering every port will take: a map to program (RSS port choice) or none (shared, with
+// the note saying why where it was not asked for).
+struct SteeringChoice {
+  std::shared_ptr<const nat::RssPortMap> map;
+  std::string note;
+};
+
+absl::StatusOr<SteeringChoice> ChooseSteering(const control::DataplaneConfig& config,
+                                              const std::vector<ProbedPort>& ports,
+                                              uint16_t queues) {
+  using control::FlowSteering;
+  if (config.flow_steering == FlowSteering::kShared) return SteeringChoice{};
+  uint32_t entries = 1u << nat::kMaxRssClassBits;
+  if (queues > 1) {
+    for (const ProbedPort& p : ports) {
+      std::optional<std::string> why = WhyNoRssPortChoice(p.info);
+      if (!why && p.info.reta_size < queues) {
+        why = absl::StrCat("its RSS redirection table has ", p.info.reta_size, " entries for ",
+                           queues, " workers");
+      }
+      if (!why) {
+        entries = std::min<uint32_t>(entries, p.info.reta_size);
+        continue;
+      }
+      const std::string what = absl::StrCat("port '", p.config->name, "' (", p.config->device,
+                                            "): ", *why);
+      if (config.flow_steering == FlowSteering::kRssPortChoice) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            what, "; flowSteering rss-port-choice needs every port to take privlink's RSS key "
+                  "and redirection table: set dataplane.flowSteering to shared to run without"));
+      }
+      return SteeringChoice{.note = absl::StrCat("flowSteering shared: ", what)};
+    }
+  }
+  // One queue: every return packet reaches it, nothing to program.
+  auto map = nat::RssPortMap::Create(nat::PrivlinkRss(queues > 1 ? entries : 2, queues), queues);
+  if (!map.ok()) return map.status();
+  return SteeringChoice{.map = *std::move(map)};
+}
+
+// Programs `map`'s redirection table on a device with a table of `reta_size` entries (the map's
+// repeated), after configure and before start.
+absl::Status ProgramReta(const ProbedPort& p, const nat::RssPortMap& map) {
+  std::vector<rte_eth_rss_reta_entry64> reta(p.info.reta_size / RTE_ETH_RETA_GROUP_SIZE + 1);
+  for (uint32_t i = 0; i < p.info.reta_size; ++i) {
+    rte_eth_rss_reta_entry64& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+    group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+    group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = map.QueueOfEntry(i % map.class_count());
+  }
+  if (int rc = rte_eth_dev_rss_reta_update(p.id, reta.data(), p.info.reta_size); rc != 0) {
+    return PortError(*p.config,
+                     "the device refused privlink's RSS redirection table (set "
+                     "dataplane.flowSteering to shared to run without)",
+                     rc);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StartedPort> StartPort(const ProbedPort& p, uint16_t queues, rte_mempool* pool,
+                                      const nat::RssPortMap* steering) {
+  const control::PortConfig& port = *p.config;
+  const uint16_t id = p.id;
+  const rte_eth_dev_info& info = p.info;
   if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
     return PortError(port,
                      absl::StrCat("the device has ", info.max_rx_queues, " RX / ",
@@ -69,13 +154,24 @@ absl::StatusOr<StartedPort> StartPort(const control::PortConfig& port, uint16_t 
   }
   rte_eth_conf conf{};
   conf.rxmode.offloads = RxChecksumOffloads(info);
+  // privlink's key, padded to the device's key length (a 96-bit tuple reads only the first 16
+  // bytes).
+  std::vector<uint8_t> key(std::max<size_t>(info.hash_key_size, nat::kRssKey.size()), 0);
+  std::copy(nat::kRssKey.begin(), nat::kRssKey.end(), key.begin());
   if (queues > 1) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+    if (steering != nullptr) {
+      conf.rx_adv_conf.rss_conf.rss_key = key.data();
+      conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+    }
   }
   if (int rc = rte_eth_dev_configure(id, queues, queues, &conf); rc != 0) {
     return PortError(port, "configure failed", rc);
+  }
+  if (queues > 1 && steering != nullptr) {
+    if (absl::Status s = ProgramReta(p, *steering); !s.ok()) return s;
   }
   uint16_t rxd = kRxDescriptors, txd = kTxDescriptors;
   if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(id, &rxd, &txd); rc != 0) {
@@ -98,6 +194,20 @@ absl::StatusOr<StartedPort> StartPort(const control::PortConfig& port, uint16_t 
     }
   }
   if (int rc = rte_eth_dev_start(id); rc != 0) return PortError(port, "start failed", rc);
+  if (queues > 1 && steering != nullptr) {
+    // A device may accept a key and keep its own: what it hashes with must be ours.
+    std::vector<uint8_t> taken(key.size(), 0);
+    rte_eth_rss_conf got{.rss_key = taken.data(), .rss_key_len = info.hash_key_size};
+    if (rte_eth_dev_rss_hash_conf_get(id, &got) != 0 ||
+        !std::equal(nat::kRssKey.begin(), nat::kRssKey.begin() + nat::kRssKeyMinBytes,
+                    taken.begin())) {
+      rte_eth_dev_stop(id);
+      return PortError(port,
+                       "the device does not hash with privlink's RSS key (set "
+                       "dataplane.flowSteering to shared to run without)",
+                       0);
+    }
+  }
   // Frames for a configured MAC the device cannot filter on must still reach us; the worker
   // drops frames for other MACs itself (eth_dst_not_ours).
   rte_eth_promiscuous_enable(id);
@@ -106,26 +216,50 @@ absl::StatusOr<StartedPort> StartPort(const control::PortConfig& port, uint16_t 
 
 }  // namespace
 
-absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& config,
-                                                uint16_t queues, rte_mempool* pool) {
-  std::vector<PortInfo> ports;
-  uint16_t consumers = 0, providers = 0;
+absl::StatusOr<OpenedPorts> OpenPorts(const control::DataplaneConfig& config, uint16_t queues,
+                                      rte_mempool* pool) {
+  std::vector<ProbedPort> probed;
+  const auto close_probed = [&probed] {
+    for (const ProbedPort& p : probed) rte_eth_dev_close(p.id);
+  };
   for (const control::PortConfig& pc : config.ports) {
     absl::StatusOr<uint16_t> id = ProbeDevice(pc);
+    if (!id.ok()) {
+      close_probed();
+      return id.status();
+    }
+    probed.push_back({.config = &pc, .id = *id});
+    if (int rc = rte_eth_dev_info_get(*id, &probed.back().info); rc != 0) {
+      close_probed();
+      return PortError(pc, "no device info", rc);
+    }
+  }
+  absl::StatusOr<SteeringChoice> steering = ChooseSteering(config, probed, queues);
+  if (!steering.ok()) {
+    close_probed();
+    return steering.status();
+  }
+
+  OpenedPorts opened{.rss_port_map = steering->map, .steering_note = steering->note};
+  std::vector<PortInfo>& ports = opened.ports;
+  uint16_t consumers = 0, providers = 0;
+  for (size_t i = 0; i < probed.size(); ++i) {
+    const control::PortConfig& pc = *probed[i].config;
     absl::StatusOr<StartedPort> started =
-        id.ok() ? StartPort(pc, *id, queues, pool) : absl::StatusOr<StartedPort>(id.status());
+        StartPort(probed[i], queues, pool, steering->map.get());
     if (!started.ok()) {
-      if (id.ok()) rte_eth_dev_close(*id);
       ClosePorts(ports);
+      for (size_t j = i; j < probed.size(); ++j) rte_eth_dev_close(probed[j].id);
       return started.status();
     }
+    const uint16_t id = probed[i].id;
     PortInfo info;
     info.name = pc.name;
-    info.ethdev = *id;
+    info.ethdev = id;
     info.role = pc.role == control::PortRole::kProvider ? PortRole::kProvider : PortRole::kConsumer;
     info.position = info.role == PortRole::kProvider ? providers++ : consumers++;
     rte_ether_addr mac;
-    rte_eth_macaddr_get(*id, &mac);
+    rte_eth_macaddr_get(id, &mac);
     std::memcpy(info.mac.data(), mac.addr_bytes, 6);
     if (pc.mac) info.mac = *pc.mac;  // also when the device could not take it (software MAC)
     info.address = info.role == PortRole::kProvider ? ProviderPortAddress(pc) : 0;
@@ -134,7 +268,7 @@ absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& 
     info.mss_clamp = pc.mss_clamp;
     ports.push_back(std::move(info));
   }
-  return ports;
+  return opened;
 }
 
 void ClosePorts(const std::vector<PortInfo>& ports) {

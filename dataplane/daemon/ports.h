@@ -1,6 +1,13 @@
 // Bringing up the configured ports: probe each device (a PCI address bound to vfio-pci, or a
 // virtual device spec), one RX and one TX queue per worker, RSS over IPv4/TCP where the device
 // has several queues, promiscuous mode, start. Errors name the port and what failed.
+//
+// RSS port choice (dataplane.flowSteering): with several workers, every port is programmed with
+// privlink's Toeplitz key and one redirection table (the same on every port: entry i -> queue
+// i % workers over the smallest table of all ports, repeated on larger ones), and the NAT ports
+// are chosen by the map built from them (nat/rss_port_map.h). A device that cannot take it
+// (no redirection table, no settable key, no IPv4/TCP hash: net_af_packet, net_ring, net_null)
+// refuses start under rss-port-choice, naming the fallback; unwritten, the ports run shared.
 #pragma once
 
 #include <rte_mempool.h>
@@ -10,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "control/config/dataplane_config.h"
+#include "dataplane/assembly/parts.h"
 #include "dataplane/worker/worker.h"
 
 namespace privlink::dataplane {
@@ -21,8 +29,8 @@ inline constexpr uint16_t kTxDescriptors = 1024;
 
 // Opens every port of `config.ports` in order (indices match). On error, ports already opened
 // are closed again.
-absl::StatusOr<std::vector<PortInfo>> OpenPorts(const control::DataplaneConfig& config,
-                                                uint16_t queues, rte_mempool* pool);
+absl::StatusOr<OpenedPorts> OpenPorts(const control::DataplaneConfig& config, uint16_t queues,
+                                      rte_mempool* pool);
 
 void ClosePorts(const std::vector<PortInfo>& ports);
 

@@ -57,10 +57,14 @@ DataplaneSample TakeSample(const SampleInputs& in) {
   out.flows_total = in.flows ? in.flows->Size() : 0;
   out.flows_capacity = in.flows ? in.flows->capacity() : 0;
 
-  uint64_t nat_port_range = 0;  // every worker's slice of each NAT IP's ports
+  uint64_t nat_port_range = 0;  // every worker's share of each NAT IP's ports
   for (const Worker* w : in.workers) {
-    out.workers.push_back({w->counters.loop_cycles.Read(), w->counters.busy_cycles.Read()});
-    nat_port_range += w->ports.slice().size();
+    out.workers.push_back({.loop_cycles = w->counters.loop_cycles.Read(),
+                           .busy_cycles = w->counters.busy_cycles.Read(),
+                           .foreign_packets = w->counters.foreign_packets.Read(),
+                           .foreign_icmp_errors = w->counters.foreign_icmp_errors.Read()});
+    nat_port_range += w->ports.nominal_capacity();
+    out.rss_port_choice = w->shared->rss_port_choice;
   }
 
   if (in.audit != nullptr) {
@@ -147,6 +151,13 @@ json StatsJson(const DataplaneSample& sample) {
                          {"resent", sample.proxy_headers_resent}};
   out["icmpErrorsTranslated"] = {{"toBackend", sample.icmp_to_backend},
                                  {"toClient", sample.icmp_to_client}};
+  out["flowSteering"] = sample.rss_port_choice ? "rss-port-choice" : "shared";
+  uint64_t foreign = 0, foreign_icmp = 0;
+  for (const WorkerSample& w : sample.workers) {
+    foreign += w.foreign_packets;
+    foreign_icmp += w.foreign_icmp_errors;
+  }
+  out["foreignPackets"] = {{"tcp", foreign}, {"icmpErrors", foreign_icmp}};
   if (!sample.named) return out;
 
   json endpoints = json::array();

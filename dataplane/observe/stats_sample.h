@@ -49,7 +49,7 @@ struct EndpointSample {
 struct NatIpSample {
   Ipv4Be ip = 0;
   uint64_t in_use = 0;
-  // Ports this NAT IP offers the service: the NAT port range (every worker's slice) once per
+  // Ports this NAT IP offers the service: the NAT port range (every worker's share) once per
   // backend, as each backend has a port space of its own.
   uint64_t capacity = 0;
 };
@@ -66,6 +66,8 @@ struct ServiceSample {
 struct WorkerSample {
   uint64_t loop_cycles = 0;
   uint64_t busy_cycles = 0;
+  uint64_t foreign_packets = 0;  // CounterSet::foreign_packets
+  uint64_t foreign_icmp_errors = 0;
 };
 
 struct DataplaneSample {
@@ -86,6 +88,7 @@ struct DataplaneSample {
   uint64_t icmp_to_client = 0;
   std::array<uint64_t, kTcpStateCount> flows_by_state{};
   std::vector<WorkerSample> workers;
+  bool rss_port_choice = false;  // DataplaneShared::rss_port_choice
   // The connection audit log (privlinkd --audit-log): lines written, records lost to full rings.
   bool audit_log = false;
   uint64_t audit_written = 0;

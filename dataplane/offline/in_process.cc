@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/offline/rss.h"
 
 namespace privlink::dataplane {
 absl::StatusOr<std::unique_ptr<InProcessDataplane>> InProcessDataplane::Create(
@@ -55,9 +56,16 @@ absl::StatusOr<std::unique_ptr<InProcessDataplane>> InProcessDataplane::Create(
   return d;
 }
 
-absl::StatusOr<std::vector<PortInfo>> InProcessDataplane::OpenPorts(const InProcessOptions& options,
-                                                                    rte_mempool* pool) {
-  std::vector<PortInfo> infos;
+absl::StatusOr<OpenedPorts> InProcessDataplane::OpenPorts(const InProcessOptions& options,
+                                                          rte_mempool* pool) {
+  OpenedPorts opened;
+  // The modelled NICs (rss.h) take privlink's RSS set-up unless told to act as if they could not.
+  if (options.flow_steering != control::FlowSteering::kShared) {
+    auto map = nat::RssPortMap::Create(ModelledNicRss(options.workers), options.workers);
+    if (!map.ok()) return map.status();
+    opened.rss_port_map = *std::move(map);
+  }
+  std::vector<PortInfo>& infos = opened.ports;
   ports_.resize(options.ports.size());
   uint16_t positions[2] = {0, 0};  // by role
   for (uint16_t i = 0; i < options.ports.size(); ++i) {
@@ -78,7 +86,7 @@ absl::StatusOr<std::vector<PortInfo>> InProcessDataplane::OpenPorts(const InProc
     info.mss_clamp = config.mss_clamp;
     infos.push_back(std::move(info));
   }
-  return infos;
+  return opened;
 }
 
 absl::Status InProcessDataplane::OpenRingPort(const std::string& name,

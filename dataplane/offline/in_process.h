@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control/config/dataplane_config.h"
 #include "control/snapshot/snapshot_publisher.h"
 #include "dataplane/assembly/parts.h"
 #include "dataplane/control_thread/controller.h"
@@ -62,6 +63,9 @@ struct InProcessOptions {
   uint16_t nat_last_port = nat::kDefaultLastNatPort;
   uint32_t nat_quarantine_ms = nat::kDefaultPortQuarantineMs;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
+  // kShared: NAT ports as if RSS could not be programmed; otherwise the modelled NIC (rss.h)
+  // takes privlink's RSS set-up and NAT ports are chosen by it.
+  control::FlowSteering flow_steering = control::FlowSteering::kAuto;
   nat::TimeMs clock_start_ms = 0;
   // The neighbour view workers start with (nullptr: an empty one).
   std::unique_ptr<const DataplaneView> initial_view;
@@ -117,7 +121,7 @@ class InProcessDataplane {
   };
 
   InProcessDataplane() = default;
-  absl::StatusOr<std::vector<PortInfo>> OpenPorts(const InProcessOptions& options,
+  absl::StatusOr<OpenedPorts> OpenPorts(const InProcessOptions& options,
                                                   rte_mempool* pool);
   absl::Status OpenRingPort(const std::string& name, const InProcessOptions& options,
                             rte_mempool* pool, RingPort& port);

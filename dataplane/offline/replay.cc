@@ -91,6 +91,7 @@ absl::Status ReplayPipeline::Build(const control::DaemonConfig& config,
   in.tx_ring_size = kTxRingSize;
   in.nat_quarantine_ms = dp.nat_port_quarantine_seconds * 1000;
   in.verify_all_tcp_checksums = dp.verify_tcp_checksum == control::TcpChecksumVerification::kAll;
+  in.flow_steering = dp.flow_steering;
   in.controller = *providers;
   auto dataplane = InProcessDataplane::Create(std::move(in), control_->publisher());
   if (!dataplane.ok()) return dataplane.status();

@@ -130,6 +130,11 @@ struct CounterSet {
   // ICMP errors about a flow, translated and sent on: [kIn2Out] from the consumer side to the
   // backend, [kOut2In] from the provider side to the client.
   Counter icmp_errors_translated[2];
+  // Packets of a flow another worker created, received here: with RSS port choice none should
+  // be (dataplane.flowSteering), so a count shows where steering does not hold. ICMP errors hash
+  // on addresses only and land wherever their addresses send them: counted apart.
+  Counter foreign_packets;
+  Counter foreign_icmp_errors;
   // Flows of this worker's shard by TCP state, as of its last complete expiry sweep.
   Counter flows_by_state[kTcpStateCount];
   SparseArray<DirectionalTraffic> endpoints;  // indexed by EndpointId

@@ -313,6 +313,9 @@ template <FlowDirection kDir>
 [[gnu::always_inline]] inline void ForwardOnFlow(Worker& w, const BurstContext& ctx, Received in,
                                                  FlowId id) {
   FlowEntry& flow = w.shared->flows->entry(id);
+  if (!w.OwnsFlow(id)) [[unlikely]] {
+    w.counters.foreign_packets.Add(1);
+  }
   // One 4-byte load per packet: a rejected or deleted connection stops here at once.
   const EndpointEntry endpoint = ctx.snapshot->Endpoint(flow.binding.endpoint_id);
   if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset)
@@ -357,6 +360,7 @@ void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId
   const nat::FlowRef ref = w.shared->flows->Lookup(key);
   const FlowDirection arrived = from_consumer ? FlowDirection::kIn2Out : FlowDirection::kOut2In;
   if (!ref.found() || ref.dir != arrived) return DropPacket(w.counters, m, DropReason::kIcmpNoFlow);
+  if (!w.OwnsFlow(ref.id)) w.counters.foreign_icmp_errors.Add(1);
   const FlowEntry& flow = w.shared->flows->entry(ref.id);
   const FlowBinding& b = flow.binding;
   const Ipv4Be outer_dst =

@@ -90,6 +90,9 @@ struct DataplaneShared {
   bool verify_all_tcp_checksums = false;
   // The control thread runs a health prober: provider segments to a probe port are its answers.
   bool health_probes = false;
+  // NAT ports are chosen so that return packets come back to the worker that created the flow
+  // (dataplane.flowSteering: rss-port-choice).
+  bool rss_port_choice = false;
 };
 
 struct TxQueue {
@@ -111,6 +114,11 @@ struct alignas(RTE_CACHE_LINE_SIZE) Worker {
 
   uint32_t index = 0;  // also its RX/TX queue on every port and its flow-table shard
   const DataplaneShared* shared = nullptr;
+  // The ids of its flow-table shard, [shard_begin, shard_begin + shard_ids): a flow id outside
+  // is another worker's flow (counters.foreign_packets).
+  nat::FlowId shard_begin = 0;
+  uint32_t shard_ids = 0;
+  bool OwnsFlow(nat::FlowId id) const { return id - shard_begin < shard_ids; }
   nat::NatPortAllocator ports;
   control::SnapshotReader snapshot;
   ViewReader view;
