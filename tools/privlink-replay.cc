@@ -168,6 +168,12 @@ void PrintSummary(const ReplaySummary& s, const std::vector<const PcapReader*>& 
       "translated   %u packets (%u towards providers, %u towards consumers)\n",
       s.translated_to_providers + s.translated_to_consumers, s.translated_to_providers,
       s.translated_to_consumers);
+  if (s.workers.size() > 1) {
+    std::cout << absl::StrFormat(
+        "foreign      %u packets of a flow reached another worker than its creator's "
+        "(and %u ICMP errors)\n",
+        s.foreign_packets, s.foreign_icmp_errors);
+  }
   std::cout << absl::StrFormat("drops        %u\n", s.drops_total);
   for (size_t r = 0; r < s.drops.size(); ++r) {
     if (s.drops[r] == 0) continue;

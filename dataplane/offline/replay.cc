@@ -317,6 +317,10 @@ ReplaySummary ReplayPipeline::Summary() const {
     add_counters(c);
     ReplayWorkerSummary& ws = s.workers[w];
     ws.flows_created = c.flows_created.Read();
+    ws.foreign_packets = c.foreign_packets.Read();
+    ws.foreign_icmp_errors = c.foreign_icmp_errors.Read();
+    s.foreign_packets += ws.foreign_packets;
+    s.foreign_icmp_errors += ws.foreign_icmp_errors;
     for (const auto& service : snapshot().services) {
       if (service == nullptr) continue;
       const DirectionalTraffic& t = c.services[service->id];

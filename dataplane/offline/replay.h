@@ -63,6 +63,8 @@ struct ReplayWorkerSummary {
   uint64_t flows_created = 0;
   uint64_t translated_to_providers = 0;
   uint64_t translated_to_consumers = 0;
+  uint64_t foreign_packets = 0;  // CounterSet::foreign_packets
+  uint64_t foreign_icmp_errors = 0;
 };
 
 struct ReplaySummary {
@@ -73,6 +75,9 @@ struct ReplaySummary {
   uint64_t flows_live = 0;               // in the table at the end
   uint64_t translated_to_providers = 0;  // packets translated on a flow, consumer -> provider
   uint64_t translated_to_consumers = 0;  // and back
+  // Packets of a flow that reached a worker other than its creator (ICMP errors apart).
+  uint64_t foreign_packets = 0;
+  uint64_t foreign_icmp_errors = 0;
   std::array<uint64_t, kDropReasonCount> drops{};  // worker and control thread together
   uint64_t drops_total = 0;
   uint64_t held_at_end = 0;  // frames still waiting for a neighbour's ARP reply

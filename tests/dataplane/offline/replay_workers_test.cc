@@ -5,7 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "control/config/daemon_config.h"
 #include "dataplane/offline/replay.h"
@@ -19,7 +24,6 @@ using ::testing::AnyOf;
 
 constexpr uint16_t kConsumer0 = 0;
 constexpr uint16_t kProvider0 = 2;
-constexpr uint32_t kWorkers = 2;
 constexpr uint16_t kFlows = 200;
 constexpr uint32_t kBackendIsn = 5000;
 constexpr size_t kRequestBytes = 10;
@@ -46,7 +50,18 @@ TEST(RssTest, MatchesTheToeplitzVerificationSuite) {
             0x5c2b394au % 128);
 }
 
-TEST(RssTest, SteersIpv4TcpByAddressesAndPortsAndTheRestToQueueZero) {
+// Other IPv4 (ICMP errors) hashes on the addresses alone, as a NIC hashing IPv4 does: Microsoft's
+// IPv4-only vectors.
+TEST(RssTest, HashesOtherIpv4ByItsAddressesOnly) {
+  std::vector<uint8_t> icmp = TcpFrame(Ipv4(66, 9, 149, 187), 2794, Ipv4(161, 142, 100, 80), 1766);
+  icmp[kEthHeaderLen + 9] = 1;  // protocol: ICMP
+  EXPECT_EQ(RssQueue(icmp, 128), 0x323e8fc2u % 128);
+  icmp = TcpFrame(Ipv4(199, 92, 111, 2), 14230, Ipv4(65, 69, 140, 83), 4739);
+  icmp[kEthHeaderLen + 9] = 1;
+  EXPECT_EQ(RssQueue(icmp, 128), 0xd718262au % 128);
+}
+
+TEST(RssTest, SteersIpv4TcpByAddressesAndPortsAndNonIpv4ToQueueZero) {
   const auto syn = FromClient(nat::kTcpSyn, 1, 0);
   EXPECT_EQ(RssQueue(syn, 1), 0u);
   EXPECT_EQ(RssQueue(syn, 4), RssQueue(syn, 4)) << "a function of the frame";
@@ -59,12 +74,20 @@ TEST(RssTest, SteersIpv4TcpByAddressesAndPortsAndTheRestToQueueZero) {
   for (const int n : used) EXPECT_GT(n, 0);
 }
 
-class TwoWorkerReplay : public ::testing::Test {
+struct WorkersCase {
+  uint32_t workers;
+  std::string steering;  // dataplane.flowSteering
+};
+
+class MultiWorkerReplay : public ::testing::TestWithParam<WorkersCase> {
  protected:
+  bool steered() const { return GetParam().steering == "rss-port-choice"; }
   void SetUp() override {
-    auto config = control::ParseDaemonConfig(ReplayTestConfig().dump());
+    nlohmann::json json = ReplayTestConfig();
+    json["dataplane"]["flowSteering"] = GetParam().steering;
+    auto config = control::ParseDaemonConfig(json.dump());
     ASSERT_TRUE(config.ok()) << config.status();
-    auto pipeline = ReplayPipeline::Create(*config, {.workers = kWorkers});
+    auto pipeline = ReplayPipeline::Create(*config, {.workers = workers_});
     ASSERT_TRUE(pipeline.ok()) << pipeline.status();
     p_ = std::move(*pipeline);
     p_->OnSent([this](uint16_t port, std::span<const uint8_t> f, uint64_t) {
@@ -75,7 +98,7 @@ class TwoWorkerReplay : public ::testing::Test {
 
   // Feeds `frame` and counts it for the worker RSS gives it.
   void Feed(uint16_t port, const std::vector<uint8_t>& frame, uint64_t time) {
-    const uint32_t queue = RssQueue(frame, kWorkers);
+    const uint32_t queue = RssQueue(frame, workers_);
     (port == kConsumer0 ? to_providers_ : to_consumers_)[queue]++;
     ASSERT_TRUE(p_->Feed(port, frame, time).ok());
   }
@@ -84,11 +107,15 @@ class TwoWorkerReplay : public ::testing::Test {
 
   std::unique_ptr<ReplayPipeline> p_;
   std::map<uint16_t, std::vector<std::vector<uint8_t>>> sent_;
-  uint64_t to_providers_[kWorkers] = {};  // client frames fed to each worker's queue
-  uint64_t to_consumers_[kWorkers] = {};  // backend frames
+  const uint32_t workers_ = GetParam().workers;
+  std::vector<uint64_t> to_providers_ = std::vector<uint64_t>(workers_);  // client frames per queue
+  std::vector<uint64_t> to_consumers_ = std::vector<uint64_t>(workers_);  // backend frames
 };
 
-TEST_F(TwoWorkerReplay, CarriesConnectionsWhoseDirectionsMeetDifferentWorkers) {
+// Shared: RSS is not symmetric and NAT rewrites the tuple, so many flows' two directions meet
+// different workers, and the shared table still translates every packet. RSS port choice: the
+// NAT port makes each flow's return packets come back to the worker that created it.
+TEST_P(MultiWorkerReplay, CarriesEveryConnectionWhereverItsDirectionsLand) {
   using namespace nat;
   uint64_t time = kT0;
   for (uint16_t i = 0; i < kFlows; ++i) {
@@ -111,16 +138,20 @@ TEST_F(TwoWorkerReplay, CarriesConnectionsWhoseDirectionsMeetDifferentWorkers) {
   }
   ASSERT_EQ(nat_side.size(), kFlows);
 
-  // Flows whose return traffic RSS gives the other worker: the flow table is shared.
+  // Flows whose return traffic RSS gives the other worker.
   int crossing = 0;
   for (uint16_t i = 0; i < kFlows; ++i) {
     const auto syn_ack = FromBackend(nat_side[i], kTcpSyn | kTcpAck, kBackendIsn, ClientIsn(i) + 1);
-    crossing += RssQueue(syn_ack, kWorkers) !=
-                RssQueue(FromClient(kTcpSyn, ClientIsn(i), 0, 0, {}, i), kWorkers);
+    crossing += RssQueue(syn_ack, workers_) !=
+                RssQueue(FromClient(kTcpSyn, ClientIsn(i), 0, 0, {}, i), workers_);
     Feed(kProvider0, syn_ack, time += 10);
   }
-  EXPECT_GT(crossing, kFlows / 5) << "RSS is not symmetric: many flows cross workers";
-  EXPECT_LT(crossing, kFlows);
+  if (steered()) {
+    EXPECT_EQ(crossing, 0) << "every return tuple comes back to its flow's creator";
+  } else {
+    EXPECT_GT(crossing, kFlows / 5) << "RSS is not symmetric: many flows cross workers";
+    EXPECT_LT(crossing, kFlows);
+  }
   p_->Flush();
   // The client's ACK and request, then the backend's response.
   for (uint16_t i = 0; i < kFlows; ++i) {
@@ -174,9 +205,10 @@ TEST_F(TwoWorkerReplay, CarriesConnectionsWhoseDirectionsMeetDifferentWorkers) {
   EXPECT_EQ(s.drops_total, 0u);
   EXPECT_EQ(s.flows_created, kFlows);
   EXPECT_EQ(s.flows_live, kFlows);
-  ASSERT_EQ(s.workers.size(), kWorkers);
+  ASSERT_EQ(s.workers.size(), workers_);
   // Each worker translated exactly the frames its queue received, and both had a share.
-  for (uint32_t w = 0; w < kWorkers; ++w) {
+  uint64_t created = 0;
+  for (uint32_t w = 0; w < workers_; ++w) {
     SCOPED_TRACE(w);
     EXPECT_GT(to_providers_[w], 0u);
     EXPECT_GT(to_consumers_[w], 0u);
@@ -184,10 +216,30 @@ TEST_F(TwoWorkerReplay, CarriesConnectionsWhoseDirectionsMeetDifferentWorkers) {
     EXPECT_EQ(s.workers[w].translated_to_consumers, to_consumers_[w]);
     EXPECT_GT(s.workers[w].flows_created, 0u);
   }
-  EXPECT_EQ(s.workers[0].flows_created + s.workers[1].flows_created, kFlows);
+  for (const ReplayWorkerSummary& w : s.workers) created += w.flows_created;
+  EXPECT_EQ(created, kFlows);
   EXPECT_EQ(s.translated_to_providers, 3u * kFlows);
   EXPECT_EQ(s.translated_to_consumers, 2u * kFlows);
+  // The worker that received each packet of another's flow counted it.
+  if (steered()) {
+    EXPECT_EQ(s.foreign_packets, 0u);
+  } else {
+    EXPECT_EQ(s.foreign_packets, 2u * static_cast<uint64_t>(crossing))
+        << "each crossing flow's SYN-ACK and response";
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(FlowSteering, MultiWorkerReplay,
+                         ::testing::Values(WorkersCase{2, "shared"},
+                                           WorkersCase{2, "rss-port-choice"},
+                                           WorkersCase{4, "shared"},
+                                           WorkersCase{4, "rss-port-choice"}),
+                         [](const auto& info) {
+                           std::string name = absl::StrCat(info.param.workers, "_workers_",
+                                                           info.param.steering);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace privlink::dataplane::testing
