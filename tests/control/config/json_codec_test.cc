@@ -85,6 +85,7 @@ TEST(ConfigTest, ShippedExampleConfigLoadsAndSeedsAControlPlane) {
 TEST(ConfigTest, ExampleConfigExtrasParse) {
   auto config = ParseDaemonConfig(R"({"dataplane": {
       "natPortQuarantineSeconds": 30, "maglevTableSize": 251, "extraMbufs": 200000,
+      "flowSteering": "shared",
       "ports": [{"name": "p", "role": "provider", "device": "d", "gateway": "192.168.10.1",
                  "subnet": "192.168.10.0/24", "mac": "02:00:00:00:00:01"}]}})");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -94,6 +95,7 @@ TEST(ConfigTest, ExampleConfigExtrasParse) {
   EXPECT_EQ(p.mac, (std::array<uint8_t, 6>{2, 0, 0, 0, 0, 1}));
   EXPECT_EQ(config->dataplane.maglev_table_size, 251u);
   EXPECT_EQ(config->dataplane.extra_mbufs, 200000u);
+  EXPECT_EQ(config->dataplane.flow_steering, FlowSteering::kShared);
   // Encoding and decoding again gives the same struct.
   auto again = DecodeDataplaneConfig(json{{"dataplane", EncodeDataplaneConfig(config->dataplane)}});
   ASSERT_TRUE(again.ok()) << again.status();
@@ -181,6 +183,8 @@ TEST(ConfigTest, InvalidDocumentsNameTheField) {
       {R"({"dataplane": {"maglevTableSize": 65536}})",
        "dataplane.maglevTableSize: 65536 is not a prime"},
       {R"({"dataplane": {"extraMbufs": -1}})", "dataplane.extraMbufs: must be 0..16777216"},
+      {R"({"dataplane": {"flowSteering": "rss"}})",
+       "dataplane.flowSteering: must be rss-port-choice or shared, not 'rss'"},
       {R"({"dataplane": {"api": {"listen": 9180}}})", "dataplane.api.listen: must be a string"},
       {R"({"dataplane": {"api": {"port": 1}}})", "dataplane.api.port: unknown field"},
       {R"({"dataplane": {"api": {"allowRemote": "yes"}}})", "dataplane.api.allowRemote: must be"},
