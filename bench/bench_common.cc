@@ -47,6 +47,8 @@ std::string BenchConfig(const BenchShape& shape) {
       R"({"dataplane":{"region":"bench","workers":1,"flowTableSize":)", table_size,
       R"(,"api":{"listen":"unix:/nonexistent/unused.sock"},"stateDir":"",)",
       shape.verify_all_tcp_checksums ? R"("verifyTcpChecksum":"all",)" : "",
+      shape.flow_steering.empty() ? ""
+                                  : absl::StrCat(R"("flowSteering":")", shape.flow_steering, "\","),
       R"("ports":[{"name":"consumer0","role":"consumer","device":"net_null0",)", R"("mac":")",
       MacText(kConsumerMac), R"("},)",
       R"({"name":"provider0","role":"provider","device":"net_null1",)", R"("mac":")",
@@ -77,7 +79,10 @@ std::unique_ptr<ReplayPipeline> MakePipeline(const BenchShape& shape) {
 
 DropsSince CountDropsSince(const std::array<uint64_t, dataplane::kDropReasonCount>& before,
                            const ReplayPipeline& p) {
-  const auto after = p.Summary().drops;
+  return CountDropsSince(before, p.Summary().drops);
+}
+
+DropsSince CountDropsSince(const DropCounts& before, const DropCounts& after) {
   DropsSince d;
   for (size_t i = 0; i < dataplane::kDropReasonCount; ++i) {
     const uint64_t n = after[i] - before[i];

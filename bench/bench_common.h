@@ -56,6 +56,7 @@ struct BenchShape {
   int backends = 8;
   uint32_t workers = 1;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
+  std::string flow_steering;              // dataplane.flowSteering ("": not written)
 };
 std::string BenchConfig(const BenchShape& shape);
 // The pipeline for `shape`; nullptr (with a message on stderr) when it cannot be made.
@@ -66,8 +67,9 @@ struct DropsSince {
   uint64_t total = 0;
   std::vector<std::pair<std::string, uint64_t>> by_reason;
 };
-DropsSince CountDropsSince(const std::array<uint64_t, dataplane::kDropReasonCount>& before,
-                           const ReplayPipeline& p);
+using DropCounts = std::array<uint64_t, dataplane::kDropReasonCount>;
+DropsSince CountDropsSince(const DropCounts& before, const DropCounts& after);
+DropsSince CountDropsSince(const DropCounts& before, const ReplayPipeline& p);
 
 // Client `i` of a run: addresses from 10.<block>.0.0 up, 50,000 source ports each, so a tuple
 // names its index.
@@ -121,11 +123,17 @@ void EnqueueFrames(rte_mempool* pool, rte_ring* ring, const std::vector<const ui
 // (nat::VirtualClock is atomic).
 class TscClock {
  public:
-  explicit TscClock(ReplayPipeline& p) : pipeline_(p), start_(rte_rdtsc()), hz_(rte_get_tsc_hz()) {}
-  void Update() { pipeline_.SetClock(kT0Us + (rte_rdtsc() - start_) * 1'000'000 / hz_); }
+  explicit TscClock(ReplayPipeline& p) : TscClock(std::vector<ReplayPipeline*>{&p}) {}
+  // Several pipelines on one clock (privlink-bench's private tables, one pipeline per worker).
+  explicit TscClock(std::vector<ReplayPipeline*> pipelines)
+      : pipelines_(std::move(pipelines)), start_(rte_rdtsc()), hz_(rte_get_tsc_hz()) {}
+  void Update() {
+    const uint64_t now_us = kT0Us + (rte_rdtsc() - start_) * 1'000'000 / hz_;
+    for (ReplayPipeline* p : pipelines_) p->SetClock(now_us);
+  }
 
  private:
-  ReplayPipeline& pipeline_;
+  std::vector<ReplayPipeline*> pipelines_;
   uint64_t start_;
   uint64_t hz_;
 };

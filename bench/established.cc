@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <span>
 
 #include "absl/strings/str_cat.h"
 
@@ -333,7 +334,7 @@ ThroughputSample FinishPhase(Phase& phase) {
 // Both directions' pure ACKs of every flow, 60 bytes (64 on the wire with the FCS), each in the
 // load of the worker whose queue RSS gives it.
 void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides,
-                 std::vector<WorkerLoad>& loads) {
+                 std::span<WorkerLoad> loads) {
   const auto workers = static_cast<uint32_t>(loads.size());
   size_t len = 0;
   Progress progress("frames", flows);
@@ -384,7 +385,44 @@ bool GrowModel(ReplayPipeline& p, uint64_t count) {
   return s.ok();
 }
 
+// The pipelines of a run and which worker of which one each load drives.
+struct Pipelines {
+  std::vector<std::unique_ptr<ReplayPipeline>> all;
+  std::vector<uint64_t> flows;  // by pipeline
+
+  std::vector<ReplayPipeline*> pointers() const {
+    std::vector<ReplayPipeline*> out;
+    for (const auto& p : all) out.push_back(p.get());
+    return out;
+  }
+  DropCounts Drops() const {
+    DropCounts sum{};
+    for (const auto& p : all) {
+      const DropCounts d = p->Summary().drops;
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += d[i];
+    }
+    return sum;
+  }
+  uint64_t ForeignPackets() const {
+    uint64_t n = 0;
+    for (const auto& p : all) n += p->Summary().foreign_packets;
+    return n;
+  }
+};
+
 }  // namespace
+
+std::string_view WorkerSharingName(WorkerSharing sharing) {
+  switch (sharing) {
+    case WorkerSharing::kRssPortChoice:
+      return "rss-port-choice";
+    case WorkerSharing::kShared:
+      return "shared";
+    case WorkerSharing::kPrivateTables:
+      return "private";
+  }
+  return "";
+}
 
 double AggregateMpps(const std::vector<ThroughputSample>& workers, double hz) {
   double total = 0;
@@ -398,44 +436,62 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   r.flows = flows;
   r.workers = workers;
   r.verify_all_tcp_checksums = options.verify_all_tcp_checksums;
+  r.sharing = options.sharing;
+  const bool private_tables = options.sharing == WorkerSharing::kPrivateTables;
   const int backends = BackendsFor(flows);
-  const std::unique_ptr<ReplayPipeline> pipeline =
-      MakePipeline({.flow_capacity = flows,
-                    .backends = backends,
-                    .workers = workers,
-                    .verify_all_tcp_checksums = options.verify_all_tcp_checksums});
-  if (pipeline == nullptr) return false;
-  ReplayPipeline& p = *pipeline;
-  std::fprintf(stderr, "%llu flows, %u worker%s%s:\n", static_cast<unsigned long long>(flows),
-               workers, workers == 1 ? "" : "s",
+  // The ceiling's pipelines each carry their worker's part of the flows.
+  Pipelines pipelines;
+  const uint32_t pipeline_count = private_tables ? workers : 1;
+  for (uint32_t k = 0; k < pipeline_count; ++k) {
+    const uint64_t part = flows * (k + 1) / pipeline_count - flows * k / pipeline_count;
+    pipelines.flows.push_back(part);
+    pipelines.all.push_back(MakePipeline(
+        {.flow_capacity = part,
+         .backends = backends,
+         .workers = private_tables ? 1 : workers,
+         .verify_all_tcp_checksums = options.verify_all_tcp_checksums,
+         .flow_steering = options.sharing == WorkerSharing::kShared ? "shared" : ""}));
+    if (pipelines.all.back() == nullptr) return false;
+  }
+  ReplayPipeline& p = *pipelines.all[0];
+  std::fprintf(stderr, "%llu flows, %u worker%s (%s)%s:\n",
+               static_cast<unsigned long long>(flows), workers, workers == 1 ? "" : "s",
+               std::string(WorkerSharingName(options.sharing)).c_str(),
                options.verify_all_tcp_checksums ? ", every TCP checksum verified" : "");
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const uint64_t setup_start = rte_rdtsc();
-  std::vector<NatSide> sides;
-  if (!Establish(p, flows, sides)) return false;
-  if (options.model_endpoints > 0 && !GrowModel(p, options.model_endpoints)) return false;
+  std::vector<WorkerLoad> loads(workers);
+  for (uint32_t w = 0; w < workers; ++w) {
+    ReplayPipeline& q = *pipelines.all[private_tables ? w : 0];
+    const uint32_t index = private_tables ? 0 : w;
+    const uint16_t consumer = *q.PortIndex("consumer0");
+    const uint16_t provider = *q.PortIndex("provider0");
+    WorkerLoad& load = loads[w];
+    load.worker = &q.mutable_worker(index);
+    load.pool = q.pool();
+    load.consumer_rx = q.rx_ring(consumer, index);
+    load.provider_rx = q.rx_ring(provider, index);
+    load.consumer_tx = q.tx_ring(consumer, index);
+    load.provider_tx = q.tx_ring(provider, index);
+    load.rng = 0x9e3779b97f4a7c15ull + w;
+  }
+  for (uint32_t k = 0; k < pipeline_count; ++k) {
+    std::vector<NatSide> sides;
+    if (!Establish(*pipelines.all[k], pipelines.flows[k], sides)) return false;
+    const std::span<WorkerLoad> served =
+        private_tables ? std::span<WorkerLoad>(&loads[k], 1) : std::span<WorkerLoad>(loads);
+    BuildFrames(pipelines.flows[k], sides, served);
+    r.table_bytes += pipelines.all[k]->flows().MemoryBytes();
+    r.table_capacity += pipelines.all[k]->flows().capacity();
+  }
+  if (!private_tables && options.model_endpoints > 0 &&
+      !GrowModel(p, options.model_endpoints)) {
+    return false;
+  }
   r.model_endpoints = p.control_plane().model()->endpoints.size();
   r.churn_interval_seconds = options.churn_interval_seconds;
   r.setup_seconds = (rte_rdtsc() - setup_start) / hz;
-  r.table_bytes = p.flows().MemoryBytes();
-  r.table_capacity = p.flows().capacity();
-
-  const uint16_t consumer = *p.PortIndex("consumer0");
-  const uint16_t provider = *p.PortIndex("provider0");
-  std::vector<WorkerLoad> loads(workers);
-  for (uint32_t w = 0; w < workers; ++w) {
-    WorkerLoad& load = loads[w];
-    load.worker = &p.mutable_worker(w);
-    load.pool = p.pool();
-    load.consumer_rx = p.rx_ring(consumer, w);
-    load.provider_rx = p.rx_ring(provider, w);
-    load.consumer_tx = p.tx_ring(consumer, w);
-    load.provider_tx = p.tx_ring(provider, w);
-    load.rng = 0x9e3779b97f4a7c15ull + w;
-  }
-  BuildFrames(flows, sides, loads);
-  sides = {};
-  TscClock clock(p);
+  TscClock clock(pipelines.pointers());
   clock.Update();
   for (uint32_t w = 0; w < workers; ++w) {
     if (loads[w].to_provider.empty() || loads[w].to_consumer.empty()) {
@@ -466,7 +522,7 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   // the model changes.
   auto measure = [&](ThroughputSample& total, std::vector<ThroughputSample>& by_worker, bool churn,
                      const char* what) {
-    const auto drops_before = p.Summary().drops;
+    const DropCounts drops_before = pipelines.Drops();
     const uint64_t per_worker =
         options.packet_limit == 0 ? 0 : (options.packet_limit + workers - 1) / workers;
     Phase phase(loads, per_worker, true);
@@ -510,13 +566,15 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
     progress.Done();
     if (!ok) return false;
     by_worker = phase.samples;
-    DropsSince drops = CountDropsSince(drops_before, p);
+    DropsSince drops = CountDropsSince(drops_before, pipelines.Drops());
     total.dropped = drops.total;
     total.drop_reasons = std::move(drops.by_reason);
     return true;
   };
+  const uint64_t foreign_before = pipelines.ForeignPackets();
   if (!measure(r.steady, r.steady_by_worker, false, "measuring")) return false;
-  if (options.churn) {
+  r.foreign_packets = pipelines.ForeignPackets() - foreign_before;
+  if (options.churn && !private_tables) {
     r.measured_churn = true;
     if (!measure(r.churn, r.churn_by_worker, true, "measuring with config churn")) return false;
     // Steady again after the churn, both counted: a machine that is still warming up (caches,

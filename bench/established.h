@@ -8,10 +8,14 @@
 // clock and makes the model changes between its iterations): the handshakes go through Feed,
 // which steers each frame to a queue as a NIC's RSS would, and each worker's generator sends
 // only the frames RSS gives its queue, so every worker serves the flows a NIC would give it.
+// How the workers share flows is the run's WorkerSharing: the two dataplane.flowSteering modes on
+// one shared flow table, or the machine's ceiling, one pipeline per worker with its own table
+// and only its own flows (nothing shared at all).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -41,8 +45,17 @@ struct ThroughputSample {
 // forward together when each has a core of its own.
 double AggregateMpps(const std::vector<ThroughputSample>& workers, double hz);
 
+enum class WorkerSharing {
+  kRssPortChoice,  // flowSteering rss-port-choice: each flow's packets on its creator
+  kShared,         // flowSteering shared: return packets on whichever worker RSS gives them
+  kPrivateTables,  // the ceiling: W pipelines of one worker each
+};
+std::string_view WorkerSharingName(WorkerSharing sharing);
+
 struct EstablishedResult {
   uint32_t workers = 1;
+  WorkerSharing sharing = WorkerSharing::kRssPortChoice;
+  uint64_t foreign_packets = 0;  // steady phase: packets a worker received of another's flow
   uint64_t flows = 0;
   bool verify_all_tcp_checksums = false;
   double setup_seconds = 0;
@@ -69,6 +82,8 @@ struct EstablishedOptions {
   // network, none of them sending), so that churn runs against a model of that size.
   uint64_t model_endpoints = 0;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
+  // kPrivateTables runs no churn and grows no model (there is no one model to change).
+  WorkerSharing sharing = WorkerSharing::kRssPortChoice;
 };
 
 bool RunEstablished(const EstablishedOptions& options, EstablishedResult& result);

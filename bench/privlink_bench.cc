@@ -4,14 +4,17 @@
 //      of random flows both ways: Mpps, cycles per packet, latency percentiles, memory per
 //      flow; also while the model changes once a second (--churn-every-ms), optionally against
 //      a model grown by N idle endpoints (--model-endpoints). With --workers W, W
-//      workers at once, each on its own lcore with the flows RSS gives its queue;
+//      workers at once, each on its own lcore with the flows RSS gives its queue, their flows
+//      shared as --steering says: rss-port-choice and shared (dataplane.flowSteering), or
+//      private, the machine's ceiling (one pipeline and flow table per worker);
 //   2. connection rate (bench/connection_rate.h): complete short connections per second, one
 //      worker.
 // Each worker's cycles (rte_rdtsc around PollOnce) are kept apart from the generator's.
 //
 //   privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds 3] [--packets N]
 //                  [--connections 1000000] [--no-churn] [--churn-every-ms 1000]
-//                  [--model-endpoints N] [--workers 1,2,4] [--json FILE]
+//                  [--model-endpoints N] [--workers 1,2,4]
+//                  [--steering rss-port-choice,shared,private] [--json FILE]
 #include <rte_cycles.h>
 
 #include <algorithm>
@@ -49,12 +52,13 @@ double Ns(uint64_t cycles, double hz) {
   return cycles * 1e9 / hz;
 }
 
-// The run with `workers` workers and `flows` flows, if there is one.
+// The run with `workers` workers, the sharing (any with one worker: it shares nothing) and the
+// flows and checksum mode of `like`, if there is one.
 const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uint32_t workers,
-                              const EstablishedResult& like) {
+                              WorkerSharing sharing, const EstablishedResult& like) {
   for (const EstablishedResult& r : results) {
-    if (r.workers == workers && r.flows == like.flows &&
-        r.verify_all_tcp_checksums == like.verify_all_tcp_checksums) {
+    if (r.workers == workers && (workers == 1 || r.sharing == sharing) &&
+        r.flows == like.flows && r.verify_all_tcp_checksums == like.verify_all_tcp_checksums) {
       return &r;
     }
   }
@@ -64,9 +68,18 @@ const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uin
 // Aggregate Mpps of W workers over that of one, for the same flows.
 double Scaling(const std::vector<EstablishedResult>& results, const EstablishedResult& r,
                double hz) {
-  const EstablishedResult* one = Find(results, 1, r);
+  const EstablishedResult* one = Find(results, 1, r.sharing, r);
   if (one == nullptr || r.workers == 1) return 0;
   return AggregateMpps(r.steady_by_worker, hz) / AggregateMpps(one->steady_by_worker, hz);
+}
+
+// Aggregate Mpps of a shared-table run over the ceiling's (private tables) with as many workers.
+double OfCeiling(const std::vector<EstablishedResult>& results, const EstablishedResult& r,
+                 double hz) {
+  if (r.workers == 1 || r.sharing == WorkerSharing::kPrivateTables) return 0;
+  const EstablishedResult* ceiling = Find(results, r.workers, WorkerSharing::kPrivateTables, r);
+  if (ceiling == nullptr) return 0;
+  return AggregateMpps(r.steady_by_worker, hz) / AggregateMpps(ceiling->steady_by_worker, hz);
 }
 
 void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
@@ -77,32 +90,43 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
   std::printf(
       "(TCP checksums: verified on the segments that create a flow or change its state, or on\n"
       " all of them: dataplane.verifyTcpChecksum)\n");
-  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "flows", "workers", "tcp",
-              "packets", "worker", "cycles", "harness", "latency", "p99", "p99.9", "dropped",
-              "bytes");
-  std::printf("%10s %7s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s\n", "", "", "csum", "", "Mpps",
-              "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow");
+  std::printf(
+      "(steering: how the workers share flows; rss-port-choice and shared are\n"
+      " dataplane.flowSteering on one flow table, private the ceiling: a table per worker;\n"
+      " foreign: packets a worker received of a flow another one created)\n");
+  std::printf("%10s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "flows",
+              "workers", "steering", "tcp", "packets", "worker", "cycles", "harness", "latency",
+              "p99", "p99.9", "dropped", "bytes", "foreign");
+  std::printf("%10s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "", "", "",
+              "csum", "", "Mpps", "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow", "");
   for (const EstablishedResult& r : results) {
     const ThroughputSample& s = r.steady;
-    std::printf("%10llu %7u %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f\n",
+    std::printf("%10llu %7u %15s %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f "
+                "%9llu\n",
                 static_cast<unsigned long long>(r.flows), r.workers,
+                r.workers == 1 ? "-" : std::string(WorkerSharingName(r.sharing)).c_str(),
                 r.verify_all_tcp_checksums ? "all" : "state",
                 static_cast<unsigned long long>(s.packets_in),
                 AggregateMpps(r.steady_by_worker, hz), s.cycles_per_packet(), s.harness_mpps(hz),
                 Ns(s.latency_p50, hz), Ns(s.latency_p99, hz), Ns(s.latency_p999, hz),
-                static_cast<unsigned long long>(s.dropped), r.bytes_per_flow());
+                static_cast<unsigned long long>(s.dropped), r.bytes_per_flow(),
+                static_cast<unsigned long long>(r.foreign_packets));
     for (const auto& [reason, n] : s.drop_reasons) {
       std::printf("%10s drop %s: %llu\n", "", reason.c_str(), static_cast<unsigned long long>(n));
     }
     if (r.workers == 1) continue;
     for (size_t w = 0; w < r.steady_by_worker.size(); ++w) {
       const ThroughputSample& ws = r.steady_by_worker[w];
-      std::printf("%10s %7s %10llu %9.2f %9.1f %9.2f   worker %zu\n", "", "",
+      std::printf("%10s %7s %15s %6s %10llu %9.2f %9.1f %9.2f   worker %zu\n", "", "", "", "",
                   static_cast<unsigned long long>(ws.packets_in), ws.worker_mpps(hz),
                   ws.cycles_per_packet(), ws.harness_mpps(hz), w);
     }
     if (const double scaling = Scaling(results, r, hz); scaling != 0) {
       std::printf("%10s %7s scaling: %.2fx the worker Mpps of one worker\n", "", "", scaling);
+    }
+    if (const double of_ceiling = OfCeiling(results, r, hz); of_ceiling != 0) {
+      std::printf("%10s %7s %.1f%% of the ceiling (private tables, %u workers)\n", "", "",
+                  100 * of_ceiling, r.workers);
     }
   }
   bool any_churn = false;
@@ -178,7 +202,9 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
   f << "],\"established\":[";
   for (size_t i = 0; i < results.size(); ++i) {
     const EstablishedResult& r = results[i];
-    f << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"flows\":" << r.flows
+    f << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"steering\":\""
+      << WorkerSharingName(r.sharing) << "\",\"foreign_packets\":" << r.foreign_packets
+      << ",\"flows\":" << r.flows
       << ",\"verify_tcp_checksum\":\"" << (r.verify_all_tcp_checksums ? "all" : "stateChanging")
       << "\""
       << ",\"setup_seconds\":" << r.setup_seconds << ",\"flow_table_bytes\":" << r.table_bytes
@@ -188,6 +214,9 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
       << ",\"wall_mpps\":" << r.steady.harness_mpps(hz);
     if (const double scaling = Scaling(results, r, hz); scaling != 0) {
       f << ",\"scaling\":" << scaling;
+    }
+    if (const double of_ceiling = OfCeiling(results, r, hz); of_ceiling != 0) {
+      f << ",\"of_ceiling\":" << of_ceiling;
     }
     f << ",\"steady\":";
     JsonSample(f, r.steady, hz, AggregateMpps(r.steady_by_worker, hz));
@@ -217,7 +246,7 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
 constexpr char kUsage[] =
     "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] [--packets N] "
     "[--connections N (0: skip)] [--no-churn] [--churn-every-ms MS] [--model-endpoints N] "
-    "[--workers 1,2,4] "
+    "[--workers 1,2,4] [--steering rss-port-choice,shared,private] "
     "[--verify-tcp-checksum stateChanging,all] [--json FILE]\n";
 
 // A usage error: the usage on stderr, exit status 2.
@@ -233,6 +262,7 @@ int Main(int argc, char** argv) {
   options.churn = true;
   uint64_t connections = 1'000'000;
   std::vector<bool> verify_modes = {false};  // dataplane.verifyTcpChecksum: all?
+  std::vector<WorkerSharing> sharings = {WorkerSharing::kRssPortChoice};
   std::string json;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -267,6 +297,22 @@ int Main(int argc, char** argv) {
         }
         verify_modes.push_back(mode == "all");
       }
+    } else if (a == "--steering" && has_value) {
+      sharings.clear();
+      for (const absl::string_view mode : absl::StrSplit(argv[++i], ',')) {
+        bool known = false;
+        for (const WorkerSharing s : {WorkerSharing::kRssPortChoice, WorkerSharing::kShared,
+                                      WorkerSharing::kPrivateTables}) {
+          if (std::string_view(mode.data(), mode.size()) == WorkerSharingName(s)) {
+            sharings.push_back(s);
+            known = true;
+          }
+        }
+        if (!known) {
+          return Usage("--steering: each is rss-port-choice, shared or private, not '" +
+                       std::string(mode) + "'");
+        }
+      }
     } else if (a == "--json" && has_value) {
       json = argv[++i];
     } else if (a == "--help" || a == "-h") {
@@ -276,6 +322,7 @@ int Main(int argc, char** argv) {
       const bool takes_value = a == "--flows" || a == "--seconds" || a == "--packets" ||
                                a == "--connections" || a == "--workers" || a == "--json" ||
                                a == "--verify-tcp-checksum" || a == "--churn-every-ms" ||
+                               a == "--steering" ||
                                a == "--model-endpoints";
       return Usage(takes_value ? a + " needs a value" : "unknown option '" + a + "'");
     }
@@ -316,15 +363,20 @@ int Main(int argc, char** argv) {
   const double hz = static_cast<double>(rte_get_tsc_hz());
   std::vector<EstablishedResult> results;
   for (const uint64_t w : worker_counts) {
-    for (const uint64_t f : flow_counts) {
-      // The modes side by side, so their cycles per packet compare within one run.
-      for (const bool all : verify_modes) {
-        options.workers = static_cast<uint32_t>(w);
-        options.flows = f;
-        options.verify_all_tcp_checksums = all;
-        EstablishedResult r;
-        if (!RunEstablished(options, r)) return 1;
-        results.push_back(std::move(r));
+    // One worker shares nothing: one run stands for every mode.
+    const size_t modes = w == 1 ? 1 : sharings.size();
+    for (size_t m = 0; m < modes; ++m) {
+      for (const uint64_t f : flow_counts) {
+        // The modes side by side, so their cycles per packet compare within one run.
+        for (const bool all : verify_modes) {
+          options.workers = static_cast<uint32_t>(w);
+          options.flows = f;
+          options.verify_all_tcp_checksums = all;
+          options.sharing = sharings[m];
+          EstablishedResult r;
+          if (!RunEstablished(options, r)) return 1;
+          results.push_back(std::move(r));
+        }
       }
     }
   }
