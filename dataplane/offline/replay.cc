@@ -92,6 +92,8 @@ absl::Status ReplayPipeline::Build(const control::DaemonConfig& config,
   in.nat_quarantine_ms = dp.nat_port_quarantine_seconds * 1000;
   in.verify_all_tcp_checksums = dp.verify_tcp_checksum == control::TcpChecksumVerification::kAll;
   in.flow_steering = dp.flow_steering;
+  in.nat_first_port = options.nat_first_port;
+  in.nat_last_port = options.nat_last_port;
   in.controller = *providers;
   auto dataplane = InProcessDataplane::Create(std::move(in), control_->publisher());
   if (!dataplane.ok()) return dataplane.status();

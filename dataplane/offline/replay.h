@@ -95,6 +95,9 @@ struct ReplaySummary {
 
 struct ReplayOptions {
   uint32_t workers = 1;  // each with its RX and TX queue on every port, polled in turn
+  // The NAT port range (the daemon's is the default); tests narrow it to run out of ports.
+  uint16_t nat_first_port = nat::kDefaultFirstNatPort;
+  uint16_t nat_last_port = nat::kDefaultLastNatPort;
 };
 
 class ReplayPipeline {

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -227,6 +229,81 @@ TEST_P(MultiWorkerReplay, CarriesEveryConnectionWhereverItsDirectionsLand) {
     EXPECT_EQ(s.foreign_packets, 2u * static_cast<uint64_t>(crossing))
         << "each crossing flow's SYN-ACK and response";
   }
+}
+
+// NAT ports under RSS port choice on two workers, with 16 ports per (NAT IP, backend): each
+// worker hands out exactly its share of each pair (the ports that come back to it), no tuple
+// twice, each one's return tuple steered to its creator; every SYN beyond the shares is dropped
+// and counted as nat_ports_exhausted; once the flows expire and the quarantine is over, the same
+// SYNs get every port again.
+TEST(RssPortChoiceReplay, NatPortsRunOutExactlyPerWorkerAndComeBack) {
+  using namespace nat;
+  constexpr uint32_t kTwo = 2;
+  constexpr uint16_t kFirst = 2000, kLast = 2015;
+  nlohmann::json json = ReplayTestConfig();
+  json["dataplane"]["flowSteering"] = "rss-port-choice";
+  auto config = control::ParseDaemonConfig(json.dump());
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto created = ReplayPipeline::Create(
+      *config, {.workers = kTwo, .nat_first_port = kFirst, .nat_last_port = kLast});
+  ASSERT_TRUE(created.ok()) << created.status();
+  ReplayPipeline& p = **created;
+  std::vector<std::vector<uint8_t>> sent;
+  p.OnSent([&](uint16_t port, std::span<const uint8_t> f, uint64_t) {
+    if (port == kProvider0 && IsTcp({f.begin(), f.end()})) sent.emplace_back(f.begin(), f.end());
+  });
+  constexpr uint16_t kSyns = 400;
+  const auto send_syns = [&](uint64_t time) {
+    std::map<uint32_t, uint32_t> creator_of_isn;
+    for (uint16_t i = 0; i < kSyns; ++i) {
+      const auto syn = FromClient(kTcpSyn, ClientIsn(i), 0, 0, {}, i);
+      creator_of_isn[ClientIsn(i)] = RssQueue(syn, kTwo);
+      EXPECT_TRUE(p.Feed(kConsumer0, syn, time).ok());
+    }
+    p.Flush();
+    return creator_of_isn;
+  };
+  // Every pair's share on each worker, and what is in use of it.
+  const auto usage = [&](uint64_t time_us) {
+    uint32_t capacity = 0, used = 0;
+    for (uint32_t w = 0; w < kTwo; ++w) {
+      for (const Ipv4Be nat_ip : kNatIps) {
+        for (const Ipv4Be backend : kBackends) {
+          const PortUsage u = p.mutable_worker(w).ports.Usage(nat_ip, backend, HostToBe16(8080),
+                                                              time_us / 1000);
+          capacity += u.capacity;
+          used += u.used;
+        }
+      }
+    }
+    return std::pair{capacity, used};
+  };
+  const uint32_t all = (kLast - kFirst + 1) * std::size(kNatIps) * std::size(kBackends);
+
+  for (const uint64_t time : {kT0, kT0 + 200'000'000}) {  // the second after expiry + quarantine
+    SCOPED_TRACE(time);
+    sent.clear();
+    const uint64_t drops_before =
+        p.Summary().drops[static_cast<size_t>(DropReason::kNatPortsExhausted)];
+    const std::map<uint32_t, uint32_t> creator = send_syns(time);
+    std::set<std::tuple<Ipv4Be, uint16_t, Ipv4Be>> given;
+    for (const auto& f : sent) {
+      const Tcp t = ParseTcp(f);
+      EXPECT_GE(t.sport, kFirst);
+      EXPECT_LE(t.sport, kLast);
+      EXPECT_TRUE(given.insert({t.src, t.sport, t.dst}).second) << "a NAT tuple given twice";
+      const auto syn_ack = FromBackend(t, kTcpSyn | kTcpAck, 1, t.seq + 1);
+      EXPECT_EQ(RssQueue(syn_ack, kTwo), creator.at(t.seq)) << "return steered to its creator";
+    }
+    const auto [capacity, used] = usage(time);
+    EXPECT_EQ(capacity, all) << "the two workers' shares cover every pair's range";
+    EXPECT_EQ(used, sent.size());
+    EXPECT_EQ(sent.size(), all) << "every share used up: 400 SYNs are far more than 96 ports";
+    EXPECT_EQ(p.Summary().drops[static_cast<size_t>(DropReason::kNatPortsExhausted)] -
+                  drops_before,
+              kSyns - sent.size());
+  }
+  EXPECT_EQ(p.Summary().foreign_packets, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(FlowSteering, MultiWorkerReplay,
