@@ -104,7 +104,7 @@ TEST(RssPortMapTest, RefusesWhatCannotSteerNamingTheRule) {
 // Each class holds exactly 2^(16 - L) ports, ranks ascend, and a port's class is the low bits of
 // the hash of a tuple holding only it.
 TEST(RssPortMapTest, EveryClassHoldsItsShareOfThePorts) {
-  for (const uint32_t entries : {2u, 64u, 128u, 512u, 1024u}) {
+  for (uint32_t entries = 2; entries <= (1u << kMaxRssClassBits); entries *= 2) {
     const auto map = RssPortMap::Create({DefaultKey(), SpreadReta(entries, 2)}, 2);
     ASSERT_TRUE(map.ok()) << entries << ": " << map.status();
     const RssPortMap& m = **map;
