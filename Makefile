@@ -7,8 +7,8 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps deps-demo deps-test build demo test test-unit test-sanitize test-asan test-tsan \
-  test-e2e-extended test-bench test-fuzz tidy bench bench-build bench-control compare debs format \
+.PHONY: all deps deps-demo deps-test build demo test test-e2e test-unit test-sanitize test-asan \
+  test-tsan test-bench test-fuzz tidy bench bench-build bench-control compare debs format \
   clean
 
 all: build
@@ -23,11 +23,12 @@ deps-test:
 
 # Libraries and tools as unity files (tests never: see tests/meson.build), as in the sanitizer
 # builds: DPDK's and Abseil's headers are parsed once per unity file, which takes a fifth off the
-# release build. The benchmarks are left out; bench-build switches them on for the targets that
-# run them. Each source still compiles on its own in the fuzz build, and tidy reads a database of
-# its own (TIDY_BUILD) with one entry per source.
+# release build. The benchmarks and the unit test programs are left out (make test runs the unit
+# tests under ASan + UBSan); bench-build and test-unit switch them on for the targets that run
+# them. Each source still compiles on its own in the fuzz build, and tidy reads a database of its
+# own (TIDY_BUILD) with one entry per source.
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) --buildtype=release -Dunity=on -Dbenchmarks=false
+	meson setup $(BUILD) --buildtype=release -Dunity=on -Dbenchmarks=false -Dunit_tests=false
 
 build: deps $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
@@ -35,21 +36,24 @@ build: deps $(BUILD)/build.ninja
 demo: deps-demo build
 	tools/demo $(BUILD)
 
-# The README's test command: the release build's tests (unit, packet fixtures, end-to-end on veth
-# pairs), then ASan + UBSan and TSan. Under 15 minutes on 2 cores from a fresh clone
-# (docs/testing.md has the measured stages). Heavier checks have targets of their own that
-# .ci/run also calls: test-e2e-extended, test-bench, test-fuzz, tidy.
-test: test-unit test-sanitize
+# The README's test command: the release build's end-to-end tests (real Linux TCP through the
+# optimised privlinkd on veth pairs, the tools' --help), then every unit, fixture and concurrency
+# test under ASan + UBSan, and the concurrency tests under TSan. Under 15 minutes on 2 cores from
+# a fresh clone (docs/testing.md has the measured stages). Heavier checks have targets of their
+# own that .ci/run also calls: test-bench, test-fuzz, tidy.
+test: test-e2e test-sanitize
 
 # --no-rebuild: `build` made every test's program; meson test's own rebuild would also compile the
 # benchmarks (the suite filter does not narrow what it builds), which only test-bench needs.
-test-unit: deps-test build
-	$(MESON_TEST) -C $(BUILD) --no-rebuild --no-suite bench --no-suite e2e-extended
+test-e2e: deps-test build
+	$(MESON_TEST) -C $(BUILD) --no-rebuild --suite e2e --suite tools
 
-# The end-to-end tests beyond make test's budget (suite e2e-extended: Prometheus scraping, scapy's
-# hostile packets, TCP reset on idle, path MTU through routers); .ci/run calls it.
-test-e2e-extended: deps-test build
-	$(MESON_TEST) -C $(BUILD) --no-rebuild --suite e2e-extended
+# The unit tests against the release build's optimised libraries (make test runs them under
+# ASan + UBSan): switches the release build's unit test programs on.
+test-unit: deps-test build
+	meson setup --reconfigure $(BUILD) -Dunit_tests=true
+	meson compile -C $(BUILD)
+	$(MESON_TEST) -C $(BUILD) --no-rebuild --suite unit
 
 # The benchmarks' own tests (suite bench): privlink-bench with two workers on their lcores, and
 # both benchmarks' --help. Their compile would push make test past its budget; .ci/run calls it.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -12,6 +13,14 @@ namespace {
 
 constexpr uint32_t kPortCount = 65536;
 
+// The key's first kRssKeyMinBytes, 4-byte aligned: rte_softrss reads the key as 32-bit words.
+struct AlignedKey {
+  alignas(4) uint8_t bytes[kRssKeyMinBytes];
+  explicit AlignedKey(std::span<const uint8_t> key) {
+    std::memcpy(bytes, key.data(), kRssKeyMinBytes);
+  }
+};
+
 }  // namespace
 
 uint32_t RssHash(std::span<const uint8_t> key, const Tuple& tuple) {
@@ -19,12 +28,12 @@ uint32_t RssHash(std::span<const uint8_t> key, const Tuple& tuple) {
   uint32_t words[RTE_THASH_V4_L4_LEN] = {
       Be32ToHost(tuple.src_ip), Be32ToHost(tuple.dst_ip),
       uint32_t{Be16ToHost(tuple.src_port)} << 16 | Be16ToHost(tuple.dst_port)};
-  return rte_softrss(words, RTE_THASH_V4_L4_LEN, key.data());
+  return rte_softrss(words, RTE_THASH_V4_L4_LEN, AlignedKey(key).bytes);
 }
 
 uint32_t RssHashAddresses(std::span<const uint8_t> key, Ipv4Be src, Ipv4Be dst) {
   uint32_t words[RTE_THASH_V4_L3_LEN] = {Be32ToHost(src), Be32ToHost(dst)};
-  return rte_softrss(words, RTE_THASH_V4_L3_LEN, key.data());
+  return rte_softrss(words, RTE_THASH_V4_L3_LEN, AlignedKey(key).bytes);
 }
 
 std::vector<uint16_t> SpreadReta(uint32_t entries, uint32_t queues) {
