@@ -24,6 +24,7 @@
 #include "control/api/api_access.h"
 #include "control/api/api_lists.h"
 #include "control/api/backend_health_json.h"
+#include "control/api/dns_records_json.h"
 #include "control/api/metrics.h"
 #include "control/config/dataplane_config.h"
 #include "control/config/json_codec.h"
@@ -612,6 +613,11 @@ void ApiServer::Routes() {
   ControlPlane& control = control_;
 
   RegisterResource<NetworkRoutes>(r, control);
+  r.Get(R"(/v1/networks/([^/]+)/dnsRecords)", [&control](const Request& req, Response& res) {
+    auto records = DnsRecordsOf(*control.model(), req.matches[1].str());
+    if (!records.ok()) return SendError(res, records.status());
+    SendJson(res, 200, EncodeDnsRecords(control, *records));
+  });
   RegisterResource<ServiceRoutes>(r, control);
 
   // Connections.

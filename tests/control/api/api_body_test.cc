@@ -119,6 +119,7 @@ TEST_F(ApiBodyTest, EveryRouteAnswersEachKindOfBodyWithItsOwnStatusAndMessage) {
   const std::vector<RouteRow> rows = {
       {"GET", "/v1/networks", "/v1/networks"},
       {"GET", "/v1/networks/([^/]+)", "/v1/networks/contoso"},
+      {"GET", "/v1/networks/([^/]+)/dnsRecords", "/v1/networks/contoso/dnsRecords"},
       {"PUT", "/v1/networks/([^/]+)", "/v1/networks/contoso"},
       {"DELETE", "/v1/networks/([^/]+)", "/v1/networks/tmp", 204,
        [&] {

@@ -160,6 +160,43 @@ TEST_F(ApiTest, ApprovalWorkflowOverHttp) {
   EXPECT_EQ(Call("DELETE", "/v1/privateLinkServices/b-svc").status, 204);
 }
 
+// A network's DNS records follow the approval workflow: an endpoint's service FQDNs appear once
+// its connection is Approved, and the zone's serial grows with each change.
+TEST_F(ApiTest, DnsRecordsOfANetworkFollowApproval) {
+  json service = kService;
+  service["fqdns"] = {"b.example.com"};
+  ASSERT_EQ(Call("PUT", "/v1/privateLinkServices/b-svc", service).status, 201);
+  const json endpoint = {{"subscription", "sub-contoso"},
+                         {"network", "contoso"},
+                         {"ip", "10.0.0.50"},
+                         {"privateLinkService", "b-svc"}};
+  ASSERT_EQ(Call("PUT", "/v1/privateEndpoints/c-pe", endpoint).status, 201);
+  ApiResponse pending = Call("GET", "/v1/networks/contoso/dnsRecords");
+  ASSERT_EQ(pending.status, 200) << pending.body;
+  EXPECT_EQ(pending.body["records"], json::array()) << "Pending: no record";
+  EXPECT_EQ(pending.body["network"], "contoso");
+
+  ASSERT_EQ(Call("POST", "/v1/privateLinkServices/b-svc/privateEndpointConnections/c-pe/approve")
+                .status,
+            200);
+  ApiResponse approved = Call("GET", "/v1/networks/contoso/dnsRecords");
+  ASSERT_EQ(approved.status, 200);
+  EXPECT_EQ(approved.body["records"],
+            json::parse(R"([{"fqdn": "b.example.com", "ip": "10.0.0.50", "endpoint": "c-pe",
+                              "service": "b-svc"}])"));
+  ASSERT_EQ(approved.body["zones"].size(), 1u);
+  EXPECT_EQ(approved.body["zones"][0]["domain"], "example.com");
+  EXPECT_THAT(approved.body["zones"][0]["zoneFile"].get<std::string>(),
+              HasSubstr("\nb\tIN\tA\t10.0.0.50\t"));
+  EXPECT_EQ(approved.body["hosts"],
+            "# privlink: private endpoint records of network contoso\n10.0.0.50\tb.example.com\n");
+  EXPECT_GT(approved.body["serial"].get<uint64_t>(), pending.body["serial"].get<uint64_t>());
+
+  ApiResponse missing = Call("GET", "/v1/networks/nowhere/dnsRecords");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body["error"]["message"], "network 'nowhere' not found");
+}
+
 TEST_F(ApiTest, DeletingAnEndpointLeavesADisconnectedConnection) {
   EXPECT_EQ(Call("DELETE", "/v1/privateEndpoints/contoso-pe").status, 204);
   ApiResponse c =

@@ -10,6 +10,7 @@
 #include "control/api/api_server.h"
 #include "control/cli/api_client.h"
 #include "control/config/daemon_config.h"
+#include "control/model/model_index.h"
 #include "control/store/model_rows.h"
 #include "control/store/sqlite_store.h"
 #include "tests/control/framework/loopback_api.h"
@@ -218,6 +219,30 @@ TEST_F(CliTest, ApplyAndStats) {
   EXPECT_THAT(stats.out, HasSubstr("(no dataplane"));
   ProcessResult json_stats = Ctl({"-o", "json", "stats"});
   EXPECT_EQ(json::parse(json_stats.out)["control"]["networks"], 2);
+}
+
+// privlinkctl dns: the zone files (default), the hosts file, the API's JSON.
+TEST_F(CliTest, DnsPrintsZonesHostsOrJson) {
+  ASSERT_TRUE(control_
+                  ->Change([](Model& m, const WorkflowContext&) {
+                    ServiceToChange(m, "fabrikam-api")->fqdns = {"api.fabrikam.com"};
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ProcessResult zones = Ctl({"dns", "--network", "contoso"});
+  ASSERT_EQ(zones.exit_code, 0) << zones.err;
+  EXPECT_THAT(zones.out, HasSubstr("$ORIGIN fabrikam.com.\n"));
+  EXPECT_THAT(zones.out, HasSubstr("\napi\tIN\tA\t10.0.0.100\t; endpoint contoso-pe"));
+  ProcessResult hosts = Ctl({"dns", "--network", "contoso", "--format", "hosts"});
+  ASSERT_EQ(hosts.exit_code, 0) << hosts.err;
+  EXPECT_THAT(hosts.out, HasSubstr("\n10.0.0.100\tapi.fabrikam.com\n"));
+  ProcessResult as_json = Ctl({"-o", "json", "dns", "--network", "contoso"});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  EXPECT_EQ(json::parse(as_json.out)["records"][0]["fqdn"], "api.fabrikam.com");
+  ProcessResult missing = Ctl({"dns", "--network", "nowhere"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("network 'nowhere' not found"));
+  EXPECT_EQ(Ctl({"dns", "--network", "contoso", "--format", "yaml"}).exit_code, 2);
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {
