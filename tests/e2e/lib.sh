@@ -264,6 +264,8 @@ plk_topo_cleanup() {
   PLK_PIDS=()
   local ns pid
   for ns in "$PLK_NS_CONS_A" "$PLK_NS_CONS_B" "$PLK_NS_PROV" "${PLK_EXTRA_NETNS[@]}"; do
+    # A namespace's own resolv.conf (ip netns exec mounts it over /etc/resolv.conf).
+    rm -rf "/etc/netns/$ns"
     if [ -e "/run/netns/$ns" ]; then
       # Processes left inside a namespace (an earlier run's backends) keep it alive; end them.
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
@@ -435,6 +437,7 @@ parser.add_argument("--teardown")
 parser.add_argument("--tcp-reset", action="store_true")
 parser.add_argument("--probe", type=json.loads)
 parser.add_argument("--proxy-protocol", action="store_true")
+parser.add_argument("--fqdn", action="append", default=[])
 parser.add_argument("--rule", action="append", default=[], help="FRONTEND:BACKEND")
 parser.add_argument("--endpoint", nargs=4, action="append", default=[])
 parser.add_argument("topology", nargs="*", help="KEY=VALUE (from lib.sh)")
@@ -472,6 +475,8 @@ if args.probe:
     service["probe"] = args.probe
 if args.proxy_protocol:
     service["enableProxyProtocol"] = True
+if args.fqdn:
+    service["fqdns"] = args.fqdn
 if args.rule:
     service["loadBalancingRules"] = [
         {"frontendPort": int(f), "backendPort": int(b)}
