@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "nat/checksum.h"
 
@@ -13,6 +14,19 @@ namespace privlink::dataplane {
 
 using MacAddress = std::array<uint8_t, 6>;
 inline constexpr MacAddress kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+// Two addresses compared as one 4-byte and one 2-byte word: std::array's operator== calls memcmp
+// for 6 bytes (GCC does not inline it), about 18 instructions and a call on every packet's
+// destination check.
+inline bool SameMac(const MacAddress& a, const MacAddress& b) {
+  uint32_t a4, b4;
+  uint16_t a2, b2;
+  std::memcpy(&a4, a.data(), 4);
+  std::memcpy(&b4, b.data(), 4);
+  std::memcpy(&a2, a.data() + 4, 2);
+  std::memcpy(&b2, b.data() + 4, 2);
+  return ((a4 ^ b4) | static_cast<uint32_t>(a2 ^ b2)) == 0;
+}
 
 // Ethernet II (IEEE 802.3 clause 3).
 inline constexpr size_t kEthHeaderLen = 14;

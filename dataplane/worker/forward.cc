@@ -341,7 +341,7 @@ template <FlowDirection kDir>
 void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId network) {
   rte_mbuf* const m = in.m;
   const ParsedPacket& p = in.p;
-  if (p.dst_mac != w.shared->ports[in.port].mac) {
+  if (!SameMac(p.dst_mac, w.shared->ports[in.port].mac)) {
     return DropPacket(w.counters, m, DropReason::kEthDstNotOurs);
   }
   uint8_t* frame = FrameOf(m);
@@ -518,7 +518,7 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       }
       continue;
     }
-    if (p.dst_mac != info.mac) [[unlikely]] {
+    if (!SameMac(p.dst_mac, info.mac)) [[unlikely]] {
       DropPacket(w.counters, m, DropReason::kEthDstNotOurs);
       continue;
     }
