@@ -7,9 +7,9 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps deps-demo deps-test build demo test test-e2e test-unit test-sanitize test-asan \
-  test-tsan test-bench test-fuzz tidy bench bench-build bench-control compare debs format \
-  clean
+.PHONY: all deps deps-demo deps-test deps-deb build demo test test-e2e test-unit test-sanitize \
+  test-asan test-tsan test-bench test-fuzz test-deb tidy bench bench-build bench-control compare \
+  deb debs format clean
 
 all: build
 
@@ -139,6 +139,24 @@ compare: build
 DEBS_DIR ?= $(BUILD)/debs
 debs: bench-build
 	tools/fetch-debs $(DEBS_DIR) $(BUILD)/tools/privlinkd $(BUILD)/bench/privlink-bench
+
+# The privlink Debian package, built by Debian's own tools from debian/ (dpkg-buildpackage,
+# debhelper), moved from the parent directory (where dpkg-buildpackage writes it) into DEB_DIR.
+DEB_DIR ?= $(BUILD)/deb
+deb: deps-deb
+	dpkg-buildpackage -us -uc -b -j2
+	mkdir -p $(DEB_DIR)
+	mv ../privlink_*.deb ../privlink-dbgsym_*.deb ../privlink_*.buildinfo ../privlink_*.changes \
+	  $(DEB_DIR)/
+	debian/rules clean
+
+# The package installed on this machine (lintian, apt-get install, the unit's command line,
+# privlinkctl stats), then purged; .ci/run calls it.
+test-deb: deb
+	tests/package/deb_test.sh $(DEB_DIR)
+
+deps-deb:
+	@tools/install-deps build deb
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

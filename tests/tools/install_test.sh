@@ -23,7 +23,8 @@ DESTDIR=$dest/root meson install -C "$build" --no-rebuild --quiet >"$dest/instal
 find_one() { find "$dest/root" -path "*$1" -type f | head -n 1; }
 for f in bin/privlinkd bin/privlinkctl bin/privlink-replay bin/privlink-tracegen \
   etc/privlink/privlink.json lib/systemd/system/privlinkd.service man/man8/privlinkd.8 \
-  man/man1/privlinkctl.1 bash-completion/completions/privlinkctl; do
+  man/man1/privlinkctl.1 man/man1/privlink-replay.1 man/man1/privlink-tracegen.1 \
+  bash-completion/completions/privlinkctl; do
   if [ -n "$(find_one "/$f")" ]; then pass "installed $f"; else fail "no $f under the destdir"; fi
 done
 
@@ -54,7 +55,7 @@ fi
 grep -q '^Restart=on-failure$' "$unit" && grep -q '^StateDirectory=privlink$' "$unit" &&
   pass "unit: Restart=on-failure, StateDirectory" || fail "unit: $(cat "$unit")"
 
-for page in privlinkd.8 privlinkctl.1; do
+for page in privlinkd.8 privlinkctl.1 privlink-replay.1 privlink-tracegen.1; do
   name=${page%.*}
   if MANWIDTH=100 man -l "$(find_one "/$page")" 2>/dev/null | grep -q "^ *$name - "; then
     pass "man page $page renders"
