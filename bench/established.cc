@@ -333,8 +333,7 @@ ThroughputSample FinishPhase(Phase& phase) {
 
 // Both directions' pure ACKs of every flow, 60 bytes (64 on the wire with the FCS), each in the
 // load of the worker whose queue RSS gives it.
-void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides,
-                 std::span<WorkerLoad> loads) {
+void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides, std::span<WorkerLoad> loads) {
   const auto workers = static_cast<uint32_t>(loads.size());
   size_t len = 0;
   Progress progress("frames", flows);
@@ -445,17 +444,17 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   for (uint32_t k = 0; k < pipeline_count; ++k) {
     const uint64_t part = flows * (k + 1) / pipeline_count - flows * k / pipeline_count;
     pipelines.flows.push_back(part);
-    pipelines.all.push_back(MakePipeline(
-        {.flow_capacity = part,
-         .backends = backends,
-         .workers = private_tables ? 1 : workers,
-         .verify_all_tcp_checksums = options.verify_all_tcp_checksums,
-         .flow_steering = options.sharing == WorkerSharing::kShared ? "shared" : ""}));
+    pipelines.all.push_back(
+        MakePipeline({.flow_capacity = part,
+                      .backends = backends,
+                      .workers = private_tables ? 1 : workers,
+                      .verify_all_tcp_checksums = options.verify_all_tcp_checksums,
+                      .flow_steering = options.sharing == WorkerSharing::kShared ? "shared" : ""}));
     if (pipelines.all.back() == nullptr) return false;
   }
   ReplayPipeline& p = *pipelines.all[0];
-  std::fprintf(stderr, "%llu flows, %u worker%s (%s)%s:\n",
-               static_cast<unsigned long long>(flows), workers, workers == 1 ? "" : "s",
+  std::fprintf(stderr, "%llu flows, %u worker%s (%s)%s:\n", static_cast<unsigned long long>(flows),
+               workers, workers == 1 ? "" : "s",
                std::string(WorkerSharingName(options.sharing)).c_str(),
                options.verify_all_tcp_checksums ? ", every TCP checksum verified" : "");
   const double hz = static_cast<double>(rte_get_tsc_hz());
@@ -484,8 +483,7 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
     r.table_bytes += pipelines.all[k]->flows().MemoryBytes();
     r.table_capacity += pipelines.all[k]->flows().capacity();
   }
-  if (!private_tables && options.model_endpoints > 0 &&
-      !GrowModel(p, options.model_endpoints)) {
+  if (!private_tables && options.model_endpoints > 0 && !GrowModel(p, options.model_endpoints)) {
     return false;
   }
   r.model_endpoints = p.control_plane().model()->endpoints.size();

@@ -57,8 +57,8 @@ double Ns(uint64_t cycles, double hz) {
 const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uint32_t workers,
                               WorkerSharing sharing, const EstablishedResult& like) {
   for (const EstablishedResult& r : results) {
-    if (r.workers == workers && (workers == 1 || r.sharing == sharing) &&
-        r.flows == like.flows && r.verify_all_tcp_checksums == like.verify_all_tcp_checksums) {
+    if (r.workers == workers && (workers == 1 || r.sharing == sharing) && r.flows == like.flows &&
+        r.verify_all_tcp_checksums == like.verify_all_tcp_checksums) {
       return &r;
     }
   }
@@ -101,16 +101,16 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
               "csum", "", "Mpps", "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow", "");
   for (const EstablishedResult& r : results) {
     const ThroughputSample& s = r.steady;
-    std::printf("%10llu %7u %15s %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f "
-                "%9llu\n",
-                static_cast<unsigned long long>(r.flows), r.workers,
-                r.workers == 1 ? "-" : std::string(WorkerSharingName(r.sharing)).c_str(),
-                r.verify_all_tcp_checksums ? "all" : "state",
-                static_cast<unsigned long long>(s.packets_in),
-                AggregateMpps(r.steady_by_worker, hz), s.cycles_per_packet(), s.harness_mpps(hz),
-                Ns(s.latency_p50, hz), Ns(s.latency_p99, hz), Ns(s.latency_p999, hz),
-                static_cast<unsigned long long>(s.dropped), r.bytes_per_flow(),
-                static_cast<unsigned long long>(r.foreign_packets));
+    std::printf(
+        "%10llu %7u %15s %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f "
+        "%9llu\n",
+        static_cast<unsigned long long>(r.flows), r.workers,
+        r.workers == 1 ? "-" : std::string(WorkerSharingName(r.sharing)).c_str(),
+        r.verify_all_tcp_checksums ? "all" : "state", static_cast<unsigned long long>(s.packets_in),
+        AggregateMpps(r.steady_by_worker, hz), s.cycles_per_packet(), s.harness_mpps(hz),
+        Ns(s.latency_p50, hz), Ns(s.latency_p99, hz), Ns(s.latency_p999, hz),
+        static_cast<unsigned long long>(s.dropped), r.bytes_per_flow(),
+        static_cast<unsigned long long>(r.foreign_packets));
     for (const auto& [reason, n] : s.drop_reasons) {
       std::printf("%10s drop %s: %llu\n", "", reason.c_str(), static_cast<unsigned long long>(n));
     }
@@ -204,9 +204,8 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
     const EstablishedResult& r = results[i];
     f << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"steering\":\""
       << WorkerSharingName(r.sharing) << "\",\"foreign_packets\":" << r.foreign_packets
-      << ",\"flows\":" << r.flows
-      << ",\"verify_tcp_checksum\":\"" << (r.verify_all_tcp_checksums ? "all" : "stateChanging")
-      << "\""
+      << ",\"flows\":" << r.flows << ",\"verify_tcp_checksum\":\""
+      << (r.verify_all_tcp_checksums ? "all" : "stateChanging") << "\""
       << ",\"setup_seconds\":" << r.setup_seconds << ",\"flow_table_bytes\":" << r.table_bytes
       << ",\"flow_table_capacity\":" << r.table_capacity
       << ",\"bytes_per_flow\":" << r.bytes_per_flow()
@@ -322,8 +321,7 @@ int Main(int argc, char** argv) {
       const bool takes_value = a == "--flows" || a == "--seconds" || a == "--packets" ||
                                a == "--connections" || a == "--workers" || a == "--json" ||
                                a == "--verify-tcp-checksum" || a == "--churn-every-ms" ||
-                               a == "--steering" ||
-                               a == "--model-endpoints";
+                               a == "--steering" || a == "--model-endpoints";
       return Usage(takes_value ? a + " needs a value" : "unknown option '" + a + "'");
     }
   }

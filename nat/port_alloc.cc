@@ -128,8 +128,8 @@ absl::Status NatPortAllocator::Free(NatTuple nat, Ipv4Be backend_ip, PortBe back
     return absl::InvalidArgumentError(absl::StrFormat(
         "nat.port %u is not worker %u's for backend %s (outside its %s)", port, worker_index_,
         FormatEndpoint(backend_ip, backend_port),
-        steering_ ? "RSS share" : absl::StrFormat("slice [%u, %u]", slice_.first_port,
-                                                   slice_.last_port)));
+        steering_ ? "RSS share"
+                  : absl::StrFormat("slice [%u, %u]", slice_.first_port, slice_.last_port)));
   }
   const uint32_t index = *position;
   const uint64_t bit = uint64_t{1} << (index % kBitsPerWord);

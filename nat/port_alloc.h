@@ -203,8 +203,8 @@ class NatPortAllocator {
   PortSlice range_;
   PortSlice slice_;
   uint32_t worker_index_;
-  uint32_t space_size_;          // positions of a pair's share
-  uint32_t nominal_capacity_;    // PortUsage::capacity per NAT IP
+  uint32_t space_size_;        // positions of a pair's share
+  uint32_t nominal_capacity_;  // PortUsage::capacity per NAT IP
   uint32_t word_count_;
   uint32_t quarantine_ms_;
   std::shared_ptr<const RssPortMap> steering_;

@@ -55,13 +55,13 @@ absl::StatusOr<std::shared_ptr<const RssPortMap>> RssPortMap::Create(const RssSe
   }
   const size_t entries = setup.reta.size();
   if (entries < 2 || entries > (size_t{1} << kMaxRssClassBits) || !std::has_single_bit(entries)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("RSS redirection table has ", entries,
-                     " entries; a power of two from 2 to ", 1u << kMaxRssClassBits, " is needed"));
+    return absl::InvalidArgumentError(absl::StrCat("RSS redirection table has ", entries,
+                                                   " entries; a power of two from 2 to ",
+                                                   1u << kMaxRssClassBits, " is needed"));
   }
   if (queues == 0 || queues > entries) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        queues, " queues over a redirection table of ", entries, " entries: 1 to ", entries));
+    return absl::InvalidArgumentError(absl::StrCat(queues, " queues over a redirection table of ",
+                                                   entries, " entries: 1 to ", entries));
   }
   auto map = std::shared_ptr<RssPortMap>(new RssPortMap());
   RssPortMap& m = *map;
@@ -109,9 +109,9 @@ absl::StatusOr<std::shared_ptr<const RssPortMap>> RssPortMap::Create(const RssSe
   for (uint32_t p = 0; p < kPortCount; ++p) {
     const uint32_t c = m.class_of_[p];
     if (fill[c] == m.class_size_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "under this RSS key the TCP ports do not spread over all ", entries,
-          " redirection entries (class ", c, " is over-full): choose another key"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("under this RSS key the TCP ports do not spread over all ", entries,
+                       " redirection entries (class ", c, " is over-full): choose another key"));
     }
     m.rank_of_[p] = static_cast<uint16_t>(fill[c]);
     m.ports_[c * m.class_size_ + fill[c]++] = static_cast<uint16_t>(p);
@@ -120,10 +120,10 @@ absl::StatusOr<std::shared_ptr<const RssPortMap>> RssPortMap::Create(const RssSe
 }
 
 uint32_t RssPortMap::PairBase(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port) const {
-  return RssHash(key_, Tuple{.src_ip = backend_ip,
-                             .dst_ip = nat_ip,
-                             .src_port = backend_port,
-                             .dst_port = 0}) &
+  return RssHash(
+             key_,
+             Tuple{
+                 .src_ip = backend_ip, .dst_ip = nat_ip, .src_port = backend_port, .dst_port = 0}) &
          class_mask_;
 }
 

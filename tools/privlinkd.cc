@@ -188,11 +188,11 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto dataplane = privlink::dataplane::Dataplane::Start(
-      config->dataplane, (*service)->control().publisher(),
-      {.idle_sleep_us = options.idle_sleep_us,
-       .audit_log_path = options.audit_log,
-       .health_reports = &(*service)->control()});
+  auto dataplane =
+      privlink::dataplane::Dataplane::Start(config->dataplane, (*service)->control().publisher(),
+                                            {.idle_sleep_us = options.idle_sleep_us,
+                                             .audit_log_path = options.audit_log,
+                                             .health_reports = &(*service)->control()});
   if (!dataplane.ok()) {
     std::cerr << "privlinkd: " << dataplane.status().message() << "\n";
     (*service)->Stop();

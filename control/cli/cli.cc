@@ -629,29 +629,29 @@ std::map<std::string, Command> Commands() {
                        [save](const po::variables_map& vm, Context& ctx) {
                          return save(ctx, "/v1/state/backup", Required(vm, "name"));
                        }};
-  c["dns"] = {
-      "--network NAME [--format zones|hosts]",
-      [](po::options_description& d) {
-        d.add_options()("network", po::value<std::string>(), "consumer network")(
-            "format", po::value<std::string>()->default_value("zones"),
-            "zones: one BIND zone file per domain; hosts: an /etc/hosts fragment");
-      },
-      [](const po::variables_map& vm, Context& ctx) {
-        const std::string format = vm["format"].as<std::string>();
-        if (format != "zones" && format != "hosts") {
-          throw UsageError{Cat("--format: '", format, "' is not zones or hosts")};
-        }
-        return Report(ctx, "GET", Cat(Path("networks", Required(vm, "network")), "/dnsRecords"),
-                      std::nullopt, [format](const json& body, std::ostream& out) {
-                        if (format == "hosts") {
-                          out << body.value("hosts", "");
-                          return;
-                        }
-                        for (const json& zone : body.value("zones", json::array())) {
-                          out << zone.value("zoneFile", "") << "\n";
-                        }
-                      });
-      }};
+  c["dns"] = {"--network NAME [--format zones|hosts]",
+              [](po::options_description& d) {
+                d.add_options()("network", po::value<std::string>(), "consumer network")(
+                    "format", po::value<std::string>()->default_value("zones"),
+                    "zones: one BIND zone file per domain; hosts: an /etc/hosts fragment");
+              },
+              [](const po::variables_map& vm, Context& ctx) {
+                const std::string format = vm["format"].as<std::string>();
+                if (format != "zones" && format != "hosts") {
+                  throw UsageError{Cat("--format: '", format, "' is not zones or hosts")};
+                }
+                return Report(ctx, "GET",
+                              Cat(Path("networks", Required(vm, "network")), "/dnsRecords"),
+                              std::nullopt, [format](const json& body, std::ostream& out) {
+                                if (format == "hosts") {
+                                  out << body.value("hosts", "");
+                                  return;
+                                }
+                                for (const json& zone : body.value("zones", json::array())) {
+                                  out << zone.value("zoneFile", "") << "\n";
+                                }
+                              });
+              }};
   c["stats"] = {"", no_options, [](const po::variables_map&, Context& ctx) {
                   return Report(ctx, "GET", "/v1/stats", std::nullopt, PrintStats);
                 }};

@@ -196,21 +196,20 @@ json EncodeDataplaneConfig(const DataplaneConfig& config) {
     }
     ports.push_back(std::move(p));
   }
-  json out{
-      {"region", config.region},
-      {"workers", config.workers},
-      {"flowTableSize", config.flow_table_size},
-      {"api",
-       {{"listen", config.api_listen},
-        {"allowRemote", config.api_allow_remote},
-        {"tokenFile", config.api_token_file}}},
-      {"stateDir", config.state_dir},
-      {"ports", std::move(ports)},
-      {"natPortQuarantineSeconds", config.nat_port_quarantine_seconds},
-      {"maglevTableSize", config.maglev_table_size},
-      {"extraMbufs", config.extra_mbufs},
-      {"verifyTcpChecksum",
-       config.verify_tcp_checksum == TcpChecksumVerification::kAll ? "all" : "stateChanging"}};
+  json out{{"region", config.region},
+           {"workers", config.workers},
+           {"flowTableSize", config.flow_table_size},
+           {"api",
+            {{"listen", config.api_listen},
+             {"allowRemote", config.api_allow_remote},
+             {"tokenFile", config.api_token_file}}},
+           {"stateDir", config.state_dir},
+           {"ports", std::move(ports)},
+           {"natPortQuarantineSeconds", config.nat_port_quarantine_seconds},
+           {"maglevTableSize", config.maglev_table_size},
+           {"extraMbufs", config.extra_mbufs},
+           {"verifyTcpChecksum",
+            config.verify_tcp_checksum == TcpChecksumVerification::kAll ? "all" : "stateChanging"}};
   if (config.flow_steering != FlowSteering::kAuto) {
     out["flowSteering"] = FlowSteeringName(config.flow_steering);
   }

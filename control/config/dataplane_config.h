@@ -80,7 +80,7 @@ enum class TcpChecksumVerification : uint8_t {
 
 // dataplane.flowSteering: how a flow's two directions find their worker (docs/design.md).
 enum class FlowSteering : uint8_t {
-  kAuto,           // not written: kRssPortChoice where every port can take the RSS set-up, else kShared
+  kAuto,  // not written: kRssPortChoice where every port can take the RSS set-up, else kShared
   kRssPortChoice,  // "rss-port-choice": privlink programs RSS and picks NAT ports that come back
   kShared,         // "shared": the NICs' RSS as it is; return packets may reach any worker
 };

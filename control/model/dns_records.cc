@@ -71,28 +71,27 @@ absl::StatusOr<NetworkDnsRecords> DnsRecordsOf(const Model& model, std::string_v
 }
 
 std::string BindZoneFile(const DnsZone& zone, uint32_t serial) {
-  std::string out = Cat(
-      "; privlink: private endpoint records of zone ", zone.domain, "\n",  //
-      "$ORIGIN ", zone.domain, ".\n",                                       //
-      "$TTL ", kTtl, "\n",                                                  //
-      "@\tIN\tSOA\t", kNsLabel, ".", zone.domain, ". hostmaster.", zone.domain, ". (", serial, " ", kRefresh,
-      " ", kRetry, " ", kExpire, " ", kTtl, ")\n",  //
-      "@\tIN\tNS\t", kNsLabel, ".", zone.domain, ".\n",  //
-      kNsLabel, "\tIN\tA\t127.0.0.1\n");
+  std::string out =
+      Cat("; privlink: private endpoint records of zone ", zone.domain, "\n",  //
+          "$ORIGIN ", zone.domain, ".\n",                                      //
+          "$TTL ", kTtl, "\n",                                                 //
+          "@\tIN\tSOA\t", kNsLabel, ".", zone.domain, ". hostmaster.", zone.domain, ". (", serial,
+          " ", kRefresh, " ", kRetry, " ", kExpire, " ", kTtl, ")\n",  //
+          "@\tIN\tNS\t", kNsLabel, ".", zone.domain, ".\n",            //
+          kNsLabel, "\tIN\tA\t127.0.0.1\n");
   for (const DnsRecord& r : zone.records) {
-    out += Cat(ZoneAndLabel(r.fqdn).second, "\tIN\tA\t", FormatIpv4(r.ip),
-                    "\t; endpoint ", r.endpoint, ", service ", r.service, "\n");
+    out += Cat(ZoneAndLabel(r.fqdn).second, "\tIN\tA\t", FormatIpv4(r.ip), "\t; endpoint ",
+               r.endpoint, ", service ", r.service, "\n");
   }
   return out;
 }
 
 std::string HostsFile(const NetworkDnsRecords& records) {
-  std::string out =
-      Cat("# privlink: private endpoint records of network ", records.network, "\n");
+  std::string out = Cat("# privlink: private endpoint records of network ", records.network, "\n");
   for (const DnsRecord& r : records.records) {
     if (r.fqdn.starts_with("*.")) {
       out += Cat("# ", r.fqdn, " -> ", FormatIpv4(r.ip),
-                      ": a wildcard name cannot be written in a hosts file\n");
+                 ": a wildcard name cannot be written in a hosts file\n");
       continue;
     }
     out += Cat(FormatIpv4(r.ip), "\t", r.fqdn, "\n");

@@ -87,13 +87,13 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(const control::Datap
                      .health_reports = options.health_reports};
   // What open opened, for close (called from the parts' destructor, long after Start).
   auto opened = std::make_shared<std::vector<PortInfo>>();
-  PortDriver driver{.open = [&config, workers,
-                             opened](rte_mempool* pool) -> absl::StatusOr<OpenedPorts> {
-                      auto ports = OpenPorts(config, static_cast<uint16_t>(workers), pool);
-                      if (ports.ok()) *opened = ports->ports;
-                      return ports;
-                    },
-                    .close = [opened] { ClosePorts(*opened); }};
+  PortDriver driver{
+      .open = [&config, workers, opened](rte_mempool* pool) -> absl::StatusOr<OpenedPorts> {
+        auto ports = OpenPorts(config, static_cast<uint16_t>(workers), pool);
+        if (ports.ok()) *opened = ports->ports;
+        return ports;
+      },
+      .close = [opened] { ClosePorts(*opened); }};
   auto built = DataplaneParts::Create(std::move(parts), std::move(driver), publisher);
   if (!built.ok()) return built.status();
   d->parts_ = std::move(*built);

@@ -73,8 +73,8 @@ std::optional<std::string> WhyNoRssPortChoice(const rte_eth_dev_info& info) {
                         " entries, not a power of two");
   }
   if (info.hash_key_size < nat::kRssKeyMinBytes) {
-    return absl::StrCat("its RSS key has ", info.hash_key_size, " bytes, ",
-                        nat::kRssKeyMinBytes, " are needed");
+    return absl::StrCat("its RSS key has ", info.hash_key_size, " bytes, ", nat::kRssKeyMinBytes,
+                        " are needed");
   }
   if ((info.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP) == 0) {
     return "it does not hash IPv4/TCP ports";
@@ -106,12 +106,13 @@ absl::StatusOr<SteeringChoice> ChooseSteering(const control::DataplaneConfig& co
         entries = std::min<uint32_t>(entries, p.info.reta_size);
         continue;
       }
-      const std::string what = absl::StrCat("port '", p.config->name, "' (", p.config->device,
-                                            "): ", *why);
+      const std::string what =
+          absl::StrCat("port '", p.config->name, "' (", p.config->device, "): ", *why);
       if (config.flow_steering == FlowSteering::kRssPortChoice) {
         return absl::FailedPreconditionError(absl::StrCat(
-            what, "; flowSteering rss-port-choice needs every port to take privlink's RSS key "
-                  "and redirection table: set dataplane.flowSteering to shared to run without"));
+            what,
+            "; flowSteering rss-port-choice needs every port to take privlink's RSS key "
+            "and redirection table: set dataplane.flowSteering to shared to run without"));
       }
       return SteeringChoice{.note = absl::StrCat("flowSteering shared: ", what)};
     }
@@ -245,8 +246,7 @@ absl::StatusOr<OpenedPorts> OpenPorts(const control::DataplaneConfig& config, ui
   uint16_t consumers = 0, providers = 0;
   for (size_t i = 0; i < probed.size(); ++i) {
     const control::PortConfig& pc = *probed[i].config;
-    absl::StatusOr<StartedPort> started =
-        StartPort(probed[i], queues, pool, steering->map.get());
+    absl::StatusOr<StartedPort> started = StartPort(probed[i], queues, pool, steering->map.get());
     if (!started.ok()) {
       ClosePorts(ports);
       for (size_t j = i; j < probed.size(); ++j) rte_eth_dev_close(probed[j].id);

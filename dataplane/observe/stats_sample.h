@@ -84,7 +84,7 @@ struct DataplaneSample {
   uint64_t probe_segments_sent = 0;  // by the health prober
   uint64_t proxy_headers_sent = 0;   // PROXY protocol headers, at handshakes
   uint64_t proxy_headers_resent = 0;
-  uint64_t icmp_to_backend = 0;      // ICMP errors about flows, translated (counters.h)
+  uint64_t icmp_to_backend = 0;  // ICMP errors about flows, translated (counters.h)
   uint64_t icmp_to_client = 0;
   std::array<uint64_t, kTcpStateCount> flows_by_state{};
   std::vector<WorkerSample> workers;

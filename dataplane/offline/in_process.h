@@ -121,8 +121,7 @@ class InProcessDataplane {
   };
 
   InProcessDataplane() = default;
-  absl::StatusOr<OpenedPorts> OpenPorts(const InProcessOptions& options,
-                                                  rte_mempool* pool);
+  absl::StatusOr<OpenedPorts> OpenPorts(const InProcessOptions& options, rte_mempool* pool);
   absl::Status OpenRingPort(const std::string& name, const InProcessOptions& options,
                             rte_mempool* pool, RingPort& port);
   void ClosePorts();

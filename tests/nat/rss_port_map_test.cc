@@ -51,7 +51,9 @@ uint32_t ReferenceQueue(const std::vector<uint16_t>& reta, const Tuple& t) {
 }
 
 Tuple ReturnTuple(Ipv4Be backend, PortBe backend_port, Ipv4Be nat_ip, uint16_t nat_port) {
-  return {.src_ip = backend, .dst_ip = nat_ip, .src_port = backend_port,
+  return {.src_ip = backend,
+          .dst_ip = nat_ip,
+          .src_port = backend_port,
           .dst_port = HostToBe16(nat_port)};
 }
 
@@ -70,7 +72,9 @@ TEST(RssHashTest, MatchesMicrosoftsVectorsAndTheReference) {
       {Ipv4(153, 39, 163, 191), Ipv4(202, 188, 127, 2), 44251, 1303, 0x10e828a2},
   };
   for (const Vector& v : vectors) {
-    const Tuple t{.src_ip = v.src, .dst_ip = v.dst, .src_port = HostToBe16(v.sport),
+    const Tuple t{.src_ip = v.src,
+                  .dst_ip = v.dst,
+                  .src_port = HostToBe16(v.sport),
                   .dst_port = HostToBe16(v.dport)};
     EXPECT_EQ(RssHash(DefaultKey(), t), v.hash);
     EXPECT_EQ(ReferenceToeplitz(DefaultKey(), t), v.hash);
@@ -91,8 +95,7 @@ TEST(RssPortMapTest, RefusesWhatCannotSteerNamingTheRule) {
       {"entry names a missing queue", {DefaultKey(), SpreadReta(128, 4)}, 2, "names queue"},
       {"queue without entry", {DefaultKey(), SpreadReta(128, 2)}, 3, "queue 2 has no RSS"},
       {"more queues than entries", {DefaultKey(), SpreadReta(64, 64)}, 65, "1 to 64"},
-      {"degenerate key", {std::vector<uint8_t>(40, 0), SpreadReta(128, 2)}, 2,
-       "do not spread"},
+      {"degenerate key", {std::vector<uint8_t>(40, 0), SpreadReta(128, 2)}, 2, "do not spread"},
   };
   for (const Case& c : cases) {
     const auto map = RssPortMap::Create(c.setup, c.queues);
@@ -198,7 +201,8 @@ TEST(RssPortChoiceTest, EveryPortComesBackToTheWorkerThatTookIt) {
         break;
       }
     }
-    EXPECT_EQ(all.size(), uint32_t{c.last_port} - c.first_port + 1u) << "the shares cover the range";
+    EXPECT_EQ(all.size(), uint32_t{c.last_port} - c.first_port + 1u)
+        << "the shares cover the range";
     EXPECT_EQ(nominal, all.size()) << "the nominal shares sum to the range";
   }
 }

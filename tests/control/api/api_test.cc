@@ -176,9 +176,9 @@ TEST_F(ApiTest, DnsRecordsOfANetworkFollowApproval) {
   EXPECT_EQ(pending.body["records"], json::array()) << "Pending: no record";
   EXPECT_EQ(pending.body["network"], "contoso");
 
-  ASSERT_EQ(Call("POST", "/v1/privateLinkServices/b-svc/privateEndpointConnections/c-pe/approve")
-                .status,
-            200);
+  ASSERT_EQ(
+      Call("POST", "/v1/privateLinkServices/b-svc/privateEndpointConnections/c-pe/approve").status,
+      200);
   ApiResponse approved = Call("GET", "/v1/networks/contoso/dnsRecords");
   ASSERT_EQ(approved.status, 200);
   EXPECT_EQ(approved.body["records"],

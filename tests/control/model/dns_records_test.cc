@@ -13,9 +13,9 @@
 namespace privlink::control {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::Ip;
 using testing::Msg;
-using ::testing::HasSubstr;
 
 // Two overlapping networks; "api" has three FQDNs (one a wildcard, one in capitals with the
 // trailing dot), "db" one in another domain; contoso's endpoints: one Approved to each service,

@@ -174,8 +174,9 @@ TEST_F(PrivlinkdTest, ForwardsCountsAndStopsCleanly) {
 }
 
 // dataplane.flowSteering on devices that cannot take privlink's RSS key and redirection table
-// (net_null has several queues and a redirection table, but no key to set): asked for, start fails naming the device, why and the
-// fallback; not written, the ports run shared and say why; one worker needs no RSS.
+// (net_null has several queues and a redirection table, but no key to set): asked for, start fails
+// naming the device, why and the fallback; not written, the ports run shared and say why; one
+// worker needs no RSS.
 TEST_F(PrivlinkdTest, FlowSteeringOnADeviceWithoutRss) {
   struct Case {
     const char* description;

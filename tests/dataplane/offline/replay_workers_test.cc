@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -269,8 +269,8 @@ TEST(RssPortChoiceReplay, NatPortsRunOutExactlyPerWorkerAndComeBack) {
     for (uint32_t w = 0; w < kTwo; ++w) {
       for (const Ipv4Be nat_ip : kNatIps) {
         for (const Ipv4Be backend : kBackends) {
-          const PortUsage u = p.mutable_worker(w).ports.Usage(nat_ip, backend, HostToBe16(8080),
-                                                              time_us / 1000);
+          const PortUsage u =
+              p.mutable_worker(w).ports.Usage(nat_ip, backend, HostToBe16(8080), time_us / 1000);
           capacity += u.capacity;
           used += u.used;
         }
@@ -299,24 +299,21 @@ TEST(RssPortChoiceReplay, NatPortsRunOutExactlyPerWorkerAndComeBack) {
     EXPECT_EQ(capacity, all) << "the two workers' shares cover every pair's range";
     EXPECT_EQ(used, sent.size());
     EXPECT_EQ(sent.size(), all) << "every share used up: 400 SYNs are far more than 96 ports";
-    EXPECT_EQ(p.Summary().drops[static_cast<size_t>(DropReason::kNatPortsExhausted)] -
-                  drops_before,
+    EXPECT_EQ(p.Summary().drops[static_cast<size_t>(DropReason::kNatPortsExhausted)] - drops_before,
               kSyns - sent.size());
   }
   EXPECT_EQ(p.Summary().foreign_packets, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(FlowSteering, MultiWorkerReplay,
-                         ::testing::Values(WorkersCase{2, "shared"},
-                                           WorkersCase{2, "rss-port-choice"},
-                                           WorkersCase{4, "shared"},
-                                           WorkersCase{4, "rss-port-choice"}),
-                         [](const auto& info) {
-                           std::string name = absl::StrCat(info.param.workers, "_workers_",
-                                                           info.param.steering);
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    FlowSteering, MultiWorkerReplay,
+    ::testing::Values(WorkersCase{2, "shared"}, WorkersCase{2, "rss-port-choice"},
+                      WorkersCase{4, "shared"}, WorkersCase{4, "rss-port-choice"}),
+    [](const auto& info) {
+      std::string name = absl::StrCat(info.param.workers, "_workers_", info.param.steering);
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
 
 }  // namespace
 }  // namespace privlink::dataplane::testing
