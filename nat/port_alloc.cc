@@ -116,12 +116,13 @@ absl::Status NatPortAllocator::ReleaseUnused(NatTuple nat, Ipv4Be backend_ip, Po
 absl::Status NatPortAllocator::Free(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,
                                     bool quarantine, TimeMs now) {
   const uint16_t port = Be16ToHost(nat.port);
-  const auto it = spaces_.find(PairKey{nat.ip, backend_ip, backend_port});
-  if (it == spaces_.end()) {
+  const auto not_in_use = [&] {
     return absl::FailedPreconditionError(absl::StrFormat(
         "nat %s is not in use for backend %s (released twice?)", FormatEndpoint(nat.ip, nat.port),
         FormatEndpoint(backend_ip, backend_port)));
-  }
+  };
+  const auto it = spaces_.find(PairKey{nat.ip, backend_ip, backend_port});
+  if (it == spaces_.end()) return not_in_use();
   PairSpace& space = *it->second;
   const std::optional<uint32_t> position = PositionOf(space, port);
   if (!position) {
@@ -133,11 +134,7 @@ absl::Status NatPortAllocator::Free(NatTuple nat, Ipv4Be backend_ip, PortBe back
   }
   const uint32_t index = *position;
   const uint64_t bit = uint64_t{1} << (index % kBitsPerWord);
-  if ((space.words[index / kBitsPerWord].used & bit) == 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "nat %s is not in use for backend %s (released twice?)", FormatEndpoint(nat.ip, nat.port),
-        FormatEndpoint(backend_ip, backend_port)));
-  }
+  if ((space.words[index / kBitsPerWord].used & bit) == 0) return not_in_use();
   PortWord& word = space.words[index / kBitsPerWord];
   word.used &= ~bit;
   --space.used;
@@ -173,13 +170,8 @@ PortUsage NatPortAllocator::Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backe
   Expire(now);
   const PairKey key{nat_ip, backend_ip, backend_port};
   const auto it = spaces_.find(key);
-  if (it == spaces_.end()) {
-    // No state: what the pair's share would hold.
-    PairSpace probe;
-    probe.key = key;
-    probe.base = steering_ ? steering_->PairBase(nat_ip, backend_ip, backend_port) : 0;
-    return PortUsage{0, 0, CapacityOf(probe)};
-  }
+  // No state: what the pair's share would hold.
+  if (it == spaces_.end()) return PortUsage{0, 0, CapacityOf(BaseOf(key))};
   return PortUsage{it->second->used, it->second->quarantined, it->second->capacity};
 }
 
@@ -194,7 +186,7 @@ NatPortAllocator::PairSpace& NatPortAllocator::FindOrCreateSpace(const PairKey& 
   if (const auto it = spaces_.find(key); it != spaces_.end()) return *it->second;
   auto space = std::make_unique<PairSpace>();
   space->key = key;
-  space->base = steering_ ? steering_->PairBase(key.nat_ip, key.backend_ip, key.backend_port) : 0;
+  space->base = BaseOf(key);
   space->words = std::make_unique<PortWord[]>(word_count_);
   space->capacity = MarkOutOfRange(*space);
   for (uint32_t w = 0; w < word_count_; ++w) {
@@ -263,11 +255,15 @@ std::optional<uint32_t> NatPortAllocator::PositionOf(const PairSpace& space, uin
   return steering_->PositionOfEntry(entry) * steering_->class_size() + steering_->RankOf(port);
 }
 
-uint32_t NatPortAllocator::CapacityOf(const PairSpace& space) const {
+uint32_t NatPortAllocator::BaseOf(const PairKey& key) const {
+  return steering_ ? steering_->PairBase(key.nat_ip, key.backend_ip, key.backend_port) : 0;
+}
+
+uint32_t NatPortAllocator::CapacityOf(uint32_t base) const {
   if (steering_ == nullptr) return space_size_;
   uint32_t capacity = 0;
   for (const uint16_t entry : steering_->EntriesOf(worker_index_)) {
-    const RssPortMap::RankRange r = in_range_[space.base ^ entry];
+    const RssPortMap::RankRange r = in_range_[base ^ entry];
     capacity += r.end - r.begin;
   }
   return capacity;
@@ -296,7 +292,7 @@ uint32_t NatPortAllocator::MarkOutOfRange(PairSpace& space) const {
       mark(s * cls_size + r.end, (s + 1) * cls_size);
     }
   }
-  return CapacityOf(space);
+  return CapacityOf(space.base);
 }
 
 void NatPortAllocator::MarkWordHasFree(PairSpace& space, uint32_t port_index) {

@@ -129,11 +129,8 @@ class NatPortAllocator {
   PortUsage Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
   PortUsage Usage(Ipv4Be nat_ip, TimeMs now);
 
-  // The configured range, and whether shares follow RSS (else: slice(); also with steering on
-  // one worker, whose slice is the whole range).
-  PortSlice range() const { return range_; }
-  bool steered() const { return steering_ != nullptr; }
-  // Without steering, this worker's contiguous share.
+  // Without steering (also with steering on one worker: every port comes back to it), this
+  // worker's contiguous share.
   PortSlice slice() const { return slice_; }
   // PortUsage::capacity per NAT IP: the workers' figures sum to the range.
   uint32_t nominal_capacity() const { return nominal_capacity_; }
@@ -195,7 +192,10 @@ class NatPortAllocator {
   std::optional<uint32_t> PositionOf(const PairSpace& space, uint16_t port) const;
   // Marks the positions that hold no port of the range as used for good; returns the capacity.
   uint32_t MarkOutOfRange(PairSpace& space) const;
-  uint32_t CapacityOf(const PairSpace& space) const;
+  // With steering, RssPortMap::PairBase of the pair; else 0.
+  uint32_t BaseOf(const PairKey& key) const;
+  // The ports of the range a pair's share holds, given its base.
+  uint32_t CapacityOf(uint32_t base) const;
   uint32_t FindWordWithFree(const PairSpace& space, uint32_t start_word) const;
   void MarkWordHasFree(PairSpace& space, uint32_t port_index);
   void DropIfIdle(PairSpace& space);
