@@ -38,7 +38,7 @@ uint32_t RssHashAddresses(std::span<const uint8_t> key, Ipv4Be src, Ipv4Be dst) 
 
 std::vector<uint16_t> SpreadReta(uint32_t entries, uint32_t queues) {
   std::vector<uint16_t> reta(entries);
-  for (uint32_t i = 0; i < entries; ++i) reta[i] = static_cast<uint16_t>(i % queues);
+  for (uint32_t i = 0; i < entries; ++i) reta[i] = SpreadRetaQueue(i, queues);
   return reta;
 }
 

@@ -53,6 +53,9 @@ uint32_t RssHash(std::span<const uint8_t> key, const Tuple& tuple);
 uint32_t RssHashAddresses(std::span<const uint8_t> key, Ipv4Be src, Ipv4Be dst);
 
 // The redirection table privlink programs: entry i -> queue i % queues (most drivers' default).
+constexpr uint16_t SpreadRetaQueue(uint32_t entry, uint32_t queues) {
+  return static_cast<uint16_t>(entry % queues);
+}
 std::vector<uint16_t> SpreadReta(uint32_t entries, uint32_t queues);
 
 struct RssSetup {

@@ -1,57 +1,43 @@
 #include "dataplane/offline/rss.h"
 
-#include <cstring>
+#include "dataplane/packet/packet_view.h"
+#include "dataplane/packet/wire_format.h"
 
 namespace privlink::dataplane {
-namespace {
-
-constexpr size_t kEthHeader = 14;
-constexpr size_t kVlanTag = 4;
-constexpr uint16_t kEtherIpv4 = 0x0800;
-constexpr uint16_t kEtherVlan = 0x8100;
-constexpr uint8_t kIpProtoTcp = 6;
-
-uint16_t Load16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-
-template <typename T>
-T LoadRaw(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-}  // namespace
 
 nat::RssSetup ModelledNicRss(uint32_t queues) {
   return nat::PrivlinkRss(nat::kDefaultRetaSize, queues);
 }
 
 uint32_t RssQueue(std::span<const uint8_t> frame, uint32_t queues) {
-  if (queues <= 1 || frame.size() < kEthHeader) return 0;
-  size_t l3 = kEthHeader;
-  uint16_t ether_type = Load16(&frame[12]);
-  if (ether_type == kEtherVlan && frame.size() >= kEthHeader + kVlanTag) {
-    ether_type = Load16(&frame[16]);
-    l3 += kVlanTag;
+  const PacketView f(frame.data(), static_cast<uint32_t>(frame.size()));
+  if (queues <= 1 || !f.Contains(0, kEthHeaderLen)) return 0;
+  size_t l3 = kEthHeaderLen;
+  uint16_t ether_type = f.LoadHost16(kEthTypeOffset);
+  if (ether_type == kEtherTypeVlan && f.Contains(0, kEthHeaderLen + kVlanTagLen)) {
+    ether_type = f.LoadHost16(kVlanInnerTypeOffset);
+    l3 += kVlanTagLen;
   }
-  if (ether_type != kEtherIpv4 || frame.size() < l3 + 20) return 0;
-  const uint8_t* ip = &frame[l3];
-  const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
-  const bool fragment = (Load16(ip + 6) & 0x3fff) != 0;  // MF set or an offset
-  if ((ip[0] >> 4) != 4 || ihl < 20) return 0;
-  nat::Tuple tuple{.src_ip = LoadRaw<Ipv4Be>(ip + 12), .dst_ip = LoadRaw<Ipv4Be>(ip + 16)};
+  if (ether_type != kEtherTypeIpv4 || !f.Contains(l3, nat::kIpv4MinHeaderLen)) return 0;
+  const uint8_t version_ihl = f.U8(l3);
+  const size_t ihl = size_t{version_ihl & 0x0fu} * 4;
+  if ((version_ihl >> 4) != kIpv4Version || ihl < nat::kIpv4MinHeaderLen) return 0;
+  // MF set or an offset: a fragment, hashed on its addresses as a NIC does.
+  const bool fragment = (f.LoadHost16(l3 + kIpv4FragmentOffset) &
+                         (kIpv4MoreFragments | kIpv4FragmentOffsetMask)) != 0;
+  nat::Tuple tuple{.src_ip = f.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
+                   .dst_ip = f.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset)};
   const std::span<const uint8_t> key(nat::kRssKey);
   uint32_t hash = 0;
-  if (ip[9] == kIpProtoTcp && !fragment && frame.size() >= l3 + ihl + 4) {
-    tuple.src_port = LoadRaw<PortBe>(ip + ihl);
-    tuple.dst_port = LoadRaw<PortBe>(ip + ihl + 2);
+  if (f.U8(l3 + kIpv4ProtocolOffset) == nat::kIpProtoTcp && !fragment &&
+      f.Contains(l3 + ihl, 2 * sizeof(PortBe))) {
+    tuple.src_port = f.Load<PortBe>(l3 + ihl);
+    tuple.dst_port = f.Load<PortBe>(l3 + ihl + sizeof(PortBe));
     hash = nat::RssHash(key, tuple);
   } else {
     hash = nat::RssHashAddresses(key, tuple.src_ip, tuple.dst_ip);
   }
-  return (hash % nat::kDefaultRetaSize) % queues;
+  return nat::SpreadRetaQueue(hash % nat::kDefaultRetaSize, queues);
 }
 
 }  // namespace privlink::dataplane
