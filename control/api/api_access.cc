@@ -3,8 +3,6 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <vector>
@@ -23,13 +21,6 @@ constexpr std::string_view kCrossSiteRule =
     "forgery protection)";
 constexpr std::string_view kRebindingRule =
     "requests naming another host are refused (DNS rebinding protection)";
-
-std::string AsciiLower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 std::string_view TrimBlanks(std::string_view text) {
   const size_t first = text.find_first_not_of(kBlanks);

@@ -1,21 +1,14 @@
 #include "control/api/metrics.h"
 
-#include <cctype>
 #include <sstream>
 
 #include <prometheus/text_serializer.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "control/model/str_cat.h"
 
 namespace privlink::control {
 namespace {
-
-// "Pending" -> "pending": label values in the lower case Prometheus users expect.
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Every probed backend the health board knows (a backend appears after its first probe).
 void AddHealthMetrics(prometheus::Registry& registry, const ControlPlane& control,
@@ -60,7 +53,7 @@ void AddControlMetrics(prometheus::Registry& registry, const ControlPlane& contr
     for (const auto& [name, service] : model->services) {
       for (const auto& [pe, connection] : service.connections) n += connection.status == status;
     }
-    AddGauge(connections, {{"status", Lower(ConnectionStatusName(status))}},
+    AddGauge(connections, {{"status", AsciiLower(ConnectionStatusName(status))}},
              static_cast<double>(n));
   }
 

@@ -20,11 +20,7 @@ constexpr std::string_view kNsLabel = "privlink-ns";
 
 std::string CanonicalName(std::string_view name) {
   if (name.ends_with('.')) name.remove_suffix(1);
-  std::string out(name);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
+  return AsciiLower(name);
 }
 
 // The zone a name belongs to, and the record's name in it ("@": the apex).

@@ -1,11 +1,13 @@
 // Cat(): string concatenation that takes std::string_view. Debian's Abseil is built with its own
-// absl::string_view, so absl::StrCat does not accept std::string_view; Cat takes both.
+// absl::string_view, so absl::StrCat does not accept std::string_view; Cat takes both. Beside it,
+// the other Abseil string helpers privlink uses, taking std::string_view.
 #pragma once
 
 #include <concepts>
 #include <string>
 #include <string_view>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 
 namespace privlink::control {
@@ -36,6 +38,11 @@ requires(!std::same_as<Int, char> && !std::same_as<Int, bool>) void Append(std::
 // absl::string_view -> std::string_view (e.g. for absl::Status::message()).
 inline std::string_view ToStd(absl::string_view text) {
   return {text.data(), text.size()};
+}
+
+// ASCII letters lowered, other bytes as they are (host names, label values, DNS names).
+inline std::string AsciiLower(std::string_view text) {
+  return absl::AsciiStrToLower(absl::string_view(text.data(), text.size()));
 }
 
 template <typename... Parts>

@@ -1,8 +1,8 @@
 // Dataplane::CollectMetrics: one DataplaneSample as Prometheus families (control/metrics.h).
-#include <cctype>
 #include <string>
 
 #include "control/api/metrics.h"
+#include "control/model/str_cat.h"
 #include "dataplane/daemon/dataplane.h"
 #include "nat/inet.h"
 
@@ -13,13 +13,6 @@ using control::AddCounter;
 using control::AddGauge;
 using control::CounterFamily;
 using control::GaugeFamily;
-
-// "ESTABLISHED" -> "established".
-std::string LowerLabel(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 void AddTraffic(prometheus::Family<prometheus::Counter>& packets,
                 prometheus::Family<prometheus::Counter>& bytes, const prometheus::Labels& labels,
@@ -53,7 +46,8 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
   auto& flows = GaugeFamily(registry, "privlink_flows",
                             "Flows by TCP state, as of each worker's last expiry sweep.");
   for (size_t st = 0; st < kTcpStateCount; ++st) {
-    AddGauge(flows, {{"state", LowerLabel(nat::TcpStateName(static_cast<nat::TcpState>(st)))}},
+    AddGauge(flows,
+             {{"state", control::AsciiLower(nat::TcpStateName(static_cast<nat::TcpState>(st)))}},
              static_cast<double>(sample.flows_by_state[st]));
   }
   AddGauge(GaugeFamily(registry, "privlink_flow_table_capacity", "Flows the flow table can hold."),
