@@ -384,7 +384,8 @@ bool GrowModel(ReplayPipeline& p, uint64_t count) {
   return s.ok();
 }
 
-// The pipelines of a run and which worker of which one each load drives.
+// The pipelines of a run (one, or one per worker for the private tables) and the flows of each,
+// with their counters summed.
 struct Pipelines {
   std::vector<std::unique_ptr<ReplayPipeline>> all;
   std::vector<uint64_t> flows;  // by pipeline

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "control/model/str_cat.h"
 #include "dataplane/assembly/port_setup.h"
 #include "dataplane/neighbors/subnet.h"
 
@@ -57,6 +58,9 @@ uint64_t RxChecksumOffloads(const rte_eth_dev_info& info) {
 struct StartedPort {
   bool checksum_verdicts = false;  // RX checksum offload is on (PortInfo::checksum_verdicts)
 };
+
+// What every refusal of RSS port choice tells the operator to do instead.
+constexpr std::string_view kSharedFallback = "set dataplane.flowSteering to shared to run without";
 
 // A probed device: its ethdev id and what it says it can do.
 struct ProbedPort {
@@ -109,15 +113,17 @@ absl::StatusOr<SteeringChoice> ChooseSteering(const control::DataplaneConfig& co
       const std::string what =
           absl::StrCat("port '", p.config->name, "' (", p.config->device, "): ", *why);
       if (config.flow_steering == FlowSteering::kRssPortChoice) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            what,
-            "; flowSteering rss-port-choice needs every port to take privlink's RSS key "
-            "and redirection table: set dataplane.flowSteering to shared to run without"));
+        return absl::FailedPreconditionError(
+            control::Cat(what,
+                         "; flowSteering rss-port-choice needs every port to take privlink's RSS "
+                         "key and redirection table: ",
+                         kSharedFallback));
       }
       return SteeringChoice{.note = absl::StrCat("flowSteering shared: ", what)};
     }
   }
-  // One queue: every return packet reaches it, nothing to program.
+  // With one queue every return packet reaches it: the map is made, nothing is programmed
+  // (StartPort), and the allocator keeps its one slice (NatPortAllocator).
   auto map = nat::RssPortMap::Create(nat::PrivlinkRss(queues > 1 ? entries : 2, queues), queues);
   if (!map.ok()) return map.status();
   return SteeringChoice{.map = *std::move(map)};
@@ -133,10 +139,10 @@ absl::Status ProgramReta(const ProbedPort& p, const nat::RssPortMap& map) {
     group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = map.QueueOfEntry(i % map.class_count());
   }
   if (int rc = rte_eth_dev_rss_reta_update(p.id, reta.data(), p.info.reta_size); rc != 0) {
-    return PortError(*p.config,
-                     "the device refused privlink's RSS redirection table (set "
-                     "dataplane.flowSteering to shared to run without)",
-                     rc);
+    return PortError(
+        *p.config,
+        control::Cat("the device refused privlink's RSS redirection table (", kSharedFallback, ")"),
+        rc);
   }
   return absl::OkStatus();
 }
@@ -203,10 +209,10 @@ absl::StatusOr<StartedPort> StartPort(const ProbedPort& p, uint16_t queues, rte_
         !std::equal(nat::kRssKey.begin(), nat::kRssKey.begin() + nat::kRssKeyMinBytes,
                     taken.begin())) {
       rte_eth_dev_stop(id);
-      return PortError(port,
-                       "the device does not hash with privlink's RSS key (set "
-                       "dataplane.flowSteering to shared to run without)",
-                       0);
+      return PortError(
+          port,
+          control::Cat("the device does not hash with privlink's RSS key (", kSharedFallback, ")"),
+          0);
     }
   }
   // Frames for a configured MAC the device cannot filter on must still reach us; the worker
