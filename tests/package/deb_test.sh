@@ -6,6 +6,8 @@
 #
 # usage: tests/package/deb_test.sh DIR   (DIR holds privlink_*.deb)
 set -uo pipefail
+# shellcheck source=tests/common/unit_command.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common/unit_command.sh"
 dir=$(cd "$1" && pwd)
 deb=$(ls "$dir"/privlink_*_amd64.deb | head -n 1)
 [ -f "$deb" ] || { echo "no privlink_*_amd64.deb in $dir"; exit 1; }
@@ -41,15 +43,9 @@ for page in privlinkd privlinkctl; do
 done
 
 # The installed unit's command line, its environment expanded, the state in a scratch directory.
-exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-eal=$(sed -n 's/^Environment="PRIVLINKD_EAL=\(.*\)"$/\1/p' "$unit")
-read -ra argv <<<"${exec_start//\$PRIVLINKD_EAL/$eal}"
-for i in "${!argv[@]}"; do [ "${argv[i]}" = /var/lib/privlink ] && argv[i]=$work/state; done
-sock=$work/api.sock
-"${argv[@]}" --no-dataplane --listen "unix:$sock" >"$work/privlinkd.log" 2>&1 &
-daemon=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-if out=$(privlinkctl --server "unix:$sock" stats 2>&1); then
+unit_start "$unit" "" "$work"
+daemon=$UNIT_PID
+if out=$(privlinkctl --server "unix:$UNIT_SOCK" stats 2>&1); then
   pass "the installed unit's command line starts privlinkd; privlinkctl stats answers"
 else
   fail "privlinkctl stats: $out; privlinkd: $(cat "$work/privlinkd.log")"

@@ -6,6 +6,8 @@
 #
 # usage: tests/tools/install_test.sh BUILD_DIR
 set -uo pipefail
+# shellcheck source=tests/common/unit_command.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common/unit_command.sh"
 build=$1
 dest=$(mktemp -d /tmp/privlink-install.XXXXXX)
 daemon=
@@ -30,25 +32,11 @@ done
 
 # The unit's command line, its environment expanded, paths moved under the destdir.
 unit=$(find_one /privlinkd.service)
-prefix_root=$dest/root
-exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-eal=$(sed -n 's/^Environment="PRIVLINKD_EAL=\(.*\)"$/\1/p' "$unit")
-cmd=${exec_start//\$PRIVLINKD_EAL/$eal}
-read -ra argv <<<"$cmd"
-argv[0]=$prefix_root${argv[0]}
-for i in "${!argv[@]}"; do
-  case ${argv[i]} in
-    */privlink/privlink.json) argv[i]=$prefix_root${argv[i]} ;;
-    /var/lib/privlink) argv[i]=$dest/state ;;
-  esac
-done
-sock=$dest/api.sock
-"${argv[@]}" --no-dataplane --listen "unix:$sock" >"$dest/privlinkd.log" 2>&1 &
-daemon=$!
+unit_start "$unit" "$dest/root" "$dest"
+daemon=$UNIT_PID
 ctl=$(find_one /bin/privlinkctl)
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-if out=$("$ctl" --server "unix:$sock" stats 2>&1); then
-  pass "the unit's command line (${argv[*]:1}) starts privlinkd; privlinkctl stats answers"
+if out=$("$ctl" --server "unix:$UNIT_SOCK" stats 2>&1); then
+  pass "the unit's command line ($UNIT_ARGS) starts privlinkd; privlinkctl stats answers"
 else
   fail "privlinkctl stats: $out; privlinkd: $(cat "$dest/privlinkd.log")"
 fi
