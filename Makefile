@@ -19,7 +19,7 @@ deps:
 deps-demo:
 	@tools/install-deps build demo
 deps-test:
-	@tools/install-deps build demo test
+	@tools/install-deps build demo test web
 
 # Libraries and tools as unity files (tests never: see tests/meson.build), as in the sanitizer
 # builds: DPDK's and Abseil's headers are parsed once per unity file, which takes a fifth off the

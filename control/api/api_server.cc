@@ -25,7 +25,9 @@
 #include "control/api/api_lists.h"
 #include "control/api/backend_health_json.h"
 #include "control/api/dns_records_json.h"
+#include "control/api/inspect_requests.h"
 #include "control/api/metrics.h"
+#include "control/api/static_assets.h"
 #include "control/config/dataplane_config.h"
 #include "control/config/json_codec.h"
 #include "control/config/json_reader.h"
@@ -150,7 +152,7 @@ bool ReadJsonBody(const Request& req, Response& res, BodyRule rule, json& body) 
 }
 
 using JsonHandler = std::function<void(const Request&, Response&, const json& body)>;
-using Admission = std::function<bool(const Request&, Response&)>;
+using Admission = std::function<bool(const Request&, Response&, Access)>;
 
 // Registers routes with httplib and in the route table. Every handler first runs the access
 // rules (`admit`), then, for a route that takes a body, reads it (ReadJsonBody).
@@ -175,12 +177,35 @@ class Router {
     table_.push_back({"POST", pattern, rule});
     server_.Post(pattern, Admitted(WithBody(rule, std::move(handler))));
   }
+  // A file served from memory, to anyone the browser rules let in. Answers 304 to a request that
+  // already holds these bytes (If-None-Match); no-cache makes the browser ask each time, so a
+  // new build's page is never mixed with an old one's script.
+  void Asset(const StaticAsset& asset) {
+    std::string pattern;  // the path as a regular expression: its dots escaped
+    for (char ch : asset.path) pattern += ch == '.' ? std::string("\\.") : std::string(1, ch);
+    table_.push_back({"GET", pattern, BodyRule::kNone, Access::kPublic});
+    server_.Get(pattern, Admitted(
+                             [&asset](const Request& req, Response& res) {
+                               res.set_header("ETag", std::string(asset.etag));
+                               res.set_header("Cache-Control", "no-cache");
+                               res.set_header("X-Content-Type-Options", "nosniff");
+                               if (req.get_header_value("If-None-Match") == asset.etag) {
+                                 res.status = 304;
+                                 return;
+                               }
+                               res.set_content(asset.body.data(), asset.body.size(),
+                                               std::string(asset.content_type));
+                             },
+                             Access::kPublic));
+  }
 
  private:
-  httplib::Server::Handler Admitted(httplib::Server::Handler handler) const {
-    return [admit = admit_, handler = std::move(handler)](const Request& req, Response& res) {
-      if (admit(req, res)) handler(req, res);
-    };
+  httplib::Server::Handler Admitted(httplib::Server::Handler handler,
+                                    Access access = Access::kToken) const {
+    return
+        [admit = admit_, handler = std::move(handler), access](const Request& req, Response& res) {
+          if (admit(req, res, access)) handler(req, res);
+        };
   }
   static httplib::Server::Handler WithBody(BodyRule rule, JsonHandler handler) {
     return [rule, handler = std::move(handler)](const Request& req, Response& res) {
@@ -376,51 +401,6 @@ absl::Status RemoveStaleSocket(const std::string& path) {
   return absl::OkStatus();
 }
 
-// A query parameter that must be an integer in [min, max]; `fallback` when absent.
-absl::StatusOr<uint32_t> UintParam(const Request& req, const char* name, uint32_t fallback,
-                                   uint32_t min, uint32_t max) {
-  if (!req.has_param(name)) return fallback;
-  const std::string text = req.get_param_value(name);
-  uint64_t value = 0;
-  const bool digits = !text.empty() && text.size() <= 10 &&
-                      text.find_first_not_of("0123456789") == std::string::npos;
-  if (digits) value = std::stoull(text);
-  if (!digits || value < min || value > max) {
-    return absl::InvalidArgumentError(
-        Cat(name, ": '", text, "' is not an integer in [", min, ", ", max, "]"));
-  }
-  return static_cast<uint32_t>(value);
-}
-
-absl::StatusOr<FlowQuery> ParseFlowQuery(const Request& req, bool with_limit) {
-  FlowQuery q;
-  q.endpoint = req.get_param_value("endpoint");
-  q.service = req.get_param_value("service");
-  if (with_limit) {
-    auto limit = UintParam(req, "limit", kDefaultFlowLimit, 1, kMaxFlowLimit);
-    if (!limit.ok()) return limit.status();
-    q.limit = *limit;
-  }
-  return q;
-}
-
-absl::StatusOr<CaptureRequest> ParseCaptureRequest(const json& body) {
-  CaptureRequest c;
-  JsonObjectReader r(body, "");
-  c.port = r.String("port");
-  c.direction = r.String("direction");
-  c.count = static_cast<uint32_t>(r.Integer("count", 1, kMaxCapturePackets));
-  c.snaplen = static_cast<uint32_t>(
-      r.Integer("snaplen", 1, kMaxCaptureSnaplen, int64_t{kDefaultCaptureSnaplen}));
-  c.timeout_seconds = static_cast<uint32_t>(r.Integer(
-      "timeoutSeconds", 1, kMaxCaptureTimeoutSeconds, int64_t{kDefaultCaptureTimeoutSeconds}));
-  if (auto s = r.Finish(); !s.ok()) return s;
-  if (c.direction != "rx" && c.direction != "tx" && c.direction != "drop") {
-    return absl::InvalidArgumentError(Cat("direction: '", c.direction, "' is not rx, tx or drop"));
-  }
-  return c;
-}
-
 // What the HTTP layer's own refusals (no route, an unreadable request, a body over the limit)
 // say: the rule and what it was applied to.
 std::string HttpLayerMessage(const Request& req, int status) {
@@ -488,7 +468,7 @@ ApiServer::ApiServer(ControlPlane& control, const StatsSource* dataplane_stats,
     // No route: the access rules first (a refused caller learns nothing about routes), then 405
     // where the path has routes for other methods.
     if (res.status == 404 || res.status == 413) {
-      if (!Admit(req, res)) return;
+      if (!Admit(req, res, Access::kToken)) return;
     }
     if (res.status == 404) {
       std::string allowed;
@@ -523,7 +503,7 @@ void ApiServer::RequireBearerToken(std::string token) {
   token_ = std::move(token);
 }
 
-bool ApiServer::Admit(const httplib::Request& req, httplib::Response& res) const {
+bool ApiServer::Admit(const httplib::Request& req, httplib::Response& res, Access access) const {
   // Header values copied: httplib returns them by value.
   const auto header = [&req](const char* name) -> std::optional<std::string> {
     if (!req.has_header(name)) return std::nullopt;
@@ -542,7 +522,8 @@ bool ApiServer::Admit(const httplib::Request& req, httplib::Response& res) const
     SendErrorBody(res, 403, std::string_view(browser.message().data(), browser.message().size()));
     return false;
   }
-  if (!token_.empty() && !BearerTokenMatches(req.get_header_value("Authorization"), token_)) {
+  if (access == Access::kToken && !token_.empty() &&
+      !BearerTokenMatches(req.get_header_value("Authorization"), token_)) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"privlink\"");
     SendErrorBody(res, 401,
                   "Authorization: missing or wrong bearer token (Authorization: Bearer <token>)");
@@ -608,8 +589,9 @@ void ApiServer::Stop() {
 }
 
 void ApiServer::Routes() {
-  Router r(*server_, routes_,
-           [this](const Request& req, Response& res) { return Admit(req, res); });
+  Router r(*server_, routes_, [this](const Request& req, Response& res, Access access) {
+    return Admit(req, res, access);
+  });
   ControlPlane& control = control_;
 
   RegisterResource<NetworkRoutes>(r, control);
@@ -766,6 +748,9 @@ void ApiServer::Routes() {
            res.status = 200;
            res.set_content(reply.dump() + "\n", kJson);
          });
+
+  // The Private Link Center page and the OpenAPI document.
+  for (const StaticAsset& asset : StaticAssets()) r.Asset(asset);
 }
 
 }  // namespace privlink::control

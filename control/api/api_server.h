@@ -17,6 +17,8 @@
 //   GET                 /v1/flows/count?endpoint=NAME&service=NAME    -> {"total", "byState"}
 //   POST                /v1/capture  {"port", "direction", "count", "snaplen", "timeoutSeconds"}
 //                       -> {"packets", "skipped", "timedOut", "pcapng": base64 of the file}
+//   GET                 /v1/openapi.json  the contract: docs/openapi.yaml as JSON
+//   GET                 /, /app.js, /app.css, /favicon.svg  the Private Link Center page
 // clang-format on
 //
 // PUT creates (201) or updates (200) and is idempotent; DELETE answers 204. A body is a JSON
@@ -56,11 +58,17 @@ inline constexpr size_t kMaxRequestBodyBytes = 4u << 20;  // a config document f
 // What a route takes as a request body.
 enum class BodyRule { kNone, kOptional, kRequired };
 
-// One route: its method, its path as a regular expression, and its body.
+// Who may call a route: every API route needs the bearer token where one is configured; the
+// files served from memory (static_assets.h: the page and the OpenAPI document) need none, so a
+// browser can load the page that then asks for the token. Both answer to the browser rules.
+enum class Access { kToken, kPublic };
+
+// One route: its method, its path as a regular expression, its body and who may call it.
 struct ApiRoute {
   std::string method;
   std::string pattern;
   BodyRule body = BodyRule::kNone;
+  Access access = Access::kToken;
 };
 
 class ApiServer {
@@ -89,7 +97,7 @@ class ApiServer {
  private:
   void Routes();
   // The access rules (api_access.h) for one request: true, or false with the 401 or 403 answered.
-  bool Admit(const httplib::Request& req, httplib::Response& res) const;
+  bool Admit(const httplib::Request& req, httplib::Response& res, Access access) const;
 
   ControlPlane& control_;
   const StatsSource* dataplane_stats_;

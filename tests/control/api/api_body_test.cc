@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "control/api/api_server.h"
+#include "tests/control/framework/fake_inspector.h"
 #include "tests/control/framework/loopback_api.h"
 #include "tests/control/framework/raw_http.h"
 #include "tests/control/framework/test_util.h"
@@ -26,18 +27,6 @@ constexpr char kConnection[] =
     "/v1/privateLinkServices/fabrikam-api/privateEndpointConnections/contoso-pe";
 constexpr char kMissingBody[] =
     "body: missing; this request needs a JSON object (Content-Type: application/json)";
-
-// Answers flows and counts, so the flow routes succeed like every other route without a body.
-class EmptyInspector final : public DataplaneInspector {
- public:
-  absl::StatusOr<json> Flows(const FlowQuery&) const override {
-    return json{{"value", json::array()}, {"truncated", false}};
-  }
-  absl::StatusOr<json> FlowCount(const FlowQuery&) const override { return json{{"total", 0}}; }
-  absl::StatusOr<CaptureResult> Capture(const CaptureRequest&) override {
-    return CaptureResult{"", json{{"packets", 0}}};
-  }
-};
 
 class ApiBodyTest : public LoopbackApiTest {
  protected:
@@ -56,7 +45,7 @@ class ApiBodyTest : public LoopbackApiTest {
   }
   std::string State() { return Send("GET", "/v1/state", std::nullopt, std::nullopt).body; }
 
-  EmptyInspector inspector_;
+  FakeInspector inspector_;  // the flow routes succeed like every other route without a body
 };
 
 // Approve and reject take an optional body: none at all, an empty one, or {} are the same.
@@ -154,6 +143,11 @@ TEST_F(ApiBodyTest, EveryRouteAnswersEachKindOfBodyWithItsOwnStatusAndMessage) {
       {"GET", "/v1/flows", "/v1/flows"},
       {"GET", "/v1/flows/count", "/v1/flows/count"},
       {"POST", "/v1/capture", "/v1/capture"},
+      {"GET", "/v1/openapi\\.json", "/v1/openapi.json"},
+      {"GET", "/", "/"},
+      {"GET", "/app\\.js", "/app.js"},
+      {"GET", "/app\\.css", "/app.css"},
+      {"GET", "/favicon\\.svg", "/favicon.svg"},
   };
   // The sweep covers every route the server has, and no other.
   std::set<std::pair<std::string, std::string>> swept, registered;

@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "control/cli/api_client.h"
+#include "tests/control/framework/fake_inspector.h"
 #include "tests/control/framework/loopback_api.h"
 #include "tests/control/framework/test_util.h"
 
@@ -558,25 +559,6 @@ TEST(ApiReachTest, ABackendNoProviderPortReachesIsRefusedNamingTheFix) {
 
 // Flow and capture routes: parameters reach the dataplane parsed and checked; bad ones get 400
 // without reaching it; the capture comes back as base64; without a dataplane, 503.
-class FakeInspector final : public DataplaneInspector {
- public:
-  absl::StatusOr<json> Flows(const FlowQuery& q) const override {
-    last_query = q;
-    if (q.endpoint == "missing") return absl::NotFoundError("private endpoint 'missing' not found");
-    return json{{"value", json::array()}, {"truncated", false}};
-  }
-  absl::StatusOr<json> FlowCount(const FlowQuery& q) const override {
-    last_query = q;
-    return json{{"total", 0}};
-  }
-  absl::StatusOr<CaptureResult> Capture(const CaptureRequest& r) override {
-    last_capture = r;
-    return CaptureResult{std::string("\x0a\x0d\x0d\x0a\x00\xff", 6), json{{"packets", 0}}};
-  }
-  mutable FlowQuery last_query;
-  CaptureRequest last_capture;
-};
-
 TEST_F(ApiTest, FlowAndCaptureRoutesCheckTheirParameters) {
   EXPECT_EQ(Call("GET", "/v1/flows").status, 503);
   EXPECT_EQ(
@@ -592,7 +574,10 @@ TEST_F(ApiTest, FlowAndCaptureRoutesCheckTheirParameters) {
                   const std::optional<json>& body = std::nullopt) {
     auto r = client.Call(method, path, body);
     EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : ApiResponse{};
+    if (!r.ok()) return ApiResponse{};
+    LogApiResponse(method, path, r->status, r->body.is_null() ? "" : "application/json",
+                   r->body.is_null() ? "" : r->body.dump());
+    return *r;
   };
   EXPECT_EQ(call("GET", "/v1/flows?endpoint=pe-1&service=svc&limit=7").status, 200);
   EXPECT_EQ(inspector.last_query.endpoint, "pe-1");

@@ -18,6 +18,7 @@
 #include "control/cli/api_client.h"
 #include "control/model/uuid.h"
 #include "control/plane/control_plane.h"
+#include "tests/control/framework/response_log.h"
 #include "tests/control/framework/test_util.h"
 
 namespace privlink::control::testing {
@@ -43,11 +44,16 @@ class LoopbackApiTest : public ::testing::Test {
   // "127.0.0.1:PORT": the listener's own address, as a Host header or a --server argument.
   std::string Host() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   // A request through the client; a transport failure fails the test and reads as status 0.
+  // Logged for the OpenAPI contract check (response_log.h).
   ApiResponse Call(const std::string& method, const std::string& path,
                    const std::optional<nlohmann::json>& body = std::nullopt) {
     auto response = client_->Call(method, path, body);
     EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? *response : ApiResponse{};
+    if (!response.ok()) return ApiResponse{};
+    LogApiResponse(method, path, response->status,
+                   response->body.is_null() ? "" : "application/json",
+                   response->body.is_null() ? "" : response->body.dump());
+    return *response;
   }
 
   SequentialUuids uuids_;

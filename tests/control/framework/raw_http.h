@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/control/framework/response_log.h"
+
 namespace privlink::control::testing {
 
 struct RawResponse {
@@ -149,14 +151,18 @@ inline std::vector<RawResponse> ParseRawResponses(std::string reply) {
   return out;
 }
 
-// One request on its own connection ("Connection: close" added); the first response.
+// One request on its own connection ("Connection: close" added); the first response, logged for
+// the OpenAPI contract check (response_log.h).
 inline RawResponse RawHttp(int port, const std::string& method, const std::string& path,
                            std::vector<std::pair<std::string, std::string>> headers,
                            const std::optional<std::string>& body = std::nullopt) {
   headers.emplace_back("Connection", "close");
   std::vector<RawResponse> responses =
       ParseRawResponses(RawExchange(port, RawRequestText(method, path, headers, body)));
-  return responses.empty() ? RawResponse{} : std::move(responses.front());
+  if (responses.empty()) return RawResponse{};
+  RawResponse& r = responses.front();
+  LogApiResponse(method, path, r.status, r.headers["content-type"], r.body);
+  return std::move(r);
 }
 
 }  // namespace privlink::control::testing
