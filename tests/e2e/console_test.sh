@@ -2,7 +2,8 @@
 # The Private Link Center page (GET / of the API) in Debian's headless Chromium, driven by
 # tests/web/console_test.mjs, against privlinkd forwarding real TCP: the page lists what the API
 # holds; a refused approval shows the API's message and changes nothing; approving a Pending
-# connection on the page makes it Approved in /v1/state and lets the consumer's traffic through;
+# connection on the page makes it Approved in /v1/state and lets the consumer's traffic through,
+# rejecting one makes it Rejected;
 # the live charts, NAT port usage and drop counters follow /v1/stats; no error in the browser's
 # console. Then a second privlinkd (control plane only) that needs a bearer token: the page asks
 # for it and sends it. Screenshots: console.png and console-token.png in SCREENSHOT_DIR.
@@ -21,13 +22,14 @@ if [ ! -x /usr/bin/chromium ] || [ ! -d "$WEB_DIR/node_modules/puppeteer-core" ]
   exit 1
 fi
 plk_work_dir /dev/shm/plk-console.XXXXXX browser
-# pending_blocks_traffic, the page's 11 (lists_services, lists_endpoints, lists_pending,
+# pending_blocks_traffic, the page's 14 (lists_services, lists_endpoints, lists_pending,
 # refused_action_shows_api_error, refused_action_changes_nothing,
-# approve_on_page_is_approved_in_state, endpoint_row_shows_approved, live_bytes_chart,
-# nat_port_usage_shown, flows_chart, drop_counters_shown, console_clean: 12),
+# approve_on_page_is_approved_in_state, endpoint_row_shows_approved,
+# reject_on_page_is_rejected_in_state, endpoint_row_shows_rejected, live_bytes_chart,
+# nat_port_usage_shown, flows_chart, drop_counters_shown, console_clean),
 # approved_carries_traffic, the token page's 3 (token_asked, token_sent_with_each_call,
 # console_clean), privlinkd_sigterm_exit_0.
-PLK_EXPECTED_CHECKS=18
+PLK_EXPECTED_CHECKS=20
 APPROVE=(pe-page 10.0.0.101)
 REFUSE=(pe-refused 10.0.0.102)
 

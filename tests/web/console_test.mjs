@@ -94,18 +94,22 @@ async function checkRefused(page, endpoint) {
   await page.click('#error-close');
 }
 
-async function checkApprove(page, endpoint) {
+// Approve or reject on the page, with a description: the row leaves the pending table, the
+// connection has that status and description in /v1/state, and the endpoint's row shows it.
+async function checkDecision(page, endpoint, action, status) {
   const row = `#pending tr[data-endpoint="${endpoint}"]`;
-  await page.type(`${row} input`, 'approved on the Private Link Center page');
-  await page.click(`${row} button.approve`);
+  const description = `${status.toLowerCase()} on the Private Link Center page`;
+  await page.$eval(`${row} input`, input => { input.value = ''; });
+  await page.type(`${row} input`, description);
+  await page.click(`${row} button.${action}`);
   await page.waitForSelector(row, {hidden: true, timeout: WAIT_MS});
   const c = await connectionOf(endpoint);
-  verdict('approve_on_page_is_approved_in_state', c?.status === 'Approved' &&
-    c.description === 'approved on the Private Link Center page', JSON.stringify(c));
-  const status = await page.waitForFunction(e =>
-    document.querySelector(`#endpoints tr[data-endpoint="${e}"] .badge`)?.textContent,
-  {timeout: WAIT_MS}, endpoint);
-  verdict('endpoint_row_shows_approved', (await status.jsonValue()) === 'Approved');
+  verdict(`${action}_on_page_is_${status.toLowerCase()}_in_state`,
+    c?.status === status && c.description === description, JSON.stringify(c));
+  const shown = await page.waitForFunction((e, s) => document.querySelector(
+    `#endpoints tr[data-endpoint="${e}"] .badge`)?.textContent === s,
+  {timeout: WAIT_MS}, endpoint, status).then(() => true).catch(() => false);
+  verdict(`endpoint_row_shows_${status.toLowerCase()}`, shown);
 }
 
 // Live figures: the busy endpoint's bytes-in rate turns non-zero on its chart; its flows cell and
@@ -171,7 +175,8 @@ try {
     await page.waitForSelector(`#pending tr[data-endpoint="${opt.approve}"]`, {timeout: WAIT_MS});
     await checkLists(page);
     await checkRefused(page, opt.refuse);
-    await checkApprove(page, opt.approve);
+    await checkDecision(page, opt.approve, 'approve', 'Approved');
+    await checkDecision(page, opt.refuse, 'reject', 'Rejected');
     await checkLive(page, opt.busy);
     allowed = [/status of 400/];
   } else if (opt.scenario === 'token') {
