@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Redocly's linter (pinned in package-lock.json) over the OpenAPI document with the rules of
-# docs/redocly.yaml: any error or warning fails.
+# docs/redocly.yaml (recommended-strict: every recommended rule is an error, so nothing passes
+# with a warning).
 #
 # usage: tests/web/openapi_lint.sh OPENAPI_YAML REDOCLY_CONFIG
 set -euo pipefail
