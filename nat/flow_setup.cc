@@ -30,9 +30,11 @@ SetupOutcome<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint3
   b.service_id = request.service_id;
   b.endpoint_id = static_cast<uint16_t>(request.endpoint_id);
   b.stream_shift = request.stream_shift;
+  const std::span<const Ipv4Be> slots =
+      request.nat_ip_slots.empty() ? request.nat_ips : request.nat_ip_slots;
   uint8_t nat_ip_index = 0;
-  for (size_t i = 0; i < request.nat_ips.size(); ++i) {
-    if (request.nat_ips[i] == nat->ip) nat_ip_index = static_cast<uint8_t>(i);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i] == nat->ip) nat_ip_index = static_cast<uint8_t>(i);
   }
 
   const SetupOutcome<FlowId> id = table.Insert(worker, {b, fwd_hash, nat_ip_index}, ToMs32(now));

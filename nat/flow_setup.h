@@ -21,8 +21,11 @@ struct NewFlow {
   // it spreads flows over the NAT IPs and places the forward key.
   HashedFlowKey client_to_endpoint;
   Ipv4Be backend_ip = 0;
-  PortBe backend_port = 0;  // the rule's backend port
-  std::span<const Ipv4Be> nat_ips;
+  PortBe backend_port = 0;          // the rule's backend port
+  std::span<const Ipv4Be> nat_ips;  // those the flow may take (a draining NAT IP takes none)
+  // Every NAT IP of the service at the position the flow records (FlowEntry::nat_ip_index);
+  // empty: nat_ips are those positions.
+  std::span<const Ipv4Be> nat_ip_slots;
   uint16_t service_id = 0;
   uint32_t endpoint_id = 0;
   const uint8_t* client_mac = nullptr;  // 6 bytes, or nullptr

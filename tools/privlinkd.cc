@@ -203,6 +203,7 @@ int main(int argc, char** argv) {
   auto telemetry = std::make_unique<privlink::dataplane::TelemetryRegistration>(
       [d = dataplane->get()] { return d->Sample(); });
   inspector.target = dataplane->get();
+  (*service)->control().SetNatIpFlowCounts(dataplane->get());
   std::cerr << "privlinkd: forwarding on " << (*dataplane)->port_count() << " ports with "
             << (*dataplane)->worker_count() << " workers (" << (*dataplane)->steering()
             << "); API on " << config->dataplane.api_listen << "\n";
@@ -221,6 +222,7 @@ int main(int argc, char** argv) {
   // The API first, so no request reads the dataplane while it goes.
   (*dataplane)->CancelCapture();
   (*service)->Stop();
+  (*service)->control().SetNatIpFlowCounts(nullptr);
   stats.target = nullptr;
   telemetry.reset();
   inspector.target = nullptr;

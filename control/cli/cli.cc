@@ -216,6 +216,8 @@ void AddServiceOptions(po::options_description& d) {
       "backend", po::value<std::vector<std::string>>()->composing(),
       "backend IP[:WEIGHT][:draining] (repeatable)")(
       "nat-ip", po::value<std::vector<std::string>>()->composing(), "NAT IP (repeatable)")(
+      "draining-nat-ip", po::value<std::vector<std::string>>()->composing(),
+      "NAT IP that takes no new flow (repeatable; none: every NAT IP takes new flows)")(
       "visibility", po::value<std::vector<std::string>>()->composing(),
       "subscription allowed to connect, or * (repeatable; default: owner only)")(
       "auto-approval", po::value<std::vector<std::string>>()->composing(),
@@ -271,6 +273,11 @@ void ApplyServiceOptions(const po::variables_map& vm, json& body) {
     for (const auto& b : Strings(vm, "backend")) body["backends"].push_back(ParseBackend(b));
   }
   if (vm.count("nat-ip")) body["natIps"] = Strings(vm, "nat-ip");
+  if (vm.count("draining-nat-ip")) {
+    std::vector<std::string> draining = Strings(vm, "draining-nat-ip");
+    if (draining == std::vector<std::string>{"none"}) draining.clear();
+    body["drainingNatIps"] = draining;
+  }
   if (vm.count("visibility")) body["visibility"] = Strings(vm, "visibility");
   if (vm.count("auto-approval")) body["autoApproval"] = Strings(vm, "auto-approval");
   if (vm.count("fqdn")) body["fqdns"] = Strings(vm, "fqdn");
@@ -416,6 +423,7 @@ std::map<std::string, Command> Commands() {
                                         {"SUBSCRIPTION", "subscription"},
                                         {"ALIAS", "alias"},
                                         {"NAT IPS", "natIps"},
+                                        {"DRAINING", "drainingNatIps"},
                                         {"VISIBILITY", "visibility"},
                                         {"ID", "id"}});
   const Printer endpoints = ListPrinter({{"NAME", "name"},

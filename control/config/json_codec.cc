@@ -142,6 +142,7 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
   });
   if (!r.Has("natIps")) r.Fail("natIps", "required field is missing");
   s.nat_ips = r.Ipv4List("natIps");
+  s.draining_nat_ips = r.Ipv4List("drainingNatIps");
   s.visibility = r.StringList("visibility");
   s.auto_approval = r.StringList("autoApproval");
   s.fqdns = r.StringList("fqdns");
@@ -283,6 +284,7 @@ json EncodeService(const PrivateLinkService& s) {
            {"loadBalancingRules", std::move(rules)},
            {"backends", std::move(backends)},
            {"natIps", Ipv4Array(s.nat_ips)},
+           {"drainingNatIps", Ipv4Array(s.draining_nat_ips)},
            {"visibility", s.visibility},
            {"autoApproval", s.auto_approval},
            {"fqdns", s.fqdns},

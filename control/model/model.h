@@ -98,6 +98,9 @@ struct PrivateLinkService {
   std::vector<LoadBalancingRule> load_balancing_rules;
   std::vector<Backend> backends;
   std::vector<Ipv4Be> nat_ips;
+  // NAT IPs (each one of nat_ips) that take no new flow; their flows keep them until they end,
+  // and then they can be removed from nat_ips.
+  std::vector<Ipv4Be> draining_nat_ips;
   std::vector<std::string> visibility;  // [] = owner only, ["*"] = anyone, else a list
   std::vector<std::string> auto_approval;
   std::vector<std::string> fqdns;
@@ -115,9 +118,20 @@ struct PrivateLinkService {
   std::string alias;
   std::string provisioning_state{kProvisioningSucceeded};
   CowMap<std::string, Connection> connections;  // by endpoint name
+  // Where each NAT IP sits in the dataplane's per-service lists (a flow records its NAT IP's
+  // position, and per-NAT-IP counters are indexed by it): 0 marks the place of a removed IP, so
+  // the others keep theirs; a new IP takes the first such place. Empty when it is nat_ips
+  // itself (NatIpSlots). Not part of the API or the store: the dataplane starts afresh with the
+  // process, and then the slots are nat_ips.
+  std::vector<Ipv4Be> nat_ip_slots;
 
   bool operator==(const PrivateLinkService&) const = default;
 };
+
+// The NAT IPs in their dataplane positions (PrivateLinkService::nat_ip_slots).
+inline const std::vector<Ipv4Be>& NatIpSlots(const PrivateLinkService& service) {
+  return service.nat_ip_slots.empty() ? service.nat_ips : service.nat_ip_slots;
+}
 
 struct PrivateEndpoint {
   std::string name;

@@ -213,6 +213,21 @@ absl::Status ValidateService(const PrivateLinkService& service, std::string_view
       return FieldError(field, Cat(FormatIpv4(service.nat_ips[i]), " is also a backend"));
     }
   }
+  std::set<Ipv4Be> draining;
+  for (size_t i = 0; i < service.draining_nat_ips.size(); ++i) {
+    const std::string field = Indexed(prefix, "drainingNatIps", i);
+    const Ipv4Be ip = service.draining_nat_ips[i];
+    if (!nat_ips.contains(ip)) {
+      return FieldError(field, Cat(FormatIpv4(ip), " is not one of natIps"));
+    }
+    if (!draining.insert(ip).second) {
+      return FieldError(field, Cat("duplicate NAT IP ", FormatIpv4(ip)));
+    }
+  }
+  if (draining.size() == nat_ips.size()) {
+    return FieldError(Cat(prefix, "drainingNatIps"),
+                      "at least one NAT IP must take new flows (not every NAT IP can drain)");
+  }
 
   if (auto s = ValidateSubscriptionList(prefix, "visibility", service.visibility, true); !s.ok()) {
     return s;

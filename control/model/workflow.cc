@@ -84,6 +84,55 @@ absl::Status CheckServiceAddresses(Model& model, const PrivateLinkService& servi
   return absl::OkStatus();
 }
 
+// The dataplane positions of `requested` NAT IPs when they replace `current`'s
+// (PrivateLinkService::nat_ip_slots): an IP that stays keeps its position, a removed one leaves
+// its position empty, a new one takes the first empty position or goes at the end. An IP may be
+// removed only once it is draining and carries no flow (409 naming its flows otherwise), so no
+// flow refers to a position that is emptied or taken by another IP. Empty when the positions are
+// `requested` itself.
+absl::StatusOr<std::vector<Ipv4Be>> RelayoutNatIps(const PrivateLinkService& current,
+                                                   const std::vector<Ipv4Be>& requested,
+                                                   const WorkflowContext& context,
+                                                   std::string_view prefix) {
+  const auto contains = [](const std::vector<Ipv4Be>& list, Ipv4Be ip) {
+    return std::find(list.begin(), list.end(), ip) != list.end();
+  };
+  std::vector<Ipv4Be> slots = NatIpSlots(current);
+  for (size_t slot = 0; slot < slots.size(); ++slot) {
+    const Ipv4Be ip = slots[slot];
+    if (ip == 0 || contains(requested, ip)) continue;
+    const std::string field = Cat(prefix, "natIps");
+    if (!contains(current.draining_nat_ips, ip)) {
+      return FieldError(kConflict, field,
+                        Cat("NAT IP ", FormatIpv4(ip),
+                            " must be draining before it is removed (add it to drainingNatIps, "
+                            "then remove it once its flows have ended)"));
+    }
+    const uint64_t flows =
+        context.nat_ip_flows ? context.nat_ip_flows->FlowsOnNatIp(current.id, slot) : 0;
+    if (flows != 0) {
+      return FieldError(
+          kConflict, field,
+          Cat("NAT IP ", FormatIpv4(ip), " still carries ", flows, flows == 1 ? " flow" : " flows",
+              "; it can be removed once they have ended (it is draining: no new "
+              "flow takes it)"));
+    }
+    slots[slot] = 0;
+  }
+  for (Ipv4Be ip : requested) {
+    if (contains(slots, ip)) continue;
+    auto hole = std::find(slots.begin(), slots.end(), Ipv4Be{0});
+    if (hole != slots.end()) {
+      *hole = ip;
+    } else {
+      slots.push_back(ip);
+    }
+  }
+  while (!slots.empty() && slots.back() == 0) slots.pop_back();
+  if (slots == requested) slots.clear();
+  return slots;
+}
+
 // Every backend of `service` reachable through a provider port (see ProviderPortReach).
 absl::Status CheckBackendReach(const PrivateLinkService& service, const WorkflowContext& context,
                                std::string_view prefix) {
@@ -267,15 +316,10 @@ absl::StatusOr<ChangeKind> PutService(Model& model, const ServiceRequest& reques
       return FieldError(Cat(prefix, "subscription"),
                         "cannot be changed; delete and re-create the service");
     }
-    for (Ipv4Be ip : current.nat_ips) {
-      if (std::find(requested.nat_ips.begin(), requested.nat_ips.end(), ip) ==
-          requested.nat_ips.end()) {
-        return FieldError(
-            Cat(prefix, "natIps"),
-            Cat("NAT IP ", FormatIpv4(ip), " cannot be removed while the service exists"));
-      }
-    }
+    auto slots = RelayoutNatIps(current, requested.nat_ips, context, prefix);
+    if (!slots.ok()) return slots.status();
     PrivateLinkService updated = requested;
+    updated.nat_ip_slots = std::move(*slots);
     updated.id = current.id;
     updated.alias = current.alias;
     updated.provisioning_state = current.provisioning_state;

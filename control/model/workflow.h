@@ -46,6 +46,16 @@ struct ProviderPortReach {
   bool Reaches(Ipv4Be backend) const;
 };
 
+// The dataplane's flows per NAT IP, asked before a NAT IP is removed from a service (the daemon
+// wires it in; without a dataplane there are no flows).
+class NatIpFlowCounts {
+ public:
+  virtual ~NatIpFlowCounts() = default;
+  // The live flows of `service` through the NAT IP at dataplane position `slot`
+  // (PrivateLinkService::nat_ip_slots).
+  virtual uint64_t FlowsOnNatIp(ServiceId service, size_t slot) const = 0;
+};
+
 struct WorkflowContext {
   std::string region = "local";  // the daemon's region, part of every new alias
   // Consumer port names a network may use; empty = not checked (no dataplane ports configured).
@@ -53,7 +63,8 @@ struct WorkflowContext {
   // The provider ports every backend must be reachable through; nullopt = not checked (no
   // dataplane ports configured). Empty: no provider port, so no backend is reachable.
   std::optional<std::vector<ProviderPortReach>> provider_ports;
-  UuidGenerator* uuids = nullptr;  // required for creating services
+  UuidGenerator* uuids = nullptr;                 // required for creating services
+  const NatIpFlowCounts* nat_ip_flows = nullptr;  // null: no dataplane, so no flows
 };
 
 enum class ChangeKind { kCreated, kUpdated, kUnchanged };

@@ -71,6 +71,11 @@ std::shared_ptr<const Model> ControlPlane::model() const {
   return model_;
 }
 
+void ControlPlane::SetNatIpFlowCounts(const NatIpFlowCounts* counts) {
+  std::lock_guard<std::mutex> lock(change_mutex_);  // changes read the context under it
+  context_.nat_ip_flows = counts;
+}
+
 ControlCounters ControlPlane::counters() const {
   std::lock_guard<std::mutex> lock(model_mutex_);
   return counters_;

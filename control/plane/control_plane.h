@@ -75,6 +75,10 @@ class ControlPlane final : public HealthReports {
   void Report(const ProbeReport& report) override;
   const BackendHealthBoard& health() const { return health_; }
 
+  // Where a NAT IP's flows are counted before it is removed (the dataplane); nullptr: none.
+  // Must outlive its use, until it is set back to nullptr.
+  void SetNatIpFlowCounts(const NatIpFlowCounts* counts);
+
   SnapshotPublisher& publisher() { return publisher_; }
   ControlCounters counters() const;
   const ControlPlaneOptions& options() const { return options_; }

@@ -100,7 +100,10 @@ struct SnapshotProbe {
 struct SnapshotService {
   ServiceId id = kNoService;
   std::string name;
-  std::vector<Ipv4Be> nat_ips;            // the NAT pool: one port space per IP
+  // The NAT pool, one port space per IP, at the positions flows and per-NAT-IP counters refer to
+  // (PrivateLinkService::nat_ip_slots): 0 where a removed IP was.
+  std::vector<Ipv4Be> nat_ips;
+  std::vector<Ipv4Be> new_flow_nat_ips;   // those that take new flows: all but the draining
   std::vector<SnapshotBackend> backends;  // maglev slots index this list
   // Built over every backend with draining and unhealthy ones at weight 0. Empty (size() == 0)
   // when no backend takes new flows: check HasBackends() before Pick().

@@ -21,7 +21,13 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
   SnapshotService out;
   out.id = service.id;
   out.name = service.name;
-  out.nat_ips = service.nat_ips;
+  out.nat_ips = NatIpSlots(service);
+  for (Ipv4Be ip : service.nat_ips) {
+    if (std::find(service.draining_nat_ips.begin(), service.draining_nat_ips.end(), ip) ==
+        service.draining_nat_ips.end()) {
+      out.new_flow_nat_ips.push_back(ip);
+    }
+  }
   for (const Backend& b : service.backends) {
     out.backends.push_back({b.ip, b.weight, b.state == BackendState::kDraining});
   }
@@ -50,7 +56,8 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
 }
 
 bool CanReuse(const SnapshotService& fresh, const SnapshotService& old, uint32_t table_size) {
-  return fresh.name == old.name && fresh.nat_ips == old.nat_ips && fresh.backends == old.backends &&
+  return fresh.name == old.name && fresh.nat_ips == old.nat_ips &&
+         fresh.new_flow_nat_ips == old.new_flow_nat_ips && fresh.backends == old.backends &&
          SameTimeouts(fresh.timeouts, old.timeouts) && fresh.teardown == old.teardown &&
          fresh.tcp_reset_on_idle == old.tcp_reset_on_idle &&
          fresh.proxy_protocol == old.proxy_protocol && fresh.probe == old.probe &&

@@ -35,7 +35,9 @@ struct DataplaneOptions {
   control::HealthReports* health_reports = nullptr;
 };
 
-class Dataplane final : public control::StatsSource, public control::DataplaneInspector {
+class Dataplane final : public control::StatsSource,
+                        public control::DataplaneInspector,
+                        public control::NatIpFlowCounts {
  public:
   // The EAL must be initialised with at least config.workers worker lcores. Snapshot reader ids
   // 0 .. workers + 1 of `publisher` are taken (see control::kDataplaneExtraReaders).
@@ -63,6 +65,8 @@ class Dataplane final : public control::StatsSource, public control::DataplaneIn
   absl::StatusOr<nlohmann::json> Flows(const control::FlowQuery& query) const override;
   absl::StatusOr<nlohmann::json> FlowCount(const control::FlowQuery& query) const override;
   absl::StatusOr<control::CaptureResult> Capture(const control::CaptureRequest& request) override;
+  // The live flows through one NAT IP of a service (stats.cc), asked before it is removed.
+  uint64_t FlowsOnNatIp(control::ServiceId service, size_t slot) const override;
   size_t port_count() const { return parts_ ? parts_->shared().ports.size() : 0; }
   uint32_t worker_count() const { return parts_ ? parts_->worker_count() : 0; }
   // "rss-port-choice" or "shared", with the reason where the ports could not take what the

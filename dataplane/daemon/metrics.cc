@@ -121,8 +121,16 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
   auto& service_bytes = CounterFamily(
       registry, "privlink_service_bytes_total",
       "Frame bytes through a private link service: in = from consumers, out = to them.");
-  auto& ports_used = GaugeFamily(registry, "privlink_nat_ports_used",
-                                 "NAT ports in use on a service's NAT IP (all backends).");
+  auto& ports_used = GaugeFamily(
+      registry, "privlink_nat_ports_used",
+      "NAT ports in use on a service's NAT IP (all backends): one per flow through it.");
+  auto& ports_usage = GaugeFamily(
+      registry, "privlink_nat_ports_usage_ratio",
+      "Ports in use over capacity of a service's NAT IP, 0..1 (Azure Monitor's PLSNatPortsUsage).");
+  auto& nat_ip_state =
+      GaugeFamily(registry, "privlink_nat_ip_state",
+                  "1 for a service's NAT IP in the labelled state: active, or draining (no new "
+                  "flow takes it; it can be removed once its flows end).");
   auto& ports_capacity =
       GaugeFamily(registry, "privlink_nat_ports_capacity",
                   "NAT ports a service's NAT IP offers: the port range once per backend.");
@@ -136,6 +144,16 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
       const prometheus::Labels labels = {{"service", s.name}, {"nat_ip", FormatIpv4(nat.ip)}};
       AddGauge(ports_used, labels, static_cast<double>(nat.in_use));
       AddGauge(ports_capacity, labels, static_cast<double>(nat.capacity));
+      AddGauge(ports_usage, labels,
+               nat.capacity == 0
+                   ? 0.0
+                   : static_cast<double>(nat.in_use) / static_cast<double>(nat.capacity));
+      for (const char* state : {"active", "draining"}) {
+        prometheus::Labels with_state = labels;
+        with_state["state"] = state;
+        AddGauge(nat_ip_state, with_state,
+                 (std::string(state) == "draining") == nat.draining ? 1 : 0);
+      }
     }
     AddCounter(alloc_failures, {{"service", s.name}}, s.nat_port_alloc_failures);
   }

@@ -42,6 +42,14 @@ DataplaneSample Dataplane::Sample() const {
   return sample;
 }
 
+uint64_t Dataplane::FlowsOnNatIp(control::ServiceId service, size_t slot) const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  if (!parts_ || slot >= nat::kMaxNatIpsPerService) return 0;
+  uint64_t flows = 0;
+  for (const CounterSet* s : CounterSets()) flows += s->nat_ports[service].in_use[slot].Read();
+  return flows;
+}
+
 nlohmann::json Dataplane::Stats() const {
   return StatsJson(Sample());
 }

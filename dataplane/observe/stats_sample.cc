@@ -3,6 +3,7 @@
 // renders a sample as the JSON of GET /v1/stats.
 #include "dataplane/observe/stats_sample.h"
 
+#include <algorithm>
 #include <string>
 
 #include "control/config/dataplane_config.h"
@@ -101,8 +102,12 @@ DataplaneSample TakeSample(const SampleInputs& in) {
       svc.nat_port_alloc_failures += s->nat_ports[service->id].alloc_failures.Read();
     }
     for (size_t k = 0; k < service->nat_ips.size(); ++k) {
-      NatIpSample nat{.ip = service->nat_ips[k],
-                      .capacity = nat_port_range * service->backends.size()};
+      if (service->nat_ips[k] == 0) continue;  // the place of a removed NAT IP
+      const auto& takers = service->new_flow_nat_ips;
+      NatIpSample nat{
+          .ip = service->nat_ips[k],
+          .draining = std::find(takers.begin(), takers.end(), service->nat_ips[k]) == takers.end(),
+          .capacity = nat_port_range * service->backends.size()};
       for (const CounterSet* s : sets) nat.in_use += s->nat_ports[service->id].in_use[k].Read();
       svc.nat_ips.push_back(nat);
     }
@@ -176,7 +181,10 @@ json StatsJson(const DataplaneSample& sample) {
   for (const ServiceSample& s : sample.services) {
     json service_nat = json::array();
     for (const NatIpSample& nat : s.nat_ips) {
-      json entry = {{"ip", FormatIpv4(nat.ip)}, {"inUse", nat.in_use}, {"capacity", nat.capacity}};
+      json entry = {{"ip", FormatIpv4(nat.ip)},
+                    {"state", nat.draining ? "draining" : "active"},
+                    {"inUse", nat.in_use},
+                    {"capacity", nat.capacity}};
       service_nat.push_back(entry);
       entry["service"] = s.name;
       nat_ports.push_back(std::move(entry));

@@ -48,7 +48,8 @@ struct EndpointSample {
 
 struct NatIpSample {
   Ipv4Be ip = 0;
-  uint64_t in_use = 0;
+  bool draining = false;
+  uint64_t in_use = 0;  // ports in use: one per flow through this NAT IP
   // Ports this NAT IP offers the service: the NAT port range (every worker's share) once per
   // backend, as each backend has a port space of its own.
   uint64_t capacity = 0;

@@ -48,13 +48,15 @@ void HealthProber::Sync(const control::Snapshot& snap, nat::TimeMs now) {
   synced_generation_ = snap.generation;
   absl::flat_hash_set<TargetKey> seen;
   for (const auto& service : snap.services) {
-    if (service == nullptr || !service->probe || service->nat_ips.empty()) continue;
+    // Probes leave from the first NAT IP that takes new flows (a draining one may be removed).
+    if (service == nullptr || !service->probe || service->new_flow_nat_ips.empty()) continue;
+    const Ipv4Be source = service->new_flow_nat_ips[0];
     for (const control::SnapshotBackend& b : service->backends) {
       const TargetKey key{service->id, b.ip};
       seen.insert(key);
       auto [it, added] = targets_.try_emplace(key);
       Target& t = it->second;
-      if (!added && t.probe == *service->probe && t.source == service->nat_ips[0] &&
+      if (!added && t.probe == *service->probe && t.source == source &&
           t.proxy == service->proxy_protocol) {
         t.generation = snap.generation;
         continue;
@@ -62,7 +64,7 @@ void HealthProber::Sync(const control::Snapshot& snap, nat::TimeMs now) {
       if (!added && t.phase != Phase::kIdle) attempts_.erase(TupleKey{t.tuple.Reversed()});
       t = Target{};
       t.probe = *service->probe;
-      t.source = service->nat_ips[0];
+      t.source = source;
       t.proxy = service->proxy_protocol;
       t.generation = snap.generation;
       t.port_cursor = static_cast<uint16_t>(NextRandom() % nat::kProbePortCount);

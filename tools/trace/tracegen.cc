@@ -203,7 +203,7 @@ absl::StatusOr<TracegenResult> GenerateTrace(const control::DaemonConfig& config
   for (uint32_t b = 0; b < t.service->backends.size(); ++b) {
     std::vector<uint8_t> arp(dataplane::kArpFrameLen);
     const size_t len = dataplane::BuildArpRequest(BackendMac(b + 1), t.service->backends[b].ip,
-                                                  t.service->nat_ips.front(), 0, arp);
+                                                  t.service->new_flow_nat_ips.front(), 0, arp);
     arp.resize(len);
     if (absl::Status s = emit(true, arp, 0); !s.ok()) return s;
   }

@@ -184,6 +184,24 @@ TEST_F(CliTest, ServiceEndpointAndConnectionVerbs) {
   EXPECT_EQ(Ctl({"endpoint", "show", "contoso-pe"}).exit_code, 0);
 }
 
+// A NAT IP leaves in two steps: drained, then removed (this server has no dataplane, so no flow
+// holds it).
+TEST_F(CliTest, NatIpIsDrainedThenRemoved) {
+  ProcessResult drain =
+      Ctl({"service", "update", "fabrikam-api", "--draining-nat-ip", "192.168.10.201"});
+  ASSERT_EQ(drain.exit_code, 0) << drain.err;
+  ProcessResult shown = Ctl({"-o", "json", "service", "show", "fabrikam-api"});
+  EXPECT_EQ(nlohmann::json::parse(shown.out)["drainingNatIps"],
+            nlohmann::json::array({"192.168.10.201"}));
+  ProcessResult removed = Ctl({"service", "update", "fabrikam-api", "--nat-ip", "192.168.10.200",
+                               "--draining-nat-ip", "none"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  nlohmann::json service =
+      nlohmann::json::parse(Ctl({"-o", "json", "service", "show", "fabrikam-api"}).out);
+  EXPECT_EQ(service["natIps"], nlohmann::json::array({"192.168.10.200"}));
+  EXPECT_EQ(service["drainingNatIps"], nlohmann::json::array());
+}
+
 TEST_F(CliTest, ApiRefusalsExitNonZeroWithTheApiMessage) {
   ProcessResult refused = Ctl({"network", "delete", "contoso"});
   EXPECT_EQ(refused.exit_code, 1);
@@ -192,7 +210,8 @@ TEST_F(CliTest, ApiRefusalsExitNonZeroWithTheApiMessage) {
             "delete them first\n");
   ProcessResult removed = Ctl({"service", "update", "fabrikam-api", "--nat-ip", "192.168.10.200"});
   EXPECT_EQ(removed.exit_code, 1);
-  EXPECT_THAT(removed.err, HasSubstr("NAT IP 192.168.10.201 cannot be removed"));
+  EXPECT_THAT(removed.err,
+              HasSubstr("NAT IP 192.168.10.201 must be draining before it is removed"));
   ProcessResult missing = Ctl({"service", "show", "ghost"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("private link service 'ghost' not found"));

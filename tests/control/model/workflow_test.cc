@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <map>
 
 #include "control/model/validate.h"
 #include "tests/control/framework/test_util.h"
@@ -177,12 +178,77 @@ TEST_F(WorkflowTest, ServiceGetsAliasAndIdThatUpdatesKeep) {
   EXPECT_EQ(model_.services.at("fabrikam-api").nat_ips.size(), 3u);
 }
 
-TEST_F(WorkflowTest, NatIpsCanBeAddedButNeverRemoved) {
+// The dataplane's flows per (service, NAT IP position), as the daemon reports them.
+class FlowsPerNatIp final : public NatIpFlowCounts {
+ public:
+  uint64_t FlowsOnNatIp(ServiceId service, size_t slot) const override {
+    auto it = flows.find({service, slot});
+    return it == flows.end() ? 0 : it->second;
+  }
+  std::map<std::pair<ServiceId, size_t>, uint64_t> flows;
+};
+
+// A NAT IP is removed in two steps: drain it (no new flow takes it), then remove it once its
+// flows have ended. The others keep their dataplane positions; a new IP takes the freed one.
+TEST_F(WorkflowTest, NatIpIsDrainedThenRemovedOnceItsFlowsEnd) {
   Provision();
-  auto removed = PutService(
-      model_, MakeService("fabrikam-api", "sub-fabrikam", {Ip("192.168.10.200")}), context_, "");
-  EXPECT_EQ(removed.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(Msg(removed), StartsWith("natIps: NAT IP 192.168.10.201"));
+  const Ipv4Be a = Ip("192.168.10.200"), b = Ip("192.168.10.201"), c = Ip("192.168.10.202");
+  ServiceRequest three = MakeService("fabrikam-api", "sub-fabrikam", {a, b, c});
+  ASSERT_TRUE(PutService(model_, three, context_, "").ok());
+  const ServiceId id = model_.services.at("fabrikam-api").id;
+
+  ServiceRequest without_a = MakeService("fabrikam-api", "sub-fabrikam", {b, c});
+  auto active = PutService(model_, without_a, context_, "");
+  EXPECT_EQ(active.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(active), StartsWith("natIps: NAT IP 192.168.10.200 must be draining"));
+
+  ServiceRequest draining = three;
+  draining.service.draining_nat_ips = {a};
+  ASSERT_EQ(*PutService(model_, draining, context_, ""), ChangeKind::kUpdated);
+  FlowsPerNatIp dataplane;
+  dataplane.flows[{id, 0}] = 3;  // a is at position 0
+  context_.nat_ip_flows = &dataplane;
+  auto busy = PutService(model_, without_a, context_, "");
+  EXPECT_EQ(busy.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(busy), StartsWith("natIps: NAT IP 192.168.10.200 still carries 3 flows"));
+  EXPECT_EQ(model_.services.at("fabrikam-api").nat_ips, (std::vector<Ipv4Be>{a, b, c}));
+
+  dataplane.flows[{id, 0}] = 0;
+  ASSERT_EQ(*PutService(model_, without_a, context_, ""), ChangeKind::kUpdated);
+  const PrivateLinkService& removed = model_.services.at("fabrikam-api");
+  EXPECT_EQ(removed.nat_ips, (std::vector<Ipv4Be>{b, c}));
+  EXPECT_TRUE(removed.draining_nat_ips.empty());
+  EXPECT_EQ(NatIpSlots(removed), (std::vector<Ipv4Be>{0, b, c})) << "b and c keep positions 1, 2";
+  EXPECT_EQ(*PutService(model_, without_a, context_, ""), ChangeKind::kUnchanged);
+
+  const Ipv4Be d = Ip("192.168.10.203");
+  ASSERT_TRUE(
+      PutService(model_, MakeService("fabrikam-api", "sub-fabrikam", {b, c, d}), context_, "")
+          .ok());
+  EXPECT_EQ(NatIpSlots(model_.services.at("fabrikam-api")), (std::vector<Ipv4Be>{d, b, c}))
+      << "the new IP takes the freed position";
+  // Listed in another order, the IPs keep their positions.
+  ASSERT_TRUE(
+      PutService(model_, MakeService("fabrikam-api", "sub-fabrikam", {d, c, b}), context_, "")
+          .ok());
+  EXPECT_EQ(NatIpSlots(model_.services.at("fabrikam-api")), (std::vector<Ipv4Be>{d, b, c}));
+}
+
+TEST_F(WorkflowTest, DrainingNatIpsAreNatIpsAndNotAllOfThem) {
+  Provision();
+  const Ipv4Be a = Ip("192.168.10.200"), b = Ip("192.168.10.201");
+  ServiceRequest all = MakeService("fabrikam-api", "sub-fabrikam", {a, b});
+  all.service.draining_nat_ips = {a, b};
+  EXPECT_THAT(Msg(PutService(model_, all, context_, "")),
+              StartsWith("drainingNatIps: at least one NAT IP must take new flows"));
+  ServiceRequest stranger = MakeService("fabrikam-api", "sub-fabrikam", {a, b});
+  stranger.service.draining_nat_ips = {Ip("192.168.10.9")};
+  EXPECT_THAT(Msg(PutService(model_, stranger, context_, "")),
+              StartsWith("drainingNatIps[0]: 192.168.10.9 is not one of natIps"));
+  ServiceRequest twice = MakeService("fabrikam-api", "sub-fabrikam", {a, b});
+  twice.service.draining_nat_ips = {a, a};
+  EXPECT_THAT(Msg(PutService(model_, twice, context_, "")),
+              StartsWith("drainingNatIps[1]: duplicate NAT IP 192.168.10.200"));
 }
 
 TEST_F(WorkflowTest, SubscriptionCannotChange) {

@@ -293,8 +293,9 @@ TEST_F(PrivlinkdTest, MetricsTelemetryAndTheDashboardsQueries) {
   for (const char* name :
        {"privlink_endpoint_bytes_total", "privlink_service_bytes_total",
         "privlink_endpoint_connections_total", "privlink_nat_ports_used",
-        "privlink_nat_ports_capacity", "privlink_nat_port_alloc_failures_total", "privlink_flows",
-        "privlink_drops_total", "privlink_port_packets_total", "privlink_port_bytes_total",
+        "privlink_nat_ports_capacity", "privlink_nat_ports_usage_ratio", "privlink_nat_ip_state",
+        "privlink_nat_port_alloc_failures_total", "privlink_flows", "privlink_drops_total",
+        "privlink_port_packets_total", "privlink_port_bytes_total",
         "privlink_worker_busy_cycles_total", "privlink_worker_cycles_total",
         "privlink_snapshot_generation", "privlink_api_request_duration_seconds"}) {
     EXPECT_TRUE(last.types.contains(name)) << name;
@@ -303,6 +304,14 @@ TEST_F(PrivlinkdTest, MetricsTelemetryAndTheDashboardsQueries) {
                        {{"endpoint", "contoso-pe"}, {"direction", "in"}}),
             0);
   EXPECT_GT(*last.Value("privlink_drops_total", {{"reason", "ethertype_unsupported"}}), 0);
+  EXPECT_EQ(
+      last.Value("privlink_nat_ip_state",
+                 {{"service", "fabrikam-api"}, {"nat_ip", "192.168.10.200"}, {"state", "active"}}),
+      1);
+  EXPECT_EQ(last.Value(
+                "privlink_nat_ip_state",
+                {{"service", "fabrikam-api"}, {"nat_ip", "192.168.10.200"}, {"state", "draining"}}),
+            0);
   EXPECT_GT(*last.Value("privlink_nat_ports_capacity",
                         {{"service", "fabrikam-api"}, {"nat_ip", "192.168.10.200"}}),
             0);

@@ -51,6 +51,7 @@ std::unique_ptr<control::Snapshot> SnapshotWith(uint64_t generation,
   service->id = kService;
   service->name = "web";
   service->nat_ips = {kNatIp};
+  service->new_flow_nat_ips = {kNatIp};
   for (const Ipv4Be ip : backends) service->backends.push_back({.ip = ip});
   service->probe = std::move(probe);
   snap->services.resize(kService + 1);

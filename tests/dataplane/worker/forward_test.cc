@@ -261,6 +261,58 @@ TEST_F(ForwardTest, EstablishedFlowsKeepTheirBackendWhenTheServiceGainsOne) {
   EXPECT_EQ(h_.TotalDrops(), 0u);
 }
 
+// A draining NAT IP takes no new flow; the flows it has keep it, both ways. Removed (here as the
+// workflow leaves the service: its position empty), the other NAT IP keeps its position, so its
+// flows are still counted against it.
+TEST_F(ForwardTest, DrainingNatIpKeepsItsFlowsAndTakesNoNewOne) {
+  constexpr uint16_t kFlows = 32;
+  std::vector<OpenedFlow> flows(kFlows);
+  uint16_t on_first = 0;
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    ASSERT_NO_FATAL_FAILURE(Open(kNetA, static_cast<uint16_t>(kClientPort + i), &flows[i]));
+    on_first += flows[i].nat.ip == kNatIps[0];
+  }
+  ASSERT_GT(on_first, 0) << "the test means nothing if no flow took the first NAT IP";
+  const control::ServiceId service = h_.control().model()->services.at(kService).id;
+  auto in_use = [&](size_t slot) {
+    return h_.worker().counters.nat_ports[service].in_use[slot].Read();
+  };
+  EXPECT_EQ(in_use(0), on_first);
+  EXPECT_EQ(in_use(1), kFlows - on_first);
+
+  ASSERT_TRUE(h_.Change([](control::Model& m, const control::WorkflowContext&) {
+                  m.services.MutableAt(kService).draining_nat_ips = {kNatIps[0]};
+                  return absl::OkStatus();
+                }).ok());
+  for (uint16_t i = 0; i < kFlows; ++i) {
+    SCOPED_TRACE(::testing::Message() << "client port " << kClientPort + i);
+    const TcpFrameSpec ack =
+        FromClient(kNetA, Tcp(kTcpAck, 1001, 5001, 0, static_cast<uint16_t>(kClientPort + i)));
+    ASSERT_NO_FATAL_FAILURE(ExpectRoute(kConsumer0, ack, kProvider,
+                                        TowardsBackend(ack, flows[i].backend, flows[i].nat)));
+  }
+  for (uint16_t port = 42000; port < 42000 + kFlows; ++port) {
+    OpenedFlow f;
+    ASSERT_NO_FATAL_FAILURE(Open(kNetA, port, &f));
+    EXPECT_EQ(f.nat.ip, kNatIps[1]) << "a new flow took the draining NAT IP";
+  }
+  EXPECT_EQ(in_use(0), on_first);
+  EXPECT_EQ(in_use(1), 2 * kFlows - on_first);
+
+  ASSERT_TRUE(h_.Change([](control::Model& m, const control::WorkflowContext&) {
+                  control::PrivateLinkService& s = m.services.MutableAt(kService);
+                  s.nat_ips = {kNatIps[1]};
+                  s.draining_nat_ips.clear();
+                  s.nat_ip_slots = {0, kNatIps[1]};
+                  return absl::OkStatus();
+                }).ok());
+  OpenedFlow later;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, 43000, &later));
+  EXPECT_EQ(later.nat.ip, kNatIps[1]);
+  EXPECT_EQ(in_use(1), 2 * kFlows - on_first + 1) << "still counted at its own position";
+  EXPECT_EQ(h_.TotalDrops(), 0u);
+}
+
 TEST(ForwardNeighbourTest, NoBackendMacHandsTheTranslatedPacketToTheControlThread) {
   WorkerHarness h({.backend_macs = false});
   const TcpFrameSpec syn = FromClient(kNetA, Tcp(kTcpSyn, 1000, 0));
