@@ -85,7 +85,8 @@ int ParseOptions(const std::vector<std::string>& args, Options& options) {
       "audit-log", po::value<std::string>(&options.audit_log),
       "append one line per connection created and ended to FILE (default: off)")(
       "test-idle-timeout-ms", po::value<uint32_t>(&options.test_idle_timeout_ms),
-      "for tests: every service's established idle timeout, in ms (default: its own)");
+      "for tests: every service's established idle timeout and closing timeout, in ms (default: "
+      "their own)");
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(description).run(), vm);

@@ -34,6 +34,9 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
   out.timeouts.established_ms = options.idle_timeout_override_ms != 0
                                     ? options.idle_timeout_override_ms
                                     : service.idle_timeout_minutes * kMsPerMinute;
+  if (options.idle_timeout_override_ms != 0) {
+    out.timeouts.transitory_ms = options.idle_timeout_override_ms;
+  }
   out.teardown = service.connection_teardown;
   out.tcp_reset_on_idle = service.enable_tcp_reset;
   out.proxy_protocol = service.enable_proxy_protocol;

@@ -179,10 +179,12 @@ function renderPending(services) {
 
 function natCell(service, sample) {
   const usage = new Map((sample?.natPorts ?? []).map(n => [n.ip, n]));
+  const draining = new Set(service.drainingNatIps ?? []);
   return h('td', {}, service.natIps.map(ip => {
     const n = usage.get(ip);
     const share = n && n.capacity > 0 ? n.inUse / n.capacity : 0;
     return h('div', {class: 'nat', 'data-ip': ip}, h('span', {}, ip),
+      draining.has(ip) ? h('span', {class: 'badge draining'}, 'draining') : null,
       n ? h('meter', {min: '0', max: '1', value: String(share),
         title: `${n.inUse} of ${n.capacity} ports in use`}) : null,
       n ? h('span', {class: 'muted'}, `${n.inUse} / ${n.capacity}`) : null);
