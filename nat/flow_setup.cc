@@ -32,12 +32,18 @@ SetupOutcome<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint3
   b.stream_shift = request.stream_shift;
   const std::span<const Ipv4Be> slots =
       request.nat_ip_slots.empty() ? request.nat_ips : request.nat_ip_slots;
-  uint8_t nat_ip_index = 0;
+  size_t nat_ip_index = slots.size();
   for (size_t i = 0; i < slots.size(); ++i) {
-    if (slots[i] == nat->ip) nat_ip_index = static_cast<uint8_t>(i);
+    if (slots[i] == nat->ip) nat_ip_index = i;
+  }
+  if (nat_ip_index >= slots.size() || nat_ip_index > kFlowNatIpIndexMask) {
+    // A candidate NAT IP without a position: its flows could not be counted against it.
+    ports.ReleaseUnused(*nat, request.backend_ip, request.backend_port).IgnoreError();
+    return {kInvalidFlowId, SetupFailure::kNatIpsInvalid};
   }
 
-  const SetupOutcome<FlowId> id = table.Insert(worker, {b, fwd_hash, nat_ip_index}, ToMs32(now));
+  const SetupOutcome<FlowId> id =
+      table.Insert(worker, {b, fwd_hash, static_cast<uint8_t>(nat_ip_index)}, ToMs32(now));
   if (id.ok()) {
     // The backend's first ACK will acknowledge the SYN: a RST is held to that before then.
     table.entry(*id).ExpectAck(FlowDirection::kOut2In, request.syn_seq + 1);

@@ -10,6 +10,7 @@
 #include <rte_errno.h>
 #include <rte_pdump.h>
 #include <signal.h>
+#include <atomic>
 
 #include <cstdio>
 #include <ctime>
@@ -172,6 +173,17 @@ int main(int argc, char** argv) {
       return target ? target->Capture(r) : Missing();
     }
   } inspector;
+  // A NAT IP is removed only once the dataplane counts no flow on it; while the dataplane starts,
+  // its workers may already create flows, so the count is refused until it answers itself.
+  struct DeferredNatIpFlows final : privlink::control::NatIpFlowCounts {
+    std::atomic<const privlink::control::NatIpFlowCounts*> target{nullptr};
+    absl::StatusOr<uint64_t> FlowsOnNatIp(privlink::control::ServiceId s,
+                                          size_t slot) const override {
+      const privlink::control::NatIpFlowCounts* t = target.load();
+      if (t == nullptr) return absl::UnavailableError("the dataplane is starting; try again");
+      return t->FlowsOnNatIp(s, slot);
+    }
+  } nat_ip_flows;
   auto service = privlink::control::ControlService::Start(
       *config, &stats, options.no_dataplane ? nullptr : &inspector);
   if (!service.ok()) {
@@ -189,6 +201,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  (*service)->control().SetNatIpFlowCounts(&nat_ip_flows);
   auto dataplane =
       privlink::dataplane::Dataplane::Start(config->dataplane, (*service)->control().publisher(),
                                             {.idle_sleep_us = options.idle_sleep_us,
@@ -204,7 +217,7 @@ int main(int argc, char** argv) {
   auto telemetry = std::make_unique<privlink::dataplane::TelemetryRegistration>(
       [d = dataplane->get()] { return d->Sample(); });
   inspector.target = dataplane->get();
-  (*service)->control().SetNatIpFlowCounts(dataplane->get());
+  nat_ip_flows.target = dataplane->get();
   std::cerr << "privlinkd: forwarding on " << (*dataplane)->port_count() << " ports with "
             << (*dataplane)->worker_count() << " workers (" << (*dataplane)->steering()
             << "); API on " << config->dataplane.api_listen << "\n";
@@ -224,6 +237,7 @@ int main(int argc, char** argv) {
   (*dataplane)->CancelCapture();
   (*service)->Stop();
   (*service)->control().SetNatIpFlowCounts(nullptr);
+  nat_ip_flows.target = nullptr;
   stats.target = nullptr;
   telemetry.reset();
   inspector.target = nullptr;

@@ -46,6 +46,9 @@ constexpr int kNoContent = 204;
 // Requests one connection may carry before the server closes it (cpp-httplib's default is 5).
 constexpr size_t kKeepAliveRequests = 1000;
 constexpr size_t kStateWriteBytes = 64 * 1024;  // GET /v1/state is sent in pieces of this size
+constexpr char kAssetPolicy[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 int HttpStatus(absl::StatusCode code) {
   switch (code) {
@@ -179,7 +182,10 @@ class Router {
   }
   // A file served from memory, to anyone the browser rules let in. Answers 304 to a request that
   // already holds these bytes (If-None-Match); no-cache makes the browser ask each time, so a
-  // new build's page is never mixed with an old one's script.
+  // new build's page is never mixed with an old one's script. No other site may frame the page
+  // (its buttons change state; a frame would let a site trick a click): frame-ancestors and
+  // X-Frame-Options, which a <meta> policy cannot set. The policy also allows only the page's own
+  // script, style and API.
   void Asset(const StaticAsset& asset) {
     std::string pattern;  // the path as a regular expression: its dots escaped
     for (char ch : asset.path) pattern += ch == '.' ? std::string("\\.") : std::string(1, ch);
@@ -189,6 +195,8 @@ class Router {
                                res.set_header("ETag", std::string(asset.etag));
                                res.set_header("Cache-Control", "no-cache");
                                res.set_header("X-Content-Type-Options", "nosniff");
+                               res.set_header("X-Frame-Options", "DENY");
+                               res.set_header("Content-Security-Policy", kAssetPolicy);
                                if (req.get_header_value("If-None-Match") == asset.etag) {
                                  res.status = 304;
                                  return;

@@ -2,10 +2,13 @@
 """Writes a C++ source that holds files as the API serves them (control/api/static_assets.h).
 
     embed_assets.py OUTPUT.cc URL CONTENT_TYPE FILE [URL CONTENT_TYPE FILE ...]
+    embed_assets.py --json OUTPUT.json FILE.yaml
 
 A FILE ending in .yaml is converted to JSON (docs/openapi.yaml is served as /v1/openapi.json),
-so the document is written once, in the form people edit, and served in the form tools read.
-Each asset carries a strong ETag (a hash of its bytes) for conditional requests.
+so the document is written once, in the form people edit, and served in the form tools read;
+--json writes that JSON alone, byte for byte what is served, for the tests that read it. A YAML
+value JSON has no form for (a date, say) is an error. Each asset carries a strong ETag (a hash
+of its bytes) for conditional requests.
 """
 import hashlib
 import json
@@ -19,7 +22,7 @@ def load(path):
         import yaml  # python3-yaml (tools/install-deps build)
 
         document = yaml.safe_load(data)
-        data = (json.dumps(document, indent=1, default=str) + "\n").encode()
+        data = (json.dumps(document, indent=1) + "\n").encode()
     return data
 
 
@@ -32,6 +35,10 @@ def c_string(data):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--json":
+        with open(sys.argv[2], "wb") as out:
+            out.write(load(sys.argv[3]))
+        return
     if len(sys.argv) < 5 or (len(sys.argv) - 2) % 3:
         sys.exit(__doc__)
     output, specs = sys.argv[1], sys.argv[2:]

@@ -272,7 +272,19 @@ void ApplyServiceOptions(const po::variables_map& vm, json& body) {
     body["backends"] = json::array();
     for (const auto& b : Strings(vm, "backend")) body["backends"].push_back(ParseBackend(b));
   }
-  if (vm.count("nat-ip")) body["natIps"] = Strings(vm, "nat-ip");
+  if (vm.count("nat-ip")) {
+    body["natIps"] = Strings(vm, "nat-ip");
+    // A NAT IP left out of the list leaves the draining list too (removing a drained IP).
+    if (body.contains("drainingNatIps") && !vm.count("draining-nat-ip")) {
+      json kept = json::array();
+      for (const json& ip : body["drainingNatIps"]) {
+        if (std::find(body["natIps"].begin(), body["natIps"].end(), ip) != body["natIps"].end()) {
+          kept.push_back(ip);
+        }
+      }
+      body["drainingNatIps"] = std::move(kept);
+    }
+  }
   if (vm.count("draining-nat-ip")) {
     std::vector<std::string> draining = Strings(vm, "draining-nat-ip");
     if (draining == std::vector<std::string>{"none"}) draining.clear();

@@ -108,14 +108,18 @@ absl::StatusOr<std::vector<Ipv4Be>> RelayoutNatIps(const PrivateLinkService& cur
                             " must be draining before it is removed (add it to drainingNatIps, "
                             "then remove it once its flows have ended)"));
     }
-    const uint64_t flows =
+    const absl::StatusOr<uint64_t> flows =
         context.nat_ip_flows ? context.nat_ip_flows->FlowsOnNatIp(current.id, slot) : 0;
-    if (flows != 0) {
-      return FieldError(
-          kConflict, field,
-          Cat("NAT IP ", FormatIpv4(ip), " still carries ", flows, flows == 1 ? " flow" : " flows",
-              "; it can be removed once they have ended (it is draining: no new "
-              "flow takes it)"));
+    if (!flows.ok()) {
+      return absl::UnavailableError(Cat(field, ": cannot count the flows of NAT IP ",
+                                        FormatIpv4(ip), ": ", flows.status().message()));
+    }
+    if (*flows != 0) {
+      return FieldError(kConflict, field,
+                        Cat("NAT IP ", FormatIpv4(ip), " still carries ", *flows,
+                            *flows == 1 ? " flow" : " flows",
+                            "; it can be removed once they have ended (it is draining: no new "
+                            "flow takes it)"));
     }
     slots[slot] = 0;
   }

@@ -52,8 +52,9 @@ class NatIpFlowCounts {
  public:
   virtual ~NatIpFlowCounts() = default;
   // The live flows of `service` through the NAT IP at dataplane position `slot`
-  // (PrivateLinkService::nat_ip_slots).
-  virtual uint64_t FlowsOnNatIp(ServiceId service, size_t slot) const = 0;
+  // (PrivateLinkService::nat_ip_slots), counted once no worker can still create one on it; an
+  // error (Unavailable) where that cannot be known now.
+  virtual absl::StatusOr<uint64_t> FlowsOnNatIp(ServiceId service, size_t slot) const = 0;
 };
 
 struct WorkflowContext {

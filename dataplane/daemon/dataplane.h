@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -66,7 +67,7 @@ class Dataplane final : public control::StatsSource,
   absl::StatusOr<nlohmann::json> FlowCount(const control::FlowQuery& query) const override;
   absl::StatusOr<control::CaptureResult> Capture(const control::CaptureRequest& request) override;
   // The live flows through one NAT IP of a service (stats.cc), asked before it is removed.
-  uint64_t FlowsOnNatIp(control::ServiceId service, size_t slot) const override;
+  absl::StatusOr<uint64_t> FlowsOnNatIp(control::ServiceId service, size_t slot) const override;
   size_t port_count() const { return parts_ ? parts_->shared().ports.size() : 0; }
   uint32_t worker_count() const { return parts_ ? parts_->worker_count() : 0; }
   // "rss-port-choice" or "shared", with the reason where the ports could not take what the
@@ -88,6 +89,10 @@ class Dataplane final : public control::StatsSource,
   // Drop totals are compared this often (a few dozen counter reads per worker); lines are
   // rate-limited per reason by DropWarnings itself.
   static constexpr nat::TimeMs kDropCheckIntervalMs = 100;
+  // How long FlowsOnNatIp waits for every snapshot reader to reach the latest snapshot: workers
+  // get there within a burst, so only a stuck thread (or the control thread blocked on the
+  // change that asks) makes it give up.
+  static constexpr std::chrono::milliseconds kReadersCatchUp{200};
   std::unique_ptr<DropWarnings> drop_warnings_;
   nat::TimeMs next_drop_check_ms_ = 0;
   std::unique_ptr<PacketCapture> capture_;

@@ -1,6 +1,10 @@
 // The daemon's statistics (control::StatsSource): a sample over its workers and the control
 // thread's counters (observe/stats_sample.h), named from the stats reader's snapshot.
+#include <chrono>
 #include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 
 #include "dataplane/daemon/dataplane.h"
 
@@ -42,9 +46,23 @@ DataplaneSample Dataplane::Sample() const {
   return sample;
 }
 
-uint64_t Dataplane::FlowsOnNatIp(control::ServiceId service, size_t slot) const {
+absl::StatusOr<uint64_t> Dataplane::FlowsOnNatIp(control::ServiceId service, size_t slot) const {
+  // The caller saw the NAT IP draining in the latest snapshot, but a worker still on an older one
+  // could give it to a new flow and count that flow after this read. So count once every reader
+  // has passed a quiescent state since the latest publication (nothing retired is left waiting).
+  const auto deadline = std::chrono::steady_clock::now() + kReadersCatchUp;
+  while (publisher_->Reclaim() != 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::UnavailableError(
+          "the dataplane's threads have not all moved to the latest configuration; try again");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   std::lock_guard<std::mutex> lock(stats_mutex_);
-  if (!parts_ || slot >= nat::kMaxNatIpsPerService) return 0;
+  if (!parts_) return absl::UnavailableError("the dataplane is stopping");
+  if (slot >= nat::kMaxNatIpsPerService) {
+    return absl::InvalidArgumentError(absl::StrCat("NAT IP position ", slot, " out of range"));
+  }
   uint64_t flows = 0;
   for (const CounterSet* s : CounterSets()) flows += s->nat_ports[service].in_use[slot].Read();
   return flows;

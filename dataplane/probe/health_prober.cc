@@ -56,9 +56,17 @@ void HealthProber::Sync(const control::Snapshot& snap, nat::TimeMs now) {
       seen.insert(key);
       auto [it, added] = targets_.try_emplace(key);
       Target& t = it->second;
-      if (!added && t.probe == *service->probe && t.source == source &&
-          t.proxy == service->proxy_protocol) {
+      if (!added && t.probe == *service->probe && t.proxy == service->proxy_protocol) {
         t.generation = snap.generation;
+        if (t.source != source) {
+          // The source NAT IP began draining: what is known of the backend stays (a down backend
+          // must not read as up), the attempt in flight is dropped uncounted, and the next one
+          // leaves from the new source at once.
+          if (t.phase != Phase::kIdle) attempts_.erase(TupleKey{t.tuple.Reversed()});
+          t.phase = Phase::kIdle;
+          t.source = source;
+          t.next_probe_ms = now;
+        }
         continue;
       }
       if (!added && t.phase != Phase::kIdle) attempts_.erase(TupleKey{t.tuple.Reversed()});

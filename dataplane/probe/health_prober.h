@@ -1,6 +1,7 @@
 // The health prober: probes every backend of every service that has a probe, from the service's
-// first NAT IP and a source port of its own (nat::kProbeFirstPort .. kProbeLastPort, which no
-// client flow can take), and reports each result to the control plane (control::HealthReports).
+// first NAT IP that takes new flows (not a draining one) and a source port of its own
+// (nat::kProbeFirstPort .. kProbeLastPort, which no client flow can take), and reports each result
+// to the control plane (control::HealthReports).
 //
 // A small TCP client, enough for a probe and no more, kept free of mbufs and clocks so tests
 // drive it segment by segment on a virtual clock: the control thread feeds it the snapshot, the
@@ -100,7 +101,7 @@ class HealthProber {
   };
   struct Target {
     control::SnapshotProbe probe;
-    Ipv4Be source = 0;   // the service's first NAT IP
+    Ipv4Be source = 0;   // the service's first NAT IP that takes new flows
     bool proxy = false;  // enableProxyProtocol: an http probe's request follows a LOCAL header
     uint64_t generation = 0;
     bool up = true;

@@ -94,8 +94,9 @@ struct DirectionalTraffic {
   }
 };
 
-// NAT ports in use per service and NAT IP position (a service's NAT IPs are append-only, so a
-// position names one address for the service's life).
+// NAT ports in use (flows) per service and NAT IP position (control::NatIpSlots: a removed
+// NAT IP leaves its position empty, and only one that carries no flow is removed, so a flow's
+// position names its address for the flow's life).
 struct ServiceNatPorts {
   Counter in_use[nat::kMaxNatIpsPerService];
   Counter alloc_failures;  // new connections refused: no NAT IP had a free port for the backend

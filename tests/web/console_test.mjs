@@ -130,14 +130,20 @@ async function checkLive(page, busy) {
     stats.natPorts.every(n => new RegExp(`^\\d+ / ${n.capacity}$`).test(natShown[n.ip] ?? '')),
     JSON.stringify(natShown));
 
+  // The busy endpoint always has downloads under way: its flow count is above 0.
   const flows = await page.$eval(`#endpoints tr[data-endpoint="${busy}"] td:last-child span`,
     e => Number(e.textContent)).catch(() => NaN);
-  verdict('flows_chart', Number.isInteger(flows) && flows >= 0, `flows ${flows}`);
+  verdict('flows_chart', Number.isInteger(flows) && flows > 0 &&
+    await page.$(`#endpoints tr[data-endpoint="${busy}"] td:last-child svg polyline`) !== null,
+  `flows ${flows}`);
 
+  // Two refreshes after `before`: the second read /v1/stats after it.
   const before = (await api('GET', '/v1/stats')).body.dataplane.drops;
-  const status = await page.$eval('#status', e => e.textContent);
-  await page.waitForFunction(s => document.querySelector('#status').textContent !== s,
-    {timeout: WAIT_MS}, status);
+  for (let i = 0; i < 2; ++i) {
+    const status = await page.$eval('#status', e => e.textContent);
+    await page.waitForFunction(s => document.querySelector('#status').textContent !== s,
+      {timeout: WAIT_MS}, status);
+  }
   const shownDrops = Object.fromEntries(await page.$$eval('#drops tbody tr',
     rows => rows.map(r => [r.dataset.reason, Number(r.cells[1].textContent.replace(/,/g, ''))])));
   const after = (await api('GET', '/v1/stats')).body.dataplane.drops;
@@ -148,8 +154,10 @@ async function checkLive(page, busy) {
 }
 
 async function checkToken(page) {
-  await page.waitForSelector('#token-form:not([hidden])', {timeout: WAIT_MS});
-  verdict('token_asked', true);
+  const asked = await page.waitForSelector('#token-form:not([hidden])', {timeout: WAIT_MS})
+    .then(() => true).catch(() => false);
+  verdict('token_asked', asked);
+  if (!asked) return;
   await page.type('#token', token);
   await page.click('#token-form button');
   await page.waitForSelector('#services tbody tr', {timeout: WAIT_MS});

@@ -6,18 +6,19 @@
 // document does not have (the tests' 404 and 405 probes) must still be the document's Error.
 // Prints what it checked and every mismatch; exits 1 on any.
 //
-//   node openapi_contract.mjs OPENAPI_YAML RESPONSE_LOG
+// The document is the JSON privlinkd serves (control/api/embed_assets.py --json), not the YAML.
+//
+//   node openapi_contract.mjs OPENAPI_JSON RESPONSE_LOG
 import {readFileSync} from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import yaml from 'js-yaml';
 
 const [documentPath, logPath] = process.argv.slice(2);
 if (!documentPath || !logPath) {
-  console.error('usage: node openapi_contract.mjs OPENAPI_YAML RESPONSE_LOG');
+  console.error('usage: node openapi_contract.mjs OPENAPI_JSON RESPONSE_LOG');
   process.exit(2);
 }
-const document = yaml.load(readFileSync(documentPath, 'utf8'));
+const document = JSON.parse(readFileSync(documentPath, 'utf8'));
 const DOC_ID = 'https://privlink.invalid/openapi.json';  // where $refs resolve
 const ajv = new Ajv2020({strict: false, allErrors: true});
 addFormats(ajv);
@@ -84,6 +85,10 @@ for (const r of lines) {
   const type = (r.contentType || '').split(';')[0].trim();
   if (r.body !== '' && type && !contentTypes.includes(type)) {
     problems.push(`${where}: Content-Type ${type} is not one the document lists (${contentTypes})`);
+    continue;
+  }
+  if (r.body === '' && contentTypes.includes('application/json')) {
+    problems.push(`${where}: an empty body where the document says JSON`);
     continue;
   }
   if (!ref || type !== 'application/json') continue;

@@ -3,7 +3,7 @@
 # (PRIVLINK_API_RESPONSE_LOG, tests/control/framework/response_log.h), then each response held to
 # the OpenAPI document by openapi_contract.mjs.
 #
-# usage: tests/web/openapi_contract.sh CONTROL_TESTS OPENAPI_YAML
+# usage: tests/web/openapi_contract.sh CONTROL_TESTS OPENAPI_JSON  (the document as served)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ ! -d "$here/node_modules/ajv" ]; then

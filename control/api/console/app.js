@@ -5,11 +5,16 @@
 
 const REFRESH_MS = 2000;  // how often the page reads the API
 const HISTORY = 60;       // samples a chart keeps: two minutes at REFRESH_MS
+// Rows whose active flows are counted, each a walk of the flow table by the API: enough for an
+// operator's page, bounded for a large deployment (the rest show '–').
+const FLOW_COUNT_ROWS = 50;
 const TOKEN_KEY = 'privlink-api-token';
 
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 const history = new Map();  // chart key -> {last: {at, values}, points: [[...values], ...]}
 let pendingShown = '';      // the pending rows on screen, so typing is not wiped by a refresh
+let latestRefresh = 0;      // a refresh draws only if no later one started meanwhile
+let timer = null;           // the one pending tick
 
 // ---------------------------------------------------------------------------------------------
 // The API
@@ -240,7 +245,7 @@ function renderDrops(dataplane) {
 // Active flows per endpoint and per service (each a walk of the flow table by the API).
 async function flowCounts(kind, names) {
   const counts = new Map();
-  await Promise.all(names.map(async name => {
+  await Promise.all(names.slice(0, FLOW_COUNT_ROWS).map(async name => {
     const reply = await api('GET', `/v1/flows/count?${kind}=${segment(name)}`);
     counts.set(name, reply.total);
   }));
@@ -248,6 +253,7 @@ async function flowCounts(kind, names) {
 }
 
 async function refresh() {
+  const sequence = ++latestRefresh;
   const [services, endpoints, stats] = await Promise.all([
     listAll('/v1/privateLinkServices'), listAll('/v1/privateEndpoints'), api('GET', '/v1/stats')]);
   const dataplane = stats.dataplane;
@@ -257,6 +263,7 @@ async function refresh() {
     ? await Promise.all([flowCounts('service', services.map(s => s.name)),
       flowCounts('endpoint', endpoints.map(e => e.name))])
     : [new Map(), new Map()];
+  if (sequence !== latestRefresh) return;  // a later refresh (after an action) draws instead
   renderPending(services);
   renderServices(services, serviceSamples, serviceFlows);
   renderEndpoints(endpoints, endpointSamples, endpointFlows);
@@ -268,6 +275,11 @@ async function refresh() {
   document.getElementById('status').textContent =
     `snapshot ${stats.control.snapshotGeneration} · ${plane} · updated ` +
     new Date().toLocaleTimeString('en-GB');
+  // Charts of rows that are gone go with them.
+  const shown = new Set([...services.map(s => `service:${s.name}`),
+    ...services.map(s => `service-flows:${s.name}`), ...endpoints.map(e => `endpoint:${e.name}`),
+    ...endpoints.map(e => `endpoint-flows:${e.name}`)]);
+  for (const key of history.keys()) if (!shown.has(key)) history.delete(key);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,12 +290,13 @@ async function decide(action, service, endpoint, description) {
     await api('POST',
       `/v1/privateLinkServices/${segment(service)}/privateEndpointConnections/${segment(endpoint)}/${action}`,
       description ? {description} : {});
-    hideError();
-    pendingShown = '';
-    await refresh();
   } catch (e) {
     showError(`${action === 'approve' ? 'Approve' : 'Reject'} ${endpoint} on ${service}: ${e.message}`);
+    return;
   }
+  hideError();
+  pendingShown = '';
+  tick();  // at once, so the row leaves; a refresh already under way is not drawn
 }
 
 function showError(message) {
@@ -299,15 +312,19 @@ function showTokenForm() {
   document.getElementById('token-form').hidden = false;
 }
 
-// Reads the API every REFRESH_MS; stops while the token form waits for a token.
+// Reads the API every REFRESH_MS; stops while the token form waits for a token. One loop only:
+// starting it again replaces the pending tick.
 async function tick() {
+  clearTimeout(timer);
+  timer = null;
   try {
     await refresh();
   } catch (e) {
     document.getElementById('status').textContent = `cannot read the API: ${e.message}`;
     if (e.status === 401) return;
   }
-  setTimeout(tick, REFRESH_MS);
+  clearTimeout(timer);
+  timer = setTimeout(tick, REFRESH_MS);
 }
 
 document.addEventListener('DOMContentLoaded', () => {

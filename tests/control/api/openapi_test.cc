@@ -121,6 +121,9 @@ TEST_F(OpenApiTest, PageFilesAreServedWithTheirTypesAndAnswerConditionalRequests
     EXPECT_THAT(first->get_header_value("Content-Type"), ::testing::StartsWith(type));
     EXPECT_EQ(first->body, asset->body);
     EXPECT_EQ(first->get_header_value("ETag"), asset->etag);
+    EXPECT_EQ(first->get_header_value("X-Frame-Options"), "DENY");
+    EXPECT_THAT(first->get_header_value("Content-Security-Policy"),
+                ::testing::HasSubstr("frame-ancestors 'none'"));
     auto again = http.Get(path, {{"If-None-Match", std::string(asset->etag)}});
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 304);

@@ -185,7 +185,7 @@ TEST_F(CliTest, ServiceEndpointAndConnectionVerbs) {
 }
 
 // A NAT IP leaves in two steps: drained, then removed (this server has no dataplane, so no flow
-// holds it).
+// holds it); --draining-nat-ip none puts every NAT IP back in use.
 TEST_F(CliTest, NatIpIsDrainedThenRemoved) {
   ProcessResult drain =
       Ctl({"service", "update", "fabrikam-api", "--draining-nat-ip", "192.168.10.201"});
@@ -193,13 +193,21 @@ TEST_F(CliTest, NatIpIsDrainedThenRemoved) {
   ProcessResult shown = Ctl({"-o", "json", "service", "show", "fabrikam-api"});
   EXPECT_EQ(nlohmann::json::parse(shown.out)["drainingNatIps"],
             nlohmann::json::array({"192.168.10.201"}));
-  ProcessResult removed = Ctl({"service", "update", "fabrikam-api", "--nat-ip", "192.168.10.200",
-                               "--draining-nat-ip", "none"});
+  // The removed IP leaves the draining list with it.
+  ProcessResult removed = Ctl({"service", "update", "fabrikam-api", "--nat-ip", "192.168.10.200"});
   ASSERT_EQ(removed.exit_code, 0) << removed.err;
   nlohmann::json service =
       nlohmann::json::parse(Ctl({"-o", "json", "service", "show", "fabrikam-api"}).out);
   EXPECT_EQ(service["natIps"], nlohmann::json::array({"192.168.10.200"}));
   EXPECT_EQ(service["drainingNatIps"], nlohmann::json::array());
+  ASSERT_EQ(Ctl({"service", "update", "fabrikam-api", "--nat-ip", "192.168.10.200", "--nat-ip",
+                 "192.168.10.202", "--draining-nat-ip", "192.168.10.202"})
+                .exit_code,
+            0);
+  ASSERT_EQ(Ctl({"service", "update", "fabrikam-api", "--draining-nat-ip", "none"}).exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(
+                Ctl({"-o", "json", "service", "show", "fabrikam-api"}).out)["drainingNatIps"],
+            nlohmann::json::array());
 }
 
 TEST_F(CliTest, ApiRefusalsExitNonZeroWithTheApiMessage) {

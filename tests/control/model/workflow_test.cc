@@ -181,7 +181,7 @@ TEST_F(WorkflowTest, ServiceGetsAliasAndIdThatUpdatesKeep) {
 // The dataplane's flows per (service, NAT IP position), as the daemon reports them.
 class FlowsPerNatIp final : public NatIpFlowCounts {
  public:
-  uint64_t FlowsOnNatIp(ServiceId service, size_t slot) const override {
+  absl::StatusOr<uint64_t> FlowsOnNatIp(ServiceId service, size_t slot) const override {
     auto it = flows.find({service, slot});
     return it == flows.end() ? 0 : it->second;
   }

@@ -155,6 +155,41 @@ TEST_F(HealthProberTest, ThresholdsTakeABackendDownAndBringItBack) {
   EXPECT_EQ(prober_.counters().failed, 3u);
 }
 
+// The source NAT IP starts draining: probes leave from the next one at once, and a backend that
+// was down stays down until it passes the healthy threshold from there (what was known of it is
+// kept, and the attempt in flight is dropped without counting).
+TEST_F(HealthProberTest, ANewSourceNatIpKeepsWhatIsKnownOfTheBackend) {
+  const Ipv4Be kOtherNatIp = *ParseIpv4("192.168.10.201");
+  prober_.Sync(*SnapshotWith(1, Probe(ProbeProtocol::kTcp)), now_);
+  for (int i = 0; i < 2; ++i) {
+    const ProbeSegment syn = NextSyn();
+    EXPECT_TRUE(prober_.OnArrival(Answer(syn, kTcpRst | kTcpAck, 0), now_));
+    prober_.TakeReports();
+  }
+  ASSERT_FALSE(prober_.IsUp(kService, kBackendA));
+  const ProbeSegment in_flight = NextSyn();
+
+  auto draining = SnapshotWith(2, Probe(ProbeProtocol::kTcp));
+  auto moved = std::make_shared<control::SnapshotService>(*draining->services[kService]);
+  moved->nat_ips = {kNatIp, kOtherNatIp};
+  moved->new_flow_nat_ips = {kOtherNatIp};
+  draining->services[kService] = moved;
+  prober_.Sync(*draining, now_);
+  EXPECT_FALSE(prober_.OnArrival(Answer(in_flight, kTcpSyn | kTcpAck, kBackendIsn), now_))
+      << "the dropped attempt's answer is stray";
+  EXPECT_TRUE(prober_.TakeReports().empty());
+  EXPECT_FALSE(prober_.IsUp(kService, kBackendA));
+
+  const nat::TimeMs synced = now_;
+  const ProbeSegment syn = NextSyn();
+  EXPECT_LE(now_, synced + 10) << "the next probe leaves at once";
+  EXPECT_EQ(syn.tuple.src_ip, kOtherNatIp);
+  EXPECT_TRUE(prober_.OnArrival(Answer(syn, kTcpSyn | kTcpAck, kBackendIsn), now_));
+  prober_.TakeSegments();
+  EXPECT_FALSE(OnlyReport().up) << "one pass of two: still down";
+  EXPECT_FALSE(prober_.IsUp(kService, kBackendA));
+}
+
 TEST_F(HealthProberTest, AnswersThatNameNothingSentAreStray) {
   prober_.Sync(*SnapshotWith(1, Probe(ProbeProtocol::kTcp)), now_);
   const ProbeSegment syn = NextSyn();
