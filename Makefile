@@ -5,6 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+UNITY_SIZE ?= 10
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
 .PHONY: all deps deps-demo deps-test deps-deb build demo test test-e2e test-unit test-sanitize \
@@ -23,12 +24,14 @@ deps-test:
 
 # Libraries and tools as unity files (tests never: see tests/meson.build), as in the sanitizer
 # builds: DPDK's and Abseil's headers are parsed once per unity file, which takes a fifth off the
-# release build. The benchmarks and the unit test programs are left out (make test runs the unit
+# release build. UNITY_SIZE sources to a file (meson's default is 4): one file for most libraries,
+# which took the release build from 156 to 133 s and the ASan build from 399 to 338 s here. The benchmarks and the unit test programs are left out (make test runs the unit
 # tests under ASan + UBSan); bench-build and test-unit switch them on for the targets that run
 # them. Each source still compiles on its own in the fuzz build, and tidy reads a database of its
 # own (TIDY_BUILD) with one entry per source.
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) --buildtype=release -Dunity=on -Dbenchmarks=false -Dunit_tests=false
+	meson setup $(BUILD) --buildtype=release -Dunity=on -Dunity_size=$(UNITY_SIZE) -Dbenchmarks=false \
+	  -Dunit_tests=false
 
 build: deps $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
@@ -69,11 +72,11 @@ bench-build: build
 # release build stays gcc's, so the code is held to both compilers.
 $(ASAN_BUILD)/build.ninja:
 	CC=clang CXX=clang++ meson setup $(ASAN_BUILD) -Ddebug=true -Doptimization=0 -Db_sanitize=address,undefined \
-	  -Db_lundef=false -Dbenchmarks=false -Dunity=on
+	  -Db_lundef=false -Dbenchmarks=false -Dunity=on -Dunity_size=$(UNITY_SIZE)
 
 $(TSAN_BUILD)/build.ninja:
 	meson setup $(TSAN_BUILD) -Ddebug=true -Doptimization=1 -Db_sanitize=thread -Db_lundef=false \
-	  -Dtsan_only_concurrency=true -Dbenchmarks=false -Dunity=on
+	  -Dtsan_only_concurrency=true -Dbenchmarks=false -Dunity=on -Dunity_size=$(UNITY_SIZE)
 
 test-sanitize: test-asan test-tsan
 

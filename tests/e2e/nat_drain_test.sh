@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Draining a NAT IP and removing it, under load: 50 long downloads (rate-limited, about 10 s each)
+# Draining a NAT IP and removing it, under load: 50 long downloads (rate-limited, about 5 s each)
 # spread over the service's two NAT IPs; the first NAT IP is set draining. Its removal is refused
 # (409 naming its flows) while they run; new connections meanwhile reach the backends from the
 # other NAT IP only (the backends' own access logs); every download arrives intact (sha256); once
-# they have ended (privlinkd's --test-idle-timeout-ms shortens the closing timeout to 15 s), the
-# removal is accepted, the NAT IP leaves /v1/stats, and new connections still work. (Not
-# shorter: a rate-limited curl pauses reading for seconds, and the sender's zero-window probes,
-# backing off, can be over 3 s apart, so a 3 s idle timeout would end live downloads.)
+# they have ended (privlinkd's --test-idle-timeout-ms shortens the closing timeout to 8 s), the
+# removal is accepted, the NAT IP leaves /v1/stats, and new connections still work. (Not much
+# shorter: a rate-limited curl may stop reading for up to a download's length, and the sender's
+# zero-window probes, backing off, then come 3.2 s apart; a 3 s idle timeout ended live
+# downloads.)
 # Exit status 1 if a check failed, 77 (skip) where namespaces cannot be made.
 #
 # usage: tests/e2e/nat_drain_test.sh PRIVLINKD PRIVLINKCTL   (as root)
@@ -23,8 +24,8 @@ plk_work_dir /dev/shm/plk-drain.XXXXXX downloads
 # privlinkd_sigterm_exit_0.
 PLK_EXPECTED_CHECKS=11
 TRANSFERS=50
-FILE_BYTES=$((4 << 20))
-RATE=400k  # 4 MiB at 400 kB/s: about 10 s a download, long after the drain and the refusal
+FILE_BYTES=$((2 << 20))
+RATE=400k  # 2 MiB at 400 kB/s: about 5 s a download, longer than the drain and the refusal take
 DRAIN=${PLK_NAT_IPS[0]}
 KEEP=${PLK_NAT_IPS[1]}
 
@@ -40,7 +41,7 @@ requests_from() {
 plk_log "building the topology"
 plk_topo_up
 plk_write_config --no-state
-plk_start_privlinkd --test-idle-timeout-ms 15000 || exit 1
+plk_start_privlinkd --test-idle-timeout-ms 8000 || exit 1
 plk_random_file "$PLK_WORK/www/long.bin" "$FILE_BYTES"
 expected=$(sha256sum "$PLK_WORK/www/long.bin" | cut -d' ' -f1)
 
@@ -113,7 +114,7 @@ if [ $broken -eq 0 ]; then plk_pass transfers_intact "$TRANSFERS of $TRANSFERS, 
   plk_fail transfers_intact "$broken of $TRANSFERS broken"
 fi
 
-# The closing flows end after 15 s; then the removal goes through.
+# The closing flows end after 8 s; then the removal goes through.
 remove() { plk_ctl service update web --nat-ip "$KEEP" --draining-nat-ip none >/dev/null 2>&1; }
 started=$(plk_now)
 if plk_wait_for 40 remove; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The API tests (control_tests' Api*, OpenApi* and Metrics* suites) with their responses logged
-# (PRIVLINK_API_RESPONSE_LOG, tests/control/framework/response_log.h), then each response held to
-# the OpenAPI document by openapi_contract.mjs.
+# The API tests (control_tests' Api*, OpenApi* and Metrics* suites: the `control` test leaves
+# them to this one) with their responses logged (PRIVLINK_API_RESPONSE_LOG,
+# tests/control/framework/response_log.h), then each response held to the OpenAPI document by
+# openapi_contract.mjs. A failed API test fails this test.
 #
 # usage: tests/web/openapi_contract.sh CONTROL_TESTS OPENAPI_JSON  (the document as served)
 set -euo pipefail
