@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/algorithm/container.h"
 #include "control/model/model_index.h"
 #include "control/model/str_cat.h"
 #include "control/model/validate.h"
@@ -94,15 +95,12 @@ absl::StatusOr<std::vector<Ipv4Be>> RelayoutNatIps(const PrivateLinkService& cur
                                                    const std::vector<Ipv4Be>& requested,
                                                    const WorkflowContext& context,
                                                    std::string_view prefix) {
-  const auto contains = [](const std::vector<Ipv4Be>& list, Ipv4Be ip) {
-    return std::find(list.begin(), list.end(), ip) != list.end();
-  };
   std::vector<Ipv4Be> slots = NatIpSlots(current);
   for (size_t slot = 0; slot < slots.size(); ++slot) {
     const Ipv4Be ip = slots[slot];
-    if (ip == 0 || contains(requested, ip)) continue;
+    if (ip == 0 || absl::c_linear_search(requested, ip)) continue;
     const std::string field = Cat(prefix, "natIps");
-    if (!contains(current.draining_nat_ips, ip)) {
+    if (!absl::c_linear_search(current.draining_nat_ips, ip)) {
       return FieldError(kConflict, field,
                         Cat("NAT IP ", FormatIpv4(ip),
                             " must be draining before it is removed (add it to drainingNatIps, "
@@ -124,7 +122,7 @@ absl::StatusOr<std::vector<Ipv4Be>> RelayoutNatIps(const PrivateLinkService& cur
     slots[slot] = 0;
   }
   for (Ipv4Be ip : requested) {
-    if (contains(slots, ip)) continue;
+    if (absl::c_linear_search(slots, ip)) continue;
     auto hole = std::find(slots.begin(), slots.end(), Ipv4Be{0});
     if (hole != slots.end()) {
       *hole = ip;

@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 
+#include "absl/algorithm/container.h"
 #include "control/model/str_cat.h"
 
 namespace privlink::control {
@@ -23,10 +24,7 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
   out.name = service.name;
   out.nat_ips = NatIpSlots(service);
   for (Ipv4Be ip : service.nat_ips) {
-    if (std::find(service.draining_nat_ips.begin(), service.draining_nat_ips.end(), ip) ==
-        service.draining_nat_ips.end()) {
-      out.new_flow_nat_ips.push_back(ip);
-    }
+    if (!absl::c_linear_search(service.draining_nat_ips, ip)) out.new_flow_nat_ips.push_back(ip);
   }
   for (const Backend& b : service.backends) {
     out.backends.push_back({b.ip, b.weight, b.state == BackendState::kDraining});

@@ -3,9 +3,9 @@
 // renders a sample as the JSON of GET /v1/stats.
 #include "dataplane/observe/stats_sample.h"
 
-#include <algorithm>
 #include <string>
 
+#include "absl/algorithm/container.h"
 #include "control/config/dataplane_config.h"
 #include "nat/inet.h"
 
@@ -103,10 +103,9 @@ DataplaneSample TakeSample(const SampleInputs& in) {
     }
     for (size_t k = 0; k < service->nat_ips.size(); ++k) {
       if (service->nat_ips[k] == 0) continue;  // the place of a removed NAT IP
-      const auto& takers = service->new_flow_nat_ips;
       NatIpSample nat{
           .ip = service->nat_ips[k],
-          .draining = std::find(takers.begin(), takers.end(), service->nat_ips[k]) == takers.end(),
+          .draining = !absl::c_linear_search(service->new_flow_nat_ips, service->nat_ips[k]),
           .capacity = nat_port_range * service->backends.size()};
       for (const CounterSet* s : sets) nat.in_use += s->nat_ports[service->id].in_use[k].Read();
       svc.nat_ips.push_back(nat);
