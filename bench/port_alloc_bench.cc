@@ -70,7 +70,7 @@ void RunAllocateReleaseBatches(benchmark::State& state, NatPortAllocator& alloca
       const uint32_t hash = hashes[next_hash++ % hashes.size()];
       held.backend = Backend((hash >> 8) % backends);  // bits apart from the NAT IP's
       nat::SetupOutcome<NatTuple> nat =
-          allocator.Allocate(nat_ips, held.backend, kBackendPort, hash, now);
+          allocator.Allocate(nat_ips, {held.backend, kBackendPort}, hash, now);
       if (!nat.ok()) {
         state.SkipWithError("Allocate failed");
         return;
@@ -79,7 +79,7 @@ void RunAllocateReleaseBatches(benchmark::State& state, NatPortAllocator& alloca
     }
     const uint64_t allocated = rte_rdtsc();
     for (const Held& held : batch) {
-      benchmark::DoNotOptimize(allocator.Release(held.nat, held.backend, kBackendPort, now));
+      benchmark::DoNotOptimize(allocator.Release(held.nat, {held.backend, kBackendPort}, now));
     }
     const uint64_t released = rte_rdtsc();
     alloc_cycles += allocated - start;
@@ -103,9 +103,9 @@ void BM_PortAllocateRelease(benchmark::State& state) {
   const uint32_t fill_percent = static_cast<uint32_t>(state.range(0));
   const std::vector<uint32_t> hashes = FlowHashes(allocator.slice().size());
   for (uint32_t i = 0; i < allocator.slice().size(); ++i) {
-    const NatTuple nat = *allocator.Allocate(nat_ips, Backend(0), kBackendPort, 0, 0);
+    const NatTuple nat = *allocator.Allocate(nat_ips, {Backend(0), kBackendPort}, 0, 0);
     if (i > 0 && hashes[i] % 100 >= fill_percent) {
-      benchmark::DoNotOptimize(allocator.Release(nat, Backend(0), kBackendPort, 0));
+      benchmark::DoNotOptimize(allocator.Release(nat, {Backend(0), kBackendPort}, 0));
     }
   }
   allocator.Expire(config.quarantine_ms);
@@ -129,7 +129,7 @@ void BM_PortAllocateAcross8NatIps(benchmark::State& state) {
   // Hold one port per pair so pair states persist, as they do under steady traffic.
   for (uint32_t b = 0; b < backends; ++b) {
     for (uint32_t i = 0; i < nat_ips.size(); ++i) {
-      benchmark::DoNotOptimize(allocator.Allocate(nat_ips, Backend(b), kBackendPort, i, 0));
+      benchmark::DoNotOptimize(allocator.Allocate(nat_ips, {Backend(b), kBackendPort}, i, 0));
     }
   }
   RunAllocateReleaseBatches(state, allocator, nat_ips, backends, config.quarantine_ms);
@@ -147,14 +147,14 @@ void BM_PortAllocateExhausted(benchmark::State& state) {
   config.last_port = 1024 + 63;
   NatPortAllocator allocator = *NatPortAllocator::Create(config);
   const std::vector<Ipv4Be> nat_ips = NatIps(8);
-  while (allocator.Allocate(nat_ips, Backend(0), kBackendPort, 0, 0).ok()) {
+  while (allocator.Allocate(nat_ips, {Backend(0), kBackendPort}, 0, 0).ok()) {
   }
   uint64_t cycles = 0, ops = 0;
   uint32_t hash = 0;
   for (auto _ : state) {
     const uint64_t start = rte_rdtsc();
     for (uint32_t i = 0; i < kBatch; ++i) {
-      benchmark::DoNotOptimize(allocator.Allocate(nat_ips, Backend(0), kBackendPort, hash++, 0));
+      benchmark::DoNotOptimize(allocator.Allocate(nat_ips, {Backend(0), kBackendPort}, hash++, 0));
     }
     cycles += rte_rdtsc() - start;
     ops += kBatch;

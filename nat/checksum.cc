@@ -59,13 +59,30 @@ uint16_t Ipv4HeaderChecksum(const void* ipv4_header) {
   return ChecksumFinish(sum);
 }
 
-uint16_t TcpChecksum(Ipv4Be src, Ipv4Be dst, const void* tcp_segment, size_t tcp_len) {
-  const auto* seg = static_cast<const unsigned char*>(tcp_segment);
-  uint32_t sum = TcpPseudoHeaderChecksum(src, dst, static_cast<uint16_t>(tcp_len));
-  if (tcp_len < kTcpChecksumOffset + 2) return ChecksumFinish(ChecksumPartial(seg, tcp_len, sum));
-  sum = ChecksumPartial(seg, kTcpChecksumOffset, sum);
-  sum = ChecksumPartial(seg + kTcpChecksumOffset + 2, tcp_len - kTcpChecksumOffset - 2, sum);
+namespace {
+
+// The checksum of a transport header + payload under its pseudo-header, the field at
+// `checksum_offset` read as zero.
+uint16_t TransportChecksum(Ipv4Be src, Ipv4Be dst, uint8_t protocol, const void* l4, size_t len,
+                           size_t checksum_offset) {
+  const auto* seg = static_cast<const unsigned char*>(l4);
+  uint32_t sum = PseudoHeaderChecksum(src, dst, protocol, static_cast<uint16_t>(len));
+  if (len < checksum_offset + 2) return ChecksumFinish(ChecksumPartial(seg, len, sum));
+  sum = ChecksumPartial(seg, checksum_offset, sum);
+  sum = ChecksumPartial(seg + checksum_offset + 2, len - checksum_offset - 2, sum);
   return ChecksumFinish(sum);
+}
+
+}  // namespace
+
+uint16_t TcpChecksum(Ipv4Be src, Ipv4Be dst, const void* tcp_segment, size_t tcp_len) {
+  return TransportChecksum(src, dst, kIpProtoTcp, tcp_segment, tcp_len, kTcpChecksumOffset);
+}
+
+uint16_t UdpChecksum(Ipv4Be src, Ipv4Be dst, const void* udp_datagram, size_t udp_len) {
+  const uint16_t sum =
+      TransportChecksum(src, dst, kIpProtoUdp, udp_datagram, udp_len, kUdpChecksumOffset);
+  return sum == 0 ? uint16_t{0xffff} : sum;
 }
 
 RewriteDelta ComputeRewriteDelta(const Tuple& from, const Tuple& to) {

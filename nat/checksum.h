@@ -30,6 +30,11 @@ inline constexpr size_t kTcpDstPortOffset = 2;
 inline constexpr size_t kTcpSeqOffset = 4;
 inline constexpr size_t kTcpAckOffset = 8;
 inline constexpr size_t kTcpChecksumOffset = 16;
+inline constexpr size_t kUdpHeaderLen = 8;  // RFC 768
+inline constexpr size_t kUdpSrcPortOffset = 0;
+inline constexpr size_t kUdpDstPortOffset = 2;
+inline constexpr size_t kUdpLengthOffset = 4;
+inline constexpr size_t kUdpChecksumOffset = 6;
 
 // One's-complement sum of the 16-bit words of `data`, not yet folded or complemented; an odd
 // trailing byte is padded with a zero byte (RFC 1071). Any alignment. To checksum several pieces,
@@ -57,12 +62,19 @@ uint16_t TcpChecksum(Ipv4Be src, Ipv4Be dst, const void* tcp_segment, size_t tcp
 
 // Pseudo-header checksum only (folded, not complemented), as NIC checksum offload expects it in
 // the TCP checksum field; equal to DPDK's rte_ipv4_phdr_cksum() for a non-TSO packet.
-// `tcp_len` is in host order.
-constexpr uint16_t TcpPseudoHeaderChecksum(Ipv4Be src, Ipv4Be dst, uint16_t tcp_len) {
+// `l4_len` is in host order.
+constexpr uint16_t PseudoHeaderChecksum(Ipv4Be src, Ipv4Be dst, uint8_t protocol, uint16_t l4_len) {
   const uint32_t sum = (src & 0xffff) + (src >> 16) + (dst & 0xffff) + (dst >> 16) +
-                       HostToBe16(kIpProtoTcp) + HostToBe16(tcp_len);
+                       HostToBe16(protocol) + HostToBe16(l4_len);
   return ChecksumFold(sum);
 }
+constexpr uint16_t TcpPseudoHeaderChecksum(Ipv4Be src, Ipv4Be dst, uint16_t tcp_len) {
+  return PseudoHeaderChecksum(src, dst, kIpProtoTcp, tcp_len);
+}
+
+// Full UDP checksum over pseudo-header + datagram (udp_len bytes), the field treated as zero;
+// a computed 0 is returned as 0xffff (RFC 768: 0 means "no checksum").
+uint16_t UdpChecksum(Ipv4Be src, Ipv4Be dst, const void* udp_datagram, size_t udp_len);
 
 // Checksum deltas for rewriting a packet's tuple from `from` to `to`. ip covers the IPv4 header
 // (addresses); l4 covers the TCP pseudo-header and ports. A delta that is zero in one's complement
@@ -92,6 +104,14 @@ RewriteDelta ComputeRewriteDelta(const Tuple& from, const Tuple& to);
 constexpr uint16_t ApplyChecksumDelta(uint16_t checksum, uint16_t delta) {
   const uint32_t sum = uint32_t{static_cast<uint16_t>(~checksum)} + delta;
   return static_cast<uint16_t>(~((sum & 0xffff) + (sum >> 16)));
+}
+
+// The same for a UDP checksum: 0 ("none", RFC 768) stays 0, and a result of 0 is stored as
+// 0xffff, its one's-complement equal (RFC 768: a computed 0 is sent as all ones).
+constexpr uint16_t ApplyUdpChecksumDelta(uint16_t checksum, uint16_t delta) {
+  if (checksum == 0) return 0;
+  const uint16_t updated = ApplyChecksumDelta(checksum, delta);
+  return updated == 0 ? uint16_t{0xffff} : updated;
 }
 
 }  // namespace privlink::nat

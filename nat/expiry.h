@@ -29,7 +29,7 @@ struct EndNothingEarly {
 };
 
 // What the sweep asks and tells its caller: `timeouts_of(service_id)` returns the flow's
-// service's TcpTimeouts; `on_expire(id, entry)` runs before the flow is unlinked (release its NAT
+// service's FlowTimeouts; `on_expire(id, entry)` runs before the flow is unlinked (release its NAT
 // port, count it, log it); `on_keep(entry)` sees every live flow that stays (statistics by
 // state); `ends_early(entry)` ends a flow before its timeout (its backend went down). Built as
 // ExpiryHooks{timeouts_of, on_expire}, {.., on_keep} or {.., on_keep, ends_early}.
@@ -67,9 +67,9 @@ uint32_t ExpireFlows(FlowTable& table, const ExpirySlice& slice,
     if (cursor >= high_water || cursor < begin) cursor = begin;
     FlowEntry& e = table.entry(cursor);
     if (e.live()) {
-      const TcpTimeouts& t = hooks.timeouts_of(e.binding.service_id);
+      const FlowTimeouts& t = hooks.timeouts_of(e.binding.service_id);
       const uint32_t idle = ElapsedMs(slice.now, e.last_seen_ms.load(std::memory_order_relaxed));
-      if (idle >= TcpStateTimeoutMs(e.state(), t) || hooks.ends_early(e)) {
+      if (idle >= FlowStateTimeoutMs(e.state(), t) || hooks.ends_early(e)) {
         hooks.on_expire(cursor, e);
         table.Remove(worker, cursor);
         ++expired;

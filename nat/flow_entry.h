@@ -75,7 +75,7 @@ inline constexpr uint32_t kFlowProxyPending = 0x100;
 inline constexpr unsigned kFlowTickShift = 8;     // milliseconds -> 256 ms ticks
 inline constexpr unsigned kFlowCreatedShift = 9;  // the word's top 23 bits
 inline constexpr uint32_t kFlowTickMask = 0x7fffff;
-static_assert(static_cast<uint32_t>(TcpState::kCount) <= kFlowStateMask + 1);
+static_assert(static_cast<uint32_t>(FlowState::kCount) <= kFlowStateMask + 1);
 
 struct alignas(32) FlowEntry {
   FlowBinding binding;
@@ -93,8 +93,8 @@ struct alignas(32) FlowEntry {
   DirectionCounters& counter(FlowDirection d) { return counters[static_cast<int>(d)]; }
   const DirectionCounters& counter(FlowDirection d) const { return counters[static_cast<int>(d)]; }
 
-  TcpState state() const {
-    return static_cast<TcpState>(status.load(std::memory_order_relaxed) & kFlowStateMask);
+  FlowState state() const {
+    return static_cast<FlowState>(status.load(std::memory_order_relaxed) & kFlowStateMask);
   }
   bool live() const { return (status.load(std::memory_order_relaxed) & kFlowLive) != 0; }
   uint8_t nat_ip_index() const {
@@ -112,10 +112,12 @@ struct alignas(32) FlowEntry {
     return (((now >> kFlowTickShift) - created) & kFlowTickMask) << kFlowTickShift;
   }
 
-  // The owner, before the entry is published: live, kSynSent, created `now`, its PROXY header
-  // pending if it has a stream shift.
+  // The owner, before the entry is published: live, kSynSent (kUdp for a UDP flow), created
+  // `now`, its PROXY header pending if it has a stream shift.
   void Publish(TimeMs32 now, uint8_t nat_ip_index) {
-    const uint32_t word = static_cast<uint32_t>(TcpState::kSynSent) | kFlowLive |
+    const FlowState first =
+        binding.fwd.proto == kIpProtoUdp ? FlowState::kUdp : FlowState::kSynSent;
+    const uint32_t word = static_cast<uint32_t>(first) | kFlowLive |
                           (binding.stream_shift != 0 ? kFlowProxyPending : 0) |
                           (uint32_t{nat_ip_index} & kFlowNatIpIndexMask) << kFlowNatIpIndexShift |
                           ((now >> kFlowTickShift) & kFlowTickMask) << kFlowCreatedShift;
@@ -132,8 +134,8 @@ struct alignas(32) FlowEntry {
   void AdvanceTcpState(FlowDirection dir, uint8_t tcp_flags) {
     uint32_t cur = status.load(std::memory_order_relaxed);
     for (;;) {
-      const auto state = static_cast<TcpState>(cur & kFlowStateMask);
-      const TcpState next = NextTcpState(state, dir, tcp_flags);
+      const auto state = static_cast<FlowState>(cur & kFlowStateMask);
+      const FlowState next = NextTcpState(state, dir, tcp_flags);
       if (next == state) return;
       const uint32_t word = (cur & ~kFlowStateMask) | static_cast<uint32_t>(next);
       if (status.compare_exchange_weak(cur, word, std::memory_order_relaxed)) return;

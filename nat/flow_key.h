@@ -25,9 +25,11 @@ using NetworkId = uint16_t;
 inline constexpr NetworkId kProviderNetwork = 0xffff;
 inline constexpr NetworkId kMaxConsumerNetworks = 0xfffe;
 inline constexpr uint8_t kIpProtoTcp = 6;
+inline constexpr uint8_t kIpProtoUdp = 17;
 
-// The addresses and ports of one direction of a TCP connection, as its IPv4 and TCP headers carry
-// them. A NAT rewrite replaces a packet's tuple by another: the values always travel together.
+// The addresses and ports of one direction of a TCP connection or UDP flow, as its IPv4 and
+// TCP/UDP headers carry them. A NAT rewrite replaces a packet's tuple by another: the values always
+// travel together.
 struct Tuple {
   Ipv4Be src_ip = 0;
   Ipv4Be dst_ip = 0;

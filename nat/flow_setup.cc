@@ -11,8 +11,9 @@ SetupOutcome<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint3
   const FlowKey& fwd = request.client_to_endpoint.key;
   const FlowHash fwd_hash = request.client_to_endpoint.hash;
   // Spread connections over the NAT IPs by the client key's hash.
-  const SetupOutcome<NatTuple> nat = ports.Allocate(request.nat_ips, request.backend_ip,
-                                                    request.backend_port, fwd_hash.value, now);
+  const BackendAddress backend{
+      .ip = request.backend_ip, .port = request.backend_port, .proto = fwd.proto};
+  const SetupOutcome<NatTuple> nat = ports.Allocate(request.nat_ips, backend, fwd_hash.value, now);
   if (!nat.ok()) return {kInvalidFlowId, nat.failure};
 
   FlowBinding b;
@@ -38,26 +39,27 @@ SetupOutcome<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint3
   }
   if (nat_ip_index >= slots.size() || nat_ip_index > kFlowNatIpIndexMask) {
     // A candidate NAT IP without a position: its flows could not be counted against it.
-    ports.ReleaseUnused(*nat, request.backend_ip, request.backend_port).IgnoreError();
+    ports.ReleaseUnused(*nat, backend).IgnoreError();
     return {kInvalidFlowId, SetupFailure::kNatIpsInvalid};
   }
 
   const SetupOutcome<FlowId> id =
       table.Insert(worker, {b, fwd_hash, static_cast<uint8_t>(nat_ip_index)}, ToMs32(now));
-  if (id.ok()) {
+  if (id.ok() && fwd.proto == kIpProtoTcp) {
     // The backend's first ACK will acknowledge the SYN: a RST is held to that before then.
     table.entry(*id).ExpectAck(FlowDirection::kOut2In, request.syn_seq + 1);
-  } else {
+  } else if (!id.ok()) {
     // Never published, never seen by the backend: the port is free again at once. A quarantine
     // here would let a SYN flood against a full table park every port for its length.
-    ports.ReleaseUnused(*nat, request.backend_ip, request.backend_port).IgnoreError();
+    ports.ReleaseUnused(*nat, backend).IgnoreError();
   }
   return id;
 }
 
 absl::Status ReleaseFlowPort(NatPortAllocator& ports, const FlowBinding& flow, TimeMs now) {
   const Tuple& rev = flow.rev.tuple;  // backend -> NAT ip:port
-  return ports.Release(NatTuple{rev.dst_ip, rev.dst_port}, rev.src_ip, rev.src_port, now);
+  return ports.Release(NatTuple{rev.dst_ip, rev.dst_port},
+                       {.ip = rev.src_ip, .port = rev.src_port, .proto = flow.rev.proto}, now);
 }
 
 }  // namespace privlink::nat

@@ -1,4 +1,5 @@
-// The slow path's engine step: turn a consumer's first SYN into a NAT flow.
+// The slow path's engine step: turn a consumer's first SYN (or a UDP flow's first datagram) into a
+// NAT flow.
 //
 // The caller (dataplane slow path) has already found the private endpoint, checked its
 // connection is Approved and picked the backend with Maglev; this allocates the NAT ip:port,
@@ -17,8 +18,8 @@
 namespace privlink::nat {
 
 struct NewFlow {
-  // The SYN's key (client ip:port -> PE ip:frontend port, network) and the hash its lookup used:
-  // it spreads flows over the NAT IPs and places the forward key.
+  // The SYN's key (client ip:port -> PE ip:frontend port, network, protocol) and the hash its
+  // lookup used: it spreads flows over the NAT IPs and places the forward key.
   HashedFlowKey client_to_endpoint;
   Ipv4Be backend_ip = 0;
   PortBe backend_port = 0;          // the rule's backend port
@@ -29,7 +30,7 @@ struct NewFlow {
   uint16_t service_id = 0;
   uint32_t endpoint_id = 0;
   const uint8_t* client_mac = nullptr;  // 6 bytes, or nullptr
-  uint32_t syn_seq = 0;                 // the SYN's sequence number, host order
+  uint32_t syn_seq = 0;                 // the SYN's sequence number, host order (TCP)
   uint8_t stream_shift = 0;             // FlowBinding::stream_shift
 };
 

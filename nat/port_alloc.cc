@@ -3,12 +3,18 @@
 #include <algorithm>
 #include <bit>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace privlink::nat {
 namespace {
 
 constexpr uint64_t kAllBits = ~uint64_t{0};
+
+std::string FormatBackend(const BackendAddress& backend) {
+  return absl::StrCat(FormatEndpoint(backend.ip, backend.port),
+                      backend.proto == kIpProtoUdp ? "/udp" : "");
+}
 
 }  // namespace
 
@@ -86,14 +92,14 @@ NatPortAllocator& NatPortAllocator::operator=(NatPortAllocator&&) noexcept = def
 NatPortAllocator::~NatPortAllocator() = default;
 
 SetupOutcome<NatTuple> NatPortAllocator::Allocate(std::span<const Ipv4Be> nat_ips,
-                                                  Ipv4Be backend_ip, PortBe backend_port,
+                                                  const BackendAddress& backend,
                                                   uint32_t spread_hint, TimeMs now) {
   const size_t n = nat_ips.size();
   if (n == 0 || n > kMaxNatIpsPerService) return {.failure = SetupFailure::kNatIpsInvalid};
   Expire(now);
   size_t pick = spread_hint % static_cast<uint32_t>(n);  // 32-bit division: n <= 8
   for (size_t tried = 0; tried < n; ++tried) {
-    PairSpace& space = FindOrCreateSpace({nat_ips[pick], backend_ip, backend_port});
+    PairSpace& space = FindOrCreateSpace({nat_ips[pick], backend});
     if (space.used + space.quarantined < space.capacity) {
       const uint32_t position = TakeFreePort(space);
       return {.value = NatTuple{nat_ips[pick], HostToBe16(PortAt(space, position))}};
@@ -104,31 +110,30 @@ SetupOutcome<NatTuple> NatPortAllocator::Allocate(std::span<const Ipv4Be> nat_ip
   return {.failure = SetupFailure::kNatPortsExhausted};
 }
 
-absl::Status NatPortAllocator::Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,
-                                       TimeMs now) {
-  return Free(nat, backend_ip, backend_port, quarantine_ms_ != 0, now);
+absl::Status NatPortAllocator::Release(NatTuple nat, const BackendAddress& backend, TimeMs now) {
+  return Free(nat, backend, quarantine_ms_ != 0, now);
 }
 
-absl::Status NatPortAllocator::ReleaseUnused(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port) {
-  return Free(nat, backend_ip, backend_port, false, 0);
+absl::Status NatPortAllocator::ReleaseUnused(NatTuple nat, const BackendAddress& backend) {
+  return Free(nat, backend, false, 0);
 }
 
-absl::Status NatPortAllocator::Free(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port,
-                                    bool quarantine, TimeMs now) {
+absl::Status NatPortAllocator::Free(NatTuple nat, const BackendAddress& backend, bool quarantine,
+                                    TimeMs now) {
   const uint16_t port = Be16ToHost(nat.port);
   const auto not_in_use = [&] {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "nat %s is not in use for backend %s (released twice?)", FormatEndpoint(nat.ip, nat.port),
-        FormatEndpoint(backend_ip, backend_port)));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("nat %s is not in use for backend %s (released twice?)",
+                        FormatEndpoint(nat.ip, nat.port), FormatBackend(backend)));
   };
-  const auto it = spaces_.find(PairKey{nat.ip, backend_ip, backend_port});
+  const auto it = spaces_.find(PairKey{nat.ip, backend});
   if (it == spaces_.end()) return not_in_use();
   PairSpace& space = *it->second;
   const std::optional<uint32_t> position = PositionOf(space, port);
   if (!position) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "nat.port %u is not worker %u's for backend %s (outside its %s)", port, worker_index_,
-        FormatEndpoint(backend_ip, backend_port),
+        FormatBackend(backend),
         steering_ ? "RSS share"
                   : absl::StrFormat("slice [%u, %u]", slice_.first_port, slice_.last_port)));
   }
@@ -165,10 +170,9 @@ void NatPortAllocator::Expire(TimeMs now) {
   }
 }
 
-PortUsage NatPortAllocator::Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port,
-                                  TimeMs now) {
+PortUsage NatPortAllocator::Usage(Ipv4Be nat_ip, const BackendAddress& backend, TimeMs now) {
   Expire(now);
-  const PairKey key{nat_ip, backend_ip, backend_port};
+  const PairKey key{nat_ip, backend};
   const auto it = spaces_.find(key);
   // No state: what the pair's share would hold.
   if (it == spaces_.end()) return PortUsage{0, 0, CapacityOf(BaseOf(key))};
@@ -256,7 +260,7 @@ std::optional<uint32_t> NatPortAllocator::PositionOf(const PairSpace& space, uin
 }
 
 uint32_t NatPortAllocator::BaseOf(const PairKey& key) const {
-  return steering_ ? steering_->PairBase(key.nat_ip, key.backend_ip, key.backend_port) : 0;
+  return steering_ ? steering_->PairBase(key.nat_ip, key.backend.ip, key.backend.port) : 0;
 }
 
 uint32_t NatPortAllocator::CapacityOf(uint32_t base) const {

@@ -2,8 +2,8 @@
 //
 // Each NAT IP has ports [first, last] (default 1024-65535 = 64,512). A NAT ip:port may serve
 // several backends at once (the provider-side tuple still differs), so every (NAT IP, backend
-// ip:port) pair has its own port space. Each worker owns a disjoint share of every pair's ports,
-// so allocation takes no lock and a port can never be handed out twice:
+// ip:port and protocol) pair has its own port space. Each worker owns a disjoint share of every
+// pair's ports, so allocation takes no lock and a port can never be handed out twice:
 // - with RSS port choice (PortAllocatorConfig::steering), the ports whose return tuple the NICs'
 //   RSS delivers to the worker's own queue (nat/rss_port_map.h), so both directions of each flow
 //   it creates stay on it; the share differs per pair and is found without hashing a port;
@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nat/clock.h"
+#include "nat/flow_key.h"
 #include "nat/inet.h"
 #include "nat/rss_port_map.h"
 #include "nat/setup_failure.h"
@@ -58,6 +59,16 @@ struct PortAllocatorConfig {
   // RSS port choice: the worker's share of a pair is what comes back to queue worker_index under
   // this map (its queues() must be worker_count). nullptr: contiguous slices.
   std::shared_ptr<const RssPortMap> steering;
+};
+
+// Where a flow goes on the provider side, which NAT port spaces are kept per: the backend's
+// ip:port and the protocol (TCP and UDP ports are separate spaces, so one NAT port may carry a
+// TCP and a UDP flow to the same backend at once).
+struct BackendAddress {
+  Ipv4Be ip = 0;
+  PortBe port = 0;
+  uint8_t proto = kIpProtoTcp;
+  bool operator==(const BackendAddress&) const = default;
 };
 
 struct NatTuple {
@@ -110,23 +121,23 @@ class NatPortAllocator {
   // Failures are flow setup's (the caller drops the SYN under that reason): kNatIpsInvalid,
   // nat_ips empty or longer than kMaxNatIpsPerService; kNatPortsExhausted, no NAT IP has a free
   // port for this backend.
-  SetupOutcome<NatTuple> Allocate(std::span<const Ipv4Be> nat_ips, Ipv4Be backend_ip,
-                                  PortBe backend_port, uint32_t spread_hint, TimeMs now);
+  SetupOutcome<NatTuple> Allocate(std::span<const Ipv4Be> nat_ips, const BackendAddress& backend,
+                                  uint32_t spread_hint, TimeMs now);
 
   // Puts an allocated port in quarantine for this backend until now + quarantine_ms. A port that
   // is not in use for this backend (double release, wrong backend or NAT IP, another worker's
   // share) is an error and changes nothing, so a port returns to the pool exactly once.
-  absl::Status Release(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
+  absl::Status Release(NatTuple nat, const BackendAddress& backend, TimeMs now);
   // Gives back a port that never carried a packet (its flow could not be created): free again
   // at once, without quarantine, so refused SYNs (a full flow table under a flood) cannot park
   // the whole slice. Same errors as Release.
-  absl::Status ReleaseUnused(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port);
+  absl::Status ReleaseUnused(NatTuple nat, const BackendAddress& backend);
 
   // Ends every quarantine that is over at `now` and drops pairs left with no port in use.
   void Expire(TimeMs now);
 
   // Exact as of `now`. Per NAT IP the counts are summed over backends.
-  PortUsage Usage(Ipv4Be nat_ip, Ipv4Be backend_ip, PortBe backend_port, TimeMs now);
+  PortUsage Usage(Ipv4Be nat_ip, const BackendAddress& backend, TimeMs now);
   PortUsage Usage(Ipv4Be nat_ip, TimeMs now);
 
   // Without steering (also with steering on one worker: every port comes back to it), this
@@ -144,12 +155,11 @@ class NatPortAllocator {
 
   struct PairKey {
     Ipv4Be nat_ip = 0;
-    Ipv4Be backend_ip = 0;
-    PortBe backend_port = 0;
+    BackendAddress backend;
     bool operator==(const PairKey&) const = default;
     template <typename H>
     friend H AbslHashValue(H h, const PairKey& k) {
-      return H::combine(std::move(h), k.nat_ip, k.backend_ip, k.backend_port);
+      return H::combine(std::move(h), k.nat_ip, k.backend.ip, k.backend.port, k.backend.proto);
     }
   };
   struct NatIpTotals {
@@ -183,8 +193,7 @@ class NatPortAllocator {
   NatPortAllocator(const PortAllocatorConfig& config, PortSlice slice);
 
   PairSpace& FindOrCreateSpace(const PairKey& key);
-  absl::Status Free(NatTuple nat, Ipv4Be backend_ip, PortBe backend_port, bool quarantine,
-                    TimeMs now);
+  absl::Status Free(NatTuple nat, const BackendAddress& backend, bool quarantine, TimeMs now);
   uint32_t TakeFreePort(PairSpace& space);
   // The port at a position of `space`'s share, and the position of a port (none: not this
   // worker's for the pair, or outside the range).

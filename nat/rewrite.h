@@ -1,4 +1,6 @@
-// The per-packet NAT rewrite of an IPv4 + TCP header: four stores and two checksum updates.
+// The per-packet NAT rewrite of an IPv4 + TCP or UDP header: four stores and two checksum
+// updates. The checksum delta is the same for both: TCP's and UDP's checksums cover the same
+// pseudo-header addresses and the ports at the same offsets.
 //
 // Headers are reached through byte offsets and memcpy, so they may sit at any address (after a
 // 14-byte Ethernet header they are only 2-byte aligned) without undefined behaviour; compilers turn
@@ -35,8 +37,8 @@ inline void StoreAt(unsigned char* base, size_t offset, T value) {
 
 }  // namespace rewrite_internal
 
-// The two headers of one IPv4 + TCP packet, at any alignment.
-struct Ipv4TcpHeaders {
+// The two headers of one IPv4 + TCP or UDP packet, at any alignment.
+struct Ipv4L4Headers {
   void* ipv4 = nullptr;
   void* tcp = nullptr;
 };
@@ -45,7 +47,7 @@ struct Ipv4TcpHeaders {
 // ComputeRewriteDelta() from the header's current tuple to `to`; kOffload ignores it and instead
 // reads total length and IHL, which the parser has validated (IHL >= 5, total length >= IHL * 4).
 template <ChecksumMode kMode = ChecksumMode::kSoftware>
-inline void RewriteIpv4Tcp(Ipv4TcpHeaders headers, const Tuple& to, RewriteDelta delta) {
+inline void RewriteIpv4Tcp(Ipv4L4Headers headers, const Tuple& to, RewriteDelta delta) {
   using rewrite_internal::LoadAt;
   using rewrite_internal::StoreAt;
   auto* ip = static_cast<unsigned char*>(headers.ipv4);
@@ -67,6 +69,24 @@ inline void RewriteIpv4Tcp(Ipv4TcpHeaders headers, const Tuple& to, RewriteDelta
     StoreAt(ip, kIpv4ChecksumOffset, uint16_t{0});
     StoreAt(tcp, kTcpChecksumOffset, TcpPseudoHeaderChecksum(to.src_ip, to.dst_ip, tcp_len));
   }
+}
+
+// The UDP rewrite: as RewriteIpv4Tcp's kSoftware, but a checksum of 0 ("none", RFC 768) stays 0,
+// and an updated checksum that comes out 0 is sent as 0xffff, its one's-complement equal (RFC 768:
+// a computed 0 is transmitted as all ones). The flow's precomputed delta serves both protocols.
+inline void RewriteIpv4Udp(Ipv4L4Headers headers, const Tuple& to, RewriteDelta delta) {
+  using rewrite_internal::LoadAt;
+  using rewrite_internal::StoreAt;
+  auto* ip = static_cast<unsigned char*>(headers.ipv4);
+  auto* udp = static_cast<unsigned char*>(headers.tcp);
+  StoreAt(ip, kIpv4SrcOffset, to.src_ip);
+  StoreAt(ip, kIpv4DstOffset, to.dst_ip);
+  StoreAt(udp, kUdpSrcPortOffset, to.src_port);
+  StoreAt(udp, kUdpDstPortOffset, to.dst_port);
+  StoreAt(ip, kIpv4ChecksumOffset,
+          ApplyChecksumDelta(LoadAt<uint16_t>(ip, kIpv4ChecksumOffset), delta.ip));
+  StoreAt(udp, kUdpChecksumOffset,
+          ApplyUdpChecksumDelta(LoadAt<uint16_t>(udp, kUdpChecksumOffset), delta.l4));
 }
 
 }  // namespace privlink::nat

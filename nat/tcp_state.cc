@@ -4,7 +4,7 @@
 
 namespace privlink::nat {
 
-absl::Status ValidateTcpTimeouts(const TcpTimeouts& timeouts) {
+absl::Status ValidateFlowTimeouts(const FlowTimeouts& timeouts) {
   const struct {
     const char* name;
     uint32_t value_ms;
@@ -13,34 +13,37 @@ absl::Status ValidateTcpTimeouts(const TcpTimeouts& timeouts) {
       {"established_ms", timeouts.established_ms},
       {"transitory_ms", timeouts.transitory_ms},
       {"reset_ms", timeouts.reset_ms},
+      {"udp_ms", timeouts.udp_ms},
   };
   for (const auto& field : fields) {
     if (field.value_ms < 1 || field.value_ms > kMaxTimeoutMs) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("tcp timeout %s must be in [1, %u] ms, got %u", field.name, kMaxTimeoutMs,
-                          field.value_ms));
+          absl::StrFormat("flow timeout %s must be in [1, %u] ms, got %u", field.name,
+                          kMaxTimeoutMs, field.value_ms));
     }
   }
   return absl::OkStatus();
 }
 
-const char* TcpStateName(TcpState state) {
+const char* FlowStateName(FlowState state) {
   switch (state) {
-    case TcpState::kSynSent:
+    case FlowState::kSynSent:
       return "SYN_SENT";
-    case TcpState::kSynReceived:
+    case FlowState::kSynReceived:
       return "SYN_RECEIVED";
-    case TcpState::kEstablished:
+    case FlowState::kEstablished:
       return "ESTABLISHED";
-    case TcpState::kFinFromClient:
+    case FlowState::kFinFromClient:
       return "FIN_FROM_CLIENT";
-    case TcpState::kFinFromServer:
+    case FlowState::kFinFromServer:
       return "FIN_FROM_SERVER";
-    case TcpState::kClosing:
+    case FlowState::kClosing:
       return "CLOSING";
-    case TcpState::kReset:
+    case FlowState::kReset:
       return "RESET";
-    case TcpState::kCount:
+    case FlowState::kUdp:
+      return "UDP";
+    case FlowState::kCount:
       break;
   }
   return "INVALID";

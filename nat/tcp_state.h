@@ -1,4 +1,6 @@
 // TCP connection tracking for one NAT flow, both directions, and the timeout each state gets.
+// A UDP flow has one state of its own, kUdp, which no datagram changes: it lives while datagrams
+// keep coming and ends after the service's UDP idle timeout.
 //
 // The state machine is a pure function of (state, direction, TCP flags) so that tests, replay and
 // the fast path agree exactly. Only SYN, ACK, FIN and RST matter; PSH, URG, ECE and CWR are
@@ -38,7 +40,7 @@ constexpr FlowDirection Opposite(FlowDirection d) {
   return d == FlowDirection::kIn2Out ? FlowDirection::kOut2In : FlowDirection::kIn2Out;
 }
 
-enum class TcpState : uint8_t {
+enum class FlowState : uint8_t {
   kSynSent = 0,    // client SYN seen                       -> embryonic timeout
   kSynReceived,    // backend SYN-ACK seen, no final ACK yet  -> embryonic timeout
   kEstablished,    // handshake completed                    -> established (idle) timeout
@@ -46,6 +48,7 @@ enum class TcpState : uint8_t {
   kFinFromServer,  // backend closed its side                -> transitory timeout
   kClosing,        // both sides sent FIN                    -> transitory timeout
   kReset,          // RST seen in either direction           -> reset timeout
+  kUdp,            // a UDP flow (no TCP state)               -> UDP idle timeout
   kCount,
 };
 
@@ -58,22 +61,24 @@ inline constexpr uint8_t kTcpAck = 0x10;
 
 // Per-service timeouts. Defaults follow Azure (4 minute idle timeout) and RFC 5382 (established
 // must be allowed to reach 124 minutes); a short embryonic timeout keeps SYN floods from holding
-// the table.
-struct TcpTimeouts {
+// the table. UDP: 5 minutes, RFC 4787 REQ-5's recommendation (and at least its 2 minutes).
+struct FlowTimeouts {
   uint32_t embryonic_ms = 30'000;
   uint32_t established_ms = 240'000;
   uint32_t transitory_ms = 240'000;
   uint32_t reset_ms = 10'000;
+  uint32_t udp_ms = 300'000;
+  bool operator==(const FlowTimeouts&) const = default;
 };
 inline constexpr uint32_t kMaxTimeoutMs =
     24u * 3600u * 1000u;  // one day: far past RFC 5382's 124 min
 
 // OK when every timeout is in [1 ms, kMaxTimeoutMs]; the error names the field.
-absl::Status ValidateTcpTimeouts(const TcpTimeouts& timeouts);
+absl::Status ValidateFlowTimeouts(const FlowTimeouts& timeouts);
 
 namespace tcp_state_internal {
 
-inline constexpr size_t kStates = static_cast<size_t>(TcpState::kCount);
+inline constexpr size_t kStates = static_cast<size_t>(FlowState::kCount);
 // SYN, FIN, RST and ACK packed into 4 bits: the only flags the rules read.
 inline constexpr size_t kFlagClasses = 16;
 constexpr size_t FlagClass(uint8_t tcp_flags) {
@@ -85,41 +90,42 @@ constexpr uint8_t FlagsOfClass(size_t flag_class) {
 
 // The rules from the top of this file, written for people; the lookups below use a table built
 // from this function at compile time.
-constexpr TcpState Transition(TcpState state, FlowDirection direction, uint8_t tcp_flags) {
+constexpr FlowState Transition(FlowState state, FlowDirection direction, uint8_t tcp_flags) {
   const bool syn = tcp_flags & kTcpSyn;
   const bool ack = tcp_flags & kTcpAck;
   const bool fin = tcp_flags & kTcpFin;
   const bool from_client = direction == FlowDirection::kIn2Out;
-  if (tcp_flags & kTcpRst) return TcpState::kReset;
+  if (state == FlowState::kUdp) return state;  // not a TCP flow: no segment moves it
+  if (tcp_flags & kTcpRst) return FlowState::kReset;
   if (syn && fin) return state;
   if (syn && from_client) {
     const bool opens =
-        state == TcpState::kSynSent || state == TcpState::kReset || state == TcpState::kClosing;
-    return !ack && opens ? TcpState::kSynSent : state;
+        state == FlowState::kSynSent || state == FlowState::kReset || state == FlowState::kClosing;
+    return !ack && opens ? FlowState::kSynSent : state;
   }
-  if (syn) return state == TcpState::kSynSent ? TcpState::kSynReceived : state;
-  if (from_client && ack && state == TcpState::kSynReceived) state = TcpState::kEstablished;
+  if (syn) return state == FlowState::kSynSent ? FlowState::kSynReceived : state;
+  if (from_client && ack && state == FlowState::kSynReceived) state = FlowState::kEstablished;
   if (!fin) return state;
   switch (state) {
-    case TcpState::kEstablished:
-      return from_client ? TcpState::kFinFromClient : TcpState::kFinFromServer;
-    case TcpState::kFinFromClient:
-      return from_client ? state : TcpState::kClosing;
-    case TcpState::kFinFromServer:
-      return from_client ? TcpState::kClosing : state;
+    case FlowState::kEstablished:
+      return from_client ? FlowState::kFinFromClient : FlowState::kFinFromServer;
+    case FlowState::kFinFromClient:
+      return from_client ? state : FlowState::kClosing;
+    case FlowState::kFinFromServer:
+      return from_client ? FlowState::kClosing : state;
     default:
       return state;
   }
 }
 
-using TransitionTable = std::array<std::array<std::array<TcpState, kFlagClasses>, 2>, kStates>;
+using TransitionTable = std::array<std::array<std::array<FlowState, kFlagClasses>, 2>, kStates>;
 inline constexpr TransitionTable kTransitions = [] {
   TransitionTable table{};
   for (size_t s = 0; s < kStates; ++s) {
     for (size_t d = 0; d < 2; ++d) {
       for (size_t c = 0; c < kFlagClasses; ++c) {
         table[s][d][c] =
-            Transition(static_cast<TcpState>(s), static_cast<FlowDirection>(d), FlagsOfClass(c));
+            Transition(static_cast<FlowState>(s), static_cast<FlowDirection>(d), FlagsOfClass(c));
       }
     }
   }
@@ -131,7 +137,7 @@ inline constexpr std::array<uint16_t, kStates> kMayChange = [] {
   std::array<uint16_t, kStates> masks{};
   for (size_t s = 0; s < kStates; ++s) {
     for (size_t c = 0; c < kFlagClasses; ++c) {
-      const auto state = static_cast<TcpState>(s);
+      const auto state = static_cast<FlowState>(s);
       if (kTransitions[s][0][c] != state || kTransitions[s][1][c] != state) {
         masks[s] = static_cast<uint16_t>(masks[s] | (1u << c));
       }
@@ -144,10 +150,10 @@ inline constexpr std::array<uint16_t, kStates> kMayChange = [] {
 
 // The next state after a segment with `tcp_flags` travelling in `direction`. A value outside the
 // enum (never produced here) is treated as a reset flow.
-constexpr TcpState NextTcpState(TcpState state, FlowDirection direction, uint8_t tcp_flags) {
+constexpr FlowState NextTcpState(FlowState state, FlowDirection direction, uint8_t tcp_flags) {
   namespace internal = tcp_state_internal;
   const auto s = static_cast<size_t>(state);
-  if (s >= internal::kStates) return TcpState::kReset;
+  if (s >= internal::kStates) return FlowState::kReset;
   return internal::kTransitions[s][static_cast<size_t>(direction) & 1]
                                [internal::FlagClass(tcp_flags)];
 }
@@ -155,7 +161,7 @@ constexpr TcpState NextTcpState(TcpState state, FlowDirection direction, uint8_t
 // Whether NextTcpState can return something other than `state` for these flags, in either
 // direction (exact: false only when both directions keep `state`). Lets the fast path skip the
 // state machine, and any write to the shared entry, for plain data segments.
-constexpr bool TcpFlagsMayChangeState(TcpState state, uint8_t tcp_flags) {
+constexpr bool TcpFlagsMayChangeState(FlowState state, uint8_t tcp_flags) {
   namespace internal = tcp_state_internal;
   const auto s = static_cast<size_t>(state);
   if (s >= internal::kStates) return true;
@@ -174,7 +180,7 @@ enum class RstVerdict : uint8_t {
 
 // A RST travelling in `dir`, with the flow's view of both ends (host order).
 struct RstCheck {
-  TcpState state = TcpState::kSynSent;
+  FlowState state = FlowState::kSynSent;
   FlowDirection dir = FlowDirection::kIn2Out;
   uint32_t receiver_next = 0;  // what the RST's receiver acknowledged last (or will first)
   uint32_t sender_next = 0;    // the same for its sender
@@ -184,7 +190,7 @@ struct RstCheck {
 };
 
 constexpr RstVerdict JudgeRst(const RstCheck& rst) {
-  if (rst.state == TcpState::kSynSent && rst.dir == FlowDirection::kOut2In) {
+  if (rst.state == FlowState::kSynSent && rst.dir == FlowDirection::kOut2In) {
     // The client is in SYN-SENT and has acknowledged nothing: a RST is acceptable only if it
     // acknowledges the client's SYN (RFC 9293 3.10.7.3), which the backend will acknowledge
     // first: its own next expected number.
@@ -195,23 +201,25 @@ constexpr RstVerdict JudgeRst(const RstCheck& rst) {
   return ahead > 0 ? RstVerdict::kChallenge : RstVerdict::kOutOfWindow;
 }
 
-constexpr uint32_t TcpStateTimeoutMs(TcpState state, const TcpTimeouts& timeouts) {
+constexpr uint32_t FlowStateTimeoutMs(FlowState state, const FlowTimeouts& timeouts) {
   switch (state) {
-    case TcpState::kSynSent:
-    case TcpState::kSynReceived:
+    case FlowState::kSynSent:
+    case FlowState::kSynReceived:
       return timeouts.embryonic_ms;
-    case TcpState::kEstablished:
+    case FlowState::kEstablished:
       return timeouts.established_ms;
-    case TcpState::kFinFromClient:
-    case TcpState::kFinFromServer:
-    case TcpState::kClosing:
+    case FlowState::kFinFromClient:
+    case FlowState::kFinFromServer:
+    case FlowState::kClosing:
       return timeouts.transitory_ms;
+    case FlowState::kUdp:
+      return timeouts.udp_ms;
     default:
       return timeouts.reset_ms;
   }
 }
 
 // "SYN_SENT", "ESTABLISHED", ... (bounded set; used as metric label values).
-const char* TcpStateName(TcpState state);
+const char* FlowStateName(FlowState state);
 
 }  // namespace privlink::nat

@@ -131,22 +131,22 @@ int RunDemo() {
     Packet ack = MakePacket(client, key.tuple.src_port, pe, frontend, nat::kTcpAck);
     nat::TranslateOnFlow(flow, FlowDirection::kIn2Out, {{ack.ip(), ack.tcp()}, nat::kTcpAck, 54},
                          nat::ToMs32(clock.NowMs()));
-    std::printf("     state %s\n", nat::TcpStateName(flow.state()));
+    std::printf("     state %s\n", nat::FlowStateName(flow.state()));
   }
   for (Ipv4Be ip : nat_ips) {
     const nat::PortUsage u = ports->Usage(ip, clock.NowMs());
     std::printf("\nNAT IP %s: %u ports used, %u in quarantine, %u per backend",
                 FormatIpv4(ip).c_str(), u.used, u.quarantined, u.capacity);
   }
-  const nat::TcpTimeouts timeouts;  // defaults: RST 10 s, established idle 4 min
+  const nat::FlowTimeouts timeouts;  // defaults: RST 10 s, established idle 4 min
   auto expire = [&] {
     return nat::ExpireFlows(
         **table, {.worker = 0, .now = nat::ToMs32(clock.NowMs()), .budget = 1024},
         nat::ExpiryHooks{
-            [&](uint16_t) -> const nat::TcpTimeouts& { return timeouts; },
+            [&](uint16_t) -> const nat::FlowTimeouts& { return timeouts; },
             [&](nat::FlowId id, nat::FlowEntry& e) {
               std::printf("  expired flow %u (%s), NAT port %u returned to quarantine\n", id,
-                          nat::TcpStateName(e.state()), Be16ToHost(e.binding.rev.tuple.dst_port));
+                          nat::FlowStateName(e.state()), Be16ToHost(e.binding.rev.tuple.dst_port));
               nat::ReleaseFlowPort(*ports, e.binding, clock.NowMs()).IgnoreError();
             }});
   };

@@ -128,6 +128,8 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
         LoadBalancingRule out;
         out.frontend_port = static_cast<uint16_t>(rule.Integer("frontendPort", kMinPort, kMaxPort));
         out.backend_port = static_cast<uint16_t>(rule.Integer("backendPort", kMinPort, kMaxPort));
+        out.protocol =
+            EnumField(rule, "protocol", RuleProtocol::kTcp, "tcp, udp", ParseRuleProtocol);
         s.load_balancing_rules.push_back(out);
       },
       /*required=*/true);
@@ -149,6 +151,9 @@ absl::StatusOr<ServiceRequest> DecodeService(const json& value, std::string_view
   s.idle_timeout_minutes =
       static_cast<uint32_t>(r.Integer("idleTimeoutMinutes", kMinIdleTimeoutMinutes,
                                       kMaxIdleTimeoutMinutes, kDefaultIdleTimeoutMinutes));
+  s.udp_idle_timeout_seconds =
+      static_cast<uint32_t>(r.Integer("udpIdleTimeoutSeconds", kMinUdpIdleTimeoutSeconds,
+                                      kMaxUdpIdleTimeoutSeconds, kDefaultUdpIdleTimeoutSeconds));
   s.connection_teardown = EnumField(r, "connectionTeardown", TeardownPolicy::kReset, "reset, drain",
                                     ParseTeardownPolicy);
   s.enable_tcp_reset = r.Boolean("enableTcpReset", false);
@@ -267,7 +272,9 @@ json EncodeConnection(const Connection& c) {
 json EncodeService(const PrivateLinkService& s) {
   json rules = json::array();
   for (const auto& rule : s.load_balancing_rules) {
-    rules.push_back({{"frontendPort", rule.frontend_port}, {"backendPort", rule.backend_port}});
+    rules.push_back({{"frontendPort", rule.frontend_port},
+                     {"backendPort", rule.backend_port},
+                     {"protocol", std::string(RuleProtocolName(rule.protocol))}});
   }
   json backends = json::array();
   for (const auto& b : s.backends) {
@@ -289,6 +296,7 @@ json EncodeService(const PrivateLinkService& s) {
            {"autoApproval", s.auto_approval},
            {"fqdns", s.fqdns},
            {"idleTimeoutMinutes", s.idle_timeout_minutes},
+           {"udpIdleTimeoutSeconds", s.udp_idle_timeout_seconds},
            {"connectionTeardown", std::string(TeardownPolicyName(s.connection_teardown))},
            {"enableTcpReset", s.enable_tcp_reset},
            {"enableProxyProtocol", s.enable_proxy_protocol}};

@@ -44,6 +44,9 @@ enum class TeardownPolicy : uint8_t { kReset = 0, kDrain = 1 };
 // A health probe's kind: `tcp` passes on a SYN-ACK; `http` completes the handshake, sends a GET
 // and passes on a 2xx or 3xx status line.
 enum class ProbeProtocol : uint8_t { kTcp = 0, kHttp = 1 };
+// A load-balancing rule's transport: the values are the IPv4 protocol numbers the dataplane keys
+// flows by (nat::kIpProtoTcp, kIpProtoUdp).
+enum class RuleProtocol : uint8_t { kTcp = 6, kUdp = 17 };
 // What a backend's established flows do when its probe marks it down: `keep` (Azure's behaviour:
 // they run on, only new flows avoid it) or `reset` (a RST to both ends).
 enum class ProbeDownAction : uint8_t { kKeep = 0, kReset = 1 };

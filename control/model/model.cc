@@ -31,6 +31,10 @@ constexpr std::array<std::pair<BackendState, std::string_view>, 2> kBackendState
     {BackendState::kActive, "active"},
     {BackendState::kDraining, "draining"},
 }};
+constexpr std::array<std::pair<RuleProtocol, std::string_view>, 2> kRuleProtocolNames = {{
+    {RuleProtocol::kTcp, "tcp"},
+    {RuleProtocol::kUdp, "udp"},
+}};
 constexpr std::array<std::pair<ProbeProtocol, std::string_view>, 2> kProbeProtocolNames = {{
     {ProbeProtocol::kTcp, "tcp"},
     {ProbeProtocol::kHttp, "http"},
@@ -53,6 +57,12 @@ std::string_view TeardownPolicyName(TeardownPolicy policy) {
 }
 std::optional<TeardownPolicy> ParseTeardownPolicy(std::string_view text) {
   return ParseByName(kTeardownNames, text);
+}
+std::string_view RuleProtocolName(RuleProtocol protocol) {
+  return NameOf(kRuleProtocolNames, protocol);
+}
+std::optional<RuleProtocol> ParseRuleProtocol(std::string_view text) {
+  return ParseByName(kRuleProtocolNames, text);
 }
 std::string_view ProbeProtocolName(ProbeProtocol protocol) {
   return NameOf(kProbeProtocolNames, protocol);

@@ -26,6 +26,8 @@ enum class ConnectionStatus : uint8_t { kPending, kApproved, kRejected, kDisconn
 
 std::string_view TeardownPolicyName(TeardownPolicy policy);
 std::optional<TeardownPolicy> ParseTeardownPolicy(std::string_view text);
+std::string_view RuleProtocolName(RuleProtocol protocol);
+std::optional<RuleProtocol> ParseRuleProtocol(std::string_view text);
 std::string_view ProbeProtocolName(ProbeProtocol protocol);
 std::optional<ProbeProtocol> ParseProbeProtocol(std::string_view text);
 std::string_view ProbeDownActionName(ProbeDownAction action);
@@ -44,9 +46,12 @@ struct Network {
   bool operator==(const Network&) const = default;
 };
 
+// A frontend port of the service's endpoints and where its flows go. A frontend port may have one
+// TCP and one UDP rule.
 struct LoadBalancingRule {
   uint16_t frontend_port = 0;  // host order; 1..65535
   uint16_t backend_port = 0;
+  RuleProtocol protocol = RuleProtocol::kTcp;
   bool operator==(const LoadBalancingRule&) const = default;
 };
 
@@ -70,6 +75,8 @@ struct Connection {
 };
 
 inline constexpr uint32_t kDefaultIdleTimeoutMinutes = 4;  // Azure's default idle timeout
+// RFC 4787 REQ-5's recommendation for a NAT's UDP mappings.
+inline constexpr uint32_t kDefaultUdpIdleTimeoutSeconds = 300;
 // Azure Load Balancer's probe defaults: every 5 s; two failures in a row mark a backend down and
 // two successes bring it back.
 inline constexpr uint32_t kDefaultProbeIntervalSeconds = 5;
@@ -104,7 +111,8 @@ struct PrivateLinkService {
   std::vector<std::string> visibility;  // [] = owner only, ["*"] = anyone, else a list
   std::vector<std::string> auto_approval;
   std::vector<std::string> fqdns;
-  uint32_t idle_timeout_minutes = kDefaultIdleTimeoutMinutes;
+  uint32_t idle_timeout_minutes = kDefaultIdleTimeoutMinutes;  // TCP flows
+  uint32_t udp_idle_timeout_seconds = kDefaultUdpIdleTimeoutSeconds;
   TeardownPolicy connection_teardown = TeardownPolicy::kReset;
   // An established flow that reaches its idle timeout is reset both ways (a RST each end accepts)
   // instead of vanishing silently.

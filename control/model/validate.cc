@@ -166,7 +166,7 @@ absl::Status ValidateService(const PrivateLinkService& service, std::string_view
     return FieldError(Cat(prefix, "loadBalancingRules"),
                       Cat("at most ", kMaxLoadBalancingRules, " rules"));
   }
-  std::set<uint16_t> frontend_ports;
+  std::set<std::pair<uint16_t, RuleProtocol>> frontend_ports;
   for (size_t i = 0; i < rules.size(); ++i) {
     const std::string rule = Indexed(prefix, "loadBalancingRules", i);
     if (rules[i].frontend_port < kMinPort) {
@@ -175,9 +175,10 @@ absl::Status ValidateService(const PrivateLinkService& service, std::string_view
     if (rules[i].backend_port < kMinPort) {
       return FieldError(Cat(rule, ".backendPort"), "must be 1..65535");
     }
-    if (!frontend_ports.insert(rules[i].frontend_port).second) {
+    if (!frontend_ports.insert({rules[i].frontend_port, rules[i].protocol}).second) {
       return FieldError(Cat(rule, ".frontendPort"),
-                        Cat("duplicate frontend port ", rules[i].frontend_port));
+                        Cat("duplicate frontend port ", rules[i].frontend_port, "/",
+                            RuleProtocolName(rules[i].protocol)));
     }
   }
 
@@ -264,6 +265,12 @@ absl::Status ValidateService(const PrivateLinkService& service, std::string_view
       service.idle_timeout_minutes > kMaxIdleTimeoutMinutes) {
     return FieldError(Cat(prefix, "idleTimeoutMinutes"),
                       Cat("must be ", kMinIdleTimeoutMinutes, "..", kMaxIdleTimeoutMinutes));
+  }
+  if (service.udp_idle_timeout_seconds < kMinUdpIdleTimeoutSeconds ||
+      service.udp_idle_timeout_seconds > kMaxUdpIdleTimeoutSeconds) {
+    return FieldError(Cat(prefix, "udpIdleTimeoutSeconds"),
+                      Cat("must be ", kMinUdpIdleTimeoutSeconds, "..", kMaxUdpIdleTimeoutSeconds,
+                          " (RFC 4787: at least 2 minutes)"));
   }
   if (service.probe) return ValidateProbe(*service.probe, Cat(prefix, "probe."));
   return absl::OkStatus();

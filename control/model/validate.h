@@ -36,6 +36,10 @@ inline constexpr uint32_t kMaxPort = 65535;
 // a NAT to allow for established TCP connections.
 inline constexpr uint32_t kMinIdleTimeoutMinutes = 4;
 inline constexpr uint32_t kMaxIdleTimeoutMinutes = 124;
+// UDP idle timeout: at least the 2 minutes RFC 4787 REQ-5 requires of a NAT's UDP mappings, at
+// most a day (nat::kMaxTimeoutMs).
+inline constexpr uint32_t kMinUdpIdleTimeoutSeconds = 120;
+inline constexpr uint32_t kMaxUdpIdleTimeoutSeconds = 86'400;
 inline constexpr std::string_view kVisibleToAll = "*";
 // Probe limits: at least a second apart, at most five minutes; thresholds as Azure allows them;
 // a path a request line can carry.

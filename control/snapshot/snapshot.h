@@ -50,15 +50,21 @@ struct NetworkAttachment {
   uint16_t vlan = 0;
 };
 
-// Slow path: which endpoint and service a consumer's SYN to (network, PE IP, port) is for.
+// Slow path: which endpoint and service a consumer's SYN or first datagram to (network, PE IP,
+// protocol, port) is for.
 struct PeKey {
   NetworkId network = kNoNetwork;
   PortBe frontend_port = 0;
   Ipv4Be ip = 0;
+  uint8_t proto = nat::kIpProtoTcp;
   bool operator==(const PeKey&) const = default;
   template <typename H>
   friend H AbslHashValue(H h, const PeKey& k) {
-    return H::combine(std::move(h), k.network, k.frontend_port, k.ip);
+    return H::combine(std::move(h), k.network, k.frontend_port, k.ip, k.proto);
+  }
+  // What a consumer packet's key (client -> PE) asks for.
+  static PeKey Of(const nat::FlowKey& key) {
+    return {key.network, key.tuple.dst_port, key.tuple.dst_ip, key.proto};
   }
 };
 
@@ -114,7 +120,8 @@ struct SnapshotService {
   std::optional<SnapshotProbe> probe;
   // probe.onDown reset: the down backends, whose established flows the expiry sweep resets.
   std::vector<Ipv4Be> reset_backends;
-  nat::TcpTimeouts timeouts;  // established_ms from idleTimeoutMinutes
+  // established_ms from idleTimeoutMinutes, udp_ms from udpIdleTimeoutSeconds
+  nat::FlowTimeouts timeouts;
   TeardownPolicy teardown = TeardownPolicy::kReset;
   bool tcp_reset_on_idle = false;  // enableTcpReset
   bool proxy_protocol = false;     // enableProxyProtocol
@@ -168,9 +175,7 @@ struct Snapshot {
   NetworkAttachment Attachment(NetworkId id) const {
     return id < attachments.size() ? attachments[id] : NetworkAttachment{};
   }
-  const PeTarget* FindPe(NetworkId network, Ipv4Be ip, PortBe frontend_port) const {
-    return pe_lookup.Find(PeKey{network, frontend_port, ip});
-  }
+  const PeTarget* FindPe(const PeKey& key) const { return pe_lookup.Find(key); }
   // Unknown ids read as a deleted endpoint (reset).
   EndpointEntry Endpoint(EndpointId id) const {
     return id < endpoints.size() ? endpoints[id] : EndpointEntry{};

@@ -11,11 +11,9 @@ namespace privlink::control {
 namespace {
 
 constexpr uint32_t kMsPerMinute = 60'000;
-
-bool SameTimeouts(const nat::TcpTimeouts& a, const nat::TcpTimeouts& b) {
-  return a.embryonic_ms == b.embryonic_ms && a.established_ms == b.established_ms &&
-         a.transitory_ms == b.transitory_ms && a.reset_ms == b.reset_ms;
-}
+// A rule's protocol is the IPv4 protocol number its flows are keyed by.
+static_assert(static_cast<uint8_t>(RuleProtocol::kTcp) == nat::kIpProtoTcp);
+static_assert(static_cast<uint8_t>(RuleProtocol::kUdp) == nat::kIpProtoUdp);
 
 // Everything of a service entry except the Maglev table, which follows from the backends.
 SnapshotService DescribeService(const PrivateLinkService& service, const SnapshotOptions& options) {
@@ -32,8 +30,10 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
   out.timeouts.established_ms = options.idle_timeout_override_ms != 0
                                     ? options.idle_timeout_override_ms
                                     : service.idle_timeout_minutes * kMsPerMinute;
+  out.timeouts.udp_ms = service.udp_idle_timeout_seconds * 1000;
   if (options.idle_timeout_override_ms != 0) {
     out.timeouts.transitory_ms = options.idle_timeout_override_ms;
+    out.timeouts.udp_ms = options.idle_timeout_override_ms;
   }
   out.teardown = service.connection_teardown;
   out.tcp_reset_on_idle = service.enable_tcp_reset;
@@ -59,7 +59,7 @@ SnapshotService DescribeService(const PrivateLinkService& service, const Snapsho
 bool CanReuse(const SnapshotService& fresh, const SnapshotService& old, uint32_t table_size) {
   return fresh.name == old.name && fresh.nat_ips == old.nat_ips &&
          fresh.new_flow_nat_ips == old.new_flow_nat_ips && fresh.backends == old.backends &&
-         SameTimeouts(fresh.timeouts, old.timeouts) && fresh.teardown == old.teardown &&
+         fresh.timeouts == old.timeouts && fresh.teardown == old.teardown &&
          fresh.tcp_reset_on_idle == old.tcp_reset_on_idle &&
          fresh.proxy_protocol == old.proxy_protocol && fresh.probe == old.probe &&
          fresh.reset_backends == old.reset_backends &&
@@ -185,7 +185,8 @@ class EndpointTables {
     const bool approved = IsApproved(*service, endpoint);
     Entry(endpoint.id) = {service->id, approved, service->connection_teardown};
     for (const LoadBalancingRule& rule : service->load_balancing_rules) {
-      snapshot_.pe_lookup.Set(PeKey{network, HostToBe16(rule.frontend_port), endpoint.ip},
+      snapshot_.pe_lookup.Set(PeKey{network, HostToBe16(rule.frontend_port), endpoint.ip,
+                                    static_cast<uint8_t>(rule.protocol)},
                               {endpoint.id, service->id, HostToBe16(rule.backend_port), approved});
     }
   }
@@ -199,7 +200,8 @@ class EndpointTables {
     snapshot_.endpoints_by_ip.Erase({id, endpoint.ip});
     if (const PrivateLinkService* service = services_[endpoint.service_id]) {
       for (const LoadBalancingRule& rule : service->load_balancing_rules) {
-        snapshot_.pe_lookup.Erase(PeKey{id, HostToBe16(rule.frontend_port), endpoint.ip});
+        snapshot_.pe_lookup.Erase(PeKey{id, HostToBe16(rule.frontend_port), endpoint.ip,
+                                        static_cast<uint8_t>(rule.protocol)});
       }
     }
   }

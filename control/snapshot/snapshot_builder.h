@@ -18,7 +18,7 @@ struct SnapshotOptions {
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
   // The dataplane's consumer ports in config order: positions index Snapshot's per-port arrays.
   std::vector<std::string> consumer_ports;
-  // Every service's established idle timeout and closing timeout, when not 0
+  // Every service's established idle timeout, closing timeout and UDP idle timeout, when not 0
   // (DataplaneConfig::test_idle_timeout_ms): tests wait seconds, not minutes, for flows to end.
   uint32_t idle_timeout_override_ms = 0;
   // Backends whose probe says down (nullptr: every backend is healthy). Only services with a

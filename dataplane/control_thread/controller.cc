@@ -85,7 +85,9 @@ void Controller::HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::Ti
     rte_pktmbuf_free(m);
     return;
   }
-  if (p.verdict == ParseVerdict::kTcp) return HoldForNeighbor(*provider, m, now);
+  if (p.verdict == ParseVerdict::kTcp || p.verdict == ParseVerdict::kUdp) {
+    return HoldForNeighbor(*provider, m, now);
+  }
   if (p.verdict == ParseVerdict::kArp) HandleProviderArp(*provider, m, p, snap, now);
   rte_pktmbuf_free(m);
 }

@@ -45,9 +45,9 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
 
   auto& flows = GaugeFamily(registry, "privlink_flows",
                             "Flows by TCP state, as of each worker's last expiry sweep.");
-  for (size_t st = 0; st < kTcpStateCount; ++st) {
+  for (size_t st = 0; st < kFlowStateCount; ++st) {
     AddGauge(flows,
-             {{"state", control::AsciiLower(nat::TcpStateName(static_cast<nat::TcpState>(st)))}},
+             {{"state", control::AsciiLower(nat::FlowStateName(static_cast<nat::FlowState>(st)))}},
              static_cast<double>(sample.flows_by_state[st]));
   }
   AddGauge(GaugeFamily(registry, "privlink_flow_table_capacity", "Flows the flow table can hold."),

@@ -95,7 +95,7 @@ json FlowRecordJson(const FlowRecord& r, const control::Snapshot& snap) {
               {"endpointAddress", Endpoint(r.fwd.tuple.dst_ip, r.fwd.tuple.dst_port)},
               {"nat", Endpoint(r.rev.tuple.dst_ip, r.rev.tuple.dst_port)},
               {"backend", Endpoint(r.rev.tuple.src_ip, r.rev.tuple.src_port)},
-              {"state", nat::TcpStateName(r.state)},
+              {"state", nat::FlowStateName(r.state)},
               {"ageSeconds", Seconds(r.age_ms)},
               {"idleSeconds", Seconds(r.idle_ms)},
               {"bytesOut", r.bytes[kOut]},
@@ -109,7 +109,7 @@ json FlowCountsJson(const FlowCounts& counts) {
   json by_state = json::object();
   uint64_t total = 0;
   for (size_t s = 0; s < counts.size(); ++s) {
-    by_state[nat::TcpStateName(static_cast<nat::TcpState>(s))] = counts[s];
+    by_state[nat::FlowStateName(static_cast<nat::FlowState>(s))] = counts[s];
     total += counts[s];
   }
   return json{{"total", total}, {"byState", std::move(by_state)}};

@@ -41,7 +41,7 @@ struct FlowRecord {
   uint32_t endpoint_id = 0;
   uint16_t service_id = 0;
   uint8_t owner_worker = 0;
-  nat::TcpState state = nat::TcpState::kSynSent;
+  nat::FlowState state = nat::FlowState::kSynSent;
   uint32_t age_ms = 0;
   uint32_t idle_ms = 0;
   uint64_t packets[2] = {};  // indexed by nat::FlowDirection
@@ -62,7 +62,7 @@ struct FlowList {
   bool truncated = false;  // more flows matched than the limit
 };
 
-using FlowCounts = std::array<uint64_t, kTcpStateCount>;  // indexed by nat::TcpState
+using FlowCounts = std::array<uint64_t, kFlowStateCount>;  // indexed by nat::FlowState
 
 // Reads `table` as RCU thread `rcu_thread_id` of `rcu` (nullptr: the table is used from one
 // thread only). The caller registers that id before and unregisters it after; one thread uses a

@@ -41,7 +41,7 @@ DataplaneSample TakeSample(const SampleInputs& in) {
   for (const uint64_t n : out.drops) out.drops_total += n;
 
   for (const CounterSet* s : sets) {
-    for (size_t st = 0; st < kTcpStateCount; ++st) {
+    for (size_t st = 0; st < kFlowStateCount; ++st) {
       out.flows_by_state[st] += s->flows_by_state[st].Read();
     }
     out.flows_created += s->flows_created.Read();
@@ -141,8 +141,8 @@ json StatsJson(const DataplaneSample& sample) {
   }
 
   json by_state = json::object();
-  for (size_t st = 0; st < kTcpStateCount; ++st) {
-    by_state[nat::TcpStateName(static_cast<nat::TcpState>(st))] = sample.flows_by_state[st];
+  for (size_t st = 0; st < kFlowStateCount; ++st) {
+    by_state[nat::FlowStateName(static_cast<nat::FlowState>(st))] = sample.flows_by_state[st];
   }
   out["flows"] = {
       {"total", sample.flows_total},          {"capacity", sample.flows_capacity},

@@ -87,7 +87,7 @@ struct DataplaneSample {
   uint64_t proxy_headers_resent = 0;
   uint64_t icmp_to_backend = 0;  // ICMP errors about flows, translated (counters.h)
   uint64_t icmp_to_client = 0;
-  std::array<uint64_t, kTcpStateCount> flows_by_state{};
+  std::array<uint64_t, kFlowStateCount> flows_by_state{};
   std::vector<WorkerSample> workers;
   bool rss_port_choice = false;  // DataplaneShared::rss_port_choice
   // The connection audit log (privlinkd --audit-log): lines written, records lost to full rings.

@@ -83,8 +83,8 @@ void FillTelemetryFlows(const DataplaneSample& sample, rte_tel_data* d) {
   AddU64(d, "capacity", sample.flows_capacity);
   AddU64(d, "created", sample.flows_created);
   AddU64(d, "expired", sample.flows_expired);
-  for (size_t st = 0; st < kTcpStateCount; ++st) {
-    AddU64(d, TelemetryName(nat::TcpStateName(static_cast<nat::TcpState>(st))),
+  for (size_t st = 0; st < kFlowStateCount; ++st) {
+    AddU64(d, TelemetryName(nat::FlowStateName(static_cast<nat::FlowState>(st))),
            sample.flows_by_state[st]);
   }
 }

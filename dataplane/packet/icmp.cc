@@ -44,7 +44,8 @@ std::variant<IcmpError, DropReason> ParseIcmpError(PacketView frame, const Parse
   const bool quote_ok =
       (version_ihl >> 4) == kIpv4Version && quote_ihl >= nat::kIpv4MinHeaderLen &&
       quote + quote_ihl + kIcmpQuotedL4Min <= quote_end &&
-      frame.U8(quote + kIpv4ProtocolOffset) == nat::kIpProtoTcp &&
+      (frame.U8(quote + kIpv4ProtocolOffset) == nat::kIpProtoTcp ||
+       frame.U8(quote + kIpv4ProtocolOffset) == nat::kIpProtoUdp) &&
       (frame.LoadHost16(quote + kIpv4FragmentOffset) & kIpv4FragmentOffsetMask) == 0;
   if (!quote_ok) return DropReason::kIcmpQuoteInvalid;
   e.icmp_offset = static_cast<uint16_t>(icmp);
@@ -52,6 +53,7 @@ std::variant<IcmpError, DropReason> ParseIcmpError(PacketView frame, const Parse
   e.quote_offset = static_cast<uint16_t>(quote);
   e.quote_l4_offset = static_cast<uint16_t>(quote + quote_ihl);
   e.quote_l4_len = static_cast<uint16_t>(quote_end - e.quote_l4_offset);
+  e.quoted_proto = frame.U8(quote + kIpv4ProtocolOffset);
   e.quoted.src_ip = frame.Load<Ipv4Be>(quote + nat::kIpv4SrcOffset);
   e.quoted.dst_ip = frame.Load<Ipv4Be>(quote + nat::kIpv4DstOffset);
   e.quoted.src_port = frame.Load<PortBe>(e.quote_l4_offset + nat::kTcpSrcPortOffset);
@@ -75,7 +77,14 @@ void RewriteIcmpError(uint8_t* frame, uint16_t l3_offset, const IcmpError& error
   Store(l4 + nat::kTcpDstPortOffset, &rewrite.quoted.dst_port, 2);
   const uint16_t quote_sum = nat::Ipv4HeaderChecksum(quote);
   Store(quote + nat::kIpv4ChecksumOffset, &quote_sum, 2);
-  if (rewrite.quoted_seq_delta != 0) {
+  if (error.quoted_proto == nat::kIpProtoUdp) {
+    // Within the 8 bytes every quote holds: the datagram's checksum, 0 (none) staying 0.
+    uint16_t udp_sum;
+    std::memcpy(&udp_sum, l4 + nat::kUdpChecksumOffset, 2);
+    udp_sum = nat::ApplyUdpChecksumDelta(udp_sum,
+                                         nat::ComputeRewriteDelta(error.quoted, rewrite.quoted).l4);
+    Store(l4 + nat::kUdpChecksumOffset, &udp_sum, 2);
+  } else if (rewrite.quoted_seq_delta != 0) {
     // Within the 8 bytes every quote holds; its checksum, when quoted, follows incrementally.
     if (error.quote_l4_len >= nat::kTcpChecksumOffset + 2) {
       AddToSeq(l4, rewrite.quoted_seq_delta);
@@ -85,7 +94,7 @@ void RewriteIcmpError(uint8_t* frame, uint16_t l3_offset, const IcmpError& error
                 quoted.LoadHost32(nat::kTcpSeqOffset) + rewrite.quoted_seq_delta);
     }
   }
-  if (error.quote_l4_len >= nat::kTcpChecksumOffset + 2) {
+  if (error.quoted_proto == nat::kIpProtoTcp && error.quote_l4_len >= nat::kTcpChecksumOffset + 2) {
     uint16_t tcp_sum;
     std::memcpy(&tcp_sum, l4 + nat::kTcpChecksumOffset, 2);
     tcp_sum =

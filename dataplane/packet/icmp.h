@@ -1,9 +1,9 @@
-// ICMP errors about a TCP flow (RFC 792: destination unreachable, fragmentation needed included,
-// and time exceeded): reading one, with the datagram it quotes, and rewriting it for the other
-// side of a NAT. The quote is the IPv4 header of a packet privlink sent and at least the first 8
-// bytes of its TCP header (RFC 792's minimum; RFC 1812 routers quote more), which hold the ports
-// and the sequence number. Plain buffers: the worker (dataplane/worker/icmp_forward.cc) finds the
-// flow and sends the result.
+// ICMP errors about a TCP or UDP flow (RFC 792: destination unreachable, fragmentation needed
+// and port unreachable included, and time exceeded): reading one, with the datagram it quotes,
+// and rewriting it for the other side of a NAT. The quote is the IPv4 header of a packet privlink
+// sent and at least the first 8 bytes of its TCP or UDP header (RFC 792's minimum; RFC 1812
+// routers quote more), which hold the ports (and TCP's sequence number, UDP's checksum). Plain
+// buffers: the worker (dataplane/worker/icmp_forward.cc) finds the flow and sends the result.
 #pragma once
 
 #include <cstdint>
@@ -30,14 +30,15 @@ struct IcmpError {
   uint16_t icmp_len = 0;      // the ICMP message: header and quote
   uint16_t quote_offset = 0;  // the quoted IPv4 header
   uint16_t quote_l4_offset = 0;
-  uint16_t quote_l4_len = 0;  // quoted TCP bytes: 8 at least
+  uint16_t quote_l4_len = 0;  // quoted TCP or UDP bytes: 8 at least
+  uint8_t quoted_proto = 0;   // nat::kIpProtoTcp or kIpProtoUdp
   nat::Tuple quoted;          // the quoted packet's addresses and ports, as sent
 };
 
 // The frame `p` was parsed from as kDrop/kIcmp (an intact, unfragmented IPv4 header, protocol
 // ICMP): the error, or why it cannot be about a flow: kIcmp (another type), kIcmpTruncated,
 // kIcmpBadChecksum, kIcmpQuoteInvalid (a quote that is not the start of an unfragmented IPv4 TCP
-// packet with 8 bytes of its TCP header).
+// or UDP packet with 8 bytes of its TCP or UDP header).
 std::variant<IcmpError, DropReason> ParseIcmpError(PacketView frame, const ParsedPacket& p);
 
 // What the error becomes on the other side: its outer addresses, and the quoted packet's
@@ -50,8 +51,9 @@ struct IcmpRewrite {
 };
 
 // Rewrites in place: the outer addresses, the quote's addresses and ports; then the outer IPv4
-// header checksum, the quoted IPv4 header checksum, the quoted TCP checksum where the quote holds
-// it (incrementally: the quote rarely holds the whole segment) and the ICMP checksum.
+// header checksum, the quoted IPv4 header checksum, the quoted TCP or UDP checksum where the quote
+// holds it (incrementally: the quote rarely holds the whole segment; a UDP checksum of 0 stays 0)
+// and the ICMP checksum.
 void RewriteIcmpError(uint8_t* frame, uint16_t l3_offset, const IcmpError& error,
                       const IcmpRewrite& rewrite);
 

@@ -17,17 +17,6 @@ bool IsTagProtocolId(uint16_t ethertype) {
          ethertype == kEtherTypeQinQLegacy;
 }
 
-DropReason NotTcpReason(uint8_t protocol) {
-  switch (protocol) {
-    case kIpProtoUdp:
-      return DropReason::kUdp;
-    case kIpProtoIcmp:
-      return DropReason::kIcmp;
-    default:
-      return DropReason::kIpProtoUnsupported;
-  }
-}
-
 ParsedPacket ParseArp(PacketView packet, size_t l3, ParsedPacket& out) {
   if (!packet.Contains(l3, kArpLen)) return Dropped(out, DropReason::kArpTruncated);
   const bool ethernet_ipv4 =
@@ -47,8 +36,48 @@ ParsedPacket ParseArp(PacketView packet, size_t l3, ParsedPacket& out) {
   return out;
 }
 
-ParsedPacket ParseIpv4Tcp(PacketView packet, size_t l3, bool verify_tcp_checksum,
-                          ParsedPacket& out) {
+// The UDP header of a datagram whose IPv4 header passed (ip_header_len long, not a fragment).
+ParsedPacket ParseUdp(PacketView packet, size_t l3, size_t ip_header_len, bool verify_checksum,
+                      ParsedPacket& out) {
+  const size_t l4 = l3 + ip_header_len;
+  if (!packet.Contains(l4, nat::kUdpHeaderLen)) return Dropped(out, DropReason::kUdpTruncated);
+  const size_t total_len = packet.LoadHost16(l3 + nat::kIpv4TotalLengthOffset);
+  if (!packet.Contains(l3, total_len)) return Dropped(out, DropReason::kIpv4TotalLengthPastFrame);
+  if (total_len < ip_header_len + nat::kUdpHeaderLen) {
+    return Dropped(out, DropReason::kIpv4TotalLengthTooShort);
+  }
+  const size_t udp_len = packet.LoadHost16(l4 + nat::kUdpLengthOffset);
+  if (udp_len < nat::kUdpHeaderLen || udp_len > total_len - ip_header_len) {
+    return Dropped(out, DropReason::kUdpLengthInvalid);
+  }
+  uint8_t checksums = ChecksumBits(packet.nic());
+  if (packet.nic().l4 == NicVerdict::kBad) return Dropped(out, DropReason::kUdpBadChecksum);
+  const Ipv4Be src = packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset);
+  const Ipv4Be dst = packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset);
+  if (verify_checksum && (checksums & kL4ChecksumVerified) == 0) {
+    if (!UdpChecksumOk(src, dst, packet.At(l4), udp_len)) {
+      return Dropped(out, DropReason::kUdpBadChecksum);
+    }
+    checksums |= kL4ChecksumVerified;
+  }
+  out.verdict = ParseVerdict::kUdp;
+  out.l4_offset = static_cast<uint16_t>(l4);
+  out.ip_total_len = static_cast<uint16_t>(total_len);
+  out.tcp_header_len = static_cast<uint8_t>(nat::kUdpHeaderLen);
+  out.tcp_flags = 0;
+  out.checksums = checksums;
+  out.key.tuple.src_ip = src;
+  out.key.tuple.dst_ip = dst;
+  out.key.tuple.src_port = packet.Load<PortBe>(l4 + nat::kUdpSrcPortOffset);
+  out.key.tuple.dst_port = packet.Load<PortBe>(l4 + nat::kUdpDstPortOffset);
+  out.key.network = 0;
+  out.key.proto = nat::kIpProtoUdp;
+  out.key.zero = 0;
+  out.drop_reason = DropReason::kCount;
+  return out;
+}
+
+ParsedPacket ParseIpv4(PacketView packet, size_t l3, bool verify_tcp_checksum, ParsedPacket& out) {
   if (!packet.Contains(l3, nat::kIpv4MinHeaderLen)) {
     return Dropped(out, DropReason::kIpv4Truncated);
   }
@@ -63,8 +92,16 @@ ParsedPacket ParseIpv4Tcp(PacketView packet, size_t l3, bool verify_tcp_checksum
   if ((packet.LoadHost16(l3 + kIpv4FragmentOffset) & kFragmentBits) != 0) {
     return Dropped(out, DropReason::kIpv4Fragment);
   }
-  const uint8_t protocol = packet.U8(l3 + kIpv4ProtocolOffset);
-  if (protocol != nat::kIpProtoTcp) return Dropped(out, NotTcpReason(protocol));
+  switch (packet.U8(l3 + kIpv4ProtocolOffset)) {
+    case nat::kIpProtoTcp:
+      break;
+    case kIpProtoUdp:
+      return ParseUdp(packet, l3, ip_header_len, verify_tcp_checksum, out);
+    case kIpProtoIcmp:
+      return Dropped(out, DropReason::kIcmp);
+    default:
+      return Dropped(out, DropReason::kIpProtoUnsupported);
+  }
 
   const size_t l4 = l3 + ip_header_len;
   if (!packet.Contains(l4, kTcpMinHeaderLen)) return Dropped(out, DropReason::kTcpTruncated);
@@ -79,12 +116,12 @@ ParsedPacket ParseIpv4Tcp(PacketView packet, size_t l3, bool verify_tcp_checksum
   if (tcp_header_len > segment_len) return Dropped(out, DropReason::kTcpDataOffsetPastSegment);
   uint8_t checksums = ChecksumBits(packet.nic());
   if (packet.nic().l4 == NicVerdict::kBad) return Dropped(out, DropReason::kTcpBadChecksum);
-  if (verify_tcp_checksum && (checksums & kTcpChecksumVerified) == 0) {
+  if (verify_tcp_checksum && (checksums & kL4ChecksumVerified) == 0) {
     if (!TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
                        packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), segment_len)) {
       return Dropped(out, DropReason::kTcpBadChecksum);
     }
-    checksums |= kTcpChecksumVerified;
+    checksums |= kL4ChecksumVerified;
   }
   FillTcp(packet, l3, ip_header_len, total_len, tcp_header_len, out);
   out.checksums = checksums;
@@ -113,7 +150,7 @@ ParsedPacket ParsePacketInOrder(PacketView packet, bool verify_tcp_checksum) {
   out.l3_offset = static_cast<uint16_t>(l3);
   switch (ethertype) {
     case kEtherTypeIpv4:
-      return ParseIpv4Tcp(packet, l3, verify_tcp_checksum, out);
+      return ParseIpv4(packet, l3, verify_tcp_checksum, out);
     case kEtherTypeArp:
       return ParseArp(packet, l3, out);
     case kEtherTypeIpv6:

@@ -1,5 +1,5 @@
-// The packet parser: Ethernet (+ at most one 802.1Q tag), then IPv4 + TCP or ARP, fully
-// validated, on any bytes (never reads past the view's length, never allocates or throws).
+// The packet parser: Ethernet (+ at most one 802.1Q tag), then IPv4 + TCP, IPv4 + UDP or ARP,
+// fully validated, on any bytes (never reads past the view's length, never allocates or throws).
 //
 // Two paths, one specification:
 //  - parse_internal::ParseTcpFast (inline, the hot path) recognises a valid TCP frame with one
@@ -9,12 +9,15 @@
 //    first that fails.
 // ParsePacket tries the first and hands every frame it declines to the second, so drop reasons
 // always come from the in-order checks; tests hold the fast path to accepting exactly the frames
-// the in-order parser accepts as TCP, with the same fields.
+// the in-order parser accepts as TCP, with the same fields. UDP takes the in-order path only.
 // The order of the checks, and so the reason a frame with several faults is counted under, is
 // the order of the parser reasons in drop_reasons.def.
 //
 // Bytes past the IPv4 total length (Ethernet padding) are ignored: a TCP segment's length comes
-// from the IPv4 total length. A VLAN id of 0 (a priority tag) reads as untagged.
+// from the IPv4 total length. A UDP datagram's own length may be shorter than the IPv4 payload
+// (the rest is padding, as Linux reads it) but not longer. A VLAN id of 0 (a priority tag) reads
+// as untagged. Fragments are dropped (ipv4_fragment): privlink does not reassemble, and a
+// fragment after the first carries no ports to find its flow by.
 #pragma once
 
 #include <array>
@@ -33,6 +36,7 @@ namespace privlink::dataplane {
 enum class ParseVerdict : uint8_t {
   kDrop,  // see ParsedPacket::drop_reason
   kTcp,   // an IPv4 TCP segment, not a fragment, headers and lengths valid
+  kUdp,   // an IPv4 UDP datagram, not a fragment, header and lengths valid
   kArp,   // an Ethernet/IPv4 ARP request or reply
 };
 
@@ -48,10 +52,10 @@ struct ParseOptions {
 };
 inline constexpr ParseOptions kVerifyTcpChecksums{.verify_tcp_checksum = true};
 
-// ParsedPacket::checksums bits (kTcp).
-inline constexpr uint8_t kTcpChecksumVerified = 0x1;  // right, as the NIC or the parser found
-inline constexpr uint8_t kIpv4ChecksumToFill = 0x2;   // NIC kNone: header intact, field not
-inline constexpr uint8_t kTcpChecksumToFill = 0x4;    // NIC kNone: the field holds a partial sum
+// ParsedPacket::checksums bits (kTcp, kUdp: the L4 checksum is TCP's or UDP's).
+inline constexpr uint8_t kL4ChecksumVerified = 0x1;  // right, as the NIC or the parser found
+inline constexpr uint8_t kIpv4ChecksumToFill = 0x2;  // NIC kNone: header intact, field not
+inline constexpr uint8_t kL4ChecksumToFill = 0x4;    // NIC kNone: the field holds a partial sum
 
 struct ArpFields {
   uint16_t op = 0;  // host order: kArpOpRequest or kArpOpReply
@@ -70,17 +74,19 @@ struct ParsedPacket {
   DropReason drop_reason = DropReason::kCount;  // set when verdict == kDrop, else kCount
   uint16_t vlan_id = 0;                         // 0: untagged
   uint16_t l3_offset = 0;                       // IPv4 or ARP header: 14, or 18 behind a tag
-  uint16_t l4_offset = 0;                       // TCP header (kTcp)
-  uint16_t ip_total_len = 0;                    // IPv4 total length (kTcp)
-  uint8_t tcp_header_len = 0;                   // 20..60, options included (kTcp)
-  uint8_t tcp_flags = 0;                        // byte 13: FIN, SYN, RST, ... (kTcp)
-  uint8_t checksums = 0;                        // kTcpChecksumVerified, ... (kTcp)
-  // kTcp: the packet's tuple; `network` is left 0 for the caller to fill from (port, VLAN).
+  uint16_t l4_offset = 0;                       // TCP or UDP header (kTcp, kUdp)
+  uint16_t ip_total_len = 0;                    // IPv4 total length (kTcp, kUdp)
+  uint8_t tcp_header_len = 0;                   // 20..60, options included (kTcp); 8 (kUdp)
+  uint8_t tcp_flags = 0;                        // byte 13: FIN, SYN, RST, ... (kTcp); 0 (kUdp)
+  uint8_t checksums = 0;                        // kL4ChecksumVerified, ... (kTcp, kUdp)
+  // kTcp, kUdp: the packet's tuple and protocol; `network` is left 0 for the caller to fill from
+  // (port, VLAN).
   nat::FlowKey key;
   MacAddress dst_mac{};  // copied whenever the frame holds an Ethernet header
   MacAddress src_mac{};
   ArpFields arp;  // kArp
 
+  // The IPv4 payload: a TCP segment, or a UDP datagram with any padding after it.
   uint16_t tcp_segment_len() const {
     return static_cast<uint16_t>(ip_total_len - (l4_offset - l3_offset));
   }
@@ -147,6 +153,16 @@ inline bool TcpChecksumOk(Ipv4Be src, Ipv4Be dst, const uint8_t* segment, size_t
   return nat::ChecksumFold(nat::ChecksumPartial(segment, segment_len, pseudo)) == 0xffff;
 }
 
+// A UDP datagram's checksum (its own length: udp_len, from its header) is right or absent (0).
+inline bool UdpChecksumOk(Ipv4Be src, Ipv4Be dst, const uint8_t* datagram, size_t udp_len) {
+  uint16_t field;
+  std::memcpy(&field, datagram + nat::kUdpChecksumOffset, sizeof field);
+  if (field == 0) return true;
+  const uint32_t pseudo =
+      nat::PseudoHeaderChecksum(src, dst, nat::kIpProtoUdp, static_cast<uint16_t>(udp_len));
+  return nat::ChecksumFold(nat::ChecksumPartial(datagram, udp_len, pseudo)) == 0xffff;
+}
+
 // The checksums bits of a TCP frame whose headers passed, before any TCP checksum computation:
 // a table, since every frame pays for it.
 inline constexpr auto kChecksumBits = [] {
@@ -157,9 +173,9 @@ inline constexpr auto kChecksumBits = [] {
       const auto tcp = static_cast<NicVerdict>(l4);
       const bool l4_known_good = tcp == NicVerdict::kGood || tcp == NicVerdict::kNone;
       bits[ip * 4 + l4] =
-          static_cast<uint8_t>((l4_known_good ? kTcpChecksumVerified : 0) |
+          static_cast<uint8_t>((l4_known_good ? kL4ChecksumVerified : 0) |
                                (ipv4 == NicVerdict::kNone ? kIpv4ChecksumToFill : 0) |
-                               (tcp == NicVerdict::kNone ? kTcpChecksumToFill : 0));
+                               (tcp == NicVerdict::kNone ? kL4ChecksumToFill : 0));
     }
   }
   return bits;
@@ -236,13 +252,13 @@ template <ParseOptions kOptions>
   }
   uint8_t checksums = ChecksumBits(nic);
   if constexpr (kOptions.verify_tcp_checksum) {
-    if ((checksums & kTcpChecksumVerified) == 0) {
+    if ((checksums & kL4ChecksumVerified) == 0) {
       if (!TcpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
                          packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), segment_len))
           [[unlikely]] {
         return false;
       }
-      checksums |= kTcpChecksumVerified;
+      checksums |= kL4ChecksumVerified;
     }
   }
   FillTcp(packet, l3, ip_header_len, total_len, tcp_header_len, out);
@@ -267,9 +283,18 @@ template <ParseOptions kOptions = ParseOptions{}>
 // parser), else computed over the pseudo-header and segment (the slow path's check before a
 // segment creates a flow or changes its state).
 inline bool TcpChecksumIntact(PacketView frame, const ParsedPacket& p) {
-  if ((p.checksums & kTcpChecksumVerified) != 0) return true;
+  if ((p.checksums & kL4ChecksumVerified) != 0) return true;
   return parse_internal::TcpChecksumOk(p.key.tuple.src_ip, p.key.tuple.dst_ip,
                                        frame.At(p.l4_offset), p.tcp_segment_len());
+}
+
+// The same for a parsed UDP datagram (the slow path's check before it creates a flow). A datagram
+// without a checksum (0) passes: RFC 768 lets a sender leave it out.
+inline bool UdpChecksumIntact(PacketView frame, const ParsedPacket& p) {
+  if ((p.checksums & kL4ChecksumVerified) != 0) return true;
+  return parse_internal::UdpChecksumOk(p.key.tuple.src_ip, p.key.tuple.dst_ip,
+                                       frame.At(p.l4_offset),
+                                       frame.LoadHost16(p.l4_offset + nat::kUdpLengthOffset));
 }
 
 template <ParseOptions kOptions = ParseOptions{}>

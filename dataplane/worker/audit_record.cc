@@ -7,11 +7,11 @@ using nat::FlowDirection;
 FlowEndReason EndReasonOf(const nat::FlowEntry& e, const control::Snapshot& snap) {
   if (!snap.Endpoint(e.binding.endpoint_id).carries_traffic) return FlowEndReason::kTeardown;
   switch (e.state()) {
-    case nat::TcpState::kReset:
+    case nat::FlowState::kReset:
       return FlowEndReason::kRst;
-    case nat::TcpState::kFinFromClient:
-    case nat::TcpState::kFinFromServer:
-    case nat::TcpState::kClosing:
+    case nat::FlowState::kFinFromClient:
+    case nat::FlowState::kFinFromServer:
+    case nat::FlowState::kClosing:
       return FlowEndReason::kFin;
     default:
       return FlowEndReason::kIdleTimeout;

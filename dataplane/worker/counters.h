@@ -102,7 +102,7 @@ struct ServiceNatPorts {
   Counter alloc_failures;  // new connections refused: no NAT IP had a free port for the backend
 };
 
-inline constexpr size_t kTcpStateCount = static_cast<size_t>(nat::TcpState::kCount);
+inline constexpr size_t kFlowStateCount = static_cast<size_t>(nat::FlowState::kCount);
 
 // Shown every frame counted as dropped, before it is freed (privlink-replay --drops). The daemon
 // never sets one: only drop paths read the pointer, the forwarding path does not.
@@ -137,7 +137,7 @@ struct CounterSet {
   Counter foreign_packets;
   Counter foreign_icmp_errors;
   // Flows of this worker's shard by TCP state, as of its last complete expiry sweep.
-  Counter flows_by_state[kTcpStateCount];
+  Counter flows_by_state[kFlowStateCount];
   SparseArray<DirectionalTraffic> endpoints;  // indexed by EndpointId
   SparseArray<DirectionalTraffic> services;   // indexed by ServiceId
   SparseArray<ServiceNatPorts> nat_ports;     // indexed by ServiceId

@@ -92,13 +92,20 @@ void FillChecksums(uint8_t* frame, const ParsedPacket& p) {
     const uint16_t sum = nat::Ipv4HeaderChecksum(ip);
     std::memcpy(ip + nat::kIpv4ChecksumOffset, &sum, sizeof sum);
   }
-  if ((p.checksums & kTcpChecksumToFill) != 0) {
+  if ((p.checksums & kL4ChecksumToFill) != 0) {
     Ipv4Be src;
     Ipv4Be dst;
     std::memcpy(&src, ip + nat::kIpv4SrcOffset, sizeof src);
     std::memcpy(&dst, ip + nat::kIpv4DstOffset, sizeof dst);
-    const uint16_t sum = nat::TcpChecksum(src, dst, tcp, p.tcp_segment_len());
-    std::memcpy(tcp + nat::kTcpChecksumOffset, &sum, sizeof sum);
+    if (p.verdict == ParseVerdict::kUdp) {
+      const uint16_t udp_len =
+          PacketView(tcp, nat::kUdpHeaderLen).LoadHost16(nat::kUdpLengthOffset);
+      const uint16_t sum = nat::UdpChecksum(src, dst, tcp, udp_len);
+      std::memcpy(tcp + nat::kUdpChecksumOffset, &sum, sizeof sum);
+    } else {
+      const uint16_t sum = nat::TcpChecksum(src, dst, tcp, p.tcp_segment_len());
+      std::memcpy(tcp + nat::kTcpChecksumOffset, &sum, sizeof sum);
+    }
   }
 }
 
@@ -133,7 +140,7 @@ void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
   FlowEntry& flow = w.shared->flows->entry(ref.id);
   const uint8_t* f = FrameOf(m);
   const ResetSegment to_sender = ResetToSender(f, p);
-  if (flow.state() == nat::TcpState::kReset) return SendResetBack(w, in, m, to_sender);
+  if (flow.state() == nat::FlowState::kReset) return SendResetBack(w, in, m, to_sender);
   flow.AdvanceTcpState(ref.dir, nat::kTcpRst);
   const FlowBinding& b = flow.binding;
   ResetSegment to_receiver = ResetToReceiver(f, p, b.TranslatedTuple(ref.dir));
@@ -205,7 +212,7 @@ template <FlowDirection kDir, nat::StateUpdate kState, bool kShifted>
        .frame_bytes = frame_bytes},
       ctx.now32);
   if constexpr (kShifted) ShiftStream(w, ctx, flow, kDir, p, f + p.l4_offset, acked_before);
-  if ((p.checksums & (kIpv4ChecksumToFill | kTcpChecksumToFill)) != 0) [[unlikely]] {
+  if ((p.checksums & (kIpv4ChecksumToFill | kL4ChecksumToFill)) != 0) [[unlikely]] {
     FillChecksums(f, p);
   }
   w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
@@ -282,7 +289,7 @@ template <FlowDirection kDir>
         break;
     }
   } else if ((p.tcp_flags & nat::kTcpSyn) != 0) {
-    const nat::TcpState state = flow.state();
+    const nat::FlowState state = flow.state();
     if (nat::NextTcpState(state, kDir, p.tcp_flags) != state) {
       // A SYN that opens (a client reusing the port) or answers (the backend's SYN-ACK): the
       // other side acknowledges its sequence number + 1 first.
@@ -296,7 +303,7 @@ template <FlowDirection kDir>
       LowerMss(FrameOf(in.m) + p.l4_offset, p.tcp_header_len, flow.binding.stream_shift);
     }
   } else if (kDir == FlowDirection::kIn2Out && flow.binding.stream_shift != 0 &&
-             flow.state() == nat::TcpState::kSynReceived &&
+             flow.state() == nat::FlowState::kSynReceived &&
              PastHandshake(nat::NextTcpState(flow.state(), kDir, p.tcp_flags))) {
     // The client's ACK completes the handshake (a FIN with it included): the header goes first,
     // with the client's window (it completes the backend's handshake and sets its view of that
@@ -305,6 +312,31 @@ template <FlowDirection kDir>
                     frame.LoadHost16(p.l4_offset + kTcpWindowOffset));
   }
   ForwardTranslated<kDir, nat::StateUpdate::kAdvance>(w, ctx, in, flow);
+}
+
+// A datagram of a UDP flow: translated, counted and sent on. No state, no sequence numbers, no
+// PROXY header (a service's PROXY protocol applies to its TCP streams): a flow whose endpoint no
+// longer carries traffic under the reset policy just drops it (there is nothing to reset) and
+// idles out.
+template <FlowDirection kDir>
+[[gnu::noinline]] void ForwardDatagram(Worker& w, const BurstContext& ctx, Received in,
+                                       FlowEntry& flow, EndpointEntry endpoint) {
+  const ParsedPacket& p = in.p;
+  if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset) {
+    return DropPacket(w.counters, in.m, DropReason::kConnectionTornDown);
+  }
+  uint8_t* f = FrameOf(in.m);
+  const uint32_t frame_bytes = in.m->pkt_len;
+  nat::TranslateUdpOnFlow(
+      flow, kDir, {.headers = {f + p.l3_offset, f + p.l4_offset}, .frame_bytes = frame_bytes},
+      ctx.now32);
+  if ((p.checksums & (kIpv4ChecksumToFill | kL4ChecksumToFill)) != 0) [[unlikely]] {
+    FillChecksums(f, p);
+  }
+  const FlowBinding& b = flow.binding;
+  w.counters.endpoints[b.endpoint_id][kDir].Add(frame_bytes);
+  w.counters.services[b.service_id][kDir].Add(frame_bytes);
+  Emit<kDir>(w, ctx, {in.m, p.l3_offset, p.ip_total_len}, b);
 }
 
 // A packet of a flow, in the direction its port's role gives (see ProcessBurst). Inlined into
@@ -318,6 +350,9 @@ template <FlowDirection kDir>
   }
   // One 4-byte load per packet: a rejected or deleted connection stops here at once.
   const EndpointEntry endpoint = ctx.snapshot->Endpoint(flow.binding.endpoint_id);
+  if (in.p.verdict == ParseVerdict::kUdp) [[unlikely]] {
+    return ForwardDatagram<kDir>(w, ctx, in, flow, endpoint);
+  }
   if (!endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset)
       [[unlikely]] {
     return TearDown(w, ctx, in, FlowRef{id, kDir});
@@ -356,7 +391,7 @@ void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId
   nat::FlowKey key;
   key.network = network;
   key.tuple = error.quoted.Reversed();
-  key.proto = nat::kIpProtoTcp;
+  key.proto = error.quoted_proto;
   const nat::FlowRef ref = w.shared->flows->Lookup(key);
   const FlowDirection arrived = from_consumer ? FlowDirection::kIn2Out : FlowDirection::kOut2In;
   if (!ref.found() || ref.dir != arrived) return DropPacket(w.counters, m, DropReason::kIcmpNoFlow);
@@ -390,25 +425,29 @@ void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId
 
 // ---- the slow path ----
 
-// A consumer packet that matched no flow: only a SYN to an Approved endpoint with a backend
-// creates one. `hash` is the hash of the packet's key its lookup used: the Maglev pick, the NAT
-// IP spread and the insert reuse it rather than hash the key again.
+// A consumer packet that matched no flow: only a SYN (or any UDP datagram) to an Approved
+// endpoint with a backend creates one. `hash` is the hash of the packet's key its lookup used: the
+// Maglev pick, the NAT IP spread and the insert reuse it rather than hash the key again.
 void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::FlowHash hash) {
   rte_mbuf* const m = in.m;
   const ParsedPacket& p = in.p;
+  const bool udp = p.verdict == ParseVerdict::kUdp;
   constexpr uint8_t kHandshakeFlags = nat::kTcpSyn | nat::kTcpAck | nat::kTcpRst | nat::kTcpFin;
-  if ((p.tcp_flags & kHandshakeFlags) != nat::kTcpSyn) {
+  if (!udp && (p.tcp_flags & kHandshakeFlags) != nat::kTcpSyn) {
     return DropPacket(w.counters, m, DropReason::kNoFlowNotSyn);
   }
-  // A corrupt SYN gets no flow, no NAT port and no reset.
+  // A corrupt SYN or datagram gets no flow, no NAT port and no reset.
   const PacketView frame(FrameOf(m), m->data_len);
-  if (!TcpChecksumIntact(frame, p)) return DropPacket(w.counters, m, DropReason::kTcpBadChecksum);
+  if (udp ? !UdpChecksumIntact(frame, p) : !TcpChecksumIntact(frame, p)) {
+    return DropPacket(w.counters, m,
+                      udp ? DropReason::kUdpBadChecksum : DropReason::kTcpBadChecksum);
+  }
   const Snapshot& snap = *ctx.snapshot;
-  const control::PeTarget* target =
-      snap.FindPe(p.key.network, p.key.tuple.dst_ip, p.key.tuple.dst_port);
+  const control::PeTarget* target = snap.FindPe(control::PeKey::Of(p.key));
   if (target == nullptr) return DropPacket(w.counters, m, DropReason::kNoEndpoint);
   if (!target->approved) {
-    // Refused at once rather than left to time out: the client learns it cannot connect.
+    // A SYN is refused at once rather than left to time out: the client learns it cannot connect.
+    if (udp) return DropPacket(w.counters, m, DropReason::kEndpointNotApproved);
     NoteDrop(w.counters, m, DropReason::kEndpointNotApproved);
     return SendResetBack(w, in, m, ResetToSender(FrameOf(m), p));
   }
@@ -427,8 +466,8 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
                              .service_id = service->id,
                              .endpoint_id = target->endpoint,
                              .client_mac = p.src_mac.data(),
-                             .syn_seq = frame.LoadHost32(p.l4_offset + kTcpSeqOffset),
-                             .stream_shift = service->proxy_protocol
+                             .syn_seq = udp ? 0 : frame.LoadHost32(p.l4_offset + kTcpSeqOffset),
+                             .stream_shift = service->proxy_protocol && !udp
                                                  ? static_cast<uint8_t>(kProxyV2LinkIdHeaderLen)
                                                  : uint8_t{0}};
   const nat::SetupOutcome<FlowId> created =
@@ -487,7 +526,7 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
   }
   BurstScratch<ParsedPacket> parsed;
   BurstScratch<nat::FlowKey> keys;
-  rte_mbuf* tcp[kRxBurst];
+  rte_mbuf* frames[kRxBurst];  // TCP and UDP frames, for the lookup
   uint16_t n = 0;
   uint64_t rx_bytes = 0;
   for (uint16_t i = 0; i < count; ++i) {
@@ -501,7 +540,7 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
     ParsedPacket& p = parsed[n];
     const NicChecksums nic = kNicVerdicts ? NicChecksumsOf(m) : NicChecksums{};
     ParsePacketInto<kParse>(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, nic), p);
-    if (p.verdict != ParseVerdict::kTcp) [[unlikely]] {
+    if (p.verdict != ParseVerdict::kTcp && p.verdict != ParseVerdict::kUdp) [[unlikely]] {
       if (p.verdict == ParseVerdict::kArp) {
         SendToControl(w, port, m);
       } else if (p.drop_reason == DropReason::kIcmp) {
@@ -536,13 +575,14 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       p.key.network = nat::kProviderNetwork;
       // A health probe's answer (no flow ever has a probe port): to the control thread, before
       // the lookup.
-      if (nat::IsProbePort(p.key.tuple.dst_port) && w.shared->health_probes) [[unlikely]] {
+      if (nat::IsProbePort(p.key.tuple.dst_port) && w.shared->health_probes &&
+          p.verdict == ParseVerdict::kTcp) [[unlikely]] {
         PassProbeAnswer(w, ctx, port, m, p);
         continue;
       }
     }
     keys[n] = p.key;
-    tcp[n] = m;
+    frames[n] = m;
     ++n;
   }
   // Counted once per burst (received, dropped or not): one load and store instead of one a frame.
@@ -559,13 +599,13 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
   BurstScratch<nat::FlowLookup> found;
   const uint64_t hits = w.shared->flows->LookupBulk({keys.data(), n}, found.data());
   for (uint16_t i = 0; i < n; ++i) {
-    const Received in{port, tcp[i], parsed[i]};
+    const Received in{port, frames[i], parsed[i]};
     if ((hits >> i) & 1) [[likely]] {
       ForwardOnFlow<kDir>(w, ctx, in, found[i].ref.id);
     } else if constexpr (kRole == PortRole::kConsumer) {
       CreateFlowOrDrop(w, ctx, in, found[i].hash);
     } else {
-      DropProviderMiss(w, ctx, tcp[i], parsed[i]);
+      DropProviderMiss(w, ctx, frames[i], parsed[i]);
     }
   }
 }

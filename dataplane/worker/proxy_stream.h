@@ -28,9 +28,9 @@ inline constexpr uint16_t kProxyResendWindow = 1024;
 enum class ProxySend : uint8_t { kFirst, kResend };
 
 // The handshake is complete and the connection not reset: the states in which a header is owed.
-constexpr bool PastHandshake(nat::TcpState s) {
-  return s == nat::TcpState::kEstablished || s == nat::TcpState::kFinFromClient ||
-         s == nat::TcpState::kFinFromServer || s == nat::TcpState::kClosing;
+constexpr bool PastHandshake(nat::FlowState s) {
+  return s == nat::FlowState::kEstablished || s == nat::FlowState::kFinFromClient ||
+         s == nat::FlowState::kFinFromServer || s == nat::FlowState::kClosing;
 }
 
 // Where a client's sequence number lands at the backend: `stream_shift` higher, except a SYN's

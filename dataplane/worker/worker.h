@@ -127,7 +127,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) Worker {
   uint32_t idle_sleep_us = 0;  // sleep this long after an empty poll (0 = busy poll)
   // The expiry sweep's running count of flows by state (published to counters once per pass).
   struct {
-    uint64_t by_state[kTcpStateCount] = {};
+    uint64_t by_state[kFlowStateCount] = {};
     uint32_t visited = 0;
     uint32_t credit = 0;          // flows the sweep may visit now (earned by elapsed time)
     nat::TimeMs credited_ms = 0;  // the time credit was last earned at

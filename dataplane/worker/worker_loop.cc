@@ -43,8 +43,8 @@ void LoadCaptureFilter(Worker& w) {
 void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   nat::FlowTable& table = *w.shared->flows;
   const control::Snapshot& snap = *ctx.snapshot;
-  const nat::TcpTimeouts defaults;
-  auto timeouts_of = [&](uint16_t service) -> const nat::TcpTimeouts& {
+  const nat::FlowTimeouts defaults;
+  auto timeouts_of = [&](uint16_t service) -> const nat::FlowTimeouts& {
     const control::SnapshotService* s = snap.Service(service);
     return s != nullptr ? s->timeouts : defaults;
   };
@@ -63,10 +63,10 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
     FlowEndReason reason = EndReasonOf(e, snap);
     if (backend_down(e)) {
       // Both ends learn at once; the client's next connection goes to a healthy backend.
-      if (e.state() == nat::TcpState::kEstablished) ResetIdleFlow(w, ctx, e);
+      if (e.state() == nat::FlowState::kEstablished) ResetIdleFlow(w, ctx, e);
       reason = FlowEndReason::kBackendDown;
       w.counters.flows_backend_down_reset.Add(1);
-    } else if (reason == FlowEndReason::kIdleTimeout && e.state() == nat::TcpState::kEstablished) {
+    } else if (reason == FlowEndReason::kIdleTimeout && e.state() == nat::FlowState::kEstablished) {
       const control::SnapshotService* service = snap.Service(b.service_id);
       if (service != nullptr && service->tcp_reset_on_idle) {
         ResetIdleFlow(w, ctx, e);
@@ -99,7 +99,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   w.sweep.visited += budget;
   // A whole pass over the shard: publish what it counted (flows by state) and start again.
   if (w.sweep.visited >= span) {
-    for (size_t s = 0; s < kTcpStateCount; ++s) {
+    for (size_t s = 0; s < kFlowStateCount; ++s) {
       w.counters.flows_by_state[s].Set(w.sweep.by_state[s]);
       w.sweep.by_state[s] = 0;
     }

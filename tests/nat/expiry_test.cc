@@ -15,7 +15,7 @@
 namespace privlink::nat {
 namespace {
 
-constexpr TcpTimeouts kTimeouts{
+constexpr FlowTimeouts kTimeouts{
     .embryonic_ms = 30'000, .established_ms = 240'000, .transitory_ms = 60'000, .reset_ms = 10'000};
 
 struct Harness {
@@ -38,7 +38,7 @@ struct Harness {
   }
   uint32_t Expire(TimeMs now, uint32_t budget = 1024) {
     return ExpireFlows(*table, {.worker = 0, .now = ToMs32(now), .budget = budget},
-                       ExpiryHooks{[](uint16_t) -> const TcpTimeouts& { return kTimeouts; },
+                       ExpiryHooks{[](uint16_t) -> const FlowTimeouts& { return kTimeouts; },
                                    [&](FlowId, FlowEntry& e) {
                                      EXPECT_TRUE(ReleaseFlowPort(ports, e.binding, now).ok());
                                      ++released;
@@ -53,7 +53,7 @@ TEST(Expiry, EmbryonicFlowExpiresAfterEmbryonicTimeoutEvenWithRetransmits) {
   for (TimeMs t = 1000; t < 60'000; t += 1000) {  // SYN and SYN-ACK retransmitted, never ACKed
     h.Segment(id, FlowDirection::kIn2Out, kTcpSyn, t);
     h.Segment(id, FlowDirection::kOut2In, kTcpSyn | kTcpAck, t);
-    ASSERT_NE(h.table->entry(id).state(), TcpState::kEstablished);
+    ASSERT_NE(h.table->entry(id).state(), FlowState::kEstablished);
   }
   EXPECT_EQ(h.Expire(59'000 + 29'999), 0u);
   EXPECT_EQ(h.Expire(59'000 + 30'000), 1u);
@@ -67,7 +67,7 @@ TEST(Expiry, EstablishedSurvivesShortIdleAndExpiresAfterIdleTimeout) {
   const FlowId id = h.Open(40000, 0);
   h.Segment(id, FlowDirection::kOut2In, kTcpSyn | kTcpAck, 10);
   h.Segment(id, FlowDirection::kIn2Out, kTcpAck, 20);
-  ASSERT_EQ(h.table->entry(id).state(), TcpState::kEstablished);
+  ASSERT_EQ(h.table->entry(id).state(), FlowState::kEstablished);
   // Idle periods shorter than the timeout, with traffic in between.
   TimeMs t = 20;
   for (int i = 0; i < 5; ++i) {
@@ -90,9 +90,9 @@ TEST(Expiry, ClosedAndResetFlowsLeaveWithinTheirTimeoutsAndPortsReturnOnce) {
   }
   h.Segment(fin, FlowDirection::kIn2Out, kTcpFin | kTcpAck, 100);
   h.Segment(fin, FlowDirection::kOut2In, kTcpFin | kTcpAck, 110);
-  EXPECT_EQ(h.table->entry(fin).state(), TcpState::kClosing);
+  EXPECT_EQ(h.table->entry(fin).state(), FlowState::kClosing);
   h.Segment(rst, FlowDirection::kOut2In, kTcpRst, 100);
-  EXPECT_EQ(h.table->entry(rst).state(), TcpState::kReset);
+  EXPECT_EQ(h.table->entry(rst).state(), FlowState::kReset);
   EXPECT_EQ(h.PortsUsed(100), 2u);
   EXPECT_EQ(h.Expire(100 + 10'000), 1u) << "the reset flow goes first";
   EXPECT_EQ(h.Expire(110 + 60'000), 1u);

@@ -48,7 +48,7 @@ TEST(FlowTable, FindsBothKeysOfAFlow) {
   EXPECT_EQ(e.binding.fwd, b.fwd);
   EXPECT_EQ(e.binding.rev, b.rev);
   EXPECT_EQ(e.binding.endpoint_id, 7u);
-  EXPECT_EQ(e.state(), TcpState::kSynSent);
+  EXPECT_EQ(e.state(), FlowState::kSynSent);
   EXPECT_EQ(e.last_seen_ms.load(), 1000u);
   EXPECT_EQ(t->Size(), 1u);
   EXPECT_FALSE(t->Lookup(MakeBinding(8).fwd).found());

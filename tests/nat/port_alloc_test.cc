@@ -135,7 +135,7 @@ TEST(NatPortAllocatorTest, HandsOutTheWholeSliceOnceThenReportsExhaustion) {
 
   std::vector<bool> seen(65536, false);
   for (uint32_t i = 0; i < slice.size(); ++i) {
-    SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, i, /*now=*/0);
+    SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, {kBackend, kHttp}, i, /*now=*/0);
     ASSERT_TRUE(nat.ok()) << i << ": " << SetupFailureName(nat.failure);
     EXPECT_EQ(nat->ip, kNatA);
     const uint16_t port = HostPort(*nat);
@@ -144,18 +144,26 @@ TEST(NatPortAllocatorTest, HandsOutTheWholeSliceOnceThenReportsExhaustion) {
     ASSERT_FALSE(seen[port]) << "port " << port << " handed out twice";
     seen[port] = true;
     if (i % 1000 == 0)
-      ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 0), i + 1, 0, slice.size());
+      ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 0), i + 1, 0, slice.size());
   }
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 0), slice.size(), 0, slice.size());
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 0), slice.size(), 0, slice.size());
 
-  SetupOutcome<NatTuple> full = allocator.Allocate(nat_ips, kBackend, kHttp, 7, 0);
+  SetupOutcome<NatTuple> full = allocator.Allocate(nat_ips, {kBackend, kHttp}, 7, 0);
   EXPECT_EQ(full.failure, SetupFailure::kNatPortsExhausted);
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 0), slice.size(), 0, slice.size());
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 0), slice.size(), 0, slice.size());
 
-  // Same NAT IP, other backend endpoints: their own port spaces.
-  EXPECT_TRUE(allocator.Allocate(nat_ips, kBackend, kHttps, 7, 0).ok());
-  EXPECT_TRUE(allocator.Allocate(nat_ips, kOtherBackend, kHttp, 7, 0).ok());
-  ExpectUsage(allocator.Usage(kNatA, 0), slice.size() + 2, 0, slice.size());
+  // Same NAT IP, other backend endpoints or protocol: their own port spaces. A UDP flow to the
+  // backend's port 80 may take a port every TCP flow to it holds.
+  EXPECT_TRUE(allocator.Allocate(nat_ips, {kBackend, kHttps}, 7, 0).ok());
+  EXPECT_TRUE(allocator.Allocate(nat_ips, {kOtherBackend, kHttp}, 7, 0).ok());
+  const SetupOutcome<NatTuple> udp =
+      allocator.Allocate(nat_ips, {kBackend, kHttp, kIpProtoUdp}, 7, 0);
+  ASSERT_TRUE(udp.ok());
+  EXPECT_TRUE(seen[HostPort(*udp)]);
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp, kIpProtoUdp}, 0), 1, 0, slice.size());
+  ExpectUsage(allocator.Usage(kNatA, 0), slice.size() + 3, 0, slice.size());
+  EXPECT_TRUE(allocator.Release(*udp, {kBackend, kHttp, kIpProtoUdp}, 0).ok());
+  EXPECT_FALSE(allocator.Release(*udp, {kBackend, kHttp, kIpProtoUdp}, 0).ok());
 }
 
 TEST(NatPortAllocatorTest, WorkersSlicesNeverOverlap) {
@@ -169,7 +177,7 @@ TEST(NatPortAllocatorTest, WorkersSlicesNeverOverlap) {
     config.worker_index = w;
     NatPortAllocator allocator = MakeAllocator(config);
     while (true) {
-      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
+      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
       if (!nat.ok()) {
         EXPECT_EQ(nat.failure, SetupFailure::kNatPortsExhausted);
         break;
@@ -188,51 +196,52 @@ TEST(NatPortAllocatorTest, ReleasedPortWaitsOutQuarantineForThatBackendOnly) {
   NatPortAllocator allocator = MakeAllocator(SmallRange(2000, 2009));
   const Ipv4Be nat_ips[] = {kNatA};
   std::vector<NatTuple> held;
-  for (int i = 0; i < 10; ++i) held.push_back(*allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0));
+  for (int i = 0; i < 10; ++i)
+    held.push_back(*allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0));
 
   const NatTuple released = held[4];
-  ASSERT_TRUE(allocator.Release(released, kBackend, kHttp, /*now=*/100).ok());
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 100), 9, 1, 10);
-  EXPECT_EQ(allocator.Allocate(nat_ips, kBackend, kHttp, 0, 100).failure,
+  ASSERT_TRUE(allocator.Release(released, {kBackend, kHttp}, /*now=*/100).ok());
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 100), 9, 1, 10);
+  EXPECT_EQ(allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 100).failure,
             SetupFailure::kNatPortsExhausted);
 
   // Another backend may use the very same NAT ip:port right away.
   std::set<uint16_t> other_ports;
   for (int i = 0; i < 10; ++i) {
-    other_ports.insert(HostPort(*allocator.Allocate(nat_ips, kOtherBackend, kHttp, 0, 100)));
+    other_ports.insert(HostPort(*allocator.Allocate(nat_ips, {kOtherBackend, kHttp}, 0, 100)));
   }
   EXPECT_TRUE(other_ports.contains(HostPort(released)));
   ExpectUsage(allocator.Usage(kNatA, 100), 19, 1, 10);
 
   const TimeMs ends = 100 + kQuarantineMs;
-  EXPECT_EQ(allocator.Allocate(nat_ips, kBackend, kHttp, 0, ends - 1).failure,
+  EXPECT_EQ(allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, ends - 1).failure,
             SetupFailure::kNatPortsExhausted);
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, ends - 1), 9, 1, 10);
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, ends), 9, 0, 10);
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, ends - 1), 9, 1, 10);
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, ends), 9, 0, 10);
 
-  SetupOutcome<NatTuple> reused = allocator.Allocate(nat_ips, kBackend, kHttp, 0, ends);
+  SetupOutcome<NatTuple> reused = allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, ends);
   ASSERT_TRUE(reused.ok()) << SetupFailureName(reused.failure);
   EXPECT_EQ(HostPort(*reused), HostPort(released));
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, ends), 10, 0, 10);
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, ends), 10, 0, 10);
   ExpectUsage(allocator.Usage(kNatA, ends), 20, 0, 10);
 }
 
 TEST(NatPortAllocatorTest, FreedPortsComeBackOnlyAfterTheRestOfTheSlice) {
   NatPortAllocator allocator = MakeAllocator(SmallRange(3000, 3199, /*quarantine_ms=*/0));
   const Ipv4Be nat_ips[] = {kNatA};
-  const NatTuple first = *allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
-  const NatTuple second = *allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
-  ASSERT_TRUE(allocator.Release(first, kBackend, kHttp, 0).ok());
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 0), 1, 0, 200);
+  const NatTuple first = *allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
+  const NatTuple second = *allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
+  ASSERT_TRUE(allocator.Release(first, {kBackend, kHttp}, 0).ok());
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 0), 1, 0, 200);
   // The cursor rotates: the 198 untouched ports go first even without a quarantine.
   std::set<uint16_t> ports;
   for (int i = 0; i < 198; ++i) {
-    ports.insert(HostPort(*allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0)));
+    ports.insert(HostPort(*allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0)));
   }
   EXPECT_EQ(ports.size(), 198u);
   EXPECT_FALSE(ports.contains(HostPort(first)));
   EXPECT_FALSE(ports.contains(HostPort(second)));
-  EXPECT_EQ(HostPort(*allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0)), HostPort(first));
+  EXPECT_EQ(HostPort(*allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0)), HostPort(first));
 }
 
 TEST(NatPortAllocatorTest, ReleaseOfAPortNotInUseChangesNothing) {
@@ -240,46 +249,49 @@ TEST(NatPortAllocatorTest, ReleaseOfAPortNotInUseChangesNothing) {
   config.worker_count = 2;
   NatPortAllocator allocator = MakeAllocator(config);  // slice 2000-2049
   const Ipv4Be nat_ips[] = {kNatA};
-  const NatTuple held = *allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
-  const NatTuple spare = *allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
-  ASSERT_TRUE(allocator.Release(spare, kBackend, kHttp, 0).ok());
+  const NatTuple held = *allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
+  const NatTuple spare = *allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
+  ASSERT_TRUE(allocator.Release(spare, {kBackend, kHttp}, 0).ok());
 
   struct Case {
     std::string name;
     NatTuple nat;
-    Ipv4Be backend_ip;
-    PortBe backend_port;
+    BackendAddress backend;
     absl::StatusCode code;
   };
   const std::vector<Case> cases = {
-      {"released already", spare, kBackend, kHttp, absl::StatusCode::kFailedPrecondition},
-      {"other backend ip", held, kOtherBackend, kHttp, absl::StatusCode::kFailedPrecondition},
-      {"other backend port", held, kBackend, kHttps, absl::StatusCode::kFailedPrecondition},
-      {"other NAT IP", {kNatB, held.port}, kBackend, kHttp, absl::StatusCode::kFailedPrecondition},
+      {"released already", spare, {kBackend, kHttp}, absl::StatusCode::kFailedPrecondition},
+      {"other backend ip", held, {kOtherBackend, kHttp}, absl::StatusCode::kFailedPrecondition},
+      {"other backend port", held, {kBackend, kHttps}, absl::StatusCode::kFailedPrecondition},
+      {"other protocol",
+       held,
+       {kBackend, kHttp, kIpProtoUdp},
+       absl::StatusCode::kFailedPrecondition},
+      {"other NAT IP",
+       {kNatB, held.port},
+       {kBackend, kHttp},
+       absl::StatusCode::kFailedPrecondition},
       {"never handed out",
        {kNatA, HostToBe16(2040)},
-       kBackend,
-       kHttp,
+       {kBackend, kHttp},
        absl::StatusCode::kFailedPrecondition},
       {"other worker's slice",
        {kNatA, HostToBe16(2050)},
-       kBackend,
-       kHttp,
+       {kBackend, kHttp},
        absl::StatusCode::kInvalidArgument},
       {"below the range",
        {kNatA, HostToBe16(80)},
-       kBackend,
-       kHttp,
+       {kBackend, kHttp},
        absl::StatusCode::kInvalidArgument},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(allocator.Release(c.nat, c.backend_ip, c.backend_port, 10).code(), c.code) << c.name;
-    ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 10), 1, 1, 50);
+    EXPECT_EQ(allocator.Release(c.nat, c.backend, 10).code(), c.code) << c.name;
+    ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 10), 1, 1, 50);
     ExpectUsage(allocator.Usage(kNatB, 10), 0, 0, 50);
     EXPECT_EQ(allocator.active_pairs(), 1u) << c.name;
   }
-  EXPECT_TRUE(allocator.Release(held, kBackend, kHttp, 10).ok());
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 10), 0, 2, 50);
+  EXPECT_TRUE(allocator.Release(held, {kBackend, kHttp}, 10).ok());
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 10), 0, 2, 50);
 }
 
 TEST(NatPortAllocatorTest, MovesToTheNextNatIpWhenOneIsFullForTheBackend) {
@@ -288,13 +300,13 @@ TEST(NatPortAllocatorTest, MovesToTheNextNatIpWhenOneIsFullForTheBackend) {
   const std::vector<Ipv4Be> expected_order = {nat_ips[1], nat_ips[2], nat_ips[0]};
   for (Ipv4Be expected : expected_order) {
     for (int i = 0; i < 10; ++i) {
-      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, /*hint=*/4, 0);
+      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, {kBackend, kHttp}, /*hint=*/4, 0);
       ASSERT_TRUE(nat.ok()) << SetupFailureName(nat.failure);
       EXPECT_EQ(nat->ip, expected);
     }
     ExpectUsage(allocator.Usage(expected, 0), 10, 0, 10);
   }
-  SetupOutcome<NatTuple> none = allocator.Allocate(nat_ips, kBackend, kHttp, 4, 0);
+  SetupOutcome<NatTuple> none = allocator.Allocate(nat_ips, {kBackend, kHttp}, 4, 0);
   EXPECT_EQ(none.failure, SetupFailure::kNatPortsExhausted);
 }
 
@@ -304,11 +316,11 @@ TEST(NatPortAllocatorTest, RejectsNoNatIpAndMoreThanEight) {
   for (uint8_t i = 1; i <= 9; ++i) nat_ips.push_back(Ipv4(100, 64, 0, i));
   const std::span<const Ipv4Be> all(nat_ips);
   for (size_t n : {size_t{0}, size_t{9}}) {
-    SetupOutcome<NatTuple> nat = allocator.Allocate(all.first(n), kBackend, kHttp, 0, 0);
+    SetupOutcome<NatTuple> nat = allocator.Allocate(all.first(n), {kBackend, kHttp}, 0, 0);
     EXPECT_EQ(nat.failure, SetupFailure::kNatIpsInvalid) << n;
   }
   EXPECT_EQ(allocator.active_pairs(), 0u);
-  EXPECT_TRUE(allocator.Allocate(all.first(8), kBackend, kHttp, 0, 0).ok());
+  EXPECT_TRUE(allocator.Allocate(all.first(8), {kBackend, kHttp}, 0, 0).ok());
 }
 
 class SpreadTest : public testing::TestWithParam<int> {};
@@ -322,7 +334,7 @@ TEST_P(SpreadTest, NewConnectionsSpreadEvenlyOverNatIps) {
   std::mt19937 rng(1234);  // stands in for flow hashes
   std::map<Ipv4Be, int> count;
   for (int i = 0; i < kPerNatIp * n; ++i) {
-    SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, kBackend, kHttp, rng(), 0);
+    SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, {kBackend, kHttp}, rng(), 0);
     ASSERT_TRUE(nat.ok()) << SetupFailureName(nat.failure);
     ++count[nat->ip];
   }
@@ -342,14 +354,14 @@ TEST(NatPortAllocatorTest, StateIsDroppedOnceFreeAndOutOfQuarantine) {
   for (uint8_t b = 1; b <= 3; ++b) {
     const Ipv4Be backend = Ipv4(192, 168, 20, b);
     for (uint32_t hint = 0; hint < 2; ++hint) {
-      held.emplace_back(*allocator.Allocate(nat_ips, backend, kHttp, hint, 0), backend);
+      held.emplace_back(*allocator.Allocate(nat_ips, {backend, kHttp}, hint, 0), backend);
     }
   }
   EXPECT_EQ(allocator.active_pairs(), 6u);
   ExpectUsage(allocator.Usage(kNatA, 0), 3, 0, 100);
   ExpectUsage(allocator.Usage(kNatB, 0), 3, 0, 100);
   for (const auto& [nat, backend] : held)
-    ASSERT_TRUE(allocator.Release(nat, backend, kHttp, 50).ok());
+    ASSERT_TRUE(allocator.Release(nat, {backend, kHttp}, 50).ok());
   EXPECT_EQ(allocator.active_pairs(), 6u);
 
   // Moving the allocator keeps the quarantine's references valid.
@@ -358,28 +370,28 @@ TEST(NatPortAllocatorTest, StateIsDroppedOnceFreeAndOutOfQuarantine) {
   moved.Expire(50 + kQuarantineMs);
   EXPECT_EQ(moved.active_pairs(), 0u);
   ExpectUsage(moved.Usage(kNatA, 50 + kQuarantineMs), 0, 0, 100);
-  ExpectUsage(moved.Usage(kNatB, Ipv4(192, 168, 20, 1), kHttp, 50 + kQuarantineMs), 0, 0, 100);
+  ExpectUsage(moved.Usage(kNatB, {Ipv4(192, 168, 20, 1), kHttp}, 50 + kQuarantineMs), 0, 0, 100);
 }
 
 TEST(NatPortAllocatorTest, ZeroQuarantineFreesAtOnceAndDropsState) {
   NatPortAllocator allocator = MakeAllocator(SmallRange(2000, 2000, /*quarantine_ms=*/0));
   const Ipv4Be nat_ips[] = {kNatA};
-  const NatTuple nat = *allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
+  const NatTuple nat = *allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
   EXPECT_EQ(HostPort(nat), 2000);
-  ASSERT_TRUE(allocator.Release(nat, kBackend, kHttp, 0).ok());
+  ASSERT_TRUE(allocator.Release(nat, {kBackend, kHttp}, 0).ok());
   EXPECT_EQ(allocator.active_pairs(), 0u);
-  EXPECT_EQ(HostPort(*allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0)), 2000);
+  EXPECT_EQ(HostPort(*allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0)), 2000);
 }
 
 TEST(NatPortAllocatorTest, ClockSteppingBackNeverShortensAQuarantine) {
   NatPortAllocator allocator = MakeAllocator(SmallRange(2000, 2001));
   const Ipv4Be nat_ips[] = {kNatA};
-  const NatTuple late = *allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
-  const NatTuple early = *allocator.Allocate(nat_ips, kBackend, kHttp, 0, 0);
-  ASSERT_TRUE(allocator.Release(late, kBackend, kHttp, 5000).ok());
-  ASSERT_TRUE(allocator.Release(early, kBackend, kHttp, 1000).ok());  // clock went back
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 5000 + kQuarantineMs - 1), 0, 2, 2);
-  ExpectUsage(allocator.Usage(kNatA, kBackend, kHttp, 5000 + kQuarantineMs), 0, 0, 2);
+  const NatTuple late = *allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
+  const NatTuple early = *allocator.Allocate(nat_ips, {kBackend, kHttp}, 0, 0);
+  ASSERT_TRUE(allocator.Release(late, {kBackend, kHttp}, 5000).ok());
+  ASSERT_TRUE(allocator.Release(early, {kBackend, kHttp}, 1000).ok());  // clock went back
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 5000 + kQuarantineMs - 1), 0, 2, 2);
+  ExpectUsage(allocator.Usage(kNatA, {kBackend, kHttp}, 5000 + kQuarantineMs), 0, 0, 2);
 }
 
 // Random allocations, releases (valid and not) and clock steps, checked against a plain model.
@@ -417,7 +429,7 @@ TEST(NatPortAllocatorTest, RandomOperationsMatchAModel) {
     const uint32_t op = rng() % 10;
     if (op < 6) {
       const uint32_t hint = rng();
-      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, backend, kHttp, hint, now);
+      SetupOutcome<NatTuple> nat = allocator.Allocate(nat_ips, {backend, kHttp}, hint, now);
       bool any_free = false;
       for (Ipv4Be ip : nat_ips) {
         const PairModel& pair = model[{ip, backend}];
@@ -442,7 +454,7 @@ TEST(NatPortAllocatorTest, RandomOperationsMatchAModel) {
       }
       const bool in_use = pair.used.contains(port);
       const absl::Status status =
-          allocator.Release({nat_ip, HostToBe16(port)}, backend, kHttp, now);
+          allocator.Release({nat_ip, HostToBe16(port)}, {backend, kHttp}, now);
       ASSERT_EQ(status.ok(), in_use) << "step " << step << ": " << status;
       if (in_use) {
         pair.used.erase(port);
@@ -456,8 +468,8 @@ TEST(NatPortAllocatorTest, RandomOperationsMatchAModel) {
           const PairModel& pair = model[{ip, b}];
           used += pair.used.size();
           held += pair.quarantine.size();
-          ExpectUsage(allocator.Usage(ip, b, kHttp, now), pair.used.size(), pair.quarantine.size(),
-                      slice.size());
+          ExpectUsage(allocator.Usage(ip, {b, kHttp}, now), pair.used.size(),
+                      pair.quarantine.size(), slice.size());
         }
         ExpectUsage(allocator.Usage(ip, now), used, held, slice.size());
       }

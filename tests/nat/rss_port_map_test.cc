@@ -164,12 +164,12 @@ TEST(RssPortChoiceTest, EveryPortComesBackToTheWorkerThatTookIt) {
                                              .quarantine_ms = 1000,
                                              .steering = *map});
       ASSERT_TRUE(alloc.ok()) << alloc.status();
-      const uint32_t capacity = alloc->Usage(nat_ip, backend, backend_port, 0).capacity;
+      const uint32_t capacity = alloc->Usage(nat_ip, {backend, backend_port}, 0).capacity;
       nominal += alloc->Usage(nat_ip, 0).capacity;
       std::vector<uint16_t> taken;
       for (;;) {
         const SetupOutcome<NatTuple> got =
-            alloc->Allocate(nat_ips, backend, backend_port, static_cast<uint32_t>(rng()), 0);
+            alloc->Allocate(nat_ips, {backend, backend_port}, static_cast<uint32_t>(rng()), 0);
         if (!got.ok()) {
           EXPECT_EQ(got.failure, SetupFailure::kNatPortsExhausted);
           break;
@@ -183,20 +183,21 @@ TEST(RssPortChoiceTest, EveryPortComesBackToTheWorkerThatTookIt) {
         taken.push_back(port);
       }
       EXPECT_EQ(taken.size(), capacity);
-      const PortUsage usage = alloc->Usage(nat_ip, backend, backend_port, 0);
+      const PortUsage usage = alloc->Usage(nat_ip, {backend, backend_port}, 0);
       EXPECT_EQ(usage.used, capacity);
       EXPECT_EQ(usage.quarantined, 0u);
       if (taken.empty()) continue;
       // Quarantine: the released port is not reusable until its time is up, then it is.
-      ASSERT_TRUE(alloc->Release({nat_ip, HostToBe16(taken[0])}, backend, backend_port, 0).ok());
-      EXPECT_FALSE(alloc->Allocate(nat_ips, backend, backend_port, 0, 999).ok());
-      const SetupOutcome<NatTuple> again = alloc->Allocate(nat_ips, backend, backend_port, 0, 1000);
+      ASSERT_TRUE(alloc->Release({nat_ip, HostToBe16(taken[0])}, {backend, backend_port}, 0).ok());
+      EXPECT_FALSE(alloc->Allocate(nat_ips, {backend, backend_port}, 0, 999).ok());
+      const SetupOutcome<NatTuple> again =
+          alloc->Allocate(nat_ips, {backend, backend_port}, 0, 1000);
       ASSERT_TRUE(again.ok());
       EXPECT_EQ(Be16ToHost(again->port), taken[0]);
       // Another worker's port is refused by name and changes nothing.
       for (uint16_t p = c.first_port; p <= c.last_port && c.workers > 1; ++p) {
         if (ReferenceQueue(reta, ReturnTuple(backend, backend_port, nat_ip, p)) == w) continue;
-        const absl::Status s = alloc->Release({nat_ip, HostToBe16(p)}, backend, backend_port, 0);
+        const absl::Status s = alloc->Release({nat_ip, HostToBe16(p)}, {backend, backend_port}, 0);
         EXPECT_THAT(s.message(), HasSubstr("not worker")) << s;
         break;
       }

@@ -85,7 +85,7 @@ TEST_F(TranslateTest, SynCreatesFlowAndBothDirectionsTranslate) {
   auto ack = MakeIpv4Tcp(kClient, kClientPort, kPe, kFrontend, kTcpAck, 11);
   TranslateOnFlow(flow, FlowDirection::kIn2Out, {{ack.ip(), ack.tcp()}, kTcpAck, 65}, 1003);
   EXPECT_TRUE(ack.TcpChecksumOk());
-  EXPECT_EQ(flow.state(), TcpState::kEstablished);
+  EXPECT_EQ(flow.state(), FlowState::kEstablished);
   EXPECT_EQ(flow.counter(FlowDirection::kIn2Out).packets.load(), 2u);
   EXPECT_EQ(flow.counter(FlowDirection::kIn2Out).bytes.load(), 54u + 65u);
   EXPECT_EQ(flow.counter(FlowDirection::kOut2In).bytes.load(), 154u);

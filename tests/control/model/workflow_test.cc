@@ -292,6 +292,29 @@ TEST_F(WorkflowTest, AtMostEightNatIps) {
   EXPECT_TRUE(PutService(model_, MakeService("big", "sub", nine), context_, "").ok());
 }
 
+// A frontend port takes one TCP and one UDP rule; each (port, protocol) once. UDP flows' idle
+// timeout is at least RFC 4787's 2 minutes.
+TEST_F(WorkflowTest, RulesArePerProtocolAndTheUdpTimeoutHasRfc4787sFloor) {
+  ServiceRequest both = MakeService("dns", "sub", {Ip("192.168.20.1")});
+  both.service.load_balancing_rules = {{53, 53, RuleProtocol::kUdp}, {53, 53, RuleProtocol::kTcp}};
+  both.service.udp_idle_timeout_seconds = 120;
+  ASSERT_TRUE(PutService(model_, both, context_, "").ok());
+  EXPECT_EQ(model_.services.at("dns").load_balancing_rules.size(), 2u);
+
+  ServiceRequest twice = both;
+  twice.service.load_balancing_rules.push_back({53, 5353, RuleProtocol::kUdp});
+  auto refused = PutService(model_, twice, context_, "");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(refused), "loadBalancingRules[2].frontendPort: duplicate frontend port 53/udp");
+
+  ServiceRequest short_timeout = both;
+  short_timeout.service.udp_idle_timeout_seconds = 119;
+  refused = PutService(model_, short_timeout, context_, "");
+  EXPECT_EQ(Msg(refused),
+            "udpIdleTimeoutSeconds: must be 120..86400 (RFC 4787: at least 2 minutes)");
+  EXPECT_EQ(model_.services.at("dns").udp_idle_timeout_seconds, 120u) << "nothing changed";
+}
+
 // A probe is checked whole: each field's rule, named in the error; a refused one changes nothing.
 TEST_F(WorkflowTest, ProbeFieldsAreValidated) {
   struct Case {

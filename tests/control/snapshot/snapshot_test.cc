@@ -46,15 +46,18 @@ TEST_F(SnapshotTest, ReferenceConfigCompilesToLookups) {
   EXPECT_EQ(s->networks.at(Contoso()).name, "contoso");
 
   const EndpointId pe = model_.endpoints.at("contoso-pe").id;
-  const PeTarget* target = s->FindPe(Contoso(), Ip("10.0.0.100"), HostToBe16(80));
+  const PeTarget* target = s->FindPe({Contoso(), HostToBe16(80), Ip("10.0.0.100")});
   ASSERT_NE(target, nullptr);
   EXPECT_EQ(target->endpoint, pe);
   EXPECT_EQ(target->service, Fabrikam().id);
   EXPECT_EQ(target->backend_port, HostToBe16(8080));
   EXPECT_TRUE(target->approved);
-  EXPECT_EQ(s->FindPe(Contoso(), Ip("10.0.0.100"), HostToBe16(81)), nullptr);
-  EXPECT_EQ(s->FindPe(Contoso() + 1, Ip("10.0.0.100"), HostToBe16(80)), nullptr);
+  EXPECT_EQ(s->FindPe({Contoso(), HostToBe16(81), Ip("10.0.0.100")}), nullptr);
+  EXPECT_EQ(s->FindPe({Contoso() + 1, HostToBe16(80), Ip("10.0.0.100")}), nullptr);
+  EXPECT_EQ(s->FindPe({Contoso(), HostToBe16(80), Ip("10.0.0.100"), nat::kIpProtoUdp}), nullptr)
+      << "a TCP rule answers TCP only";
   EXPECT_EQ(s->endpoints_by_ip.at({Contoso(), Ip("10.0.0.100")}), pe);
+  EXPECT_EQ(s->Service(Fabrikam().id)->timeouts.udp_ms, 300'000u);
 
   EXPECT_TRUE(s->Endpoint(pe).carries_traffic);
   EXPECT_EQ(s->Endpoint(pe).service, Fabrikam().id);
@@ -95,6 +98,20 @@ TEST_F(SnapshotTest, IdleTimeoutBecomesTheEstablishedTimeout) {
   EXPECT_EQ(Build()->Service(Fabrikam().id)->timeouts.established_ms, 124u * 60'000);
 }
 
+// A UDP rule is looked up under UDP only; its flows take the service's UDP idle timeout.
+TEST_F(SnapshotTest, UdpRulesAndTheirTimeout) {
+  PrivateLinkService& service = model_.services.MutableAt("fabrikam-api");
+  service.load_balancing_rules.push_back({80, 5353, RuleProtocol::kUdp});
+  service.udp_idle_timeout_seconds = 600;
+  auto s = Build();
+  const PeTarget* udp = s->FindPe({Contoso(), HostToBe16(80), Ip("10.0.0.100"), nat::kIpProtoUdp});
+  ASSERT_NE(udp, nullptr);
+  EXPECT_EQ(udp->backend_port, HostToBe16(5353));
+  EXPECT_EQ(s->FindPe({Contoso(), HostToBe16(80), Ip("10.0.0.100")})->backend_port,
+            HostToBe16(8080));
+  EXPECT_EQ(s->Service(Fabrikam().id)->timeouts.udp_ms, 600'000u);
+}
+
 // Whether an endpoint's flows may go on, per connection status and the service's policy.
 TEST_F(SnapshotTest, EndpointEntryFollowsStatusAndTeardownPolicy) {
   struct Case {
@@ -130,7 +147,7 @@ TEST_F(SnapshotTest, EndpointEntryFollowsStatusAndTeardownPolicy) {
       ASSERT_TRUE(DeleteConnection(model_, "fabrikam-api", "contoso-pe").ok());
     }
     auto s = Build();
-    const PeTarget* target = s->FindPe(Contoso(), Ip("10.0.0.100"), HostToBe16(80));
+    const PeTarget* target = s->FindPe({Contoso(), HostToBe16(80), Ip("10.0.0.100")});
     ASSERT_EQ(target != nullptr, c.lookup_present);
     if (target != nullptr) {
       EXPECT_EQ(target->approved, c.approved);
@@ -164,7 +181,7 @@ TEST_F(SnapshotTest, PendingEndpointHasALookupButNoTraffic) {
       PutEndpoint(model_, MakeEndpoint("p", "sub-other", "contoso", "10.0.0.5", "fabrikam-api"), "")
           .ok());
   auto s = Build();
-  const PeTarget* target = s->FindPe(Contoso(), Ip("10.0.0.5"), HostToBe16(80));
+  const PeTarget* target = s->FindPe({Contoso(), HostToBe16(80), Ip("10.0.0.5")});
   ASSERT_NE(target, nullptr);
   EXPECT_FALSE(target->approved);
   EXPECT_FALSE(s->Endpoint(model_.endpoints.at("p").id).carries_traffic);

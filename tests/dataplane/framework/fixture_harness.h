@@ -19,7 +19,7 @@
 
 namespace privlink::dataplane::testing {
 
-using nat::TcpState;
+using nat::FlowState;
 
 // ---- the independent checker ----
 
@@ -170,7 +170,7 @@ class FixtureHarness {
     const Flow f = Open(net, client_port);
     Down(f, FromBackend(f.backend, f.nat, kTcpSyn | kTcpAck, 5000, 1001));
     Up(f, FromClient(net, Tcp(kTcpAck, 1001, 5001, 0, client_port)));
-    EXPECT_EQ(StateOf(f), TcpState::kEstablished);
+    EXPECT_EQ(StateOf(f), FlowState::kEstablished);
     return f;
   }
 
@@ -183,14 +183,14 @@ class FixtureHarness {
     key.network = NetworkOf(h, *f.net);
     return h.flows().Lookup(key);
   }
-  std::optional<TcpState> StateOf(const Flow& f) {
+  std::optional<FlowState> StateOf(const Flow& f) {
     const nat::FlowRef ref = Find(f);
     if (!ref.found()) return std::nullopt;
     return h.flows().entry(ref.id).state();
   }
-  const nat::TcpTimeouts& Timeouts() const {
+  const nat::FlowTimeouts& Timeouts() const {
     const uint16_t service =
-        h.snapshot().FindPe(NetworkOf(h, kNetA), kPeIp, HostToBe16(kFrontendPort))->service;
+        h.snapshot().FindPe({NetworkOf(h, kNetA), HostToBe16(kFrontendPort), kPeIp})->service;
     return h.snapshot().Service(service)->timeouts;
   }
 

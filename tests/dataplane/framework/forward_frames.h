@@ -199,21 +199,24 @@ inline NetworkId NetworkOf(const WorkerHarness& h, const Net& net) {
 }
 
 // The backend the current snapshot's Maglev table gives a client packet's flow key.
-inline Ipv4Be MaglevBackend(const WorkerHarness& h, const Net& net, const TcpFrameSpec& s) {
+inline Ipv4Be MaglevBackendOf(const WorkerHarness& h, const nat::FlowKey& key) {
   const control::Snapshot& snap = h.snapshot();
-  nat::FlowKey key;
-  key.tuple.src_ip = s.ip.src;
-  key.tuple.dst_ip = s.ip.dst;
-  key.tuple.src_port = s.tcp.src_port;
-  key.tuple.dst_port = s.tcp.dst_port;
-  key.network = NetworkOf(h, net);
-  const control::PeTarget* target = snap.FindPe(key.network, key.tuple.dst_ip, key.tuple.dst_port);
+  const control::PeTarget* target = snap.FindPe(control::PeKey::Of(key));
   if (target == nullptr) {
     ADD_FAILURE() << "no PE for the packet";
     return 0;
   }
   const control::SnapshotService* svc = snap.Service(target->service);
   return svc->backends[svc->maglev.Pick(nat::HashFlowKey(key).value)].ip;
+}
+inline Ipv4Be MaglevBackend(const WorkerHarness& h, const Net& net, const TcpFrameSpec& s) {
+  return MaglevBackendOf(h, {.tuple = {s.ip.src, s.ip.dst, s.tcp.src_port, s.tcp.dst_port},
+                             .network = NetworkOf(h, net)});
+}
+inline Ipv4Be MaglevBackend(const WorkerHarness& h, const Net& net, const UdpFrameSpec& s) {
+  return MaglevBackendOf(h, {.tuple = {s.ip.src, s.ip.dst, s.udp.src_port, s.udp.dst_port},
+                             .network = NetworkOf(h, net),
+                             .proto = nat::kIpProtoUdp});
 }
 
 // Empties every queue and checks no mbuf was leaked.

@@ -83,6 +83,8 @@ struct UdpFields {
   PortBe src_port = HostToBe16(5353);
   PortBe dst_port = HostToBe16(53);
   std::vector<uint8_t> payload;
+  std::optional<uint16_t> length;    // default: 8 + payload
+  std::optional<uint16_t> checksum;  // default: correct (0 is "none")
 };
 
 struct IcmpFields {
@@ -240,9 +242,16 @@ class Frame {
         return std::nullopt;
     }
   }
+  // Where the checksummed L4 bytes end: the IPv4 total length, or a UDP datagram's own length
+  // where it is shorter (and valid).
   size_t L4End() const {
     const size_t total_len = Get16(l3_offset + nat::kIpv4TotalLengthOffset);
-    return std::min(l3_offset + total_len, bytes.size());
+    size_t end = std::min(l3_offset + total_len, bytes.size());
+    if (Protocol() == kIpProtoUdp && l4_offset != 0 && l4_offset + 8 <= bytes.size()) {
+      const size_t udp_len = Get16(l4_offset + nat::kUdpLengthOffset);
+      if (udp_len >= 8) end = std::min(end, l4_offset + udp_len);
+    }
+    return end;
   }
   // Sum over the L4 bytes, with the pseudo-header unless the protocol is ICMP.
   uint64_t L4Sum() const {
@@ -412,7 +421,13 @@ inline Frame BuildUdpFrame(const UdpFrameSpec& spec = {}) {
   Put16(l4, static_cast<uint16_t>(8 + spec.udp.payload.size()));
   Put16(l4, 0);
   l4.insert(l4.end(), spec.udp.payload.begin(), spec.udp.payload.end());
-  return BuildIpv4(spec.eth, spec.ip, kIpProtoUdp, l4);
+  Frame f = BuildIpv4(spec.eth, spec.ip, kIpProtoUdp, l4);
+  if (spec.udp.length) {
+    f.Set16(f.l4_offset + nat::kUdpLengthOffset, *spec.udp.length);
+    if (!spec.udp.checksum) f.FixChecksums();
+  }
+  if (spec.udp.checksum) f.Set16(f.l4_offset + nat::kUdpChecksumOffset, *spec.udp.checksum);
+  return f;
 }
 
 inline Frame BuildIcmpFrame(const IcmpFrameSpec& spec = {}) {

@@ -51,7 +51,9 @@ control::ResourceDocument SeedDocument() {
   control::ServiceRequest svc;
   svc.service.name = kService;
   svc.service.subscription = "sub-provider";
-  svc.service.load_balancing_rules = {{kFrontendPort, kBackendPort}};
+  svc.service.load_balancing_rules = {{kFrontendPort, kBackendPort},
+                                      {kFrontendPort, kBackendPort, control::RuleProtocol::kUdp},
+                                      {kDnsPort, kDnsBackendPort, control::RuleProtocol::kUdp}};
   for (const Ipv4Be b : kBackends) svc.service.backends.push_back({b, 1, {}});
   svc.service.nat_ips = {kNatIps.begin(), kNatIps.end()};
   svc.service.visibility = {"*"};

@@ -63,6 +63,9 @@ inline constexpr Ipv4Be kPeIp = Ipv4(10, 0, 0, 100);
 inline constexpr Ipv4Be kPendingPeIp = Ipv4(10, 0, 0, 101);
 inline constexpr uint16_t kFrontendPort = 80;
 inline constexpr uint16_t kBackendPort = 8080;
+// UDP rules: kFrontendPort -> kBackendPort (beside TCP's on the same port) and DNS.
+inline constexpr uint16_t kDnsPort = 53;
+inline constexpr uint16_t kDnsBackendPort = 5353;
 inline constexpr Ipv4Be kProviderAddress = Ipv4(192, 168, 10, 1);
 inline constexpr std::array<Ipv4Be, 3> kBackends = {Ipv4(192, 168, 10, 11), Ipv4(192, 168, 10, 12),
                                                     Ipv4(192, 168, 10, 13)};

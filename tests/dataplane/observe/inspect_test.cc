@@ -73,11 +73,11 @@ TEST_F(InspectTest, ListsFlowsWithBothTuplesStateAgeAndBytes) {
   EXPECT_FALSE(all.truncated);
   const control::Snapshot& snap = h_.snapshot();
   const uint32_t pe_a =
-      snap.FindPe(NetworkOf(h_, kNetA), kPeIp, HostToBe16(kFrontendPort))->endpoint;
+      snap.FindPe({NetworkOf(h_, kNetA), HostToBe16(kFrontendPort), kPeIp})->endpoint;
   const FlowList only_a = Reader().List({.endpoint_id = pe_a}, 10, Now());
   ASSERT_EQ(only_a.flows.size(), 1u);
   const FlowRecord& r = only_a.flows[0];
-  EXPECT_EQ(r.state, nat::TcpState::kEstablished);
+  EXPECT_EQ(r.state, nat::FlowState::kEstablished);
   EXPECT_EQ(r.fwd.tuple.src_ip, kClientIp);
   EXPECT_EQ(r.fwd.tuple.src_port, HostToBe16(40000));
   EXPECT_EQ(r.rev.tuple.dst_ip, a.nat.ip);
@@ -100,24 +100,25 @@ TEST_F(InspectTest, ListsFlowsWithBothTuplesStateAgeAndBytes) {
   EXPECT_EQ(j["backend"], FormatIpv4(a.backend) + ":8080");
   EXPECT_EQ(j["nat"], FormatIpv4(a.nat.ip) + ":" + std::to_string(Be16ToHost(a.nat.port)));
   EXPECT_EQ(j["bytesOut"], a.bytes_out);
-  EXPECT_EQ(j["state"], nat::TcpStateName(nat::TcpState::kEstablished));
+  EXPECT_EQ(j["state"], nat::FlowStateName(nat::FlowState::kEstablished));
 
   const FlowList first = Reader().List({}, 1, Now());
   EXPECT_EQ(first.flows.size(), 1u);
   EXPECT_TRUE(first.truncated);
   const FlowCounts counts = Reader().Count({});
-  EXPECT_EQ(counts[static_cast<size_t>(nat::TcpState::kEstablished)], 2u);
+  EXPECT_EQ(counts[static_cast<size_t>(nat::FlowState::kEstablished)], 2u);
   EXPECT_EQ(FlowCountsJson(counts)["total"], 2u);
-  EXPECT_EQ(Reader().Count(
-                {.service_id = uint16_t{0xfff0}})[static_cast<size_t>(nat::TcpState::kEstablished)],
-            0u);
+  EXPECT_EQ(
+      Reader().Count(
+          {.service_id = uint16_t{0xfff0}})[static_cast<size_t>(nat::FlowState::kEstablished)],
+      0u);
   (void)b;
 }
 
 TEST_F(InspectTest, ExpiredFlowsLeaveTheListing) {
   Establish(kNetA, 40000);
   ASSERT_EQ(Reader().List({}, 10, Now()).flows.size(), 1u);
-  h_.clock().Advance(nat::TcpTimeouts{}.established_ms + 1);
+  h_.clock().Advance(nat::FlowTimeouts{}.established_ms + 1);
   h_.Poll();
   EXPECT_TRUE(Reader().List({}, 10, Now()).flows.empty());
 }
@@ -244,12 +245,12 @@ TEST_F(InspectTest, AuditLogWritesStartAndEndLinesWithTheEndReason) {
   send(kProvider, FromBackend(a.backend, a.nat, kTcpFin | kTcpAck, 5301, 1102), a.bytes_in);
   Opened b = Establish(kNetB, 40001);
   send(kConsumer1, FromClient(kNetB, Tcp(kTcpRst, 1101, 0, 0, 40001)), b.bytes_out);
-  h_.clock().Advance(nat::TcpTimeouts{}.transitory_ms + 1);
+  h_.clock().Advance(nat::FlowTimeouts{}.transitory_ms + 1);
   h_.Poll();
   const Opened c = Establish(kNetA, 40002);
   h_.clock().Advance(10'000);
   ASSERT_TRUE(h_.RejectConnection(kEndpointA).ok());
-  h_.clock().Advance(nat::TcpTimeouts{}.established_ms + 1);
+  h_.clock().Advance(nat::FlowTimeouts{}.established_ms + 1);
   h_.Poll();
   EXPECT_EQ((*log)->Drain(h_.snapshot()), 6u);
   EXPECT_EQ(h_.worker().audit_lost.Read(), 0u);
@@ -299,7 +300,7 @@ TEST_F(InspectTest, AuditLogWritesStartAndEndLinesWithTheEndReason) {
   const std::string a_end = line_of("end", 40000);
   const size_t d = a_end.find("duration_s=");
   ASSERT_NE(d, std::string::npos);
-  EXPECT_NEAR(std::stod(a_end.substr(d + 11)), nat::TcpTimeouts{}.transitory_ms / 1000.0, 0.3);
+  EXPECT_NEAR(std::stod(a_end.substr(d + 11)), nat::FlowTimeouts{}.transitory_ms / 1000.0, 0.3);
   EXPECT_NE(line_of("start", 40001).find("endpoint=pe-b service=svc network=b"), std::string::npos);
 }
 

@@ -270,7 +270,7 @@ TEST(RssPortChoiceReplay, NatPortsRunOutExactlyPerWorkerAndComeBack) {
       for (const Ipv4Be nat_ip : kNatIps) {
         for (const Ipv4Be backend : kBackends) {
           const PortUsage u =
-              p.mutable_worker(w).ports.Usage(nat_ip, backend, HostToBe16(8080), time_us / 1000);
+              p.mutable_worker(w).ports.Usage(nat_ip, {backend, HostToBe16(8080)}, time_us / 1000);
           capacity += u.capacity;
           used += u.used;
         }

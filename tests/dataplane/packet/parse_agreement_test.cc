@@ -92,6 +92,10 @@ uint16_t ReferenceTcpSum(const std::vector<uint8_t>& b, const ParsedPacket& p) {
   const uint64_t pseudo = ReferenceSum(b.data() + p.l3_offset + 12, 8) + nat::kIpProtoTcp + len;
   return ReferenceFold(ReferenceSum(b.data() + p.l4_offset, len, pseudo));
 }
+uint16_t ReferenceUdpSum(const std::vector<uint8_t>& b, const ParsedPacket& p, size_t udp_len) {
+  const uint64_t pseudo = ReferenceSum(b.data() + p.l3_offset + 12, 8) + nat::kIpProtoUdp + udp_len;
+  return ReferenceFold(ReferenceSum(b.data() + p.l4_offset, udp_len, pseudo));
+}
 
 void CheckInvariants(const std::vector<uint8_t>& bytes, const ParsedPacket& p, bool verified) {
   const size_t len = bytes.size();
@@ -109,11 +113,30 @@ void CheckInvariants(const std::vector<uint8_t>& bytes, const ParsedPacket& p, b
       EXPECT_EQ(ReferenceIpv4Sum(bytes, p.l3_offset), 0xffff);
       if (verified) {
         EXPECT_EQ(ReferenceTcpSum(bytes, p), 0xffff);
-        EXPECT_EQ(p.checksums, kTcpChecksumVerified);
+        EXPECT_EQ(p.checksums, kL4ChecksumVerified);
       } else {
         EXPECT_EQ(p.checksums, 0) << "nothing known of the TCP checksum without a NIC verdict";
       }
       break;
+    case ParseVerdict::kUdp: {
+      EXPECT_EQ(p.drop_reason, DropReason::kCount);
+      EXPECT_TRUE(p.l3_offset == 14 || p.l3_offset == 18);
+      EXPECT_GE(p.l4_offset, p.l3_offset + 20);
+      EXPECT_EQ(p.tcp_header_len, 8);
+      EXPECT_LE(size_t{p.l3_offset} + p.ip_total_len, len);
+      const size_t udp_len = (size_t{bytes[p.l4_offset + 4]} << 8) | bytes[p.l4_offset + 5];
+      EXPECT_GE(udp_len, 8u);
+      EXPECT_LE(p.l4_offset + udp_len, size_t{p.l3_offset} + p.ip_total_len);
+      EXPECT_EQ(ReferenceIpv4Sum(bytes, p.l3_offset), 0xffff);
+      if (verified) {
+        const bool no_checksum = bytes[p.l4_offset + 6] == 0 && bytes[p.l4_offset + 7] == 0;
+        EXPECT_TRUE(no_checksum || ReferenceUdpSum(bytes, p, udp_len) == 0xffff);
+        EXPECT_EQ(p.checksums, kL4ChecksumVerified);
+      } else {
+        EXPECT_EQ(p.checksums, 0);
+      }
+      break;
+    }
     case ParseVerdict::kArp:
       EXPECT_EQ(p.drop_reason, DropReason::kCount);
       EXPECT_LE(size_t{p.l3_offset} + kArpLen, len);
@@ -123,7 +146,8 @@ void CheckInvariants(const std::vector<uint8_t>& bytes, const ParsedPacket& p, b
       if (p.drop_reason == DropReason::kIpv4BadChecksum) {
         EXPECT_NE(ReferenceIpv4Sum(bytes, p.l3_offset), 0xffff);
       }
-      if (p.drop_reason == DropReason::kTcpBadChecksum) {
+      if (p.drop_reason == DropReason::kTcpBadChecksum ||
+          p.drop_reason == DropReason::kUdpBadChecksum) {
         EXPECT_TRUE(verified);
       }
       break;
@@ -136,6 +160,7 @@ TEST(ParseAgreementTest, FastAndInOrderParsersAgreeOnMutatedFrames) {
   std::set<DropReason> reasons_seen;
   int tcp_accepted_verified = 0;
   int arp_accepted = 0;
+  int udp_accepted = 0;
   for (int i = 0; i < kIterations; ++i) {
     Frame f = seeds[rng() % seeds.size()];
     const int mutations = 1 + static_cast<int>(rng() % 3);
@@ -148,9 +173,11 @@ TEST(ParseAgreementTest, FastAndInOrderParsersAgreeOnMutatedFrames) {
     }
     CheckInvariants(f.bytes, plain, false);
     CheckInvariants(f.bytes, verified, true);
-    // Verifying TCP checksums only ever removes frames, and only for one.
+    // Verifying checksums only ever removes frames, and only for one.
     if (verified.verdict == ParseVerdict::kDrop && plain.verdict != ParseVerdict::kDrop) {
-      EXPECT_EQ(verified.drop_reason, DropReason::kTcpBadChecksum);
+      EXPECT_EQ(verified.drop_reason, plain.verdict == ParseVerdict::kUdp
+                                          ? DropReason::kUdpBadChecksum
+                                          : DropReason::kTcpBadChecksum);
     } else {
       EXPECT_EQ(verified.verdict, plain.verdict);
     }
@@ -158,15 +185,17 @@ TEST(ParseAgreementTest, FastAndInOrderParsersAgreeOnMutatedFrames) {
     if (verified.verdict == ParseVerdict::kDrop) reasons_seen.insert(verified.drop_reason);
     tcp_accepted_verified += verified.verdict == ParseVerdict::kTcp;
     arp_accepted += plain.verdict == ParseVerdict::kArp;
+    udp_accepted += verified.verdict == ParseVerdict::kUdp;
   }
   // The mutations must reach deep into the parser, or agreement means little.
-  constexpr DropReason kLastParserReason = DropReason::kTcpBadChecksum;
+  constexpr DropReason kLastParserReason = DropReason::kUdpBadChecksum;
   for (size_t r = 0; r <= static_cast<size_t>(kLastParserReason); ++r) {
     EXPECT_TRUE(reasons_seen.count(static_cast<DropReason>(r)))
         << "never produced: " << DropReasonName(static_cast<DropReason>(r));
   }
   EXPECT_GT(tcp_accepted_verified, kIterations / 100);
   EXPECT_GT(arp_accepted, kIterations / 100);
+  EXPECT_GT(udp_accepted, kIterations / 100);
 }
 
 }  // namespace

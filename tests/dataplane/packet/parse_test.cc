@@ -231,9 +231,16 @@ std::vector<DropCase> DropCases() {
        DropReason::kIpv4Fragment},
       {"last fragment of a UDP datagram (checked before the protocol)",
        BuildUdpFrame({.ip = {.fragment_offset = 1}}), DropReason::kIpv4Fragment},
-      {"UDP", BuildUdpFrame(), DropReason::kUdp},
-      {"UDP cut inside its header (checked before TCP's length)",
-       BuildUdpFrame().Truncate(kTcpAt + 4), DropReason::kUdp},
+      {"UDP cut inside its header (checked before the total length)",
+       BuildUdpFrame().Truncate(kTcpAt + 4), DropReason::kUdpTruncated},
+      {"UDP total length one byte past the frame", BuildUdpFrame({.ip = {.total_length = 29}}),
+       DropReason::kIpv4TotalLengthPastFrame},
+      {"UDP total length shorter than IPv4 + UDP headers",
+       BuildUdpFrame({.ip = {.total_length = 27}}), DropReason::kIpv4TotalLengthTooShort},
+      {"UDP length 7", BuildUdpFrame({.udp = {.length = 7}}), DropReason::kUdpLengthInvalid},
+      {"UDP length 0", BuildUdpFrame({.udp = {.length = 0}}), DropReason::kUdpLengthInvalid},
+      {"UDP length one byte past the IPv4 payload",
+       BuildUdpFrame({.udp = {.payload = {1, 2, 3}, .length = 12}}), DropReason::kUdpLengthInvalid},
       {"ICMP echo request", BuildIcmpFrame(), DropReason::kIcmp},
       {"GRE", BuildRawIpv4Frame({.ip = {.protocol = 47}, .l4 = twenty_bytes}),
        DropReason::kIpProtoUnsupported},
@@ -284,12 +291,72 @@ TEST(ParseTest, DropsMalformedAndUnsupportedFramesWithTheirReason) {
 }
 
 TEST(ParseTest, DropsKeepTheLinkLayerFieldsTheyReached) {
-  const ParsedPacket p = ParseBothWays(BuildUdpFrame({.eth = {.vlans = {{.id = 42}}}}).bytes);
-  EXPECT_EQ(p.drop_reason, DropReason::kUdp);
+  const ParsedPacket p = ParseBothWays(BuildIcmpFrame({.eth = {.vlans = {{.id = 42}}}}).bytes);
+  EXPECT_EQ(p.drop_reason, DropReason::kIcmp);
   EXPECT_EQ(p.vlan_id, 42);
   EXPECT_EQ(p.l3_offset, 18);
   EXPECT_EQ(p.src_mac, testing::kClientMac);
-  EXPECT_EQ(p.key, nat::FlowKey{}) << "no tuple for a frame that is not TCP";
+  EXPECT_EQ(p.key, nat::FlowKey{}) << "no tuple for a frame that is not TCP or UDP";
+}
+
+// ---- UDP ----
+
+struct UdpCase {
+  std::string description;
+  Frame frame;
+  uint16_t vlan_id;
+  uint16_t l4_offset;
+  uint16_t payload_len;  // tcp_payload_len(): the IPv4 payload after the 8-byte header
+};
+
+TEST(ParseTest, AcceptsUdpDatagramsAndReportsTheirFields) {
+  const std::vector<UdpCase> cases = {
+      {"DNS query, untagged", BuildUdpFrame({.udp = {.payload = PatternPayload(29)}}), 0, 34, 29},
+      {"empty datagram behind VLAN 100", BuildUdpFrame({.eth = {.vlans = {{.id = 100}}}}), 100, 38,
+       0},
+      {"no checksum (0): accepted, also when every checksum is verified",
+       BuildUdpFrame({.udp = {.payload = {1, 2, 3}, .checksum = 0}}), 0, 34, 3},
+      {"UDP length shorter than the IPv4 payload: the rest is padding",
+       BuildUdpFrame({.udp = {.payload = PatternPayload(10), .length = 12}}), 0, 34, 10},
+      {"IPv4 options: UDP after IHL * 4", BuildUdpFrame({.ip = {.options = {148, 4, 0, 0}}}), 0, 38,
+       0},
+      {"Ethernet padding after a 28-byte datagram", BuildUdpFrame().PadToMinimum(), 0, 34, 0},
+  };
+  for (const UdpCase& c : cases) {
+    SCOPED_TRACE(c.description);
+    for (const ParsedPacket& p :
+         {ParseBothWays(c.frame.bytes), ParseBothWays<kVerifyTcpChecksums>(c.frame.bytes)}) {
+      ASSERT_EQ(p.verdict, ParseVerdict::kUdp) << DropReasonName(p.drop_reason);
+      EXPECT_EQ(p.drop_reason, DropReason::kCount);
+      EXPECT_EQ(p.vlan_id, c.vlan_id);
+      EXPECT_EQ(p.l4_offset, c.l4_offset);
+      EXPECT_EQ(p.tcp_header_len, 8);
+      EXPECT_EQ(p.tcp_payload_len(), c.payload_len);
+      EXPECT_EQ(p.tcp_flags, 0);
+      EXPECT_EQ(p.key.tuple.src_ip, Ipv4(10, 0, 0, 2));
+      EXPECT_EQ(p.key.tuple.dst_ip, Ipv4(10, 0, 0, 100));
+      EXPECT_EQ(p.key.tuple.src_port, HostToBe16(5353));
+      EXPECT_EQ(p.key.tuple.dst_port, HostToBe16(53));
+      EXPECT_EQ(p.key.proto, nat::kIpProtoUdp);
+      EXPECT_EQ(p.key.network, 0);
+      EXPECT_EQ(p.src_mac, testing::kClientMac);
+    }
+  }
+}
+
+TEST(ParseTest, UdpChecksumFollowsTheNicsVerdictAndTheMode) {
+  const Frame bad = BuildUdpFrame({.udp = {.payload = {9, 9}, .checksum = 0x1234}});
+  // Unverified: carried (the slow path checks a flow's first datagram itself).
+  EXPECT_EQ(ParseBothWays(bad.bytes).verdict, ParseVerdict::kUdp);
+  EXPECT_EQ(ParseBothWays<kVerifyTcpChecksums>(bad.bytes).drop_reason, DropReason::kUdpBadChecksum);
+  const Frame good = BuildUdpFrame({.udp = {.payload = {9, 9}}});
+  EXPECT_EQ(ParseBothWays(good.bytes, {.l4 = NicVerdict::kBad}).drop_reason,
+            DropReason::kUdpBadChecksum);
+  const ParsedPacket verified = ParseBothWays<kVerifyTcpChecksums>(good.bytes);
+  EXPECT_EQ(verified.checksums & kL4ChecksumVerified, kL4ChecksumVerified);
+  EXPECT_TRUE(UdpChecksumIntact(PacketView(good.bytes.data(), good.bytes.size()), verified));
+  const ParsedPacket carried = ParseBothWays(bad.bytes);
+  EXPECT_FALSE(UdpChecksumIntact(PacketView(bad.bytes.data(), bad.bytes.size()), carried));
 }
 
 // ---- checksums ----
@@ -417,9 +484,9 @@ TEST(ParseTest, TcpChecksumFollowsTheNicsVerdictAndTheMode) {
         if (nic == NicVerdict::kBad || (nic == NicVerdict::kUnknown && all && !c.intact)) {
           want.drop = DropReason::kTcpBadChecksum;
         } else if (nic == NicVerdict::kGood || (nic == NicVerdict::kUnknown && all)) {
-          want.checksums = kTcpChecksumVerified;
+          want.checksums = kL4ChecksumVerified;
         } else if (nic == NicVerdict::kNone) {
-          want.checksums = kTcpChecksumVerified | kTcpChecksumToFill;
+          want.checksums = kL4ChecksumVerified | kL4ChecksumToFill;
         }
         const ParsedPacket p = all ? ParseBothWays<kVerifyTcpChecksums>(c.frame.bytes, {.l4 = nic})
                                    : ParseBothWays(c.frame.bytes, {.l4 = nic});
@@ -459,7 +526,7 @@ TEST(ParseTest, Ipv4ChecksumFFFFAndZeroBothStandForZero) {
 TEST(ParseTest, BadIpv4ChecksumIsReportedBeforeLaterFaults) {
   const Frame f = BuildUdpFrame({.ip = {.checksum = 0x1234}});
   EXPECT_EQ(ParseBothWays(f.bytes).drop_reason, DropReason::kIpv4BadChecksum);
-  EXPECT_EQ(ParseBothWays(f.bytes, {.ipv4 = NicVerdict::kGood}).drop_reason, DropReason::kUdp);
+  EXPECT_EQ(ParseBothWays(f.bytes, {.ipv4 = NicVerdict::kGood}).verdict, ParseVerdict::kUdp);
 }
 
 // ---- ARP ----

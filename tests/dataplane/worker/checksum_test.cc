@@ -24,8 +24,8 @@ namespace {
 
 using namespace privlink::dataplane::testing;
 using nat::FlowDirection;
+using nat::FlowState;
 using nat::kTcpRst;
-using nat::TcpState;
 
 constexpr uint8_t kRstAck = kTcpRst | kTcpAck;
 
@@ -98,14 +98,14 @@ std::vector<SegmentCase> Segments() {
   };
 }
 
-TcpState StateOfStage(Stage s) {
+FlowState StateOfStage(Stage s) {
   switch (s) {
     case Stage::kSynReceived:
-      return TcpState::kSynReceived;
+      return FlowState::kSynReceived;
     case Stage::kEstablished:
-      return TcpState::kEstablished;
+      return FlowState::kEstablished;
     default:
-      return TcpState::kSynSent;
+      return FlowState::kSynSent;
   }
 }
 
@@ -146,7 +146,7 @@ struct Staged {
 struct Outcome {
   std::optional<DropReason> drop;  // else forwarded, with these residuals
   Residuals residuals;
-  std::optional<TcpState> state;  // the flow's state after; nullopt: no flow
+  std::optional<FlowState> state;  // the flow's state after; nullopt: no flow
 };
 
 void Check(Staged& s, const SegmentCase& c, const Frame& in, uint64_t ol_flags,
@@ -203,7 +203,7 @@ TEST(ChecksumFixtureTest, NothingCorruptCreatesAFlowOrChangesItsState) {
                          << (layer == Layer::kIpv4 ? "IPv4" : "TCP") << " checksum, NIC says "
                          << nic.name << (all ? ", verifyTcpChecksum: all" : ""));
             Staged s(c.stage, {.verify_all_tcp_checksums = all});
-            const TcpState before = StateOfStage(c.stage);
+            const FlowState before = StateOfStage(c.stage);
             const FlowDirection dir =
                 c.from_client ? FlowDirection::kIn2Out : FlowDirection::kOut2In;
             const bool creates = c.stage == Stage::kNoFlow;
@@ -224,7 +224,7 @@ TEST(ChecksumFixtureTest, NothingCorruptCreatesAFlowOrChangesItsState) {
               // A field the NIC did not fill in leaves filled in; any other error leaves as it
               // came (the rewrite's incremental update keeps it exactly as wrong).
               want.residuals = nic.verdict == NicVerdict::kNone ? Residuals{} : in_residuals;
-              want.state = creates ? TcpState::kSynSent : nat::NextTcpState(before, dir, c.flags);
+              want.state = creates ? FlowState::kSynSent : nat::NextTcpState(before, dir, c.flags);
             }
             Check(s, c, in, OlFlags(layer, nic.verdict), want);
             ++cases;
@@ -249,7 +249,7 @@ TEST(ChecksumFixtureTest, PartialChecksumsFromVirtioLeaveComplete) {
   ASSERT_NE(*ResidualsOf(in.bytes), Residuals{});
   Check(s, syn, in,
         OlFlags(Layer::kIpv4, NicVerdict::kNone) | OlFlags(Layer::kTcp, NicVerdict::kNone),
-        {.state = TcpState::kSynSent});
+        {.state = FlowState::kSynSent});
 }
 
 // RFC 1624: 0x0000 and 0xffff are the same one's-complement value, so a SYN whose checksum
@@ -283,7 +283,7 @@ TEST(ChecksumFixtureTest, ZeroAndFFFFTcpChecksumsBothVerify) {
       } else {
         EXPECT_EQ(sent.size(), 1u);
         EXPECT_EQ(s.NatPortsUsed(), used + 1);
-        EXPECT_EQ(s.fx.StateOf(s.flow), TcpState::kSynSent);
+        EXPECT_EQ(s.fx.StateOf(s.flow), FlowState::kSynSent);
       }
     }
   }
@@ -297,7 +297,7 @@ struct RstCase {
   std::vector<Segment> before;  // after the stage, e.g. data moving the expected numbers
   SegmentCase rst;
   std::optional<DropReason> drop;  // tcp_rst_out_of_window, or forwarded
-  TcpState state;                  // after
+  FlowState state;                 // after
 };
 
 std::vector<RstCase> RstCases() {
@@ -309,8 +309,8 @@ std::vector<RstCase> RstCases() {
     return SegmentCase{"", Stage::kEstablished, false, flags, seq, ack};
   };
   const DropReason kOut = DropReason::kTcpRstOutOfWindow;
-  const TcpState kEst = TcpState::kEstablished;
-  const TcpState kReset = TcpState::kReset;
+  const FlowState kEst = FlowState::kEstablished;
+  const FlowState kReset = FlowState::kReset;
   return {
       {"client RST at the backend's next expected number",
        Stage::kEstablished,
@@ -374,13 +374,13 @@ std::vector<RstCase> RstCases() {
        {},
        backend(kRstAck, 0, 999),
        kOut,
-       TcpState::kSynSent},
+       FlowState::kSynSent},
       {"SYN sent: a RST without ACK",
        Stage::kSynSent,
        {},
        backend(kTcpRst, 0, 0),
        kOut,
-       TcpState::kSynSent},
+       FlowState::kSynSent},
       {"SYN sent: the client's RST after its SYN",
        Stage::kSynSent,
        {},
@@ -424,7 +424,7 @@ TEST(ChecksumFixtureTest, ACorruptRstAtTheRightNumberEndsNothing) {
   Staged s(Stage::kEstablished);
   const SegmentCase rst{"RST", Stage::kEstablished, true, kRstAck, 1001, 5001};
   Check(s, rst, Corrupted(BuildTcpFrame(s.Spec(rst)), Layer::kTcp), 0,
-        {.drop = DropReason::kTcpBadChecksum, .state = TcpState::kEstablished});
+        {.drop = DropReason::kTcpBadChecksum, .state = FlowState::kEstablished});
 }
 
 }  // namespace

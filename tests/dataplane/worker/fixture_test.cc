@@ -31,7 +31,7 @@ namespace privlink::dataplane {
 namespace {
 
 using namespace privlink::dataplane::testing;
-using nat::TcpState;
+using nat::FlowState;
 
 absl::Status SetIdleTimeoutMinutes(WorkerHarness& h, uint32_t minutes) {
   return h.Change([minutes](control::Model& m, const control::WorkflowContext&) {
@@ -45,39 +45,39 @@ absl::Status SetIdleTimeoutMinutes(WorkerHarness& h, uint32_t minutes) {
 struct CloseCase {
   const char* description;
   std::vector<Segment> segments;  // after the handshake
-  TcpState state;
-  uint32_t nat::TcpTimeouts::*timeout;
+  FlowState state;
+  uint32_t nat::FlowTimeouts::*timeout;
 };
 
 TEST(FixtureCloseTest, EachWayOfClosingLeavesItsStateAndExpiresAtItsTimeout) {
-  using T = nat::TcpTimeouts;
+  using T = nat::FlowTimeouts;
   constexpr uint8_t kFinAck = kTcpFin | kTcpAck;
   const std::vector<CloseCase> cases = {
-      {"idle established flow", {}, TcpState::kEstablished, &T::established_ms},
+      {"idle established flow", {}, FlowState::kEstablished, &T::established_ms},
       {"FIN from the client",
        {{true, kFinAck, 1001, 5001}},
-       TcpState::kFinFromClient,
+       FlowState::kFinFromClient,
        &T::transitory_ms},
       {"FIN from the backend",
        {{false, kFinAck, 5001, 1001}},
-       TcpState::kFinFromServer,
+       FlowState::kFinFromServer,
        &T::transitory_ms},
       {"FIN from both, client first, last ACK",
        {{true, kFinAck, 1001, 5001}, {false, kFinAck, 5001, 1002}, {true, kTcpAck, 1002, 5002}},
-       TcpState::kClosing,
+       FlowState::kClosing,
        &T::transitory_ms},
       {"FIN from both, backend first, last ACK",
        {{false, kFinAck, 5001, 1001}, {true, kFinAck, 1001, 5002}, {false, kTcpAck, 5002, 1002}},
-       TcpState::kClosing,
+       FlowState::kClosing,
        &T::transitory_ms},
-      {"RST from the client", {{true, kTcpRst, 1001, 0}}, TcpState::kReset, &T::reset_ms},
+      {"RST from the client", {{true, kTcpRst, 1001, 0}}, FlowState::kReset, &T::reset_ms},
       {"RST from the backend",
        {{false, kTcpRst | kTcpAck, 5001, 1001}},
-       TcpState::kReset,
+       FlowState::kReset,
        &T::reset_ms},
       {"RST after the client's FIN",
        {{true, kFinAck, 1001, 5001}, {false, kTcpRst, 5001, 0}},
-       TcpState::kReset,
+       FlowState::kReset,
        &T::reset_ms},
   };
   for (const CloseCase& c : cases) {
@@ -115,7 +115,7 @@ TEST(FixtureHandshakeTest, RetransmittedSynKeepsItsFlowAndNatTuple) {
   fx.Up(f, syn);
   EXPECT_EQ(fx.h.flows().Size(), 1u);
   EXPECT_EQ(fx.h.worker().counters.flows_created.Read(), 1u);
-  EXPECT_EQ(fx.StateOf(f), TcpState::kSynSent);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kSynSent);
   fx.ExpectExpiresAfter(f, fx.Timeouts().embryonic_ms);
 }
 
@@ -127,13 +127,13 @@ TEST(FixtureHandshakeTest, SimultaneousOpenIsForwardedAndEstablishedByTheClients
   FixtureHarness fx;
   const Flow f = fx.Open(kNetB, kClientPort);
   fx.Down(f, FromBackend(f.backend, f.nat, kTcpSyn, 5000, 0));
-  EXPECT_EQ(fx.StateOf(f), TcpState::kSynReceived);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kSynReceived);
   fx.Up(f, FromClient(kNetB, Tcp(kTcpSyn | kTcpAck, 1000, 5001)));
-  EXPECT_EQ(fx.StateOf(f), TcpState::kSynReceived);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kSynReceived);
   fx.Down(f, FromBackend(f.backend, f.nat, kTcpSyn | kTcpAck, 5000, 1001));
-  EXPECT_EQ(fx.StateOf(f), TcpState::kSynReceived);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kSynReceived);
   fx.Up(f, FromClient(kNetB, Tcp(kTcpAck | kTcpPsh, 1001, 5001, 20)));
-  EXPECT_EQ(fx.StateOf(f), TcpState::kEstablished);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kEstablished);
   EXPECT_EQ(fx.h.worker().counters.flows_created.Read(), 1u);
   EXPECT_EQ(fx.h.TotalDrops(), 0u);
 }
@@ -150,7 +150,7 @@ TEST(FixtureHandshakeTest, ClientPortReusedAfterExpiryOpensANewFlowOnAnotherNatT
 
   const Flow again = fx.Open(kNetA, kClientPort, FromClient(kNetA, Tcp(kTcpSyn, 90000, 0)));
   EXPECT_EQ(fx.h.worker().counters.flows_created.Read(), 2u);
-  EXPECT_EQ(fx.StateOf(again), TcpState::kSynSent);
+  EXPECT_EQ(fx.StateOf(again), FlowState::kSynSent);
   EXPECT_EQ(again.backend, old.backend);  // same key, same Maglev pick
   EXPECT_FALSE(again.nat.ip == old.nat.ip && again.nat.port == old.nat.port);
 }
@@ -163,19 +163,19 @@ TEST(FixtureHandshakeTest, ClientPortReusedBeforeExpiryReusesTheFlow) {
   struct ReuseCase {
     const char* description;
     std::vector<Segment> close;
-    TcpState closed;
-    TcpState after_syn;
+    FlowState closed;
+    FlowState after_syn;
   };
   const std::vector<ReuseCase> cases = {
       {"after FIN from both",
        {{true, kTcpFin | kTcpAck, 1001, 5001}, {false, kTcpFin | kTcpAck, 5001, 1002}},
-       TcpState::kClosing,
-       TcpState::kSynSent},
-      {"after a RST", {{false, kTcpRst, 5001, 0}}, TcpState::kReset, TcpState::kSynSent},
+       FlowState::kClosing,
+       FlowState::kSynSent},
+      {"after a RST", {{false, kTcpRst, 5001, 0}}, FlowState::kReset, FlowState::kSynSent},
       {"after the client's FIN only",
        {{true, kTcpFin | kTcpAck, 1001, 5001}},
-       TcpState::kFinFromClient,
-       TcpState::kFinFromClient},
+       FlowState::kFinFromClient,
+       FlowState::kFinFromClient},
   };
   for (const ReuseCase& c : cases) {
     SCOPED_TRACE(c.description);
@@ -188,10 +188,10 @@ TEST(FixtureHandshakeTest, ClientPortReusedBeforeExpiryReusesTheFlow) {
     EXPECT_EQ(fx.StateOf(f), c.after_syn);
     EXPECT_EQ(fx.h.worker().counters.flows_created.Read(), 1u);
     EXPECT_EQ(fx.h.flows().Size(), 1u);
-    if (c.after_syn == TcpState::kSynSent) {
+    if (c.after_syn == FlowState::kSynSent) {
       fx.Down(f, FromBackend(f.backend, f.nat, kTcpSyn | kTcpAck, 8000, 70001));
       fx.Up(f, FromClient(kNetA, Tcp(kTcpAck, 70001, 8001)));
-      EXPECT_EQ(fx.StateOf(f), TcpState::kEstablished);
+      EXPECT_EQ(fx.StateOf(f), FlowState::kEstablished);
     }
     EXPECT_EQ(fx.h.TotalDrops(), 0u);
   }
@@ -261,7 +261,7 @@ TEST(FixtureOptionsTest, TcpOptionsAreCarriedUnchangedBothWays) {
       fx.Down(f, spec);
     }
   }
-  EXPECT_EQ(fx.StateOf(f), TcpState::kEstablished);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kEstablished);
 }
 
 // ---- malformed frames ----
@@ -317,7 +317,7 @@ TEST(FixtureMalformedTest, FramesCutAtEveryLengthAreDroppedWhereTheyEnd) {
       ASSERT_NO_FATAL_FAILURE(ExpectParserDrop(fx, net->port, Frame(whole).Truncate(len), want));
     }
     const Flow f = fx.Open(*net, kClientPort, spec);
-    EXPECT_EQ(fx.StateOf(f), TcpState::kSynSent);
+    EXPECT_EQ(fx.StateOf(f), FlowState::kSynSent);
   }
 }
 
@@ -379,7 +379,7 @@ TEST(FixtureMalformedTest, BadHeaderLengthsAreDroppedWithTheirReason) {
     s.tcp.data_offset = data_offset;
     ASSERT_NO_FATAL_FAILURE(ExpectParserDrop(fx, kProvider, BuildTcpFrame(s), std::nullopt));
   }
-  EXPECT_EQ(fx.StateOf(f), TcpState::kEstablished);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kEstablished);
 }
 
 // Bytes past the IPv4 total length (Ethernet padding, or any trailer) are not part of the
@@ -427,7 +427,7 @@ TEST(FixtureMalformedTest, BytesPastTheIpv4TotalLengthAreNotPayload) {
     EXPECT_EQ(Bytes(out.begin() + want.size(), out.end()), Bytes(out.size() - want.size(), 0));
   }
   EXPECT_EQ(fx.h.TotalDrops(), 0u);
-  EXPECT_EQ(fx.StateOf(f), TcpState::kEstablished);
+  EXPECT_EQ(fx.StateOf(f), FlowState::kEstablished);
 }
 
 // ---- ARP ----

@@ -132,7 +132,18 @@ std::vector<Case> PacketCases() {
       Dropped("frame shorter than an Ethernet header", kConsumer0, Frame(syn_a).Truncate(10),
               R::kEthTruncated),
       Dropped("IPv6", kConsumer0, BuildIpv6Frame({.eth = {.dst = kConsumer0Mac}}), R::kIpv6),
-      Dropped("UDP", kConsumer0, BuildUdpFrame({.eth = {.dst = kConsumer0Mac}}), R::kUdp),
+      Dropped("UDP to the PE on a port with no UDP rule", kConsumer0,
+              BuildUdpFrame({.eth = {.dst = kConsumer0Mac},
+                             .ip = {.src = kClientIp, .dst = kPeIp},
+                             .udp = {.dst_port = HostToBe16(54)}}),
+              R::kNoEndpoint),
+      Dropped("TCP SYN to the PE's UDP-only port", kConsumer0,
+              [] {
+                TcpFrameSpec s = FromClient(kNetA, Tcp(kTcpSyn, 1, 0));
+                s.tcp.dst_port = HostToBe16(kDnsPort);
+                return BuildTcpFrame(s);
+              }(),
+              R::kNoEndpoint),
       Dropped("ICMP echo", kConsumer0, BuildIcmpFrame({.eth = {.dst = kConsumer0Mac}}), R::kIcmp),
       Dropped("first fragment (MF)", kConsumer0,
               [] {
@@ -157,8 +168,12 @@ std::vector<Case> PacketCases() {
                 return BuildTcpFrame(s);
               }(),
               R::kVlanStacked),
-      Dropped("UDP from a backend", kProvider, BuildUdpFrame({.eth = {.dst = kProviderMac}}),
-              R::kUdp),
+      Dropped("UDP from a backend to a NAT IP and port with no flow", kProvider,
+              BuildUdpFrame({.eth = {.dst = kProviderMac},
+                             .ip = {.src = kBackends[0], .dst = kNatIps[0]},
+                             .udp = {.src_port = HostToBe16(kDnsBackendPort),
+                                     .dst_port = HostToBe16(2000)}}),
+              R::kNatIpNoFlow),
       Dropped("backend ACK to a NAT IP and port with no flow", kProvider,
               BuildTcpFrame(FromBackend(kBackends[0], {kNatIps[0], HostToBe16(2000)}, kTcpAck, 1, 1)),
               R::kNatIpNoFlow),

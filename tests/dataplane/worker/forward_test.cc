@@ -23,7 +23,7 @@ TEST_F(ForwardTest, ConversationInNetworkA) {
   ASSERT_NO_FATAL_FAILURE(ExpectDataBothWays(kNetA, kClientPort, flow, 1001));
   const nat::FlowRef ref = h_.flows().Lookup(ClientKey(kNetA, kClientPort));
   ASSERT_TRUE(ref.found());
-  EXPECT_EQ(h_.flows().entry(ref.id).state(), nat::TcpState::kEstablished);
+  EXPECT_EQ(h_.flows().entry(ref.id).state(), nat::FlowState::kEstablished);
   EXPECT_EQ(h_.worker().counters.flows_created.Read(), 1u);
   const auto endpoint = h_.snapshot().endpoints_by_ip.at({NetworkOf(h_, kNetA), kPeIp});
   EXPECT_EQ(h_.worker().counters.endpoints[endpoint][nat::FlowDirection::kIn2Out].packets.Read(),
@@ -337,11 +337,11 @@ TEST_F(ForwardTest, EmbryonicFlowExpiresAndReturnsItsNatPort) {
   OpenedFlow flow;
   ASSERT_NO_FATAL_FAILURE(Open(kNetA, kClientPort, &flow));
   const uint16_t service =
-      h_.snapshot().FindPe(NetworkOf(h_, kNetA), kPeIp, HostToBe16(kFrontendPort))->service;
+      h_.snapshot().FindPe({NetworkOf(h_, kNetA), HostToBe16(kFrontendPort), kPeIp})->service;
   const size_t nat_index = flow.nat.ip == kNatIps[0] ? 0 : 1;
   const Counter& in_use = h_.worker().counters.nat_ports[service].in_use[nat_index];
   EXPECT_EQ(in_use.Read(), 1u);
-  const uint32_t embryonic_ms = nat::TcpTimeouts{}.embryonic_ms;
+  const uint32_t embryonic_ms = nat::FlowTimeouts{}.embryonic_ms;
 
   h_.clock().Advance(embryonic_ms - 1);
   for (int i = 0; i < 3; ++i) h_.Poll();
@@ -404,7 +404,7 @@ TEST_F(ForwardTest, IdleTimeoutResetsBothEndsOnlyWhenTheServiceAsks) {
     } else {
       ASSERT_NO_FATAL_FAILURE(Open(kNetA, client_port, &flow));
     }
-    h_.clock().Advance(nat::TcpTimeouts{}.established_ms + 1);
+    h_.clock().Advance(nat::FlowTimeouts{}.established_ms + 1);
     for (int i = 0; i < 3; ++i) h_.Poll();
     EXPECT_EQ(h_.flows().Size(), 0u);
     const std::vector<Bytes> at_client = h_.TakeSent(kNetA.port);

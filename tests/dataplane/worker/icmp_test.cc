@@ -84,14 +84,14 @@ TEST_F(IcmpTest, ErrorsAboutAFlowReachItsOtherEndOthersAreDroppedByName) {
         {"fragmentation needed from the provider side: to the client, about its own packet",
          kProvider,
          IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
-                   kIcmpFragmentationNeeded, to_backend, quote),
+                        kIcmpFragmentationNeeded, to_backend, quote),
          kNetA.port,
          IcmpErrorFrame(client_eth, kPeIp, kClientIp, kIcmpDestinationUnreachable,
-                   kIcmpFragmentationNeeded, client_own, quote)});
+                        kIcmpFragmentationNeeded, client_own, quote)});
     cases.push_back(
         {"time exceeded from the consumer side: to the backend, about its own packet", kNetA.port,
-         IcmpErrorFrame(EthTo(kNetA, kNetA.mac, kClientMac), kConsumerRouter, kPeIp, kIcmpTimeExceeded,
-                   0, to_client, quote),
+         IcmpErrorFrame(EthTo(kNetA, kNetA.mac, kClientMac), kConsumerRouter, kPeIp,
+                        kIcmpTimeExceeded, 0, to_client, quote),
          kProvider,
          IcmpErrorFrame(backend_eth, nat_.ip, backend_, kIcmpTimeExceeded, 0, backend_own, quote)});
   }
@@ -99,36 +99,42 @@ TEST_F(IcmpTest, ErrorsAboutAFlowReachItsOtherEndOthersAreDroppedByName) {
   other.tcp.src_port = HostToBe16(static_cast<uint16_t>(Be16ToHost(nat_.port) + 1));
   const Frame other_flow = BuildTcpFrame(other);
   Frame bad_checksum = IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip,
-                                 kIcmpDestinationUnreachable, 1, to_backend, kShort);
+                                      kIcmpDestinationUnreachable, 1, to_backend, kShort);
   bad_checksum.Set16(bad_checksum.l4_offset + kIcmpChecksumOffset,
                      static_cast<uint16_t>(bad_checksum.Get16(bad_checksum.l4_offset + 2) ^ 1));
   TcpFrameSpec udp_like = TowardsBackend(ClientData(), backend_, nat_);
   udp_like.ip.protocol = kIpProtoUdp;
+  TcpFrameSpec gre_like = TowardsBackend(ClientData(), backend_, nat_);
+  gre_like.ip.protocol = 47;
   const std::pair<const char*, std::pair<Frame, DropReason>> drops[] = {
       {"an echo request stays dropped",
        {BuildIcmpFrame(
             {.eth = FromProviderRouter(), .ip = {.src = kProviderRouter, .dst = nat_.ip}}),
         DropReason::kIcmp}},
       {"about a NAT port of no flow",
-       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
-                  other_flow, kShort),
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
+                       1, other_flow, kShort),
         DropReason::kIcmpNoFlow}},
       {"a quote of 4 TCP bytes",
-       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
-                  to_backend, nat::kIpv4MinHeaderLen + 4),
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
+                       1, to_backend, nat::kIpv4MinHeaderLen + 4),
         DropReason::kIcmpTruncated}},
       {"a wrong ICMP checksum", {bad_checksum, DropReason::kIcmpBadChecksum}},
-      {"a quote of a UDP packet",
-       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 3,
-                  BuildTcpFrame(udp_like), kShort),
+      {"the TCP flow's tuple quoted as UDP (no UDP flow has it)",
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
+                       3, BuildTcpFrame(udp_like), kShort),
+        DropReason::kIcmpNoFlow}},
+      {"a quote of a GRE packet",
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
+                       3, BuildTcpFrame(gre_like), kShort),
         DropReason::kIcmpQuoteInvalid}},
       {"sent to another address than the quoted packet's source",
-       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, backend_, kIcmpDestinationUnreachable, 1,
-                  to_backend, kShort),
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, backend_, kIcmpDestinationUnreachable,
+                       1, to_backend, kShort),
         DropReason::kIcmpQuoteInvalid}},
       {"the client's own packet quoted from the provider side (no flow's provider key)",
-       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable, 1,
-                  client_own, kShort),
+       {IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
+                       1, client_own, kShort),
         DropReason::kIcmpNoFlow}},
   };
   for (const auto& [what, drop] : drops) {
@@ -157,9 +163,9 @@ TEST_F(IcmpTest, ErrorsAboutAFlowReachItsOtherEndOthersAreDroppedByName) {
 }
 
 TEST_F(IcmpTest, ErrorsAreRateLimitedPerService) {
-  const Frame error = IcmpErrorFrame(FromProviderRouter(), kProviderRouter, nat_.ip,
-                                kIcmpDestinationUnreachable, kIcmpFragmentationNeeded,
-                                BuildTcpFrame(TowardsBackend(ClientData(), backend_, nat_)), 28);
+  const Frame error = IcmpErrorFrame(
+      FromProviderRouter(), kProviderRouter, nat_.ip, kIcmpDestinationUnreachable,
+      kIcmpFragmentationNeeded, BuildTcpFrame(TowardsBackend(ClientData(), backend_, nat_)), 28);
   for (uint32_t i = 0; i < kIcmpErrorsPerSecond + 50; ++i) {
     h_.Inject(kProvider, error);
     if (i % 16 == 15) h_.Poll();

@@ -36,7 +36,7 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-constexpr uint32_t kEmbryonicMs = nat::TcpTimeouts{}.embryonic_ms;
+constexpr uint32_t kEmbryonicMs = nat::FlowTimeouts{}.embryonic_ms;
 
 struct Seen {
   Ipv4Be src = 0, dst = 0;
@@ -222,7 +222,7 @@ TEST(ResourceTest, NatPortsExhaustedDropsAndCountsTheSynAndServiceResumesAsFlows
   for (const Ipv4Be nat_ip : kNatIps) {
     for (const Ipv4Be backend : kBackends) {
       const nat::PortUsage u =
-          h.worker().ports.Usage(nat_ip, backend, HostToBe16(kBackendPort), now);
+          h.worker().ports.Usage(nat_ip, {backend, HostToBe16(kBackendPort)}, now);
       EXPECT_EQ(u.used, per_pair);
       EXPECT_EQ(u.capacity - u.used - u.quarantined, 0u) << "ports free";
     }
