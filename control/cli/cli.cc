@@ -160,14 +160,20 @@ int ParsePort(std::string_view text, std::string_view what) {
   return std::stoi(std::string(text));
 }
 
-// "80:8080" or "80" (same port on the backend).
+// "80:8080" or "80" (same port on the backend), then "/tcp" (the default) or "/udp".
 json ParseRule(const std::string& text) {
-  const size_t colon = text.find(':');
-  const int frontend = ParsePort(text.substr(0, colon), Cat("--rule ", text));
+  const size_t slash = text.find('/');
+  const std::string ports = text.substr(0, slash);
+  const std::string protocol = slash == std::string::npos ? "tcp" : text.substr(slash + 1);
+  if (protocol != "tcp" && protocol != "udp") {
+    throw UsageError{Cat("invalid protocol '", protocol, "' in --rule ", text, " (tcp or udp)")};
+  }
+  const size_t colon = ports.find(':');
+  const int frontend = ParsePort(ports.substr(0, colon), Cat("--rule ", text));
   const int backend = colon == std::string::npos
                           ? frontend
-                          : ParsePort(text.substr(colon + 1), Cat("--rule ", text));
-  return {{"frontendPort", frontend}, {"backendPort", backend}};
+                          : ParsePort(ports.substr(colon + 1), Cat("--rule ", text));
+  return {{"frontendPort", frontend}, {"backendPort", backend}, {"protocol", protocol}};
 }
 
 // "IP", "IP:WEIGHT", "IP:draining" or "IP:WEIGHT:draining".
@@ -212,7 +218,7 @@ json ParseProbe(const std::string& text) {
 void AddServiceOptions(po::options_description& d) {
   d.add_options()("subscription", po::value<std::string>(), "owner subscription")(
       "rule", po::value<std::vector<std::string>>()->composing(),
-      "load-balancing rule FRONTEND[:BACKEND] (repeatable)")(
+      "load-balancing rule FRONTEND[:BACKEND][/tcp|/udp] (repeatable)")(
       "backend", po::value<std::vector<std::string>>()->composing(),
       "backend IP[:WEIGHT][:draining] (repeatable)")(
       "nat-ip", po::value<std::vector<std::string>>()->composing(), "NAT IP (repeatable)")(
@@ -223,7 +229,8 @@ void AddServiceOptions(po::options_description& d) {
       "auto-approval", po::value<std::vector<std::string>>()->composing(),
       "subscription approved automatically (repeatable)")(
       "fqdn", po::value<std::vector<std::string>>()->composing(), "DNS name (repeatable)")(
-      "idle-timeout", po::value<int>(), "idle timeout in minutes (4..124)")(
+      "idle-timeout", po::value<int>(), "TCP idle timeout in minutes (4..124)")(
+      "udp-idle-timeout", po::value<int>(), "UDP idle timeout in seconds (120..86400)")(
       "teardown", po::value<std::string>(), "reset|drain: ending an approved connection")(
       "tcp-reset", po::value<bool>(), "true|false: reset established flows at their idle timeout")(
       "proxy-protocol", po::value<bool>(),
@@ -294,6 +301,7 @@ void ApplyServiceOptions(const po::variables_map& vm, json& body) {
   if (vm.count("auto-approval")) body["autoApproval"] = Strings(vm, "auto-approval");
   if (vm.count("fqdn")) body["fqdns"] = Strings(vm, "fqdn");
   if (auto v = Opt<int>(vm, "idle-timeout")) body["idleTimeoutMinutes"] = *v;
+  if (auto v = Opt<int>(vm, "udp-idle-timeout")) body["udpIdleTimeoutSeconds"] = *v;
   if (auto v = Opt<std::string>(vm, "teardown")) body["connectionTeardown"] = *v;
   if (auto v = Opt<bool>(vm, "tcp-reset")) body["enableTcpReset"] = *v;
   if (auto v = Opt<bool>(vm, "proxy-protocol")) body["enableProxyProtocol"] = *v;
@@ -327,6 +335,7 @@ std::string FlowQueryString(const po::variables_map& vm, bool with_limit) {
 void PrintFlows(const json& body, std::ostream& out) {
   ListPrinter({{"ENDPOINT", "endpoint"},
                {"NETWORK", "network"},
+               {"PROTO", "protocol"},
                {"CLIENT", "client"},
                {"NAT", "nat"},
                {"BACKEND", "backend"},

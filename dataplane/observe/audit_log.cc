@@ -52,10 +52,11 @@ std::string FormatAuditRecord(const AuditRecord& r, const control::Snapshot& sna
   const control::SnapshotService* service = snap.Service(r.service_id);
   auto network = snap.networks.find(r.fwd.network);
   std::string line = absl::StrCat(
-      "time=", control::FormatUtcMs(static_cast<int64_t>(wall_time_ms)), " event=", r.event == AuditEvent::kStart ? "start" : "end",
-      " endpoint=", NameOr(endpoint),
+      "time=", control::FormatUtcMs(static_cast<int64_t>(wall_time_ms)),
+      " event=", r.event == AuditEvent::kStart ? "start" : "end", " endpoint=", NameOr(endpoint),
       " service=", NameOr(service != nullptr ? &service->name : nullptr),
       " network=", NameOr(network != snap.networks.end() ? &network->second.name : nullptr),
+      " protocol=", r.fwd.proto == nat::kIpProtoUdp ? "udp" : "tcp",
       " client=", Tuple(r.fwd.tuple.src_ip, r.fwd.tuple.src_port),
       " endpoint_address=", Tuple(r.fwd.tuple.dst_ip, r.fwd.tuple.dst_port),
       " nat=", Tuple(r.rev.tuple.dst_ip, r.rev.tuple.dst_port),

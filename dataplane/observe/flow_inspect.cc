@@ -91,6 +91,7 @@ json FlowRecordJson(const FlowRecord& r, const control::Snapshot& snap) {
               {"endpoint", endpoint != nullptr ? json(*endpoint) : json()},
               {"service", service != nullptr ? json(service->name) : json()},
               {"network", network != snap.networks.end() ? json(network->second.name) : json()},
+              {"protocol", r.fwd.proto == nat::kIpProtoUdp ? "udp" : "tcp"},
               {"client", Endpoint(r.fwd.tuple.src_ip, r.fwd.tuple.src_port)},
               {"endpointAddress", Endpoint(r.fwd.tuple.dst_ip, r.fwd.tuple.dst_port)},
               {"nat", Endpoint(r.rev.tuple.dst_ip, r.rev.tuple.dst_port)},

@@ -87,9 +87,10 @@ class FlowReader {
   uint32_t rcu_thread_id_;
 };
 
-// {"id", "endpoint", "service", "network", "client", "endpointAddress", "nat", "backend",
-// "state", "ageSeconds", "idleSeconds", "bytesOut", "bytesIn", "packetsOut", "packetsIn",
-// "worker"}; names from `snap` (null when gone). Out = from the client, In = towards it.
+// {"id", "endpoint", "service", "network", "protocol", "client", "endpointAddress", "nat",
+// "backend", "state", "ageSeconds", "idleSeconds", "bytesOut", "bytesIn", "packetsOut",
+// "packetsIn", "worker"}; names from `snap` (null when gone). Out = from the client, In = towards
+// it.
 nlohmann::json FlowRecordJson(const FlowRecord& r, const control::Snapshot& snap);
 // {"total": n, "byState": {"established": n, ...}}.
 nlohmann::json FlowCountsJson(const FlowCounts& counts);

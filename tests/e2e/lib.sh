@@ -417,7 +417,7 @@ plk_topo_up() {
 #   --tcp-reset                   the service's enableTcpReset
 #   --probe JSON                  the service's probe
 #   --proxy-protocol              the service's enableProxyProtocol
-#   --rule FRONTEND:BACKEND       a load-balancing rule instead of 80 to the backends' port
+#   --rule FRONTEND:BACKEND[/udp] a load-balancing rule instead of 80 to the backends' port
 #                                 (repeatable)
 #   --endpoint NAME SUBSCRIPTION NETWORK IP   one more private endpoint of service web
 plk_write_config() {
@@ -438,7 +438,7 @@ parser.add_argument("--tcp-reset", action="store_true")
 parser.add_argument("--probe", type=json.loads)
 parser.add_argument("--proxy-protocol", action="store_true")
 parser.add_argument("--fqdn", action="append", default=[])
-parser.add_argument("--rule", action="append", default=[], help="FRONTEND:BACKEND")
+parser.add_argument("--rule", action="append", default=[], help="FRONTEND:BACKEND[/udp]")
 parser.add_argument("--endpoint", nargs=4, action="append", default=[])
 parser.add_argument("topology", nargs="*", help="KEY=VALUE (from lib.sh)")
 args = parser.parse_args()
@@ -479,8 +479,9 @@ if args.fqdn:
     service["fqdns"] = args.fqdn
 if args.rule:
     service["loadBalancingRules"] = [
-        {"frontendPort": int(f), "backendPort": int(b)}
-        for f, b in (r.split(":") for r in args.rule)]
+        {"frontendPort": int(f), "backendPort": int(b), "protocol": p or "tcp"}
+        for (f, b), p in ((r.partition("/")[0].split(":"), r.partition("/")[2])
+                          for r in args.rule)]
 endpoints = [["pe-a", "sub-a", "net-a", t["pe_ip"]]] + args.endpoint
 with open(t["out"], "w") as f:
     json.dump({"dataplane": dataplane, "networks": networks, "privateLinkServices": [service],

@@ -120,6 +120,10 @@ TEST_F(CliTest, ServiceEndpointAndConnectionVerbs) {
                                "sub-b",
                                "--rule",
                                "443:8443",
+                               "--rule",
+                               "53:5353/udp",
+                               "--udp-idle-timeout",
+                               "600",
                                "--backend",
                                "192.168.20.11:2",
                                "--backend",
@@ -138,7 +142,9 @@ TEST_F(CliTest, ServiceEndpointAndConnectionVerbs) {
                                "api.b.example"});
   ASSERT_EQ(service.exit_code, 0) << service.err;
   const PrivateLinkService& s = model().services.at("b-svc");
-  EXPECT_EQ(s.load_balancing_rules, (std::vector<LoadBalancingRule>{{443, 8443}}));
+  EXPECT_EQ(s.load_balancing_rules,
+            (std::vector<LoadBalancingRule>{{443, 8443}, {53, 5353, RuleProtocol::kUdp}}));
+  EXPECT_EQ(s.udp_idle_timeout_seconds, 600u);
   EXPECT_EQ(s.backends[0].weight, 2u);
   EXPECT_EQ(s.backends[1].state, BackendState::kDraining);
   EXPECT_EQ(s.idle_timeout_minutes, 10u);
@@ -280,6 +286,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
                                              {"network", "create", "n", "--port"},
                                              {"-o", "yaml", "network", "list"},
                                              {"service", "create", "s", "--rule", "eighty"},
+                                             {"service", "create", "s", "--rule", "53/sctp"},
                                              {"network", "list", "--bogus"}}) {
     ProcessResult r = Ctl(args);
     EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << r.err;

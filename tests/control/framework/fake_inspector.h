@@ -24,7 +24,7 @@ class FakeInspector final : public DataplaneInspector {
     last_query = q;
     nlohmann::json by_state = nlohmann::json::object();
     for (const char* state : {"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_FROM_CLIENT",
-                              "FIN_FROM_SERVER", "CLOSING", "RESET"}) {
+                              "FIN_FROM_SERVER", "CLOSING", "RESET", "UDP"}) {
       by_state[state] = 0;
     }
     return nlohmann::json{{"total", 0}, {"byState", by_state}};

@@ -275,11 +275,13 @@ TEST_F(InspectTest, AuditLogWritesStartAndEndLinesWithTheEndReason) {
   auto tuple = [](const NatTuple& n) {
     return FormatIpv4(n.ip) + ":" + std::to_string(Be16ToHost(n.port));
   };
-  EXPECT_NE(line_of("start", 40000)
-                .find("event=start endpoint=pe-a service=svc network=a client=10.0.0.2:40000 "
-                      "endpoint_address=10.0.0.100:80 nat=" +
-                      tuple(a.nat) + " backend=" + FormatIpv4(a.backend) + ":8080"),
-            std::string::npos)
+  EXPECT_NE(
+      line_of("start", 40000)
+          .find(
+              "event=start endpoint=pe-a service=svc network=a protocol=tcp client=10.0.0.2:40000 "
+              "endpoint_address=10.0.0.100:80 nat=" +
+              tuple(a.nat) + " backend=" + FormatIpv4(a.backend) + ":8080"),
+      std::string::npos)
       << line_of("start", 40000);
   struct Want {
     uint16_t port;
