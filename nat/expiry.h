@@ -69,7 +69,7 @@ uint32_t ExpireFlows(FlowTable& table, const ExpirySlice& slice,
     if (e.live()) {
       const FlowTimeouts& t = hooks.timeouts_of(e.binding.service_id);
       const uint32_t idle = ElapsedMs(slice.now, e.last_seen_ms.load(std::memory_order_relaxed));
-      if (idle >= FlowStateTimeoutMs(e.state(), t) || hooks.ends_early(e)) {
+      if (idle >= FlowTimeoutMs(e, t) || hooks.ends_early(e)) {
         hooks.on_expire(cursor, e);
         table.Remove(worker, cursor);
         ++expired;

@@ -171,4 +171,16 @@ struct alignas(32) FlowEntry {
 
 static_assert(sizeof(FlowEntry) == 96, "flow entry must stay at 96 bytes (memory per flow target)");
 
+// How long a flow may idle now: its state's timeout, except that a UDP flow nothing has answered
+// yet gets the embryonic one (as conntrack treats unreplied UDP), so a sender spraying source
+// ports cannot hold NAT ports and table entries for the whole UDP timeout.
+inline uint32_t FlowTimeoutMs(const FlowEntry& e, const FlowTimeouts& timeouts) {
+  const FlowState state = e.state();
+  if (state == FlowState::kUdp &&
+      e.counter(FlowDirection::kOut2In).packets.load(std::memory_order_relaxed) == 0) {
+    return timeouts.embryonic_ms;
+  }
+  return FlowStateTimeoutMs(state, timeouts);
+}
+
 }  // namespace privlink::nat

@@ -40,8 +40,21 @@ inline void StoreAt(unsigned char* base, size_t offset, T value) {
 // The two headers of one IPv4 + TCP or UDP packet, at any alignment.
 struct Ipv4L4Headers {
   void* ipv4 = nullptr;
-  void* tcp = nullptr;
+  void* l4 = nullptr;  // TCP or UDP
 };
+
+namespace rewrite_internal {
+
+// The new addresses and ports: TCP and UDP hold the ports at the same offsets.
+static_assert(kTcpSrcPortOffset == kUdpSrcPortOffset && kTcpDstPortOffset == kUdpDstPortOffset);
+inline void StoreTuple(unsigned char* ip, unsigned char* l4, const Tuple& to) {
+  StoreAt(ip, kIpv4SrcOffset, to.src_ip);
+  StoreAt(ip, kIpv4DstOffset, to.dst_ip);
+  StoreAt(l4, kTcpSrcPortOffset, to.src_port);
+  StoreAt(l4, kTcpDstPortOffset, to.dst_port);
+}
+
+}  // namespace rewrite_internal
 
 // Rewrites the addresses and ports to `to` and fixes the checksums. `delta` is
 // ComputeRewriteDelta() from the header's current tuple to `to`; kOffload ignores it and instead
@@ -51,11 +64,8 @@ inline void RewriteIpv4Tcp(Ipv4L4Headers headers, const Tuple& to, RewriteDelta 
   using rewrite_internal::LoadAt;
   using rewrite_internal::StoreAt;
   auto* ip = static_cast<unsigned char*>(headers.ipv4);
-  auto* tcp = static_cast<unsigned char*>(headers.tcp);
-  StoreAt(ip, kIpv4SrcOffset, to.src_ip);
-  StoreAt(ip, kIpv4DstOffset, to.dst_ip);
-  StoreAt(tcp, kTcpSrcPortOffset, to.src_port);
-  StoreAt(tcp, kTcpDstPortOffset, to.dst_port);
+  auto* tcp = static_cast<unsigned char*>(headers.l4);
+  rewrite_internal::StoreTuple(ip, tcp, to);
   if constexpr (kMode == ChecksumMode::kSoftware) {
     StoreAt(ip, kIpv4ChecksumOffset,
             ApplyChecksumDelta(LoadAt<uint16_t>(ip, kIpv4ChecksumOffset), delta.ip));
@@ -78,11 +88,8 @@ inline void RewriteIpv4Udp(Ipv4L4Headers headers, const Tuple& to, RewriteDelta 
   using rewrite_internal::LoadAt;
   using rewrite_internal::StoreAt;
   auto* ip = static_cast<unsigned char*>(headers.ipv4);
-  auto* udp = static_cast<unsigned char*>(headers.tcp);
-  StoreAt(ip, kIpv4SrcOffset, to.src_ip);
-  StoreAt(ip, kIpv4DstOffset, to.dst_ip);
-  StoreAt(udp, kUdpSrcPortOffset, to.src_port);
-  StoreAt(udp, kUdpDstPortOffset, to.dst_port);
+  auto* udp = static_cast<unsigned char*>(headers.l4);
+  rewrite_internal::StoreTuple(ip, udp, to);
   StoreAt(ip, kIpv4ChecksumOffset,
           ApplyChecksumDelta(LoadAt<uint16_t>(ip, kIpv4ChecksumOffset), delta.ip));
   StoreAt(udp, kUdpChecksumOffset,

@@ -1,6 +1,7 @@
 // TCP connection tracking for one NAT flow, both directions, and the timeout each state gets.
 // A UDP flow has one state of its own, kUdp, which no datagram changes: it lives while datagrams
-// keep coming and ends after the service's UDP idle timeout.
+// keep coming and ends after the service's UDP idle timeout (the embryonic one until the backend
+// has answered: FlowTimeoutMs in flow_entry.h).
 //
 // The state machine is a pure function of (state, direction, TCP flags) so that tests, replay and
 // the fast path agree exactly. Only SYN, ACK, FIN and RST matter; PSH, URG, ECE and CWR are
@@ -48,7 +49,8 @@ enum class FlowState : uint8_t {
   kFinFromServer,  // backend closed its side                -> transitory timeout
   kClosing,        // both sides sent FIN                    -> transitory timeout
   kReset,          // RST seen in either direction           -> reset timeout
-  kUdp,            // a UDP flow (no TCP state)               -> UDP idle timeout
+  kUdp,            // a UDP flow (no TCP state)               -> UDP idle timeout (embryonic
+                   //                                           until answered)
   kCount,
 };
 

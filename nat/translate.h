@@ -30,7 +30,7 @@ inline void TranslateOnFlow(FlowEntry& flow, FlowDirection dir, const TcpPacket&
                             TimeMs32 now) {
   const FlowBinding& b = flow.binding;
   if ((packet.tcp_flags & kTcpAck) != 0) {
-    const auto* tcp = static_cast<const unsigned char*>(packet.headers.tcp);
+    const auto* tcp = static_cast<const unsigned char*>(packet.headers.l4);
     flow.NoteAck(dir, Be32ToHost(rewrite_internal::LoadAt<uint32_t>(tcp, kTcpAckOffset)));
   }
   RewriteIpv4Tcp<kMode>(packet.headers, b.TranslatedTuple(dir), b.Delta(dir));

@@ -43,8 +43,9 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
                sample.drops[r]);
   }
 
-  auto& flows = GaugeFamily(registry, "privlink_flows",
-                            "Flows by TCP state, as of each worker's last expiry sweep.");
+  auto& flows =
+      GaugeFamily(registry, "privlink_flows",
+                  "Flows by TCP state (udp: UDP flows), as of each worker's last expiry sweep.");
   for (size_t st = 0; st < kFlowStateCount; ++st) {
     AddGauge(flows,
              {{"state", control::AsciiLower(nat::FlowStateName(static_cast<nat::FlowState>(st)))}},
@@ -94,7 +95,7 @@ void Dataplane::CollectMetrics(prometheus::Registry& registry) const {
     const prometheus::Labels worker = {{"worker", index}};
     AddCounter(busy, worker, sample.workers[i].busy_cycles);
     AddCounter(cycles, worker, sample.workers[i].loop_cycles);
-    AddCounter(foreign, {{"worker", index}, {"kind", "tcp"}}, sample.workers[i].foreign_packets);
+    AddCounter(foreign, {{"worker", index}, {"kind", "flow"}}, sample.workers[i].foreign_packets);
     AddCounter(foreign, {{"worker", index}, {"kind", "icmp_error"}},
                sample.workers[i].foreign_icmp_errors);
   }

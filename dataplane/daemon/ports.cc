@@ -83,6 +83,9 @@ std::optional<std::string> WhyNoRssPortChoice(const rte_eth_dev_info& info) {
   if ((info.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP) == 0) {
     return "it does not hash IPv4/TCP ports";
   }
+  if ((info.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_UDP) == 0) {
+    return "it does not hash IPv4/UDP ports";
+  }
   return std::nullopt;
 }
 
@@ -168,7 +171,7 @@ absl::StatusOr<StartedPort> StartPort(const ProbedPort& p, uint16_t queues, rte_
   if (queues > 1) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =
-        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     if (steering != nullptr) {
       conf.rx_adv_conf.rss_conf.rss_key = key.data();
       conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;

@@ -161,7 +161,7 @@ json StatsJson(const DataplaneSample& sample) {
     foreign += w.foreign_packets;
     foreign_icmp += w.foreign_icmp_errors;
   }
-  out["foreignPackets"] = {{"tcp", foreign}, {"icmpErrors", foreign_icmp}};
+  out["foreignPackets"] = {{"flows", foreign}, {"icmpErrors", foreign_icmp}};
   if (!sample.named) return out;
 
   json endpoints = json::array();

@@ -29,7 +29,10 @@ uint32_t RssQueue(std::span<const uint8_t> frame, uint32_t queues) {
                    .dst_ip = f.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset)};
   const std::span<const uint8_t> key(nat::kRssKey);
   uint32_t hash = 0;
-  if (f.U8(l3 + kIpv4ProtocolOffset) == nat::kIpProtoTcp && !fragment &&
+  // TCP and UDP hash on their ports too (the same Toeplitz input: the ports sit at the same
+  // offsets), so a UDP flow's return datagrams come back to its worker like a TCP flow's.
+  const uint8_t protocol = f.U8(l3 + kIpv4ProtocolOffset);
+  if ((protocol == nat::kIpProtoTcp || protocol == nat::kIpProtoUdp) && !fragment &&
       f.Contains(l3 + ihl, 2 * sizeof(PortBe))) {
     tuple.src_port = f.Load<PortBe>(l3 + ihl);
     tuple.dst_port = f.Load<PortBe>(l3 + ihl + sizeof(PortBe));

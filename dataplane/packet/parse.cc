@@ -52,28 +52,15 @@ ParsedPacket ParseUdp(PacketView packet, size_t l3, size_t ip_header_len, bool v
   }
   uint8_t checksums = ChecksumBits(packet.nic());
   if (packet.nic().l4 == NicVerdict::kBad) return Dropped(out, DropReason::kUdpBadChecksum);
-  const Ipv4Be src = packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset);
-  const Ipv4Be dst = packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset);
   if (verify_checksum && (checksums & kL4ChecksumVerified) == 0) {
-    if (!UdpChecksumOk(src, dst, packet.At(l4), udp_len)) {
+    if (!UdpChecksumOk(packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset),
+                       packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset), packet.At(l4), udp_len)) {
       return Dropped(out, DropReason::kUdpBadChecksum);
     }
     checksums |= kL4ChecksumVerified;
   }
-  out.verdict = ParseVerdict::kUdp;
-  out.l4_offset = static_cast<uint16_t>(l4);
-  out.ip_total_len = static_cast<uint16_t>(total_len);
-  out.tcp_header_len = static_cast<uint8_t>(nat::kUdpHeaderLen);
-  out.tcp_flags = 0;
+  FillL4<nat::kIpProtoUdp>(packet, l3, ip_header_len, total_len, nat::kUdpHeaderLen, out);
   out.checksums = checksums;
-  out.key.tuple.src_ip = src;
-  out.key.tuple.dst_ip = dst;
-  out.key.tuple.src_port = packet.Load<PortBe>(l4 + nat::kUdpSrcPortOffset);
-  out.key.tuple.dst_port = packet.Load<PortBe>(l4 + nat::kUdpDstPortOffset);
-  out.key.network = 0;
-  out.key.proto = nat::kIpProtoUdp;
-  out.key.zero = 0;
-  out.drop_reason = DropReason::kCount;
   return out;
 }
 
@@ -123,7 +110,7 @@ ParsedPacket ParseIpv4(PacketView packet, size_t l3, bool verify_tcp_checksum, P
     }
     checksums |= kL4ChecksumVerified;
   }
-  FillTcp(packet, l3, ip_header_len, total_len, tcp_header_len, out);
+  FillL4<nat::kIpProtoTcp>(packet, l3, ip_header_len, total_len, tcp_header_len, out);
   out.checksums = checksums;
   return out;
 }

@@ -189,21 +189,24 @@ inline void CopyMacs(PacketView packet, ParsedPacket& out) {
   std::memcpy(out.src_mac.data(), packet.At(kEthSrcOffset), out.src_mac.size());
 }
 
-// The TCP fields of a frame both paths have validated.
-inline void FillTcp(PacketView packet, size_t l3, size_t ip_header_len, size_t total_len,
-                    size_t tcp_header_len, ParsedPacket& out) {
+// The TCP (kProto nat::kIpProtoTcp) or UDP (kIpProtoUdp: 8-byte header, no flags) fields of a
+// frame the parser has validated. The ports sit at the same offsets in both headers.
+template <uint8_t kProto>
+inline void FillL4(PacketView packet, size_t l3, size_t ip_header_len, size_t total_len,
+                   size_t l4_header_len, ParsedPacket& out) {
+  static_assert(kProto == nat::kIpProtoTcp || kProto == nat::kIpProtoUdp);
   const size_t l4 = l3 + ip_header_len;
-  out.verdict = ParseVerdict::kTcp;
+  out.verdict = kProto == nat::kIpProtoTcp ? ParseVerdict::kTcp : ParseVerdict::kUdp;
   out.l4_offset = static_cast<uint16_t>(l4);
   out.ip_total_len = static_cast<uint16_t>(total_len);
-  out.tcp_header_len = static_cast<uint8_t>(tcp_header_len);
-  out.tcp_flags = packet.U8(l4 + kTcpFlagsOffset);
+  out.tcp_header_len = static_cast<uint8_t>(l4_header_len);
+  out.tcp_flags = kProto == nat::kIpProtoTcp ? packet.U8(l4 + kTcpFlagsOffset) : uint8_t{0};
   out.key.tuple.src_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4SrcOffset);
   out.key.tuple.dst_ip = packet.Load<Ipv4Be>(l3 + nat::kIpv4DstOffset);
   out.key.tuple.src_port = packet.Load<PortBe>(l4 + nat::kTcpSrcPortOffset);
   out.key.tuple.dst_port = packet.Load<PortBe>(l4 + nat::kTcpDstPortOffset);
   out.key.network = 0;
-  out.key.proto = nat::kIpProtoTcp;
+  out.key.proto = kProto;
   out.key.zero = 0;
   out.drop_reason = DropReason::kCount;
 }
@@ -261,7 +264,7 @@ template <ParseOptions kOptions>
       checksums |= kL4ChecksumVerified;
     }
   }
-  FillTcp(packet, l3, ip_header_len, total_len, tcp_header_len, out);
+  FillL4<nat::kIpProtoTcp>(packet, l3, ip_header_len, total_len, tcp_header_len, out);
   out.checksums = checksums;
   return true;
 }

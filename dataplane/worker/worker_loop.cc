@@ -49,7 +49,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
     return s != nullptr ? s->timeouts : defaults;
   };
   // probe.onDown reset: a flow whose backend is down ends at the sweep's next visit.
-  auto backend_down = [&](const nat::FlowEntry& e) {
+  auto backend_down = [&](const nat::FlowEntry& e) -> bool {
     const control::SnapshotService* s = snap.Service(e.binding.service_id);
     if (s == nullptr || s->reset_backends.empty()) [[likely]] {
       return false;
@@ -58,6 +58,16 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
     return std::find(s->reset_backends.begin(), s->reset_backends.end(), backend) !=
            s->reset_backends.end();
   };
+  // A UDP flow of an endpoint torn down under the reset policy drops every datagram (there is no
+  // reset to send): it ends at once rather than holding its NAT port for the UDP timeout.
+  auto udp_torn_down = [&](const nat::FlowEntry& e) {
+    if (e.state() != nat::FlowState::kUdp) [[likely]] {
+      return false;
+    }
+    const control::EndpointEntry endpoint = snap.Endpoint(e.binding.endpoint_id);
+    return !endpoint.carries_traffic && endpoint.teardown == control::TeardownPolicy::kReset;
+  };
+  auto ends_early = [&](const nat::FlowEntry& e) { return backend_down(e) || udp_torn_down(e); };
   auto on_expire = [&](nat::FlowId, const nat::FlowEntry& e) {
     const nat::FlowBinding& b = e.binding;
     FlowEndReason reason = EndReasonOf(e, snap);
@@ -95,7 +105,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
   const uint32_t left = span - w.sweep.visited;
   const uint32_t budget = std::min(budget_limit, left);
   nat::ExpireFlows(table, {.worker = w.index, .now = ctx.now32, .budget = budget},
-                   nat::ExpiryHooks{timeouts_of, on_expire, on_keep, backend_down});
+                   nat::ExpiryHooks{timeouts_of, on_expire, on_keep, ends_early});
   w.sweep.visited += budget;
   // A whole pass over the shard: publish what it counted (flows by state) and start again.
   if (w.sweep.visited >= span) {

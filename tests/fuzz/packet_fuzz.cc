@@ -61,7 +61,8 @@ constexpr char kConfig[] = R"({
                {"name": "northwind", "port": "consumer1", "vlan": 20}],
   "privateLinkServices": [{
     "name": "web", "subscription": "sub-provider",
-    "loadBalancingRules": [{"frontendPort": 80, "backendPort": 8080}],
+    "loadBalancingRules": [{"frontendPort": 80, "backendPort": 8080},
+                           {"frontendPort": 53, "backendPort": 5353, "protocol": "udp"}],
     "backends": [{"ip": "192.168.10.11"}, {"ip": "192.168.10.12"}, {"ip": "192.168.10.13"}],
     "natIps": ["192.168.10.200", "192.168.10.201"],
     "visibility": ["*"], "autoApproval": ["sub-contoso", "sub-northwind"]
@@ -148,8 +149,9 @@ void CheckSent(uint16_t port, std::span<const uint8_t> f) {
 
 constexpr uint8_t kFixChecksums = 0x80;
 
-// Fills in the IPv4 header checksum, and the TCP one of a TCP segment or the ICMP one of an ICMP
-// message, where the frame's lengths allow (anything else is left for the parser to refuse).
+// Fills in the IPv4 header checksum, and the TCP one of a TCP segment, the UDP one of a UDP
+// datagram (unless it has none: 0) or the ICMP one of an ICMP message, where the frame's lengths
+// allow (anything else is left for the parser to refuse).
 std::vector<uint8_t> WithChecksums(std::span<const uint8_t> in) {
   std::vector<uint8_t> f(in.begin(), in.end());
   if (f.size() < 14) return f;
@@ -168,6 +170,14 @@ std::vector<uint8_t> WithChecksums(std::span<const uint8_t> in) {
     icmp[2] = icmp[3] = 0;
     const uint16_t sum = nat::ChecksumFinish(nat::ChecksumPartial(icmp, total - ihl));
     std::memcpy(icmp + 2, &sum, sizeof sum);
+    return f;
+  }
+  if (f[l3 + 9] == kIpProtoUdp && total >= ihl + 8 && f.size() >= l3 + total) {
+    uint8_t* udp = f.data() + l3 + ihl;
+    const size_t udp_len = Be16At(f, l3 + ihl + nat::kUdpLengthOffset);
+    if (udp_len < 8 || udp_len > total - ihl || (udp[6] == 0 && udp[7] == 0)) return f;
+    const uint16_t sum = nat::UdpChecksum(Ipv4At(f, l3 + 12), Ipv4At(f, l3 + 16), udp, udp_len);
+    std::memcpy(udp + nat::kUdpChecksumOffset, &sum, sizeof sum);
     return f;
   }
   if (f[l3 + 9] != nat::kIpProtoTcp || total < ihl + 20 || f.size() < l3 + total) return f;
@@ -256,6 +266,10 @@ void WriteSeeds(const std::string& dir) {
   zero.Set16(last_word, zero.Get16(tcp_sum(zero))).FixChecksums();
   zero.Set16(tcp_sum(zero), 0xffff);
   WriteSeed(dir, "syn-tcp-checksum-ffff", 0, zero);
+  const Frame query = BuildUdpFrame({.eth = {.dst = kPortMacs[0], .src = kClientMac},
+                                     .ip = {.src = kClient, .dst = kPe},
+                                     .udp = {.payload = PatternPayload(29)}});
+  WriteSeed(dir, "udp-query-bad-checksum", 0, Corrupt(query, query.l4_offset + 6));
 
   // Intact frames, their checksums filled in after each mutation.
   WriteSeed(dir, "syn", kFixChecksums | 0, BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0)));
@@ -271,6 +285,17 @@ void WriteSeeds(const std::string& dir) {
   WriteSeed(dir, "rst-from-backend", kFixChecksums | kProviderPort,
             BuildTcpFrame(FromBackend(kTcpRst, 5201, 0, 0)));
   WriteSeed(dir, "syn-vlan", kFixChecksums | 1, BuildTcpFrame(FromClient(1, kTcpSyn, 77, 0, 0)));
+  // UDP to the PE's DNS rule: a query (a flow's first datagram), one without a checksum, one on
+  // VLAN 20.
+  WriteSeed(dir, "udp-query", kFixChecksums | 0, query);
+  WriteSeed(dir, "udp-query-no-checksum", kFixChecksums | 0,
+            BuildUdpFrame({.eth = {.dst = kPortMacs[0], .src = kClientMac},
+                           .ip = {.src = kClient, .dst = kPe},
+                           .udp = {.payload = PatternPayload(40), .checksum = 0}}));
+  WriteSeed(dir, "udp-query-vlan", kFixChecksums | 1,
+            BuildUdpFrame({.eth = {.dst = kPortMacs[1], .src = kClientMac, .vlans = {{.id = 20}}},
+                           .ip = {.src = kClient, .dst = kPe},
+                           .udp = {.payload = PatternPayload(29)}}));
   WriteSeed(dir, "syn-pending-pe", kFixChecksums | 0,
             BuildTcpFrame(FromClient(0, kTcpSyn, 1000, 0, 0, kPendingPe)));
   // A PROXY protocol flow's handshake and data: the ACK completing it writes the header.
@@ -341,8 +366,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     CheckSent(port, frame);
     // The SYN itself: the control thread's gratuitous ARP for the NAT IPs leaves on that port
     // first.
-    const bool tcp = frame.size() >= 54 && Be16At(frame, 12) == kEtherTypeIpv4 &&
-                     frame[23] == nat::kIpProtoTcp;
+    const bool tcp =
+        frame.size() >= 54 && Be16At(frame, 12) == kEtherTypeIpv4 && frame[23] == nat::kIpProtoTcp;
     if (port == kProviderPort && state->first_syn_out.empty() && tcp) {
       state->first_syn_out.assign(frame.begin(), frame.end());
     }

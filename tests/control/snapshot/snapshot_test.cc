@@ -53,7 +53,8 @@ TEST_F(SnapshotTest, ReferenceConfigCompilesToLookups) {
   EXPECT_EQ(target->backend_port, HostToBe16(8080));
   EXPECT_TRUE(target->approved);
   EXPECT_EQ(s->FindPe({Contoso(), HostToBe16(81), Ip("10.0.0.100")}), nullptr);
-  EXPECT_EQ(s->FindPe({Contoso() + 1, HostToBe16(80), Ip("10.0.0.100")}), nullptr);
+  EXPECT_EQ(s->FindPe({static_cast<NetworkId>(Contoso() + 1), HostToBe16(80), Ip("10.0.0.100")}),
+            nullptr);
   EXPECT_EQ(s->FindPe({Contoso(), HostToBe16(80), Ip("10.0.0.100"), nat::kIpProtoUdp}), nullptr)
       << "a TCP rule answers TCP only";
   EXPECT_EQ(s->endpoints_by_ip.at({Contoso(), Ip("10.0.0.100")}), pe);

@@ -74,6 +74,10 @@ TEST_F(SqliteStoreTest, ANewDatabaseIsEmptyPrivateAndInWalMode) {
 }
 
 TEST_F(SqliteStoreTest, SaveThenLoadIsExact) {
+  // Every service field, UDP's included, comes back as it went in.
+  PrivateLinkService& service = seed_.services.at(0).service;
+  service.load_balancing_rules.push_back({53, 5353, RuleProtocol::kUdp});
+  service.udp_idle_timeout_seconds = 900;
   auto plane = Start(seed_);
   ASSERT_TRUE(plane.ok()) << plane.status();
   auto store = OpenStore(dir_);

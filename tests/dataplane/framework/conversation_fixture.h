@@ -41,8 +41,11 @@ class ConversationFixture : public ::testing::Test {
   // One packet in, exactly `want` out on `out_port` and nothing anywhere else.
   void ExpectRoute(uint16_t in_port, const TcpFrameSpec& in, uint16_t out_port,
                    const TcpFrameSpec& want) {
+    ExpectRoute(in_port, BuildTcpFrame(in), out_port, BuildTcpFrame(want));
+  }
+  void ExpectRoute(uint16_t in_port, const Frame& in, uint16_t out_port, const Frame& want) {
     const uint64_t drops = h_.TotalDrops();
-    h_.Inject(in_port, BuildTcpFrame(in));
+    h_.Inject(in_port, in);
     h_.Poll();
     for (uint16_t p = 0; p < kPortCount; ++p) {
       SCOPED_TRACE(::testing::Message() << "port " << p);
@@ -52,7 +55,7 @@ class ConversationFixture : public ::testing::Test {
         continue;
       }
       ASSERT_EQ(sent.size(), 1u);
-      EXPECT_TRUE(SameFrame(sent[0], BuildTcpFrame(want)));
+      EXPECT_TRUE(SameFrame(sent[0], want));
     }
     EXPECT_EQ(h_.TotalDrops(), drops);
   }

@@ -305,6 +305,60 @@ TEST(RssPortChoiceReplay, NatPortsRunOutExactlyPerWorkerAndComeBack) {
   EXPECT_EQ(p.Summary().foreign_packets, 0u);
 }
 
+// UDP flows are steered like TCP's: each NAT port's return tuple (hashed on addresses and ports, as
+// a NIC hashing IPv4/UDP does) comes back to the worker that created the flow, so a query and its
+// answer never cross workers.
+TEST(RssPortChoiceReplay, UdpAnswersComeBackToTheFlowsWorker) {
+  constexpr uint32_t kTwo = 2;
+  nlohmann::json json = ReplayTestConfig();
+  json["dataplane"]["flowSteering"] = "rss-port-choice";
+  json["privateLinkServices"][0]["loadBalancingRules"].push_back(
+      {{"frontendPort", 53}, {"backendPort", 5353}, {"protocol", "udp"}});
+  auto config = control::ParseDaemonConfig(json.dump());
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto created = ReplayPipeline::Create(*config, {.workers = kTwo});
+  ASSERT_TRUE(created.ok()) << created.status();
+  ReplayPipeline& p = **created;
+  std::map<uint16_t, std::vector<std::vector<uint8_t>>> sent;
+  p.OnSent([&](uint16_t port, std::span<const uint8_t> f, uint64_t) {
+    if (f.size() > kEthHeaderLen + 9 && f[kEthHeaderLen + 9] == kIpProtoUdp) {
+      sent[port].emplace_back(f.begin(), f.end());
+    }
+  });
+  constexpr uint16_t kQueries = 200;
+  std::vector<int> per_queue(kTwo);
+  for (uint16_t i = 0; i < kQueries; ++i) {
+    const Frame query =
+        BuildUdpFrame({.eth = {.dst = kConsumer0Mac, .src = kClientMac},
+                       .ip = {.src = kClient, .dst = kPe},
+                       .udp = {.src_port = HostToBe16(static_cast<uint16_t>(20000 + i)),
+                               .payload = PatternPayload(30)}});
+    ++per_queue[RssQueue(query.bytes, kTwo)];
+    ASSERT_TRUE(p.Feed(kConsumer0, query.bytes, kT0).ok());
+  }
+  p.Flush();
+  for (const int n : per_queue) EXPECT_GT(n, kQueries / 4) << "both workers create flows";
+  ASSERT_EQ(sent[kProvider0].size(), kQueries);
+  for (const auto& out : sent[kProvider0]) {
+    // The backend answers to the NAT tuple the query came from.
+    const Ipv4Be nat_ip = HostToBe32(Be32At(out, kEthHeaderLen + 12));
+    const Ipv4Be backend = HostToBe32(Be32At(out, kEthHeaderLen + 16));
+    const uint16_t nat_port = Be16At(out, kEthHeaderLen + 20);
+    EXPECT_EQ(Be16At(out, kEthHeaderLen + 22), 5353);
+    const Frame answer = BuildUdpFrame({.eth = {.dst = kProviderMac, .src = BackendMac(backend)},
+                                        .ip = {.src = backend, .dst = nat_ip},
+                                        .udp = {.src_port = HostToBe16(5353),
+                                                .dst_port = HostToBe16(nat_port),
+                                                .payload = PatternPayload(90)}});
+    ASSERT_TRUE(p.Feed(kProvider0, answer.bytes, kT0 + 1000).ok());
+  }
+  p.Flush();
+  EXPECT_EQ(sent[kConsumer0].size(), kQueries) << "every answer reaches the client";
+  const ReplaySummary s = p.Summary();
+  EXPECT_EQ(s.foreign_packets, 0u) << "no answer met another worker";
+  EXPECT_EQ(s.flows_created, kQueries);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     FlowSteering, MultiWorkerReplay,
     ::testing::Values(WorkersCase{2, "shared"}, WorkersCase{2, "rss-port-choice"},

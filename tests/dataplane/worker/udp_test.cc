@@ -10,6 +10,7 @@
 #include "dataplane/packet/drop_reason.h"
 #include "dataplane/packet/icmp.h"
 #include "nat/tcp_state.h"
+#include "tests/dataplane/framework/conversation_fixture.h"
 #include "tests/dataplane/framework/forward_frames.h"
 #include "tests/nat/reference_checksum.h"
 
@@ -65,10 +66,8 @@ struct UdpFlow {
   NatTuple nat;
 };
 
-class UdpTest : public ::testing::Test {
+class UdpTest : public ConversationFixture {
  protected:
-  void TearDown() override { DrainAndCheckNoLeak(h_); }
-
   // Sends `query` (its flow's first datagram) and checks it leaves translated to its backend.
   void Open(const Net& net, const UdpFrameSpec& query, UdpFlow* flow,
             uint16_t backend_port = kDnsBackendPort) {
@@ -81,24 +80,6 @@ class UdpTest : public ::testing::Test {
     flow->nat = ReadNat(sent[0]);
     EXPECT_TRUE(SameFrame(
         sent[0], BuildUdpFrame(TowardsBackendUdp(query, flow->backend, flow->nat, backend_port))));
-  }
-
-  // One frame in, exactly `want` out on `out_port`, nothing anywhere else, no drop.
-  void ExpectRoute(uint16_t in_port, const Frame& in, uint16_t out_port, const Frame& want) {
-    const uint64_t drops = h_.TotalDrops();
-    h_.Inject(in_port, in);
-    h_.Poll();
-    for (uint16_t p = 0; p < kPortCount; ++p) {
-      SCOPED_TRACE(::testing::Message() << "port " << p);
-      const std::vector<Bytes> sent = h_.TakeSent(p);
-      if (p != out_port) {
-        EXPECT_TRUE(sent.empty());
-        continue;
-      }
-      ASSERT_EQ(sent.size(), 1u);
-      EXPECT_TRUE(SameFrame(sent[0], want));
-    }
-    EXPECT_EQ(h_.TotalDrops(), drops);
   }
 
   // The datagram is dropped under `reason` and nothing leaves.
@@ -118,8 +99,6 @@ class UdpTest : public ::testing::Test {
     EXPECT_TRUE(ref.found());
     return ref.found() ? h_.flows().entry(ref.id).state() : nat::FlowState::kCount;
   }
-
-  WorkerHarness h_;
 };
 
 TEST_F(UdpTest, QueryAndAnswerInBothNetworksAreTwoFlows) {
@@ -213,9 +192,7 @@ TEST_F(UdpTest, UdpAndTcpOnTheSamePortAreTwoFlowsWithTheirOwnNatPorts) {
       Open(kNetA, FromClientUdp(kNetA, kFrontendPort), &udp, /*backend_port=*/kBackendPort));
   EXPECT_EQ(h_.flows().Size(), 2u);
   EXPECT_EQ(StateOf(kNetA, udp.query), nat::FlowState::kUdp);
-  const nat::FlowRef tcp_ref = h_.flows().Lookup(
-      {.tuple = {kClientIp, kPeIp, HostToBe16(kClientPort), HostToBe16(kFrontendPort)},
-       .network = NetworkOf(h_, kNetA)});
+  const nat::FlowRef tcp_ref = h_.flows().Lookup(ClientKey(kNetA, kClientPort));
   ASSERT_TRUE(tcp_ref.found());
   EXPECT_EQ(h_.flows().entry(tcp_ref.id).state(), nat::FlowState::kSynSent);
   // The backend's TCP answer finds the TCP flow, its UDP answer the UDP flow.
@@ -242,6 +219,61 @@ TEST_F(UdpTest, OnlyAnApprovedEndpointsRuleOpensAFlow) {
   EXPECT_EQ(
       h_.worker().ports.Usage(kNatIps[0], 0).used + h_.worker().ports.Usage(kNatIps[1], 0).used,
       0u);
+}
+
+// Until the backend answers, a UDP flow has TCP's embryonic timeout (30 s), not the UDP one: a
+// client spraying source ports holds each NAT port only that long.
+TEST_F(UdpTest, UnansweredFlowEndsAfterTheEmbryonicTimeout) {
+  UdpFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, FromClientUdp(kNetA), &flow));
+  const uint32_t embryonic_ms = nat::FlowTimeouts{}.embryonic_ms;
+  h_.clock().Advance(embryonic_ms - 1);
+  for (int i = 0; i < 3; ++i) h_.Poll();
+  EXPECT_EQ(h_.flows().Size(), 1u) << "expired early";
+  h_.clock().Advance(1);
+  for (int i = 0; i < 3; ++i) h_.Poll();
+  EXPECT_EQ(h_.flows().Size(), 0u);
+}
+
+// Under the reset teardown policy a rejected endpoint's UDP flow drops its datagrams and ends at
+// the sweep's next visit (nothing to reset, no reason to hold its NAT port).
+TEST_F(UdpTest, RejectedEndpointsFlowDropsAndEnds) {
+  UdpFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, FromClientUdp(kNetA), &flow));
+  const UdpFrameSpec answer = FromBackendUdp(flow.backend, flow.nat, PatternPayload(10, 4));
+  ASSERT_NO_FATAL_FAILURE(ExpectRoute(kProvider, BuildUdpFrame(answer), kConsumer0,
+                                      BuildUdpFrame(TowardsClientUdp(answer, kNetA))));
+  ASSERT_TRUE(h_.RejectConnection(kEndpointA).ok());
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectDropped(kProvider, BuildUdpFrame(answer), DropReason::kConnectionTornDown));
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectDropped(kConsumer0, BuildUdpFrame(flow.query), DropReason::kConnectionTornDown));
+  h_.clock().Advance(1000);
+  for (int i = 0; i < 3; ++i) h_.Poll();
+  EXPECT_EQ(h_.flows().Size(), 0u);
+  EXPECT_EQ(h_.worker().counters.flows_expired.Read(), 1u);
+}
+
+// An answer too large for one datagram (a big DNS answer) arrives in fragments: privlink does not
+// reassemble, so each fragment is dropped and counted; the flow itself stays (a resolver then asks
+// over TCP, which the service's TCP rule on the same port carries).
+TEST_F(UdpTest, AnswerInFragmentsIsDroppedFragmentByFragment) {
+  UdpFlow flow;
+  ASSERT_NO_FATAL_FAILURE(Open(kNetA, FromClientUdp(kNetA), &flow));
+  UdpFrameSpec first = FromBackendUdp(flow.backend, flow.nat, PatternPayload(1472, 6));
+  first.ip.dont_fragment = false;
+  first.ip.more_fragments = true;
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectDropped(kProvider, BuildUdpFrame(first), DropReason::kIpv4Fragment));
+  const Frame last = BuildRawIpv4Frame({.eth = first.eth,
+                                        .ip = {.src = flow.backend,
+                                               .dst = flow.nat.ip,
+                                               .dont_fragment = false,
+                                               .fragment_offset = 185,
+                                               .protocol = kIpProtoUdp},
+                                        .l4 = PatternPayload(700, 8)});
+  ASSERT_NO_FATAL_FAILURE(ExpectDropped(kProvider, last, DropReason::kIpv4Fragment));
+  EXPECT_EQ(h_.flows().Size(), 1u);
 }
 
 // Not TCP's 30 s embryonic timeout: a UDP flow lives for the service's UDP idle timeout (300 s by
