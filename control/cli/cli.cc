@@ -121,6 +121,19 @@ void PrintObject(const json& body, std::ostream& out) {
   PrintKeyValues(body, out);
 }
 
+// The cell of `field` in `item`, where "a.b" is field b of the object in field a; "-" if absent.
+std::string FieldCell(const json& item, std::string_view field) {
+  const json* value = &item;
+  while (true) {
+    const size_t dot = field.find('.');
+    const std::string key(field.substr(0, dot));
+    if (!value->is_object() || !value->contains(key)) return "-";
+    value = &(*value)[key];
+    if (dot == std::string_view::npos) return Cell(*value);
+    field.remove_prefix(dot + 1);
+  }
+}
+
 // A table of the "value" list with the given (header, field) columns.
 Printer ListPrinter(std::vector<std::pair<std::string, std::string>> columns) {
   return [columns](const json& body, std::ostream& out) {
@@ -129,9 +142,7 @@ Printer ListPrinter(std::vector<std::pair<std::string, std::string>> columns) {
     Table table(headers);
     for (const json& item : body.value("value", json::array())) {
       std::vector<std::string> row;
-      for (const auto& [header, field] : columns) {
-        row.push_back(item.contains(field) ? Cell(item[field]) : "-");
-      }
+      for (const auto& [header, field] : columns) row.push_back(FieldCell(item, field));
       table.AddRow(std::move(row));
     }
     table.Print(out);
@@ -438,8 +449,12 @@ std::map<std::string, Command> Commands() {
   auto name_option = [](po::options_description& d) {
     d.add_options()("name,n", po::value<std::string>(), "resource name");
   };
-  const Printer networks =
-      ListPrinter({{"NAME", "name"}, {"PORT", "port"}, {"VLAN", "vlan"}, {"ID", "id"}});
+  const Printer networks = ListPrinter({{"NAME", "name"},
+                                        {"PORT", "port"},
+                                        {"VLAN", "vlan"},
+                                        {"VNI", "vxlan.vni"},
+                                        {"LOCAL IP", "vxlan.localIp"},
+                                        {"ID", "id"}});
   const Printer services = ListPrinter({{"NAME", "name"},
                                         {"SUBSCRIPTION", "subscription"},
                                         {"ALIAS", "alias"},
@@ -486,17 +501,29 @@ std::map<std::string, Command> Commands() {
                             }};
   }
 
-  c["network create"] = {"NAME --port PORT [--vlan VLAN]",
+  c["network create"] = {"NAME --port PORT [--vlan VLAN | --vni VNI --local-ip IP]",
                          [&](po::options_description& d) {
                            name_option(d);
                            d.add_options()("port", po::value<std::string>(), "consumer port name")(
-                               "vlan", po::value<int>()->default_value(0), "VLAN id, 0 = untagged");
+                               "vlan", po::value<int>(), "VLAN id, 0 = untagged (the default)")(
+                               "vni", po::value<uint32_t>(),
+                               "VXLAN network identifier, instead of a VLAN")(
+                               "local-ip", po::value<std::string>(),
+                               "with --vni: privlinkd's VXLAN address on the port");
                          },
                          [](const po::variables_map& vm, Context& ctx) {
                            const std::string name = Required(vm, "name");
-                           json body = {{"name", name},
-                                        {"port", Required(vm, "port")},
-                                        {"vlan", vm["vlan"].as<int>()}};
+                           json body = {{"name", name}, {"port", Required(vm, "port")}};
+                           if (vm.count("vni") || vm.count("local-ip")) {
+                             if (vm.count("vlan")) {
+                               throw UsageError{"--vlan and --vni are exclusive"};
+                             }
+                             if (!vm.count("vni")) throw UsageError{"--local-ip needs --vni"};
+                             body["vxlan"] = {{"vni", vm["vni"].as<uint32_t>()},
+                                              {"localIp", Required(vm, "local-ip")}};
+                           } else {
+                             body["vlan"] = Opt<int>(vm, "vlan").value_or(0);
+                           }
                            return Report(ctx, "PUT", Path("networks", name), body, PrintObject);
                          }};
   c["service create"] = {

@@ -69,6 +69,18 @@ HealthProbe ReadProbe(JsonObjectReader& r) {
   return p;
 }
 
+// Ranges beyond the field's type are refused here; the address by ValidateNetwork.
+VxlanNetwork ReadVxlan(JsonObjectReader& r) {
+  VxlanNetwork v;
+  v.vni = static_cast<uint32_t>(r.Integer("vni", kMinVni, kMaxVni));
+  v.local_ip = r.Ipv4("localIp");
+  return v;
+}
+
+json EncodeVxlan(const VxlanNetwork& v) {
+  return json{{"vni", v.vni}, {"localIp", FormatIpv4(v.local_ip)}};
+}
+
 json EncodeProbe(const HealthProbe& p) {
   json out{{"protocol", std::string(ProbeProtocolName(p.protocol))}, {"port", p.port}};
   if (p.protocol == ProbeProtocol::kHttp) out["path"] = p.path;
@@ -107,6 +119,7 @@ absl::StatusOr<Network> DecodeNetwork(const json& value, std::string_view prefix
   n.name = r.String("name", "");
   n.port = r.String("port");
   n.vlan = static_cast<uint16_t>(r.Integer("vlan", 0, kMaxVlan, 0));
+  r.Object("vxlan", [&](JsonObjectReader& vxlan) { n.vxlan = ReadVxlan(vxlan); });
   if (mode == DecodeMode::kState) {
     n.id = static_cast<NetworkId>(r.Integer("id", 1, kNetworkIdLimit - 1));
   } else {
@@ -254,8 +267,10 @@ absl::StatusOr<ResourceDocument> DecodeResourceDocument(const json& document) {
 }
 
 json EncodeNetwork(const Network& network) {
-  return json{
-      {"name", network.name}, {"port", network.port}, {"vlan", network.vlan}, {"id", network.id}};
+  json out{{"name", network.name}, {"port", network.port}, {"vlan", network.vlan}};
+  if (network.vxlan) out["vxlan"] = EncodeVxlan(*network.vxlan);
+  out["id"] = network.id;
+  return out;
 }
 
 json EncodeConnection(const Connection& c) {

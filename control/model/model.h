@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "control/model/cow_map.h"
@@ -37,11 +38,23 @@ std::optional<BackendState> ParseBackendState(std::string_view text);
 std::string_view ConnectionStatusName(ConnectionStatus status);
 std::optional<ConnectionStatus> ParseConnectionStatus(std::string_view text);
 
+// A consumer network carried in VXLAN (RFC 7348) on its consumer port instead of on a VLAN.
+struct VxlanNetwork {
+  uint32_t vni = 0;  // 1..16777215; (port, VNI) names the network
+  // The address privlinkd answers ARP for on the port and terminates UDP 4789 on; the networks
+  // sharing it are on the same port.
+  Ipv4Be local_ip = 0;
+
+  bool operator==(const VxlanNetwork&) const = default;
+};
+
 struct Network {
   std::string name;
   std::string port;   // consumer port name (dataplane.ports[].name)
-  uint16_t vlan = 0;  // 0 = untagged
+  uint16_t vlan = 0;  // 0 = untagged; always 0 for a VXLAN network
   NetworkId id = kNoNetwork;
+  // Set: the network is this VNI on the port (not a VLAN of it).
+  std::optional<VxlanNetwork> vxlan;
 
   bool operator==(const Network&) const = default;
 };
@@ -174,8 +187,12 @@ struct ModelIndex {
   CowMap<Ipv4Be, std::string> nat_ip_owners;  // NAT IP -> service name
   // Endpoint ids held by an endpoint or a connection record -> how many hold it (1 or 2).
   CowMap<EndpointId, uint32_t> endpoint_ids;
-  // (consumer port, VLAN) -> network name, and network ids in use.
+  // (consumer port, VLAN) -> network name (VXLAN networks not included), and network ids in use.
   CowMap<std::pair<std::string, uint16_t>, std::string> network_slots;
+  // VXLAN networks: (consumer port, VNI) -> network name; (local IP, consumer port, network
+  // name) for each (the value unused), so the ports a local IP is on are found without a scan.
+  CowMap<std::pair<std::string, uint32_t>, std::string> vxlan_slots;
+  CowMap<std::tuple<Ipv4Be, std::string, std::string>, bool> vxlan_local_ips;
   CowMap<NetworkId, std::string> network_ids;
   uint64_t networks_version = 0;
   uint64_t endpoints_version = 0;

@@ -1,6 +1,9 @@
 #include "control/model/model_index.h"
 
+#include <tuple>
 #include <utility>
+
+#include "control/model/str_cat.h"
 
 namespace privlink::control {
 namespace {
@@ -47,13 +50,35 @@ void UnindexService(ModelIndex& index, const PrivateLinkService& service) {
   for (const auto& [pe, connection] : service.connections) ReleaseId(index, connection.endpoint_id);
 }
 
+using VxlanLocalIpKey = std::tuple<Ipv4Be, std::string, std::string>;
+
+// A network's place: its (port, VLAN), or for a VXLAN network its (port, VNI) and local IP.
+void IndexNetwork(ModelIndex& index, const Network& network) {
+  if (network.vxlan) {
+    index.vxlan_slots.Set({network.port, network.vxlan->vni}, network.name);
+    index.vxlan_local_ips.Set(VxlanLocalIpKey(network.vxlan->local_ip, network.port, network.name),
+                              true);
+  } else {
+    index.network_slots.Set({network.port, network.vlan}, network.name);
+  }
+  index.network_ids.Set(network.id, network.name);
+}
+
+void UnindexNetwork(ModelIndex& index, const Network& network) {
+  if (network.vxlan) {
+    index.vxlan_slots.erase(std::pair<std::string, uint32_t>(network.port, network.vxlan->vni));
+    index.vxlan_local_ips.erase(
+        VxlanLocalIpKey(network.vxlan->local_ip, network.port, network.name));
+  } else {
+    index.network_slots.erase(std::pair<std::string, uint16_t>(network.port, network.vlan));
+  }
+  index.network_ids.erase(network.id);
+}
+
 ModelIndex& Fresh(Model& model) {
   if (IsFresh(model)) return model.index;
   ModelIndex index;
-  for (const auto& [name, network] : model.networks) {
-    index.network_slots.Set({network.port, network.vlan}, name);
-    index.network_ids.Set(network.id, name);
-  }
+  for (const auto& [name, network] : model.networks) IndexNetwork(index, network);
   for (const auto& [name, endpoint] : model.endpoints) {
     index.endpoint_ips.Set({endpoint.ip, endpoint.network}, name);
     HoldId(index, endpoint.id);
@@ -84,6 +109,32 @@ const std::string* NetworkOnSlot(Model& model, std::string_view port, uint16_t v
   return it == index.network_slots.end() ? nullptr : &it->second;
 }
 
+const std::string* VxlanNetworkOnSlot(Model& model, std::string_view port, uint32_t vni) {
+  const ModelIndex& index = Fresh(model);
+  auto it = index.vxlan_slots.find(std::pair<std::string, uint32_t>(port, vni));
+  return it == index.vxlan_slots.end() ? nullptr : &it->second;
+}
+
+const std::string* VxlanLocalIpOnOtherPort(Model& model, Ipv4Be ip, std::string_view port,
+                                           std::string_view except) {
+  const ModelIndex& index = Fresh(model);
+  // The keys of `ip` are ordered by port: those of `port` are skipped in one step, and `except`
+  // is at most one more, so this reads a few entries whatever the number of networks.
+  auto it = index.vxlan_local_ips.lower_bound(VxlanLocalIpKey(ip, "", ""));
+  while (it != index.vxlan_local_ips.end() && std::get<0>(it->first) == ip) {
+    const auto& [key_ip, key_port, name] = it->first;
+    if (key_port == port) {
+      // The first key after every (ip, port, *): no port name lies between port and port + '\0'.
+      it = index.vxlan_local_ips.lower_bound(VxlanLocalIpKey(ip, Cat(port, '\0'), ""));
+    } else if (name == except) {
+      ++it;
+    } else {
+      return &name;
+    }
+  }
+  return nullptr;
+}
+
 bool NetworkIdInUse(Model& model, NetworkId id) {
   return Fresh(model).network_ids.contains(id);
 }
@@ -107,9 +158,7 @@ bool EndpointIdInUse(Model& model, EndpointId id) {
 
 void SetNetwork(Model& model, Network network) {
   RemoveNetwork(model, network.name);
-  ModelIndex& index = Fresh(model);
-  index.network_slots.Set({network.port, network.vlan}, network.name);
-  index.network_ids.Set(network.id, network.name);
+  IndexNetwork(Fresh(model), network);
   std::string name = network.name;
   model.networks.Set(std::move(name), std::move(network));
   Stamp(model);
@@ -119,8 +168,7 @@ void RemoveNetwork(Model& model, std::string_view name) {
   ModelIndex& index = Fresh(model);
   auto it = model.networks.find(name);
   if (it == model.networks.end()) return;
-  index.network_slots.erase(std::pair<std::string, uint16_t>(it->second.port, it->second.vlan));
-  index.network_ids.erase(it->second.id);
+  UnindexNetwork(index, it->second);
   model.networks.erase(name);
   Stamp(model);
 }

@@ -19,8 +19,13 @@ void RefreshIndex(Model& model);
 // The endpoint holding `ip` in `network` (other than `except`), if any.
 const std::string* EndpointNameWithIp(Model& model, std::string_view network, Ipv4Be ip,
                                       std::string_view except);
-// The network on `port` and `vlan`, if any.
+// The network on `port` and `vlan`, if any (VXLAN networks are on no VLAN).
 const std::string* NetworkOnSlot(Model& model, std::string_view port, uint16_t vlan);
+// The VXLAN network on `port` and `vni`, if any.
+const std::string* VxlanNetworkOnSlot(Model& model, std::string_view port, uint32_t vni);
+// A VXLAN network other than `except` whose local IP is `ip` on a port other than `port`, if any.
+const std::string* VxlanLocalIpOnOtherPort(Model& model, Ipv4Be ip, std::string_view port,
+                                           std::string_view except);
 bool NetworkIdInUse(Model& model, NetworkId id);
 // Some endpoint holding `ip` in any network, if any.
 const std::string* AnyEndpointWithIp(Model& model, Ipv4Be ip);

@@ -111,6 +111,13 @@ absl::Status ValidateNetwork(const Network& network, std::string_view prefix) {
   if (network.vlan > kMaxVlan) {
     return FieldError(Cat(prefix, "vlan"), Cat("must be 0..", kMaxVlan));
   }
+  if (network.vxlan) {
+    if (network.vlan != 0) return FieldError(Cat(prefix, "vlan"), "a VXLAN network has no VLAN");
+    if (network.vxlan->vni < kMinVni || network.vxlan->vni > kMaxVni) {
+      return FieldError(Cat(prefix, "vxlan.vni"), Cat("must be ", kMinVni, "..", kMaxVni));
+    }
+    return ValidateUnicastIpv4(Cat(prefix, "vxlan.localIp"), network.vxlan->local_ip);
+  }
   return absl::OkStatus();
 }
 

@@ -30,6 +30,8 @@ inline constexpr size_t kMaxFqdns = 32;
 inline constexpr size_t kMaxFqdnLength = 253;            // RFC 1035
 inline constexpr size_t kMaxRequestMessageLength = 140;  // as in Azure
 inline constexpr uint16_t kMaxVlan = 4094;
+inline constexpr uint32_t kMinVni = 1;  // RFC 7348: a 24-bit VXLAN network identifier
+inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
 inline constexpr uint32_t kMinPort = 1;
 inline constexpr uint32_t kMaxPort = 65535;
 // Idle timeout range: Azure's default of 4 minutes up to the 124 minutes RFC 5382 (REQ-5) asks

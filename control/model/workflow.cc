@@ -240,6 +240,37 @@ void Count(ApplySummary& summary, ChangeKind kind) {
   }
 }
 
+// A network's place on its port is its own: a VLAN network's (port, VLAN); a VXLAN network's
+// (port, VNI), and its local IP on no other port (VXLAN networks sharing a local IP share the
+// port it is on). VLAN and VXLAN networks do not meet: an untagged network and VXLAN networks may
+// share a port.
+absl::Status CheckNetworkSlot(Model& model, const Network& requested, std::string_view prefix) {
+  if (!requested.vxlan) {
+    if (const std::string* owner = NetworkOnSlot(model, requested.port, requested.vlan);
+        owner != nullptr && *owner != requested.name) {
+      return FieldError(kConflict, Cat(prefix, "vlan"),
+                        Cat("port ", Quoted(requested.port), " vlan ", requested.vlan,
+                            " already belongs to network ", Quoted(*owner)));
+    }
+    return absl::OkStatus();
+  }
+  const VxlanNetwork& vxlan = *requested.vxlan;
+  if (const std::string* owner = VxlanNetworkOnSlot(model, requested.port, vxlan.vni);
+      owner != nullptr && *owner != requested.name) {
+    return FieldError(kConflict, Cat(prefix, "vxlan.vni"),
+                      Cat("port ", Quoted(requested.port), " vni ", vxlan.vni,
+                          " already belongs to network ", Quoted(*owner)));
+  }
+  if (const std::string* other =
+          VxlanLocalIpOnOtherPort(model, vxlan.local_ip, requested.port, requested.name)) {
+    return FieldError(
+        kConflict, Cat(prefix, "vxlan.localIp"),
+        Cat(FormatIpv4(vxlan.local_ip), " is the local IP of network ", Quoted(*other), " on port ",
+            Quoted(model.networks.at(*other).port), "; a local IP is on one port"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool ProviderPortReach::Reaches(Ipv4Be backend) const {
@@ -263,12 +294,7 @@ absl::StatusOr<ChangeKind> PutNetwork(Model& model, const Network& requested,
     return FieldError(Cat(prefix, "port"),
                       Cat(Quoted(requested.port), " is not a consumer port of this daemon"));
   }
-  if (const std::string* owner = NetworkOnSlot(model, requested.port, requested.vlan);
-      owner != nullptr && *owner != requested.name) {
-    return FieldError(kConflict, Cat(prefix, "vlan"),
-                      Cat("port ", Quoted(requested.port), " vlan ", requested.vlan,
-                          " already belongs to network ", Quoted(*owner)));
-  }
+  if (auto s = CheckNetworkSlot(model, requested, prefix); !s.ok()) return s;
   auto existing = model.networks.find(requested.name);
   if (existing != model.networks.end()) {
     Network updated = requested;

@@ -9,6 +9,7 @@
 
 #include <rte_rcu_qsbr.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -40,14 +41,18 @@ struct SnapshotNetwork {
   std::string name;
   std::string port;
   uint16_t vlan = 0;
+  uint32_t vni = 0;  // a VXLAN network's VNI (its vlan is 0); 0 for a VLAN network
 };
 
 // Which consumer port (by its position in SnapshotOptions::consumer_ports, i.e. the config's
-// order of consumer ports) and VLAN a network's packets use, in both directions.
+// order of consumer ports) and VLAN a network's packets use, in both directions; for a VXLAN
+// network (vni != 0), the VNI and the local IP its packets are encapsulated with instead.
 inline constexpr uint16_t kNoConsumerPort = 0xffff;
 struct NetworkAttachment {
   uint16_t consumer_port = kNoConsumerPort;
   uint16_t vlan = 0;
+  uint32_t vni = 0;     // 0: a VLAN network
+  Ipv4Be local_ip = 0;  // VXLAN networks: the outer source address
 };
 
 // Slow path: which endpoint and service a consumer's SYN or first datagram to (network, PE IP,
@@ -133,13 +138,18 @@ struct Snapshot {
   uint64_t generation = 0;  // 0 = the empty snapshot a publisher starts with
 
   absl::flat_hash_map<NetworkId, SnapshotNetwork> networks;
-  // Consumer port name -> network id per VLAN (kVlanCount entries, kNoNetwork where none), so the
-  // dataplane can resolve its port index once per snapshot and index by VLAN per packet.
+  // Consumer port name -> VLAN network id per VLAN (kVlanCount entries, kNoNetwork where none), so
+  // the dataplane can resolve its port index once per snapshot and index by VLAN per packet.
   absl::flat_hash_map<std::string, std::vector<NetworkId>> networks_by_port;
   // The same by consumer port position (SnapshotOptions::consumer_ports), so a worker indexes two
   // arrays per packet: [port][vlan] -> network on the way in, [network] -> port and VLAN on the
   // way back. Empty where the snapshot was built without a port list.
   std::vector<std::vector<NetworkId>> networks_by_consumer_port;
+  // VXLAN networks, which are in neither of the per-VLAN tables above, by consumer port position:
+  // VNI -> network, and the local IPs (sorted, unique) that the port answers ARP for and
+  // terminates VXLAN on. Empty where the snapshot was built without a port list.
+  std::vector<absl::flat_hash_map<uint32_t, NetworkId>> vxlan_networks_by_consumer_port;
+  std::vector<std::vector<Ipv4Be>> vxlan_local_ips_by_consumer_port;
   std::vector<NetworkAttachment> attachments;  // indexed by NetworkId
   // The tables per endpoint are shared, bucket by bucket, with the previous snapshot
   // (control/snapshot/bucketed_map.h): a change copies the buckets of the endpoints it touches.
@@ -171,6 +181,19 @@ struct Snapshot {
     return consumer_port < networks_by_consumer_port.size()
                ? networks_by_consumer_port[consumer_port].data()
                : nullptr;
+  }
+  // The VXLAN network of `vni` on a consumer port position; kNoNetwork when none.
+  NetworkId VxlanNetwork(uint16_t consumer_port, uint32_t vni) const {
+    if (consumer_port >= vxlan_networks_by_consumer_port.size()) return kNoNetwork;
+    const auto& by_vni = vxlan_networks_by_consumer_port[consumer_port];
+    auto it = by_vni.find(vni);
+    return it == by_vni.end() ? kNoNetwork : it->second;
+  }
+  // Whether `ip` is a VXLAN local IP of a consumer port position.
+  bool IsVxlanLocalIp(uint16_t consumer_port, Ipv4Be ip) const {
+    return consumer_port < vxlan_local_ips_by_consumer_port.size() &&
+           std::binary_search(vxlan_local_ips_by_consumer_port[consumer_port].begin(),
+                              vxlan_local_ips_by_consumer_port[consumer_port].end(), ip);
   }
   NetworkAttachment Attachment(NetworkId id) const {
     return id < attachments.size() ? attachments[id] : NetworkAttachment{};

@@ -98,19 +98,25 @@ absl::StatusOr<std::shared_ptr<const SnapshotService>> BuildService(
   return std::make_shared<const SnapshotService>(std::move(fresh));
 }
 
-// Networks are few (one per consumer network and VLAN): their tables are rebuilt every time.
+// Networks are few (one per consumer network and VLAN or VNI): their tables are rebuilt every
+// time. VXLAN networks are looked up by VNI, never by VLAN.
 void BuildNetworks(const Model& model, const SnapshotOptions& options, Snapshot& snapshot) {
   NetworkId max_network = 0;
   for (const auto& [name, network] : model.networks) {
-    snapshot.networks[network.id] = {network.id, network.name, network.port, network.vlan};
+    const uint32_t vni = network.vxlan ? network.vxlan->vni : 0;
+    snapshot.networks[network.id] = {network.id, network.name, network.port, network.vlan, vni};
+    max_network = std::max(max_network, network.id);
+    if (network.vxlan) continue;
     auto& by_vlan = snapshot.networks_by_port[network.port];
     if (by_vlan.empty()) by_vlan.assign(kVlanCount, kNoNetwork);
     by_vlan[network.vlan] = network.id;
-    max_network = std::max(max_network, network.id);
   }
   snapshot.attachments.resize(size_t{max_network} + 1);
-  snapshot.networks_by_consumer_port.resize(options.consumer_ports.size());
-  for (size_t i = 0; i < options.consumer_ports.size(); ++i) {
+  const size_t ports = options.consumer_ports.size();
+  snapshot.networks_by_consumer_port.resize(ports);
+  snapshot.vxlan_networks_by_consumer_port.resize(ports);
+  snapshot.vxlan_local_ips_by_consumer_port.resize(ports);
+  for (size_t i = 0; i < ports; ++i) {
     auto it = snapshot.networks_by_port.find(options.consumer_ports[i]);
     if (it == snapshot.networks_by_port.end()) {
       snapshot.networks_by_consumer_port[i].assign(kVlanCount, kNoNetwork);
@@ -119,11 +125,21 @@ void BuildNetworks(const Model& model, const SnapshotOptions& options, Snapshot&
     }
   }
   for (const auto& [name, network] : model.networks) {
-    for (size_t i = 0; i < options.consumer_ports.size(); ++i) {
-      if (options.consumer_ports[i] == network.port) {
-        snapshot.attachments[network.id] = {static_cast<uint16_t>(i), network.vlan};
+    for (size_t i = 0; i < ports; ++i) {
+      if (options.consumer_ports[i] != network.port) continue;
+      NetworkAttachment& attachment = snapshot.attachments[network.id];
+      attachment = {static_cast<uint16_t>(i), network.vlan};
+      if (network.vxlan) {
+        attachment.vni = network.vxlan->vni;
+        attachment.local_ip = network.vxlan->local_ip;
+        snapshot.vxlan_networks_by_consumer_port[i][network.vxlan->vni] = network.id;
+        snapshot.vxlan_local_ips_by_consumer_port[i].push_back(network.vxlan->local_ip);
       }
     }
+  }
+  for (std::vector<Ipv4Be>& ips : snapshot.vxlan_local_ips_by_consumer_port) {
+    std::sort(ips.begin(), ips.end());
+    ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
   }
 }
 

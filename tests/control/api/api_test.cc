@@ -66,6 +66,34 @@ TEST_F(ApiTest, PutCreatesThenUpdatesIdempotently) {
   EXPECT_EQ(gone.body["error"]["message"], "network 'tailspin' not found");
 }
 
+TEST_F(ApiTest, VxlanNetworkIsAVniOnItsPort) {
+  const json network = {{"port", "consumer0"},
+                        {"vxlan", {{"vni", 5000}, {"localIp", "172.16.0.1"}}}};
+  ApiResponse created = Call("PUT", "/v1/networks/tailspin", network);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.body["vxlan"], network["vxlan"]);
+  EXPECT_EQ(created.body["vlan"], 0);
+  EXPECT_EQ(Call("PUT", "/v1/networks/tailspin", created.body).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/networks/tailspin").body, created.body);
+  EXPECT_FALSE(Call("GET", "/v1/networks/contoso").body.contains("vxlan"));
+  EXPECT_EQ(Call("GET", "/v1/networks").body["value"][1], created.body);
+  ApiResponse taken = Call("PUT", "/v1/networks/other", network);
+  EXPECT_EQ(taken.status, 409);
+  EXPECT_EQ(taken.body["error"]["message"],
+            "vxlan.vni: port 'consumer0' vni 5000 already belongs to network 'tailspin'");
+  ApiResponse tagged = Call(
+      "PUT", "/v1/networks/other",
+      json{{"port", "consumer0"}, {"vlan", 3}, {"vxlan", {{"vni", 1}, {"localIp", "172.16.0.1"}}}});
+  EXPECT_EQ(tagged.status, 400);
+  EXPECT_EQ(tagged.body["error"]["message"], "vlan: a VXLAN network has no VLAN");
+  ApiResponse multicast =
+      Call("PUT", "/v1/networks/other",
+           json{{"port", "consumer0"}, {"vxlan", {{"vni", 1}, {"localIp", "239.0.0.1"}}}});
+  EXPECT_EQ(multicast.status, 400);
+  EXPECT_EQ(multicast.body["error"]["message"], "vxlan.localIp: not a unicast address: 239.0.0.1");
+  EXPECT_EQ(Call("GET", "/v1/networks/other").status, 404);
+}
+
 TEST_F(ApiTest, ServiceHasAliasAndReadOnlyFieldsSurviveARoundTrip) {
   ApiResponse created = Call("PUT", "/v1/privateLinkServices/b-svc", kService);
   ASSERT_EQ(created.status, 201) << created.body;
@@ -290,6 +318,11 @@ TEST_F(ApiTest, InvalidRequestsAreRefusedWithStateUnchanged) {
       {"PUT", "/v1/networks/n", json{{"port", "consumer0"}, {"colour", 1}}, 400,
        "colour: unknown field"},
       {"PUT", "/v1/networks/n", json{{"port", "consumer0"}, {"vlan", 4095}}, 400, "vlan: must be"},
+      {"PUT", "/v1/networks/n",
+       json{{"port", "consumer0"}, {"vxlan", {{"vni", 16777216}, {"localIp", "172.16.0.1"}}}}, 400,
+       "vxlan.vni: must be 1..16777215"},
+      {"PUT", "/v1/networks/n", json{{"port", "consumer0"}, {"vxlan", {{"vni", 1}}}}, 400,
+       "vxlan.localIp: required field is missing"},
       {"PUT", "/v1/networks/n", json{{"name", "m"}, {"port", "consumer0"}}, 400,
        "name: 'm' does not match"},
       {"PUT", "/v1/networks/n", json{{"port", "provider0"}}, 400, "port: 'provider0' is not"},

@@ -57,7 +57,8 @@ class CliTest : public LoopbackApiTest {
 TEST_F(CliTest, NetworkVerbs) {
   ProcessResult list = Ctl({"network", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_THAT(list.out, StartsWith("NAME     PORT       VLAN  ID\ncontoso  consumer0  0     1\n"));
+  EXPECT_THAT(list.out, StartsWith("NAME     PORT       VLAN  VNI  LOCAL IP  ID\n"
+                                   "contoso  consumer0  0     -    -         1\n"));
 
   ProcessResult created =
       Ctl({"network", "create", "tailspin", "--port", "consumer0", "--vlan", "3"});
@@ -71,6 +72,61 @@ TEST_F(CliTest, NetworkVerbs) {
   ProcessResult deleted = Ctl({"network", "delete", "-n", "tailspin"});
   ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
   EXPECT_FALSE(model().networks.contains("tailspin"));
+}
+
+TEST_F(CliTest, VxlanNetworkCreateListAndShow) {
+  ProcessResult created = Ctl({"network", "create", "tailspin", "--port", "consumer0", "--vni",
+                               "5000", "--local-ip", "172.16.0.1"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const Network& network = model().networks.at("tailspin");
+  ASSERT_TRUE(network.vxlan.has_value());
+  EXPECT_EQ(*network.vxlan, (VxlanNetwork{5000, Ip("172.16.0.1")}));
+  EXPECT_EQ(network.vlan, 0);
+
+  ProcessResult list = Ctl({"network", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out,
+            "NAME      PORT       VLAN  VNI   LOCAL IP    ID\n"
+            "contoso   consumer0  0     -     -           1\n"
+            "tailspin  consumer0  0     5000  172.16.0.1  2\n");
+  ProcessResult shown = Ctl({"network", "show", "tailspin"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("vxlan.vni      5000\n"));
+  EXPECT_THAT(shown.out, HasSubstr("vxlan.localIp  172.16.0.1\n"));
+
+  // --vni and --local-ip go together and without --vlan: refused before anything is sent.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--vlan", "3", "--vni", "5001", "--local-ip", "172.16.0.1"},
+           {"--vni", "5001"},
+           {"--local-ip", "172.16.0.1"},
+           {"--vni", "many", "--local-ip", "172.16.0.1"}}) {
+    std::vector<std::string> command = {"network", "create", "n", "--port", "consumer0"};
+    command.insert(command.end(), args.begin(), args.end());
+    ProcessResult r = Ctl(command);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("privlinkctl: "));
+  }
+  EXPECT_THAT(Ctl({"network", "create", "n", "--port", "consumer0", "--vlan", "3", "--vni", "5001",
+                   "--local-ip", "172.16.0.1"})
+                  .err,
+              HasSubstr("--vlan and --vni are exclusive"));
+  EXPECT_THAT(Ctl({"network", "create", "n", "--port", "consumer0", "--vni", "5001"}).err,
+              HasSubstr("--local-ip is required"));
+  EXPECT_THAT(
+      Ctl({"network", "create", "n", "--port", "consumer0", "--local-ip", "172.16.0.1"}).err,
+      HasSubstr("--local-ip needs --vni"));
+  // The API's refusals name the field.
+  ProcessResult taken = Ctl({"network", "create", "n", "--port", "consumer0", "--vni", "5000",
+                             "--local-ip", "172.16.0.1"});
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_THAT(taken.err,
+              HasSubstr("vxlan.vni: port 'consumer0' vni 5000 already belongs to network "
+                        "'tailspin'"));
+  ProcessResult zero = Ctl(
+      {"network", "create", "n", "--port", "consumer0", "--vni", "0", "--local-ip", "172.16.0.1"});
+  EXPECT_EQ(zero.exit_code, 1);
+  EXPECT_THAT(zero.err, HasSubstr("vxlan.vni: must be 1..16777215"));
+  EXPECT_FALSE(model().networks.contains("n"));
 }
 
 TEST_F(CliTest, ProbeOptionsSetChangeAndRemoveTheProbe) {

@@ -121,6 +121,25 @@ TEST(ConfigTest, InvalidDocumentsNameTheField) {
       {R"({"networks": [{"name": "n", "port": "p", "vlan": 1.5}]})",
        "networks[0].vlan: must be an integer"},
       {R"({"networks": [{"name": "n", "port": "p", "vln": 1}]})", "networks[0].vln: unknown field"},
+      {R"({"networks": [{"name": "n", "port": "p", "vxlan": {"vni": 0, "localIp": "172.16.0.1"}}]})",
+       "networks[0].vxlan.vni: must be 1..16777215"},
+      {R"({"networks": [{"name": "n", "port": "p",
+          "vxlan": {"vni": 16777216, "localIp": "172.16.0.1"}}]})",
+       "networks[0].vxlan.vni: must be 1..16777215"},
+      {R"({"networks": [{"name": "n", "port": "p",
+          "vxlan": {"vni": "100", "localIp": "172.16.0.1"}}]})",
+       "networks[0].vxlan.vni: must be an integer"},
+      {R"({"networks": [{"name": "n", "port": "p", "vxlan": {"localIp": "172.16.0.1"}}]})",
+       "networks[0].vxlan.vni: required field is missing"},
+      {R"({"networks": [{"name": "n", "port": "p", "vxlan": {"vni": 100, "localIp": "172.16.0"}}]})",
+       "networks[0].vxlan.localIp: invalid IPv4 address"},
+      {R"({"networks": [{"name": "n", "port": "p", "vxlan": {"vni": 100}}]})",
+       "networks[0].vxlan.localIp: required field is missing"},
+      {R"({"networks": [{"name": "n", "port": "p",
+          "vxlan": {"vni": 100, "localIp": "172.16.0.1", "port": 4789}}]})",
+       "networks[0].vxlan.port: unknown field"},
+      {R"({"networks": [{"name": "n", "port": "p", "vxlan": 100}]})",
+       "networks[0].vxlan: must be an object"},
       {R"({"networks": [{"name": "n"}]})", "networks[0].port: required field is missing"},
       {R"({"networks": [7]})", "networks[0]: must be an object"},
       {R"({"privateLinkServices": [{)" + service +
@@ -251,6 +270,30 @@ TEST(CodecTest, RequestAcceptsWhatGetReturnsAndIgnoresReadOnlyFields) {
   EXPECT_EQ(decoded->service, s);
 }
 
+// "vxlan" only where the network has one; what GET returns reads back the same.
+TEST(CodecTest, VxlanIsEncodedOnlyWhenSetAndReadsBack) {
+  const Network plain = MakeNetwork("plain", "consumer0", 12);
+  EXPECT_FALSE(EncodeNetwork(plain).contains("vxlan"));
+  Network vxlan = MakeVxlanNetwork("vx", "consumer0", 5000, "172.16.0.1");
+  vxlan.id = 3;
+  const json encoded = EncodeNetwork(vxlan);
+  EXPECT_EQ(encoded["vxlan"], (json{{"vni", 5000}, {"localIp", "172.16.0.1"}}));
+  EXPECT_EQ(encoded["vlan"], 0);
+  auto request = DecodeNetwork(encoded, "", DecodeMode::kRequest);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->id, kNoNetwork);
+  EXPECT_EQ(request->vxlan, vxlan.vxlan);
+  auto state = DecodeNetwork(encoded, "", DecodeMode::kState);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(*state, vxlan);
+  auto bare = DecodeNetwork(json::parse(R"({"port": "consumer0",
+                                            "vxlan": {"vni": 1, "localIp": "10.1.1.1"}})"),
+                            "", DecodeMode::kRequest);
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_EQ(bare->vlan, 0);
+  EXPECT_EQ(bare->vxlan, (VxlanNetwork{1, Ip("10.1.1.1")}));
+}
+
 TEST(CodecTest, StateRoundTripIsExact) {
   Model model;
   SequentialUuids uuids;
@@ -263,6 +306,8 @@ TEST(CodecTest, StateRoundTripIsExact) {
       PutEndpoint(model, MakeEndpoint("other", "sub-x", "contoso", "10.0.0.7", "fabrikam-api"), "")
           .ok());
   ASSERT_TRUE(RejectConnection(model, "fabrikam-api", "other", "not you").ok());
+  ASSERT_TRUE(
+      PutNetwork(model, MakeVxlanNetwork("vx", "consumer0", 5000, "172.16.0.1"), context, "").ok());
   auto restored = DecodeState(json::parse(EncodeState(model).dump()));
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(*restored, model);

@@ -78,6 +78,14 @@ inline Network MakeNetwork(std::string name, std::string port = "consumer0", uin
   return n;
 }
 
+// A VXLAN network: `vni` on `port`, terminated on `local_ip`.
+inline Network MakeVxlanNetwork(std::string name, std::string port, uint32_t vni,
+                                const char* local_ip) {
+  Network n = MakeNetwork(std::move(name), std::move(port));
+  n.vxlan = VxlanNetwork{vni, Ip(local_ip)};
+  return n;
+}
+
 inline ServiceRequest MakeService(std::string name, std::string subscription,
                                   std::vector<Ipv4Be> nat_ips,
                                   std::vector<std::string> visibility = {"*"},

@@ -83,6 +83,114 @@ TEST_F(WorkflowTest, NetworkPortMustBeAConsumerPortAndVlanInRange) {
   EXPECT_TRUE(PutNetwork(model_, MakeNetwork("a", "anything"), context_, "").ok());
 }
 
+// A VXLAN network is a VNI on its port: each field's rule, named in the error; (port, VNI) once;
+// a local IP on one port; VLAN and VXLAN networks apart. A refused one changes nothing.
+TEST_F(WorkflowTest, VxlanNetworksAreValidatedAndOwnTheirPortAndVni) {
+  ASSERT_TRUE(PutNetwork(model_, MakeNetwork("plain"), context_, "").ok());
+  ASSERT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("v100", "consumer0", 100, "172.16.0.1"), context_, "")
+          .ok());
+  auto with = [](Network n, auto&& change) {
+    change(n);
+    return n;
+  };
+  const Network fresh = MakeVxlanNetwork("n", "consumer0", 101, "172.16.0.1");
+  constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
+  constexpr auto kConflict = absl::StatusCode::kFailedPrecondition;
+  struct Case {
+    const char* what;
+    Network network;
+    const char* error;  // "" = accepted
+    absl::StatusCode code = absl::StatusCode::kOk;
+  };
+  const Case cases[] = {
+      {"another VNI on the local IP, beside an untagged network", fresh, ""},
+      {"the highest VNI", with(fresh, [](Network& n) { n.vxlan->vni = 16777215; }), ""},
+      {"VNI 0", with(fresh, [](Network& n) { n.vxlan->vni = 0; }), "vxlan.vni: must be 1..16777215",
+       kInvalid},
+      {"VNI past 24 bits", with(fresh, [](Network& n) { n.vxlan->vni = 16777216; }),
+       "vxlan.vni: must be 1..16777215", kInvalid},
+      {"local IP 0.0.0.0", with(fresh, [](Network& n) { n.vxlan->local_ip = 0; }),
+       "vxlan.localIp: not a unicast address: 0.0.0.0", kInvalid},
+      {"multicast local IP", with(fresh, [](Network& n) { n.vxlan->local_ip = Ip("239.1.1.1"); }),
+       "vxlan.localIp: not a unicast address: 239.1.1.1", kInvalid},
+      {"loopback local IP", with(fresh, [](Network& n) { n.vxlan->local_ip = Ip("127.0.0.1"); }),
+       "vxlan.localIp: not a unicast address: 127.0.0.1", kInvalid},
+      {"a VLAN too", with(fresh, [](Network& n) { n.vlan = 5; }),
+       "vlan: a VXLAN network has no VLAN", kInvalid},
+      {"not a consumer port", with(fresh, [](Network& n) { n.port = "provider0"; }),
+       "port: 'provider0' is not a consumer port of this daemon", kInvalid},
+      {"port and VNI taken", with(fresh, [](Network& n) { n.vxlan->vni = 100; }),
+       "vxlan.vni: port 'consumer0' vni 100 already belongs to network 'v100'", kConflict},
+      {"the same VNI on another port", MakeVxlanNetwork("n", "consumer1", 100, "172.16.1.1"), ""},
+      {"the local IP on another port", MakeVxlanNetwork("n", "consumer1", 200, "172.16.0.1"),
+       "vxlan.localIp: 172.16.0.1 is the local IP of network 'v100' on port 'consumer0'; a local "
+       "IP is on one port",
+       kConflict},
+      {"untagged on the port again", MakeNetwork("n"),
+       "vlan: port 'consumer0' vlan 0 already belongs to network 'plain'", kConflict},
+      {"VLAN 100 beside VNI 100", MakeNetwork("n", "consumer0", 100), ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const Model before = model_;
+    const absl::Status status = PutNetwork(model_, c.network, context_, "").status();
+    if (std::string(c.error).empty()) {
+      EXPECT_TRUE(status.ok()) << status;
+      EXPECT_EQ(model_.networks.at("n").vxlan, c.network.vxlan);
+      ASSERT_TRUE(DeleteNetwork(model_, "n").ok());
+    } else {
+      EXPECT_EQ(status.code(), c.code);
+      EXPECT_EQ(Msg(status), c.error);
+      EXPECT_TRUE(model_ == before);
+    }
+  }
+  // In a document the errors name the document's path.
+  ResourceDocument doc;
+  doc.networks = {MakeVxlanNetwork("a", "consumer1", 7, "172.16.1.1"),
+                  MakeVxlanNetwork("b", "consumer1", 7, "172.16.1.2")};
+  EXPECT_EQ(Msg(ApplyDocument(model_, doc, context_)),
+            "networks[1].vxlan.vni: port 'consumer1' vni 7 already belongs to network 'a'");
+}
+
+// A network keeps its name and id as it moves between a VLAN and a VNI, and its old place is
+// free at once; the only network of a local IP may take it to another port.
+TEST_F(WorkflowTest, VxlanNetworkUpdatesMoveItsPlace) {
+  ASSERT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("v", "consumer0", 100, "172.16.0.1"), context_, "").ok());
+  const NetworkId id = model_.networks.at("v").id;
+  EXPECT_EQ(
+      *PutNetwork(model_, MakeVxlanNetwork("v", "consumer0", 100, "172.16.0.1"), context_, ""),
+      ChangeKind::kUnchanged);
+  EXPECT_EQ(
+      *PutNetwork(model_, MakeVxlanNetwork("v", "consumer1", 100, "172.16.0.1"), context_, ""),
+      ChangeKind::kUpdated)
+      << "its local IP goes with it";
+  EXPECT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("w", "consumer1", 101, "172.16.0.1"), context_, "").ok());
+  EXPECT_THAT(
+      Msg(PutNetwork(model_, MakeVxlanNetwork("v", "consumer0", 100, "172.16.0.1"), context_, "")),
+      HasSubstr("is the local IP of network 'w' on port 'consumer1'"));
+  // To VLAN 7 and back: each move frees the place it left.
+  EXPECT_EQ(*PutNetwork(model_, MakeNetwork("v", "consumer1", 7), context_, ""),
+            ChangeKind::kUpdated);
+  EXPECT_FALSE(model_.networks.at("v").vxlan.has_value());
+  EXPECT_EQ(model_.networks.at("v").id, id);
+  EXPECT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("x", "consumer1", 100, "172.16.0.1"), context_, "").ok());
+  EXPECT_THAT(Msg(PutNetwork(model_, MakeNetwork("y", "consumer1", 7), context_, "")),
+              HasSubstr("already belongs to network 'v'"));
+  ASSERT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("v", "consumer1", 102, "172.16.0.1"), context_, "").ok());
+  EXPECT_TRUE(PutNetwork(model_, MakeNetwork("y", "consumer1", 7), context_, "").ok());
+  // Deleted: its VNI is free, and a local IP nobody uses any more may go to another port.
+  ASSERT_TRUE(DeleteNetwork(model_, "v").ok());
+  ASSERT_TRUE(DeleteNetwork(model_, "w").ok());
+  ASSERT_TRUE(DeleteNetwork(model_, "x").ok());
+  EXPECT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("z", "consumer0", 102, "172.16.0.1"), context_, "").ok());
+}
+
 // A backend must be reachable through a provider port: inside its subnet, or through any port's
 // gateway (as the dataplane routes). Without dataplane ports (control only) nothing is checked.
 TEST_F(WorkflowTest, EveryBackendMustBeReachableThroughAProviderPort) {
@@ -681,6 +789,12 @@ TEST_F(WorkflowTest, CrossResourceRulesHoldThroughTheIndexesEvenAfterHandEdits) 
       model_.services.MutableAt("fabrikam-api").nat_ips[1] = Ip("192.168.10.250");
       model_.networks.MutableAt("contoso").vlan = 3;
     }
+    ASSERT_TRUE(
+        PutNetwork(model_, MakeVxlanNetwork("vx", "consumer1", 10, "172.16.0.1"), context_, "")
+            .ok());
+    if (hand_edit) {
+      model_.networks.MutableAt("vx").vxlan = VxlanNetwork{11, Ip("172.16.0.2")};
+    }
     const char* taken_ip = hand_edit ? "10.0.0.50" : "10.0.0.100";
     const char* free_ip = hand_edit ? "10.0.0.100" : "10.0.0.50";
     const char* nat_ip = hand_edit ? "192.168.10.250" : "192.168.10.201";
@@ -702,6 +816,22 @@ TEST_F(WorkflowTest, CrossResourceRulesHoldThroughTheIndexesEvenAfterHandEdits) 
     EXPECT_THAT(Msg(PutNetwork(model_, MakeNetwork("n2", "consumer0", vlan), context_, "")),
                 HasSubstr("already belongs to network 'contoso'"));
     EXPECT_TRUE(PutNetwork(model_, MakeNetwork("n2", "consumer0", 7 - vlan), context_, "").ok());
+    const uint32_t vni = hand_edit ? 11 : 10;
+    const char* local_ip = hand_edit ? "172.16.0.2" : "172.16.0.1";
+    EXPECT_THAT(Msg(PutNetwork(model_, MakeVxlanNetwork("n3", "consumer1", vni, "172.16.9.9"),
+                               context_, "")),
+                HasSubstr("already belongs to network 'vx'"));
+    EXPECT_THAT(
+        Msg(PutNetwork(model_, MakeVxlanNetwork("n3", "consumer0", 12, local_ip), context_, "")),
+        HasSubstr("is the local IP of network 'vx'"));
+    EXPECT_TRUE(PutNetwork(model_, MakeVxlanNetwork("n3", "consumer1", 21 - vni, "172.16.0.3"),
+                           context_, "")
+                    .ok());
+    EXPECT_TRUE(
+        PutNetwork(model_,
+                   MakeVxlanNetwork("n4", "consumer0", 12, hand_edit ? "172.16.0.1" : "172.16.0.2"),
+                   context_, "")
+            .ok());
     // Ids: every endpoint's and record's id distinct.
     std::set<EndpointId> ids;
     for (const auto& [name, e] : model_.endpoints) EXPECT_TRUE(ids.insert(e.id).second) << name;

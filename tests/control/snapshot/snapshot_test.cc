@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "control/config/daemon_config.h"
@@ -77,6 +78,77 @@ TEST_F(SnapshotTest, ReferenceConfigCompilesToLookups) {
   EXPECT_TRUE(s->IsNatIp(Ip("192.168.10.200")));
   EXPECT_TRUE(s->IsNatIp(Ip("192.168.10.201")));
   EXPECT_FALSE(s->IsNatIp(Ip("192.168.10.11"))) << "a backend is not a NAT IP";
+}
+
+// VXLAN networks are found by (consumer port position, VNI), their local IPs by port position;
+// the per-VLAN tables never hold them; the attachment carries the VNI and the local IP.
+TEST_F(SnapshotTest, VxlanNetworksAreLookedUpByPortAndVni) {
+  options_.consumer_ports = {"consumer0", "consumer1"};
+  for (const Network& n : {MakeVxlanNetwork("v100", "consumer0", 100, "172.16.0.1"),
+                           MakeVxlanNetwork("v101", "consumer0", 101, "172.16.0.1"),
+                           MakeVxlanNetwork("w100", "consumer1", 100, "172.16.1.9"),
+                           MakeVxlanNetwork("w7", "consumer1", 7, "172.16.1.1")}) {
+    ASSERT_TRUE(PutNetwork(model_, n, context_, "").ok()) << n.name;
+  }
+  auto id = [&](const char* name) { return model_.networks.at(name).id; };
+  auto s = Build();
+  ASSERT_NE(s, nullptr);
+
+  EXPECT_EQ(s->VxlanNetwork(0, 100), id("v100"));
+  EXPECT_EQ(s->VxlanNetwork(0, 101), id("v101"));
+  EXPECT_EQ(s->VxlanNetwork(1, 100), id("w100"));
+  EXPECT_EQ(s->VxlanNetwork(1, 7), id("w7"));
+  EXPECT_EQ(s->VxlanNetwork(0, 7), kNoNetwork);
+  EXPECT_EQ(s->VxlanNetwork(0, 0), kNoNetwork);
+  EXPECT_EQ(s->VxlanNetwork(2, 100), kNoNetwork) << "no such port position";
+
+  EXPECT_TRUE(s->IsVxlanLocalIp(0, Ip("172.16.0.1")));
+  EXPECT_FALSE(s->IsVxlanLocalIp(1, Ip("172.16.0.1")));
+  EXPECT_TRUE(s->IsVxlanLocalIp(1, Ip("172.16.1.1")));
+  EXPECT_TRUE(s->IsVxlanLocalIp(1, Ip("172.16.1.9")));
+  EXPECT_FALSE(s->IsVxlanLocalIp(0, Ip("10.0.0.100"))) << "an endpoint's IP is no local IP";
+  EXPECT_FALSE(s->IsVxlanLocalIp(2, Ip("172.16.0.1")));
+  EXPECT_EQ(s->vxlan_local_ips_by_consumer_port[0], std::vector<Ipv4Be>{Ip("172.16.0.1")})
+      << "one entry for the networks sharing it";
+  ASSERT_EQ(s->vxlan_local_ips_by_consumer_port[1].size(), 2u);
+  EXPECT_TRUE(std::is_sorted(s->vxlan_local_ips_by_consumer_port[1].begin(),
+                             s->vxlan_local_ips_by_consumer_port[1].end()));
+
+  const NetworkAttachment v100 = s->Attachment(id("v100"));
+  EXPECT_EQ(v100.consumer_port, 0);
+  EXPECT_EQ(v100.vlan, 0);
+  EXPECT_EQ(v100.vni, 100u);
+  EXPECT_EQ(v100.local_ip, Ip("172.16.0.1"));
+  const NetworkAttachment w7 = s->Attachment(id("w7"));
+  EXPECT_EQ(w7.consumer_port, 1);
+  EXPECT_EQ(w7.vni, 7u);
+  EXPECT_EQ(w7.local_ip, Ip("172.16.1.1"));
+  const NetworkAttachment contoso = s->Attachment(Contoso());
+  EXPECT_EQ(contoso.consumer_port, 0);
+  EXPECT_EQ(contoso.vni, 0u);
+  EXPECT_EQ(contoso.local_ip, 0u);
+  EXPECT_EQ(s->networks.at(id("v100")).vni, 100u);
+  EXPECT_EQ(s->networks.at(id("v100")).name, "v100");
+
+  // The VLAN tables: contoso untagged on consumer0 still; no VXLAN network anywhere in them.
+  EXPECT_EQ(s->FindNetwork("consumer0", 0), Contoso());
+  EXPECT_FALSE(s->networks_by_port.contains("consumer1"));
+  ASSERT_EQ(s->networks_by_consumer_port.size(), 2u);
+  EXPECT_EQ(s->NetworksOfConsumerPort(0)[0], Contoso());
+  for (const auto& by_vlan : s->networks_by_consumer_port) {
+    for (NetworkId network : by_vlan) {
+      EXPECT_TRUE(network == kNoNetwork || network == Contoso()) << network;
+    }
+  }
+  EXPECT_TRUE(s->vxlan_networks_by_consumer_port[0].size() == 2 &&
+              s->vxlan_networks_by_consumer_port[1].size() == 2);
+
+  // Built without a port list: the tables by position are empty, and so are the lookups.
+  options_.consumer_ports.clear();
+  auto bare = Build();
+  EXPECT_EQ(bare->VxlanNetwork(0, 100), kNoNetwork);
+  EXPECT_FALSE(bare->IsVxlanLocalIp(0, Ip("172.16.0.1")));
+  EXPECT_EQ(bare->FindNetwork("consumer0", 0), Contoso());
 }
 
 TEST_F(SnapshotTest, DrainingBackendsGetNoNewFlows) {

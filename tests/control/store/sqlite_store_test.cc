@@ -78,6 +78,8 @@ TEST_F(SqliteStoreTest, SaveThenLoadIsExact) {
   PrivateLinkService& service = seed_.services.at(0).service;
   service.load_balancing_rules.push_back({53, 5353, RuleProtocol::kUdp});
   service.udp_idle_timeout_seconds = 900;
+  // And a VXLAN network's VNI and local IP.
+  seed_.networks.push_back(MakeVxlanNetwork("vx", "consumer0", 5000, "172.16.0.1"));
   auto plane = Start(seed_);
   ASSERT_TRUE(plane.ok()) << plane.status();
   auto store = OpenStore(dir_);
@@ -87,6 +89,7 @@ TEST_F(SqliteStoreTest, SaveThenLoadIsExact) {
   auto model = DecodeModelRows(contents->rows);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(*model, *(*plane)->model());
+  EXPECT_EQ(model->networks.at("vx").vxlan, (VxlanNetwork{5000, Ip("172.16.0.1")}));
 }
 
 TEST_F(SqliteStoreTest, RestartRestoresAliasesIdsAndStatusesAndStateWinsOverConfig) {
