@@ -44,7 +44,9 @@ struct FlowBinding {
   // The length of the PROXY protocol header privlink writes at the start of the stream towards
   // the backend (0: none): every client sequence number is this much higher at the backend.
   uint8_t stream_shift = 0;
-  uint8_t reserved = 0;
+  // 1: the flow's client is behind a tunnel (a VXLAN network) and client_mac holds the index of
+  // its hop in the dataplane's table of tunnel hops (the client's MAC and its VTEP), not a MAC.
+  uint8_t tunnelled = 0;
 
   const FlowKey& key(FlowDirection d) const { return d == FlowDirection::kIn2Out ? fwd : rev; }
   // The tuple a packet travelling in `d` leaves with: the other direction's, reversed.

@@ -31,6 +31,7 @@ SetupOutcome<FlowId> CreateFlow(FlowTable& table, NatPortAllocator& ports, uint3
   b.service_id = request.service_id;
   b.endpoint_id = static_cast<uint16_t>(request.endpoint_id);
   b.stream_shift = request.stream_shift;
+  b.tunnelled = request.tunnelled ? 1 : 0;
   const std::span<const Ipv4Be> slots =
       request.nat_ip_slots.empty() ? request.nat_ips : request.nat_ip_slots;
   size_t nat_ip_index = slots.size();

@@ -32,6 +32,7 @@ struct NewFlow {
   const uint8_t* client_mac = nullptr;  // 6 bytes, or nullptr
   uint32_t syn_seq = 0;                 // the SYN's sequence number, host order (TCP)
   uint8_t stream_shift = 0;             // FlowBinding::stream_shift
+  bool tunnelled = false;               // FlowBinding::tunnelled: client_mac holds a hop index
 };
 
 // The new flow's id, or the failure (nat/setup_failures.def) the dataplane counts the SYN under:

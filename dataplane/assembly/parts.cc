@@ -76,6 +76,8 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
   if (!flows.ok()) return flows.status();
   flows_ = std::move(*flows);
   shared_.flows = flows_.get();
+  vteps_ = std::make_unique<VtepTable>(workers);
+  shared_.vteps = vteps_.get();
 
   auto initial = options.initial_view != nullptr ? std::move(options.initial_view)
                                                  : std::make_unique<const DataplaneView>();
@@ -109,6 +111,7 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
     worker.idle_sleep_us = options.idle_sleep_us;
     worker.shard_begin = flows_->ShardBegin(w);
     worker.shard_ids = flows_->ShardEnd(w) - flows_->ShardBegin(w);
+    worker.vteps.emplace(vteps_.get(), w);
   }
   registered_.assign(workers, 0);
   // The control thread sends through worker 0 alone.

@@ -139,6 +139,7 @@ class DataplaneParts {
   DataplaneShared shared_;
   uint32_t flow_readers_ = 0;
   std::unique_ptr<nat::FlowTable> flows_;
+  std::unique_ptr<VtepTable> vteps_;
   std::unique_ptr<ViewPublisher> view_;
   std::vector<std::unique_ptr<Worker>> workers_;
   // By worker index; each worker's thread writes its own byte (not vector<bool>: its bits share

@@ -3,10 +3,12 @@
 #include <rte_mbuf.h>
 
 #include <span>
+#include <variant>
 
 #include "dataplane/packet/arp.h"
 #include "dataplane/packet/packet_view.h"
 #include "dataplane/packet/tcp_reset.h"
+#include "dataplane/packet/vxlan.h"
 #include "dataplane/worker/tx.h"
 
 namespace privlink::dataplane {
@@ -76,6 +78,7 @@ void Controller::HandleFrame(rte_mbuf* m, const control::Snapshot& snap, nat::Ti
   const ParsedPacket p = ParsePacket(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
   if (shared_->ports[port].role == PortRole::kConsumer) {
     if (p.verdict == ParseVerdict::kArp) HandleConsumerArp(port, m, p, snap);
+    if (p.verdict == ParseVerdict::kUdp) HandleTunnelledArp(port, m, p, snap);
     rte_pktmbuf_free(m);
     return;
   }
@@ -99,7 +102,13 @@ void Controller::HandleConsumerArp(uint16_t port, const rte_mbuf* m, const Parse
   if (p.arp.op != kArpOpRequest)
     return;  // replies teach nothing here: clients' MACs come with
              // their SYNs
-  const control::NetworkId* networks = snap.NetworksOfConsumerPort(shared_->ports[port].position);
+  const uint16_t position = shared_->ports[port].position;
+  // The port's VXLAN local IPs (the tunnels' outer address) are answered untagged.
+  if (p.vlan_id == 0 && snap.IsVxlanLocalIp(position, p.arp.target_ip)) {
+    SendArpReply(port, p);
+    return;
+  }
+  const control::NetworkId* networks = snap.NetworksOfConsumerPort(position);
   const control::NetworkId network = networks != nullptr ? networks[p.vlan_id] : 0;
   if (network == control::kNoNetwork ||
       !snap.endpoints_by_ip.contains({network, p.arp.target_ip})) {
@@ -107,6 +116,40 @@ void Controller::HandleConsumerArp(uint16_t port, const rte_mbuf* m, const Parse
     return;
   }
   SendArpReply(port, p);
+}
+
+// A client behind a VXLAN tunnel asks for its private endpoint's MAC (a worker handed on a
+// tunnelled ARP frame): answered inside the tunnel, to the VTEP that sent the request, for every
+// PE IP of the network the VNI names.
+void Controller::HandleTunnelledArp(uint16_t port, const rte_mbuf* m, const ParsedPacket& outer,
+                                    const control::Snapshot& snap) {
+  if (outer.key.tuple.dst_port != HostToBe16(kVxlanPort)) return;
+  auto opened = ParseVxlan(PacketView(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), outer);
+  const VxlanFrame* tunnel = std::get_if<VxlanFrame>(&opened);
+  if (tunnel == nullptr || tunnel->inner.verdict != ParseVerdict::kArp) return;
+  const ArpFields& arp = tunnel->inner.arp;
+  if (arp.op != kArpOpRequest) return;
+  const control::NetworkId network = snap.VxlanNetwork(shared_->ports[port].position, tunnel->vni);
+  if (network == control::kNoNetwork || !snap.endpoints_by_ip.contains({network, arp.target_ip})) {
+    NoteDrop(counters_, m, DropReason::kArpTargetNotOurs);
+    return;
+  }
+  const control::NetworkAttachment at = snap.Attachment(network);
+  rte_mbuf* reply = rte_pktmbuf_alloc(shared_->pool);
+  if (reply == nullptr) return counters_.Drop(DropReason::kMbufPoolExhausted);
+  const MacAddress& our_mac = shared_->ports[port].mac;
+  const std::span<uint8_t> room = Room(reply);
+  const size_t inner_len = BuildArpReply(arp, kUntagged, our_mac, room.subspan(kVxlanOverhead));
+  WriteVxlanEncap(room.data(),
+                  {.vtep_mac = tunnel->vtep_mac,
+                   .port_mac = our_mac,
+                   .local_ip = at.local_ip,
+                   .vtep_ip = tunnel->vtep_ip,
+                   .vni = tunnel->vni,
+                   .source_port = kVxlanSourcePortBase},
+                  static_cast<uint16_t>(inner_len));
+  SetFrameLength(reply, static_cast<uint16_t>(kVxlanOverhead + inner_len));
+  Send(port, reply);
 }
 
 void Controller::HandleProviderArp(Provider& provider, const rte_mbuf* m, const ParsedPacket& p,

@@ -90,6 +90,8 @@ class Controller {
   // Frame builders into a fresh mbuf, sent through the worker's ring; false if none was free.
   bool SendArpRequest(uint16_t port, Ipv4Be target);
   bool SendArpReply(uint16_t port, const ParsedPacket& request);
+  void HandleTunnelledArp(uint16_t port, const rte_mbuf* m, const ParsedPacket& outer,
+                          const control::Snapshot& snap);
   bool SendAnnouncement(uint16_t port, Ipv4Be ip);
   void Send(uint16_t port, rte_mbuf* m);
   // Health probes: an answer a worker passed on, and one round of timers, sends and reports.

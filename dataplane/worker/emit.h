@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "dataplane/worker/tunnel.h"
 #include "dataplane/worker/tx.h"
 #include "dataplane/worker/view.h"
 #include "dataplane/worker/worker.h"
@@ -30,9 +31,13 @@ void EmitToProviderRouted(Worker& w, const BurstContext& ctx, Datagram d, Ipv4Be
   Send(w, hop->port, d.m);
 }
 
-// Towards a client: its network's consumer port and VLAN, the MAC its first packet came from.
+// Towards a client: its network's consumer port and VLAN, the MAC its first packet came from;
+// or, behind a tunnel, into the tunnel to the VTEP its first packet came from (tunnel.h).
 [[gnu::always_inline]] inline void EmitToConsumer(Worker& w, const BurstContext& ctx, Datagram d,
                                                   const nat::FlowBinding& b) {
+  if (b.tunnelled != 0) [[unlikely]] {
+    return EmitTunnelled(w, ctx, d, b);
+  }
   const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
   if (at.consumer_port >= w.shared->consumer_ports.size()) [[unlikely]] {
     return DropPacket(w.counters, d.m, DropReason::kUnknownNetwork);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <type_traits>
 
 #include "dataplane/packet/icmp.h"
@@ -15,6 +16,7 @@
 #include "dataplane/packet/proxy_v2.h"
 #include "dataplane/packet/tcp_mss.h"
 #include "dataplane/packet/tcp_reset.h"
+#include "dataplane/packet/vxlan.h"
 #include "dataplane/worker/emit.h"
 #include "dataplane/worker/proxy_stream.h"
 #include "dataplane/worker/tx.h"
@@ -24,6 +26,8 @@
 
 namespace privlink::dataplane {
 namespace {
+
+constexpr PortBe kVxlanPortBe = HostToBe16(kVxlanPort);
 
 using control::EndpointEntry;
 using control::NetworkId;
@@ -138,11 +142,19 @@ void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
     return;
   }
   FlowEntry& flow = w.shared->flows->entry(ref.id);
+  const FlowBinding& b = flow.binding;
   const uint8_t* f = FrameOf(m);
   const ResetSegment to_sender = ResetToSender(f, p);
-  if (flow.state() == nat::FlowState::kReset) return SendResetBack(w, in, m, to_sender);
+  // A client behind a tunnel gets its reset through the tunnel, like any frame of its flow.
+  const auto reset_sender = [&](rte_mbuf* frame) {
+    if (b.tunnelled == 0 || ref.dir == FlowDirection::kOut2In) {
+      return SendResetBack(w, in, frame, to_sender);
+    }
+    WriteTcpReset(FrameOf(frame) + p.l3_offset, to_sender);
+    EmitTunnelled(w, ctx, {frame, p.l3_offset, kResetL3Len}, b);
+  };
+  if (flow.state() == nat::FlowState::kReset) return reset_sender(m);
   flow.AdvanceTcpState(ref.dir, nat::kTcpRst);
-  const FlowBinding& b = flow.binding;
   ResetSegment to_receiver = ResetToReceiver(f, p, b.TranslatedTuple(ref.dir));
   if (ref.dir == FlowDirection::kIn2Out)
     to_receiver.seq = SeqAtBackend(b, to_receiver.seq, p.tcp_flags);
@@ -151,7 +163,7 @@ void TearDown(Worker& w, const BurstContext& ctx, Received in, FlowRef ref) {
     // The sender's reset keeps the frame's L2 header (and VLAN tag): copy it over.
     std::memcpy(rte_pktmbuf_mtod(back, uint8_t*), f, p.l3_offset);
     back->data_len = p.l3_offset;
-    SendResetBack(w, in, back, to_sender);
+    reset_sender(back);
   } else {
     w.counters.Drop(DropReason::kMbufPoolExhausted);
   }
@@ -428,7 +440,9 @@ void ForwardIcmpError(Worker& w, const BurstContext& ctx, Received in, NetworkId
 // A consumer packet that matched no flow: only a SYN (or any UDP datagram) to an Approved
 // endpoint with a backend creates one. `hash` is the hash of the packet's key its lookup used: the
 // Maglev pick, the NAT IP spread and the insert reuse it rather than hash the key again.
-void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::FlowHash hash) {
+// `tunnel`: the VTEP the packet came from, when its network is a VXLAN one (else nullptr).
+void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::FlowHash hash,
+                      const TunnelSource* tunnel) {
   rte_mbuf* const m = in.m;
   const ParsedPacket& p = in.p;
   const bool udp = p.verdict == ParseVerdict::kUdp;
@@ -449,7 +463,15 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
     // A SYN is refused at once rather than left to time out: the client learns it cannot connect.
     if (udp) return DropPacket(w.counters, m, DropReason::kEndpointNotApproved);
     NoteDrop(w.counters, m, DropReason::kEndpointNotApproved);
-    return SendResetBack(w, in, m, ResetToSender(FrameOf(m), p));
+    const ResetSegment reset = ResetToSender(FrameOf(m), p);
+    if (tunnel == nullptr) return SendResetBack(w, in, m, reset);
+    WriteTcpReset(FrameOf(m) + p.l3_offset, reset);
+    return SendTunnelledBack(w, ctx, {m, p.l3_offset, kResetL3Len},
+                             {.port = in.port,
+                              .network = p.key.network,
+                              .client_mac = p.src_mac,
+                              .source = *tunnel,
+                              .hash = hash});
   }
   const SnapshotService* service = snap.Service(target->service);
   if (service == nullptr || !service->HasBackends()) {
@@ -458,6 +480,16 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
                                                                    : DropReason::kNoBackend);
   }
   const uint16_t backend = service->maglev.Pick(hash.value);
+  // A client behind a tunnel: its flow keeps the index of its (client MAC, VTEP) hop.
+  uint8_t hop_index[6] = {};
+  std::optional<uint32_t> hop;
+  if (tunnel != nullptr) [[unlikely]] {
+    hop = w.vteps->Acquire(
+        {.client_mac = p.src_mac, .vtep_mac = tunnel->vtep_mac, .vtep_ip = tunnel->vtep_ip},
+        ctx.now);
+    if (!hop) return DropPacket(w.counters, m, DropReason::kVxlanHopsFull);
+    SetVtepIndex(hop_index, *hop);
+  }
   const nat::NewFlow request{.client_to_endpoint = {p.key, hash},
                              .backend_ip = service->backends[backend].ip,
                              .backend_port = target->backend_port,
@@ -465,14 +497,16 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
                              .nat_ip_slots = service->nat_ips,
                              .service_id = service->id,
                              .endpoint_id = target->endpoint,
-                             .client_mac = p.src_mac.data(),
+                             .client_mac = hop ? hop_index : p.src_mac.data(),
                              .syn_seq = udp ? 0 : frame.LoadHost32(p.l4_offset + kTcpSeqOffset),
                              .stream_shift = service->proxy_protocol && !udp
                                                  ? static_cast<uint8_t>(kProxyV2LinkIdHeaderLen)
-                                                 : uint8_t{0}};
+                                                 : uint8_t{0},
+                             .tunnelled = hop.has_value()};
   const nat::SetupOutcome<FlowId> created =
       nat::CreateFlow(*w.shared->flows, w.ports, w.index, request, ctx.now);
   if (!created.ok()) {
+    if (hop) w.vteps->Release(*hop, ctx.now);
     if (created.failure == nat::SetupFailure::kFlowKeyExists) {
       // Another worker created it since the lookup (a retransmitted SYN on another queue).
       const FlowRef again = w.shared->flows->LookupHashed(p.key, hash);
@@ -526,7 +560,9 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
   }
   BurstScratch<ParsedPacket> parsed;
   BurstScratch<nat::FlowKey> keys;
-  rte_mbuf* frames[kRxBurst];  // TCP and UDP frames, for the lookup
+  BurstScratch<TunnelSource> sources;  // of the frames that came in a tunnel
+  uint64_t tunnelled = 0;              // bit i: frames[i] came in a tunnel
+  rte_mbuf* frames[kRxBurst];          // TCP and UDP frames, for the lookup
   uint16_t n = 0;
   uint64_t rx_bytes = 0;
   for (uint16_t i = 0; i < count; ++i) {
@@ -563,14 +599,30 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       continue;
     }
     if constexpr (kRole == PortRole::kConsumer) {
-      // The (port, VLAN) pair names the consumer network: part of every consumer-side key, so
-      // identical addresses in two networks are two different flows.
-      const NetworkId network = networks != nullptr ? networks[p.vlan_id] : control::kNoNetwork;
-      if (network == control::kNoNetwork) [[unlikely]] {
-        DropPacket(w.counters, m, DropReason::kUnknownNetwork);
-        continue;
+      if (p.verdict == ParseVerdict::kUdp && p.key.tuple.dst_port == kVxlanPortBe &&
+          ctx.snapshot->IsVxlanLocalIp(info.position, p.key.tuple.dst_ip)) [[unlikely]] {
+        // A VXLAN tunnel: its VNI names the network, and the inner frame takes the packet's
+        // place (tunnel.h).
+        switch (OpenTunnel(w, ctx, port, m, p, sources[n])) {
+          case TunnelVerdict::kFlow:
+            tunnelled |= uint64_t{1} << n;
+            break;
+          case TunnelVerdict::kIcmpError:
+            ForwardIcmpError(w, ctx, Received{port, m, p}, p.key.network);
+            continue;
+          case TunnelVerdict::kHandled:
+            continue;
+        }
+      } else {
+        // The (port, VLAN) pair names the consumer network: part of every consumer-side key, so
+        // identical addresses in two networks are two different flows.
+        const NetworkId network = networks != nullptr ? networks[p.vlan_id] : control::kNoNetwork;
+        if (network == control::kNoNetwork) [[unlikely]] {
+          DropPacket(w.counters, m, DropReason::kUnknownNetwork);
+          continue;
+        }
+        p.key.network = network;
       }
-      p.key.network = network;
     } else {
       p.key.network = nat::kProviderNetwork;
       // A health probe's answer (no flow ever has a probe port): to the control thread, before
@@ -603,7 +655,7 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
     if ((hits >> i) & 1) [[likely]] {
       ForwardOnFlow<kDir>(w, ctx, in, found[i].ref.id);
     } else if constexpr (kRole == PortRole::kConsumer) {
-      CreateFlowOrDrop(w, ctx, in, found[i].hash);
+      CreateFlowOrDrop(w, ctx, in, found[i].hash, ((tunnelled >> i) & 1) ? &sources[i] : nullptr);
     } else {
       DropProviderMiss(w, ctx, frames[i], parsed[i]);
     }

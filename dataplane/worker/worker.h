@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "dataplane/worker/counters.h"
 #include "dataplane/worker/port_info.h"
 #include "dataplane/worker/view.h"
+#include "dataplane/worker/vtep_table.h"
 #include "nat/clock.h"
 #include "nat/flow_table.h"
 #include "nat/port_alloc.h"
@@ -93,6 +95,7 @@ struct DataplaneShared {
   // NAT ports are chosen so that return packets come back to the worker that created the flow
   // (dataplane.flowSteering: rss-port-choice).
   bool rss_port_choice = false;
+  VtepTable* vteps = nullptr;  // tunnelled flows' client hops (each worker writes its slice)
 };
 
 struct TxQueue {
@@ -142,6 +145,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) Worker {
   rte_ring* audit = nullptr;
   Counter audit_lost;
   IcmpRateLimit icmp_rate;
+  std::optional<VtepTable::Slice> vteps;  // this worker's slice of DataplaneShared::vteps
 };
 
 // Queues an audit record of flow `e` when the audit log is on; a full ring loses it (counted).

@@ -420,6 +420,7 @@ plk_topo_up() {
 #   --rule FRONTEND:BACKEND[/udp] a load-balancing rule instead of 80 to the backends' port
 #                                 (repeatable)
 #   --endpoint NAME SUBSCRIPTION NETWORK IP   one more private endpoint of service web
+#   --vxlan-network NAME VNI LOCAL_IP         a VXLAN network on consumer0 (repeatable)
 plk_write_config() {
   python3 - "$@" -- "out=$PLK_CONFIG" "api=$PLK_API" "state=$PLK_WORK/state" \
     "if_a=$PLK_IF_CONS_A" "if_b=$PLK_IF_CONS_B" "if_prov=$PLK_IF_PROV" \
@@ -440,6 +441,8 @@ parser.add_argument("--proxy-protocol", action="store_true")
 parser.add_argument("--fqdn", action="append", default=[])
 parser.add_argument("--rule", action="append", default=[], help="FRONTEND:BACKEND[/udp]")
 parser.add_argument("--endpoint", nargs=4, action="append", default=[])
+parser.add_argument("--vxlan-network", nargs=3, metavar=("NAME", "VNI", "LOCAL_IP"),
+                    action="append", default=[])
 parser.add_argument("topology", nargs="*", help="KEY=VALUE (from lib.sh)")
 args = parser.parse_args()
 t = dict(kv.split("=", 1) for kv in args.topology)
@@ -456,6 +459,9 @@ if args.consumer_b:
     add_port("consumer1", "consumer", t["if_b"])
     networks.append({"name": "net-b", "port": "consumer1", "vlan": int(t["vlan_b"])})
 add_port("provider0", "provider", t["if_prov"], subnet=t["subnet"])
+for name, vni, local_ip in args.vxlan_network:
+    networks.append({"name": name, "port": "consumer0",
+                     "vxlan": {"vni": int(vni), "localIp": local_ip}})
 
 dataplane = {"region": "e2e", "workers": 1, "flowTableSize": args.flow_table,
              "api": {"listen": t["api"]}}

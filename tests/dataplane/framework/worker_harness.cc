@@ -45,9 +45,14 @@ control::PrivateEndpoint MakeEndpoint(std::string name, std::string subscription
   return e;
 }
 
-control::ResourceDocument SeedDocument() {
+control::ResourceDocument SeedDocument(const HarnessOptions& options) {
   control::ResourceDocument doc;
   doc.networks = {MakeNetwork("a", "consumer0", 0), MakeNetwork("b", "consumer1", kNetworkBVlan)};
+  if (options.vxlan_network) {
+    control::Network v = MakeNetwork("v", "consumer0", 0);
+    v.vxlan = control::VxlanNetwork{.vni = kVxlanVni, .local_ip = kVxlanLocalIp};
+    doc.networks.push_back(std::move(v));
+  }
   control::ServiceRequest svc;
   svc.service.name = kService;
   svc.service.subscription = "sub-provider";
@@ -65,6 +70,11 @@ control::ResourceDocument SeedDocument() {
       MakeEndpoint("pe-a-pending", kOtherSubscription, "a", kPendingPeIp, kService),
       MakeEndpoint("pe-b-pending", kOtherSubscription, "b", kPendingPeIp, kService),
   };
+  if (options.vxlan_network) {
+    doc.endpoints.push_back(MakeEndpoint("pe-v", kConsumerSubscription, "v", kPeIp, kService));
+    doc.endpoints.push_back(
+        MakeEndpoint("pe-v-pending", kOtherSubscription, "v", kPendingPeIp, kService));
+  }
   return doc;
 }
 
@@ -80,7 +90,8 @@ WorkerHarness::WorkerHarness(const HarnessOptions& options) {
   cp_options.consumer_ports = {"consumer0", "consumer1"};
   cp_options.max_readers = options.controller ? 2 : 1;
   cp_options.maglev_table_size = options.maglev_table_size;
-  auto plane = control::ControlPlane::Create(cp_options, nullptr, SeedDocument(), uuids_.get());
+  auto plane =
+      control::ControlPlane::Create(cp_options, nullptr, SeedDocument(options), uuids_.get());
   Require(plane.ok(), "control plane: " + std::string(plane.status().message()));
   control_ = std::move(*plane);
 

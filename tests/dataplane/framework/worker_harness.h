@@ -66,6 +66,8 @@ inline constexpr uint16_t kBackendPort = 8080;
 // UDP rules: kFrontendPort -> kBackendPort (beside TCP's on the same port) and DNS.
 inline constexpr uint16_t kDnsPort = 53;
 inline constexpr uint16_t kDnsBackendPort = 5353;
+inline constexpr uint32_t kVxlanVni = 100;
+inline constexpr Ipv4Be kVxlanLocalIp = Ipv4(172, 16, 0, 1);
 inline constexpr Ipv4Be kProviderAddress = Ipv4(192, 168, 10, 1);
 inline constexpr std::array<Ipv4Be, 3> kBackends = {Ipv4(192, 168, 10, 11), Ipv4(192, 168, 10, 12),
                                                     Ipv4(192, 168, 10, 13)};
@@ -102,6 +104,9 @@ struct HarnessOptions {
   uint32_t maglev_table_size = lb::kDefaultMaglevTableSize;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
   uint16_t consumer0_mss_clamp = 0;       // consumer0's mssClamp (PortInfo::mss_clamp)
+  // Also network "v": VXLAN VNI kVxlanVni on consumer0 (local IP kVxlanLocalIp), with endpoint
+  // "pe-v" (Approved) at kPeIp and "pe-v-pending" at kPendingPeIp.
+  bool vxlan_network = false;
 };
 
 struct ControlFrame {
