@@ -69,6 +69,62 @@ bool FeedAll(ReplayPipeline& p, uint16_t port, uint64_t flows, const char* what,
   return true;
 }
 
+// Every flow live and nothing dropped after the set-up.
+bool SetUpCleanly(ReplayPipeline& p, uint64_t flows) {
+  const dataplane::ReplaySummary s = p.Summary();
+  if (s.drops_total != 0 || s.flows_live != flows) {
+    std::fprintf(stderr, "setup: %llu flows live of %llu, %llu drops\n",
+                 static_cast<unsigned long long>(s.flows_live),
+                 static_cast<unsigned long long>(flows),
+                 static_cast<unsigned long long>(s.drops_total));
+    return false;
+  }
+  return true;
+}
+
+// A UDP datagram's 18 bytes of payload (a 60-byte frame): the flow's index first.
+std::array<uint8_t, 18> DatagramPayload(uint64_t flow) {
+  std::array<uint8_t, 18> payload{};
+  std::memcpy(payload.data(), &flow, sizeof flow);
+  return payload;
+}
+
+// UDP flows: a datagram from each client, then the backend's answer (an answered flow has the
+// UDP timeout); returns each flow's provider side.
+bool EstablishUdp(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
+  const uint16_t consumer = *p.PortIndex("consumer0");
+  const uint16_t provider = *p.PortIndex("provider0");
+  sides.assign(flows, {});
+  uint64_t seen = 0;
+  p.OnSent([&](uint16_t port, std::span<const uint8_t> f, uint64_t) {
+    // Translated datagrams: untagged IPv4/UDP; the payload names the flow.
+    if (port != provider || f.size() < 60 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 17) return;
+    const size_t l4 = 14 + (f[14] & 0x0f) * 4;
+    uint64_t flow;
+    std::memcpy(&flow, &f[l4 + nat::kUdpHeaderLen], sizeof flow);
+    if (flow >= flows) return;
+    NatSide& s = sides[flow];
+    std::memcpy(&s.nat_ip, &f[26], 4);
+    std::memcpy(&s.backend, &f[30], 4);
+    std::memcpy(&s.nat_port, &f[l4], 2);
+    ++seen;
+  });
+  const bool fed = FeedAll(p, consumer, flows, "datagrams", [](uint64_t i) {
+    return trace::BuildDatagramFrame(ClientWire(i), DatagramPayload(i));
+  });
+  p.OnSent(nullptr);
+  if (!fed || seen != flows) {
+    std::fprintf(stderr, "only %llu of %llu datagrams were translated\n",
+                 static_cast<unsigned long long>(seen), static_cast<unsigned long long>(flows));
+    return false;
+  }
+  return FeedAll(p, provider, flows, "answers",
+                 [&](uint64_t i) {
+                   return trace::BuildDatagramFrame(BackendWire(sides[i]), DatagramPayload(i));
+                 }) &&
+         SetUpCleanly(p, flows);
+}
+
 // Handshakes for `flows` flows through Feed; returns each flow's provider side.
 bool Establish(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
   const uint16_t consumer = *p.PortIndex("consumer0");
@@ -119,15 +175,7 @@ bool Establish(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
       })) {
     return false;
   }
-  const dataplane::ReplaySummary s = p.Summary();
-  if (s.drops_total != 0 || s.flows_live != flows) {
-    std::fprintf(stderr, "setup: %llu flows live of %llu, %llu drops\n",
-                 static_cast<unsigned long long>(s.flows_live),
-                 static_cast<unsigned long long>(flows),
-                 static_cast<unsigned long long>(s.drops_total));
-    return false;
-  }
-  return true;
+  return SetUpCleanly(p, flows);
 }
 
 // Takes `expected` frames off a TX ring and checks each: IPv4/TCP with the addresses of its side
@@ -331,9 +379,10 @@ ThroughputSample FinishPhase(Phase& phase) {
   return total;
 }
 
-// Both directions' pure ACKs of every flow, 60 bytes (64 on the wire with the FCS), each in the
-// load of the worker whose queue RSS gives it.
-void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides, std::span<WorkerLoad> loads) {
+// Both directions' pure ACKs (UDP: datagrams) of every flow, 60 bytes (64 on the wire with the
+// FCS), each in the load of the worker whose queue RSS gives it.
+void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides, std::span<WorkerLoad> loads,
+                 bool udp) {
   const auto workers = static_cast<uint32_t>(loads.size());
   size_t len = 0;
   Progress progress("frames", flows);
@@ -346,8 +395,12 @@ void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides, std::span<Wo
                               .flags = nat::kTcpAck,
                               .seq = kBackendIsn + 1,
                               .ack = ClientIsn(i) + 1};
-    const std::vector<uint8_t> cf = trace::BuildSegmentFrame(c, ClientWire(i));
-    const std::vector<uint8_t> bf = trace::BuildSegmentFrame(b, BackendWire(sides[i]));
+    const std::vector<uint8_t> cf =
+        udp ? trace::BuildDatagramFrame(ClientWire(i), DatagramPayload(i))
+            : trace::BuildSegmentFrame(c, ClientWire(i));
+    const std::vector<uint8_t> bf =
+        udp ? trace::BuildDatagramFrame(BackendWire(sides[i]), DatagramPayload(i))
+            : trace::BuildSegmentFrame(b, BackendWire(sides[i]));
     for (const auto& [frame, to_provider] : {std::pair{&cf, true}, std::pair{&bf, false}}) {
       WorkerLoad& load = loads[dataplane::RssQueue(*frame, workers)];
       std::vector<uint8_t>& all = to_provider ? load.to_provider : load.to_consumer;
@@ -436,6 +489,8 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   r.flows = flows;
   r.workers = workers;
   r.verify_all_tcp_checksums = options.verify_all_tcp_checksums;
+  r.protocol = options.protocol;
+  const bool udp = options.protocol == nat::kIpProtoUdp;
   r.sharing = options.sharing;
   const bool private_tables = options.sharing == WorkerSharing::kPrivateTables;
   const int backends = BackendsFor(flows);
@@ -454,9 +509,9 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
     if (pipelines.all.back() == nullptr) return false;
   }
   ReplayPipeline& p = *pipelines.all[0];
-  std::fprintf(stderr, "%llu flows, %u worker%s (%s)%s:\n", static_cast<unsigned long long>(flows),
-               workers, workers == 1 ? "" : "s",
-               std::string(WorkerSharingName(options.sharing)).c_str(),
+  std::fprintf(stderr, "%llu %s flows, %u worker%s (%s)%s:\n",
+               static_cast<unsigned long long>(flows), udp ? "UDP" : "TCP", workers,
+               workers == 1 ? "" : "s", std::string(WorkerSharingName(options.sharing)).c_str(),
                options.verify_all_tcp_checksums ? ", every TCP checksum verified" : "");
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const uint64_t setup_start = rte_rdtsc();
@@ -477,10 +532,12 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   }
   for (uint32_t k = 0; k < pipeline_count; ++k) {
     std::vector<NatSide> sides;
-    if (!Establish(*pipelines.all[k], pipelines.flows[k], sides)) return false;
+    const bool set_up = udp ? EstablishUdp(*pipelines.all[k], pipelines.flows[k], sides)
+                            : Establish(*pipelines.all[k], pipelines.flows[k], sides);
+    if (!set_up) return false;
     const std::span<WorkerLoad> served =
         private_tables ? std::span<WorkerLoad>(&loads[k], 1) : std::span<WorkerLoad>(loads);
-    BuildFrames(pipelines.flows[k], sides, served);
+    BuildFrames(pipelines.flows[k], sides, served, udp);
     r.table_bytes += pipelines.all[k]->flows().MemoryBytes();
     r.table_capacity += pipelines.all[k]->flows().capacity();
   }

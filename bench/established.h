@@ -1,8 +1,8 @@
-// Established flows, both ways: F flows set up by real handshakes through the pipeline, then
-// 64-byte ACK segments of random flows: each iteration queues a burst of 32 consumer->provider
-// frames and the 32 provider->consumer frames a reflecting backend would send back, runs
-// PollOnce once and empties the TX rings. Optionally the control plane changes the model once a
-// second while it runs (config churn).
+// Established flows, both ways: F flows set up by real handshakes through the pipeline (UDP: a
+// datagram each way), then 64-byte ACK segments (UDP: datagrams) of random flows: each iteration
+// queues a burst of 32 consumer->provider frames and the 32 provider->consumer frames a reflecting
+// backend would send back, runs PollOnce once and empties the TX rings. Optionally the control
+// plane changes the model once a second while it runs (config churn).
 //
 // With W workers each runs on its own lcore (worker 0 on the main one, which also keeps the
 // clock and makes the model changes between its iterations): the handshakes go through Feed,
@@ -58,6 +58,7 @@ struct EstablishedResult {
   uint64_t foreign_packets = 0;  // steady phase: packets a worker received of another's flow
   uint64_t flows = 0;
   bool verify_all_tcp_checksums = false;
+  uint8_t protocol = 6;  // nat::kIpProtoTcp or kIpProtoUdp
   double setup_seconds = 0;
   uint64_t table_bytes = 0;
   uint64_t table_capacity = 0;
@@ -82,6 +83,7 @@ struct EstablishedOptions {
   // network, none of them sending), so that churn runs against a model of that size.
   uint64_t model_endpoints = 0;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
+  uint8_t protocol = 6;                   // nat::kIpProtoTcp, or kIpProtoUdp: UDP flows
   // kPrivateTables runs no churn and grows no model (there is no one model to change).
   WorkerSharing sharing = WorkerSharing::kRssPortChoice;
 };

@@ -1,7 +1,8 @@
 // privlink-bench: the real worker loop (PollOnce, the code privlinkd runs) on net_ring ports,
 // with a ReplayPipeline's dataplane (dataplane/replay.h) and the clock on the TSC.
 //   1. established flows (bench/established.h): F flows set up by handshakes, then 64-byte ACKs
-//      of random flows both ways: Mpps, cycles per packet, latency percentiles, memory per
+//      of random flows both ways (with --protocol udp, or tcp,udp side by side, UDP flows and
+//      datagrams): Mpps, cycles per packet, latency percentiles, memory per
 //      flow; also while the model changes once a second (--churn-every-ms), optionally against
 //      a model grown by N idle endpoints (--model-endpoints). With --workers W, W
 //      workers at once, each on its own lcore with the flows RSS gives its queue, their flows
@@ -14,7 +15,8 @@
 //   privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds 3] [--packets N]
 //                  [--connections 1000000] [--no-churn] [--churn-every-ms 1000]
 //                  [--model-endpoints N] [--workers 1,2,4]
-//                  [--steering rss-port-choice,shared,private] [--json FILE]
+//                  [--steering rss-port-choice,shared,private] [--protocol tcp,udp]
+//                  [--json FILE]
 #include <rte_cycles.h>
 
 #include <algorithm>
@@ -29,6 +31,7 @@
 #include "bench/bench_common.h"
 #include "bench/connection_rate.h"
 #include "bench/established.h"
+#include "nat/flow_key.h"
 
 namespace privlink::bench {
 namespace {
@@ -48,6 +51,10 @@ std::vector<uint64_t> ParseList(const std::string& text) {
   return out;
 }
 
+const char* ProtocolName(uint8_t protocol) {
+  return protocol == nat::kIpProtoUdp ? "udp" : "tcp";
+}
+
 double Ns(uint64_t cycles, double hz) {
   return cycles * 1e9 / hz;
 }
@@ -58,7 +65,8 @@ const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uin
                               WorkerSharing sharing, const EstablishedResult& like) {
   for (const EstablishedResult& r : results) {
     if (r.workers == workers && (workers == 1 || r.sharing == sharing) && r.flows == like.flows &&
-        r.verify_all_tcp_checksums == like.verify_all_tcp_checksums) {
+        r.verify_all_tcp_checksums == like.verify_all_tcp_checksums &&
+        r.protocol == like.protocol) {
       return &r;
     }
   }
@@ -83,28 +91,30 @@ double OfCeiling(const std::vector<EstablishedResult>& results, const Establishe
 }
 
 void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
-  std::printf("\nprivlink-bench: 64-byte TCP ACKs of established flows, both ways\n");
+  std::printf(
+      "\nprivlink-bench: 64-byte TCP ACKs of established flows (UDP: datagrams of answered UDP "
+      "flows), both ways\n");
   std::printf(
       "(worker Mpps: with several workers, the sum of each one's packets over its own\n"
       " PollOnce time; harness Mpps: all packets over the wall clock)\n");
   std::printf(
-      "(TCP checksums: verified on the segments that create a flow or change its state, or on\n"
+      "(checksums: verified on the segments that create a flow or change its state, or on\n"
       " all of them: dataplane.verifyTcpChecksum)\n");
   std::printf(
       "(steering: how the workers share flows; rss-port-choice and shared are\n"
       " dataplane.flowSteering on one flow table, private the ceiling: a table per worker;\n"
       " foreign: packets a worker received of a flow another one created)\n");
-  std::printf("%10s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "flows",
-              "workers", "steering", "tcp", "packets", "worker", "cycles", "harness", "latency",
-              "p99", "p99.9", "dropped", "bytes", "foreign");
-  std::printf("%10s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "", "", "",
-              "csum", "", "Mpps", "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow", "");
+  std::printf("%10s %5s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "flows",
+              "proto", "workers", "steering", "csum", "packets", "worker", "cycles", "harness",
+              "latency", "p99", "p99.9", "dropped", "bytes", "foreign");
+  std::printf("%10s %5s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "", "", "",
+              "", "", "", "Mpps", "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow", "");
   for (const EstablishedResult& r : results) {
     const ThroughputSample& s = r.steady;
     std::printf(
-        "%10llu %7u %15s %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f "
+        "%10llu %5s %7u %15s %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f "
         "%9llu\n",
-        static_cast<unsigned long long>(r.flows), r.workers,
+        static_cast<unsigned long long>(r.flows), ProtocolName(r.protocol), r.workers,
         r.workers == 1 ? "-" : std::string(WorkerSharingName(r.sharing)).c_str(),
         r.verify_all_tcp_checksums ? "all" : "state", static_cast<unsigned long long>(s.packets_in),
         AggregateMpps(r.steady_by_worker, hz), s.cycles_per_packet(), s.harness_mpps(hz),
@@ -117,8 +127,8 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
     if (r.workers == 1) continue;
     for (size_t w = 0; w < r.steady_by_worker.size(); ++w) {
       const ThroughputSample& ws = r.steady_by_worker[w];
-      std::printf("%10s %7s %15s %6s %10llu %9.2f %9.1f %9.2f   worker %zu\n", "", "", "", "",
-                  static_cast<unsigned long long>(ws.packets_in), ws.worker_mpps(hz),
+      std::printf("%10s %5s %7s %15s %6s %10llu %9.2f %9.1f %9.2f   worker %zu\n", "", "", "", "",
+                  "", static_cast<unsigned long long>(ws.packets_in), ws.worker_mpps(hz),
                   ws.cycles_per_packet(), ws.harness_mpps(hz), w);
     }
     if (const double scaling = Scaling(results, r, hz); scaling != 0) {
@@ -204,8 +214,9 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
     const EstablishedResult& r = results[i];
     f << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"steering\":\""
       << WorkerSharingName(r.sharing) << "\",\"foreign_packets\":" << r.foreign_packets
-      << ",\"flows\":" << r.flows << ",\"verify_tcp_checksum\":\""
-      << (r.verify_all_tcp_checksums ? "all" : "stateChanging") << "\""
+      << ",\"flows\":" << r.flows << ",\"protocol\":\"" << ProtocolName(r.protocol) << "\""
+      << ",\"verify_tcp_checksum\":\"" << (r.verify_all_tcp_checksums ? "all" : "stateChanging")
+      << "\""
       << ",\"setup_seconds\":" << r.setup_seconds << ",\"flow_table_bytes\":" << r.table_bytes
       << ",\"flow_table_capacity\":" << r.table_capacity
       << ",\"bytes_per_flow\":" << r.bytes_per_flow()
@@ -246,7 +257,7 @@ constexpr char kUsage[] =
     "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] [--packets N] "
     "[--connections N (0: skip)] [--no-churn] [--churn-every-ms MS] [--model-endpoints N] "
     "[--workers 1,2,4] [--steering rss-port-choice,shared,private] "
-    "[--verify-tcp-checksum stateChanging,all] [--json FILE]\n";
+    "[--verify-tcp-checksum stateChanging,all] [--protocol tcp,udp] [--json FILE]\n";
 
 // A usage error: the usage on stderr, exit status 2.
 int Usage(const std::string& problem) {
@@ -262,6 +273,7 @@ int Main(int argc, char** argv) {
   uint64_t connections = 1'000'000;
   std::vector<bool> verify_modes = {false};  // dataplane.verifyTcpChecksum: all?
   std::vector<WorkerSharing> sharings = {WorkerSharing::kRssPortChoice};
+  std::vector<uint8_t> protocols = {nat::kIpProtoTcp};
   std::string json;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -312,6 +324,14 @@ int Main(int argc, char** argv) {
                        std::string(mode) + "'");
         }
       }
+    } else if (a == "--protocol" && has_value) {
+      protocols.clear();
+      for (const absl::string_view name : absl::StrSplit(argv[++i], ',')) {
+        if (name != "tcp" && name != "udp") {
+          return Usage("--protocol: each is tcp or udp, not '" + std::string(name) + "'");
+        }
+        protocols.push_back(name == "udp" ? nat::kIpProtoUdp : nat::kIpProtoTcp);
+      }
     } else if (a == "--json" && has_value) {
       json = argv[++i];
     } else if (a == "--help" || a == "-h") {
@@ -321,7 +341,7 @@ int Main(int argc, char** argv) {
       const bool takes_value = a == "--flows" || a == "--seconds" || a == "--packets" ||
                                a == "--connections" || a == "--workers" || a == "--json" ||
                                a == "--verify-tcp-checksum" || a == "--churn-every-ms" ||
-                               a == "--steering" || a == "--model-endpoints";
+                               a == "--steering" || a == "--model-endpoints" || a == "--protocol";
       return Usage(takes_value ? a + " needs a value" : "unknown option '" + a + "'");
     }
   }
@@ -365,15 +385,19 @@ int Main(int argc, char** argv) {
     const size_t modes = w == 1 ? 1 : sharings.size();
     for (size_t m = 0; m < modes; ++m) {
       for (const uint64_t f : flow_counts) {
-        // The modes side by side, so their cycles per packet compare within one run.
-        for (const bool all : verify_modes) {
-          options.workers = static_cast<uint32_t>(w);
-          options.flows = f;
-          options.verify_all_tcp_checksums = all;
-          options.sharing = sharings[m];
-          EstablishedResult r;
-          if (!RunEstablished(options, r)) return 1;
-          results.push_back(std::move(r));
+        // The modes and protocols side by side, so their cycles per packet compare within one
+        // run.
+        for (const uint8_t protocol : protocols) {
+          for (const bool all : verify_modes) {
+            options.workers = static_cast<uint32_t>(w);
+            options.flows = f;
+            options.verify_all_tcp_checksums = all;
+            options.sharing = sharings[m];
+            options.protocol = protocol;
+            EstablishedResult r;
+            if (!RunEstablished(options, r)) return 1;
+            results.push_back(std::move(r));
+          }
         }
       }
     }

@@ -1,8 +1,12 @@
 // privlink-tracegen's conversations: the plan is a consistent TCP exchange, and every frame
-// parses as valid TCP (checksums verified by the dataplane's parser) with the planned fields.
+// parses as valid TCP (checksums verified by the dataplane's parser) with the planned fields;
+// privlink-bench's UDP datagrams parse as valid UDP.
 #include "tools/trace/conversation.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "dataplane/packet/parse.h"
 #include "nat/tcp_state.h"
@@ -76,6 +80,32 @@ TEST(ConversationTest, FramesParseWithValidChecksumsAndCarryThePlan) {
       for (uint32_t i = 0; i < s.payload_len; ++i) {
         ASSERT_EQ(f[p.tcp_payload_offset() + i], StreamByte(s.stream_offset + i));
       }
+      EXPECT_GE(f.size(), dataplane::kEthMinFrameLen);
+    }
+  }
+}
+
+// The benchmark's UDP datagrams: valid (checksum verified by the parser), the payload as given.
+TEST(ConversationTest, DatagramFramesParseWithValidChecksums) {
+  for (uint16_t vlan : {0, 20}) {
+    const WireTuple w{.src_mac = {2, 0, 0, 0, 0, 2},
+                      .dst_mac = {2, 0, 0, 0, 0, 1},
+                      .vlan = vlan,
+                      .src_ip = Ipv4(10, 0, 0, 2),
+                      .dst_ip = Ipv4(10, 0, 0, 100),
+                      .src_port = HostToBe16(40000),
+                      .dst_port = HostToBe16(53)};
+    for (const size_t len : {size_t{0}, size_t{18}, size_t{1001}}) {
+      std::vector<uint8_t> payload(len);
+      for (size_t i = 0; i < len; ++i) payload[i] = static_cast<uint8_t>(i * 7 + 1);
+      const std::vector<uint8_t> f = BuildDatagramFrame(w, payload);
+      const auto p = ParsePacket<dataplane::kVerifyTcpChecksums>(f.data(), f.size());
+      ASSERT_EQ(p.verdict, ParseVerdict::kUdp) << dataplane::DropReasonName(p.drop_reason);
+      EXPECT_EQ(p.vlan_id, vlan);
+      EXPECT_EQ(p.key.tuple.src_port, w.src_port);
+      EXPECT_EQ(p.key.tuple.dst_port, w.dst_port);
+      EXPECT_EQ(p.tcp_payload_len(), len);
+      EXPECT_TRUE(std::equal(payload.begin(), payload.end(), f.begin() + p.tcp_payload_offset()));
       EXPECT_GE(f.size(), dataplane::kEthMinFrameLen);
     }
   }

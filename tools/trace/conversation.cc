@@ -78,7 +78,12 @@ std::vector<Segment> PlanConversation(const ConversationPlan& p) {
   return out;
 }
 
-std::vector<uint8_t> BuildSegmentFrame(const Segment& seg, const WireTuple& w) {
+namespace {
+
+// Ethernet (+802.1Q) and an IPv4 header (DF, TTL 64, checksum left 0) for `l4_len` bytes of
+// `protocol`: the frame so far, its L3 offset in it.
+std::vector<uint8_t> StartIpv4Frame(const WireTuple& w, uint8_t protocol, uint32_t l4_len,
+                                    uint16_t id) {
   std::vector<uint8_t> f;
   PutRaw(f, w.dst_mac.data(), 6);
   PutRaw(f, w.src_mac.data(), 6);
@@ -87,20 +92,51 @@ std::vector<uint8_t> BuildSegmentFrame(const Segment& seg, const WireTuple& w) {
     Put16(f, w.vlan & dataplane::kVlanIdMask);
   }
   Put16(f, dataplane::kEtherTypeIpv4);
-  const size_t l3 = f.size();
-  const bool syn = (seg.flags & kTcpSyn) != 0;
-  const uint32_t tcp_len = 20 + (syn ? kSynOptionsLen : 0) + seg.payload_len;
-  // IPv4
   f.push_back(0x45);
   f.push_back(0);
-  Put16(f, static_cast<uint16_t>(20 + tcp_len));
-  Put16(f, static_cast<uint16_t>(seg.seq));  // an id that varies per segment
+  Put16(f, static_cast<uint16_t>(20 + l4_len));
+  Put16(f, id);
   Put16(f, dataplane::kIpv4DontFragment);
   f.push_back(64);
-  f.push_back(nat::kIpProtoTcp);
+  f.push_back(protocol);
   Put16(f, 0);
   PutRaw(f, &w.src_ip, 4);
   PutRaw(f, &w.dst_ip, 4);
+  return f;
+}
+
+void FillIpv4Checksum(std::vector<uint8_t>& f, size_t l3) {
+  const uint16_t ip_sum = static_cast<uint16_t>(
+      ~nat::ChecksumFold(nat::ChecksumPartial(f.data() + l3, nat::kIpv4MinHeaderLen)));
+  std::memcpy(f.data() + l3 + nat::kIpv4ChecksumOffset, &ip_sum, 2);
+}
+
+}  // namespace
+
+std::vector<uint8_t> BuildDatagramFrame(const WireTuple& w, std::span<const uint8_t> payload) {
+  const auto udp_len = static_cast<uint32_t>(nat::kUdpHeaderLen + payload.size());
+  std::vector<uint8_t> f = StartIpv4Frame(w, nat::kIpProtoUdp, udp_len, 0);
+  const size_t l3 = f.size() - nat::kIpv4MinHeaderLen;
+  const size_t l4 = f.size();
+  PutRaw(f, &w.src_port, 2);
+  PutRaw(f, &w.dst_port, 2);
+  Put16(f, static_cast<uint16_t>(udp_len));
+  Put16(f, 0);
+  PutRaw(f, payload.data(), payload.size());
+  FillIpv4Checksum(f, l3);
+  const uint16_t udp_sum = nat::UdpChecksum(w.src_ip, w.dst_ip, f.data() + l4, udp_len);
+  std::memcpy(f.data() + l4 + nat::kUdpChecksumOffset, &udp_sum, 2);
+  if (f.size() < dataplane::kEthMinFrameLen) f.resize(dataplane::kEthMinFrameLen, 0);
+  return f;
+}
+
+std::vector<uint8_t> BuildSegmentFrame(const Segment& seg, const WireTuple& w) {
+  const bool syn = (seg.flags & kTcpSyn) != 0;
+  const uint32_t tcp_len = 20 + (syn ? kSynOptionsLen : 0) + seg.payload_len;
+  // An IP id that varies per segment.
+  std::vector<uint8_t> f =
+      StartIpv4Frame(w, nat::kIpProtoTcp, tcp_len, static_cast<uint16_t>(seg.seq));
+  const size_t l3 = f.size() - nat::kIpv4MinHeaderLen;
   // TCP
   const size_t l4 = f.size();
   PutRaw(f, &w.src_port, 2);
@@ -122,9 +158,7 @@ std::vector<uint8_t> BuildSegmentFrame(const Segment& seg, const WireTuple& w) {
   }
   for (uint32_t i = 0; i < seg.payload_len; ++i) f.push_back(StreamByte(seg.stream_offset + i));
 
-  const uint16_t ip_sum = static_cast<uint16_t>(
-      ~nat::ChecksumFold(nat::ChecksumPartial(f.data() + l3, nat::kIpv4MinHeaderLen)));
-  std::memcpy(f.data() + l3 + nat::kIpv4ChecksumOffset, &ip_sum, 2);
+  FillIpv4Checksum(f, l3);
   const uint32_t pseudo =
       nat::TcpPseudoHeaderChecksum(w.src_ip, w.dst_ip, static_cast<uint16_t>(tcp_len));
   const uint16_t tcp_sum = static_cast<uint16_t>(

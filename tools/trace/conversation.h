@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "dataplane/packet/wire_format.h"
@@ -59,6 +60,10 @@ struct WireTuple {
 // options on SYNs, payload bytes a fixed function of their stream offset (so a receiver can
 // check them), valid checksums, padded to 60 bytes.
 std::vector<uint8_t> BuildSegmentFrame(const Segment& segment, const WireTuple& tuple);
+
+// A UDP datagram of `payload` sent with `tuple`: the same Ethernet and IPv4 headers (IP id 0),
+// a valid UDP checksum, padded to 60 bytes.
+std::vector<uint8_t> BuildDatagramFrame(const WireTuple& tuple, std::span<const uint8_t> payload);
 
 // The payload byte at `offset` of a stream.
 inline uint8_t StreamByte(uint32_t offset) {
