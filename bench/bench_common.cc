@@ -53,7 +53,9 @@ std::string BenchConfig(const BenchShape& shape) {
       MacText(kConsumerMac), R"("},)",
       R"({"name":"provider0","role":"provider","device":"net_null1",)", R"("mac":")",
       MacText(kProviderMac), R"(","subnet":"192.168.10.1/24","staticNeighbors":[)", neighbors,
-      "]}]},", R"("networks":[{"name":"contoso","port":"consumer0","vlan":0}],)",
+      "]}]},", R"("networks":[{"name":"contoso","port":"consumer0","vlan":0},)",
+      R"({"name":"fabric","port":"consumer0","vxlan":{"vni":)", kBenchVni, R"(,"localIp":")",
+      FormatIpv4(kBenchVxlanLocalIp), R"("}}],)",
       R"("privateLinkServices":[{"name":"web","subscription":"sub-p",)",
       R"("loadBalancingRules":[{"frontendPort":80,"backendPort":8080},)",
       R"({"frontendPort":80,"backendPort":8080,"protocol":"udp"}],)", R"("backends":[)", backends,
@@ -61,7 +63,9 @@ std::string BenchConfig(const BenchShape& shape) {
       R"("privateEndpoints":[{"name":"pe","subscription":"sub-c",)",
       R"("network":"contoso","ip":")", FormatIpv4(kPeIp), R"(","privateLinkService":"web"},)",
       R"({"name":"pe2","subscription":"sub-c",)", R"("network":"contoso","ip":")",
-      FormatIpv4(kSecondPeIp), R"(","privateLinkService":"web"}]})");
+      FormatIpv4(kSecondPeIp), R"(","privateLinkService":"web"},)",
+      R"({"name":"pe-fabric","subscription":"sub-c",)", R"("network":"fabric","ip":")",
+      FormatIpv4(kPeIp), R"(","privateLinkService":"web"}]})");
 }
 
 std::unique_ptr<ReplayPipeline> MakePipeline(const BenchShape& shape) {

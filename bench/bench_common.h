@@ -26,6 +26,11 @@ using dataplane::ReplayPipeline;
 
 inline constexpr uint16_t kFrontendPort = 80;
 inline constexpr uint16_t kBackendPort = 8080;
+// Network "fabric": the same clients and PE address behind a VXLAN tunnel on consumer0
+// (--tunnel vxlan), from one VTEP.
+inline constexpr uint32_t kBenchVni = 100;
+inline constexpr Ipv4Be kBenchVxlanLocalIp = Ipv4(172, 16, 0, 1);
+inline constexpr Ipv4Be kBenchVtepIp = Ipv4(172, 16, 0, 2);
 // A service's most NAT IPs: every (NAT IP, backend) pair has 64,512 ports.
 inline constexpr int kNatIpCount = 8;
 inline constexpr uint64_t kPortsPerNatIpAndBackend = 64'512;

@@ -5,6 +5,7 @@
 #include <rte_lcore.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include "control/model/model_index.h"
 #include "control/model/workflow.h"
 #include "dataplane/offline/rss.h"
+#include "dataplane/packet/vxlan.h"
 #include "dataplane/worker/worker_loop.h"
 #include "nat/tcp_state.h"
 #include "tools/trace/conversation.h"
@@ -26,6 +28,9 @@ namespace {
 constexpr uint8_t kClientBlock = 1;  // clients 10.1.x.y
 constexpr uint32_t kBackendIsn = 0x10000000;
 constexpr size_t kFrameStride = 64;  // one pre-built frame per cache line
+// Tunnelled client frames are 50 bytes longer: two cache lines each.
+constexpr size_t kTunnelledFrameStride = 128;
+constexpr MacAddress kVtepMac = {0x02, 0, 0, 0, 0x7e, 0x02};
 // The clock follows the TSC every this many iterations (64 packets each): well under 1 ms.
 constexpr uint64_t kClockEveryIterations = 64;
 // The provider side of a flow, as the translated SYN showed it.
@@ -54,6 +59,26 @@ trace::WireTuple BackendWire(const NatSide& n) {
 }
 uint32_t ClientIsn(uint64_t flow) {
   return static_cast<uint32_t>(flow) * 4 + 1;
+}
+
+// A client frame as its VTEP sends it into the tunnel (`vxlan`), else as it is: outer Ethernet,
+// IPv4 and UDP (source port from the inner flow's hash, as a VTEP spreads flows) and VXLAN.
+std::vector<uint8_t> FromClient(std::vector<uint8_t> inner, uint64_t flow, bool vxlan) {
+  if (!vxlan) return inner;
+  std::vector<uint8_t> f(dataplane::kVxlanOverhead + inner.size());
+  std::memcpy(f.data() + dataplane::kVxlanOverhead, inner.data(), inner.size());
+  const ClientTuple c = Client(kClientBlock, flow);
+  // WriteVxlanEncap names the fields from privlink's side: here the VTEP sends to privlink.
+  dataplane::WriteVxlanEncap(
+      f.data(),
+      {.vtep_mac = kConsumerMac,
+       .port_mac = kVtepMac,
+       .local_ip = kBenchVtepIp,
+       .vtep_ip = kBenchVxlanLocalIp,
+       .vni = kBenchVni,
+       .source_port = dataplane::VxlanSourcePort(nat::FlowHash{nat::MixBits32(c.ip ^ c.port)})},
+      static_cast<uint16_t>(inner.size()));
+  return f;
 }
 
 // Feeds one segment per flow through the pipeline, with progress.
@@ -91,7 +116,7 @@ std::array<uint8_t, 18> DatagramPayload(uint64_t flow) {
 
 // UDP flows: a datagram from each client, then the backend's answer (an answered flow has the
 // UDP timeout); returns each flow's provider side.
-bool EstablishUdp(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
+bool EstablishUdp(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides, bool vxlan) {
   const uint16_t consumer = *p.PortIndex("consumer0");
   const uint16_t provider = *p.PortIndex("provider0");
   sides.assign(flows, {});
@@ -109,8 +134,8 @@ bool EstablishUdp(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides
     std::memcpy(&s.nat_port, &f[l4], 2);
     ++seen;
   });
-  const bool fed = FeedAll(p, consumer, flows, "datagrams", [](uint64_t i) {
-    return trace::BuildDatagramFrame(ClientWire(i), DatagramPayload(i));
+  const bool fed = FeedAll(p, consumer, flows, "datagrams", [&](uint64_t i) {
+    return FromClient(trace::BuildDatagramFrame(ClientWire(i), DatagramPayload(i)), i, vxlan);
   });
   p.OnSent(nullptr);
   if (!fed || seen != flows) {
@@ -126,7 +151,7 @@ bool EstablishUdp(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides
 }
 
 // Handshakes for `flows` flows through Feed; returns each flow's provider side.
-bool Establish(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
+bool Establish(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides, bool vxlan) {
   const uint16_t consumer = *p.PortIndex("consumer0");
   const uint16_t provider = *p.PortIndex("provider0");
   sides.assign(flows, {});
@@ -146,10 +171,10 @@ bool Establish(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
     std::memcpy(&s.nat_port, &f[l4], 2);
     ++syns_seen;
   });
-  const bool fed = FeedAll(p, consumer, flows, "SYNs", [](uint64_t i) {
+  const bool fed = FeedAll(p, consumer, flows, "SYNs", [&](uint64_t i) {
     const trace::Segment s{
         .from = trace::Side::kClient, .flags = nat::kTcpSyn, .seq = ClientIsn(i)};
-    return trace::BuildSegmentFrame(s, ClientWire(i));
+    return FromClient(trace::BuildSegmentFrame(s, ClientWire(i)), i, vxlan);
   });
   p.OnSent(nullptr);
   if (!fed || syns_seen != flows) {
@@ -166,12 +191,12 @@ bool Establish(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
                                         .ack = ClientIsn(i) + 1};
                  return trace::BuildSegmentFrame(s, BackendWire(sides[i]));
                }) ||
-      !FeedAll(p, consumer, flows, "ACKs", [](uint64_t i) {
+      !FeedAll(p, consumer, flows, "ACKs", [&](uint64_t i) {
         const trace::Segment s{.from = trace::Side::kClient,
                                .flags = nat::kTcpAck,
                                .seq = ClientIsn(i) + 1,
                                .ack = kBackendIsn + 1};
-        return trace::BuildSegmentFrame(s, ClientWire(i));
+        return FromClient(trace::BuildSegmentFrame(s, ClientWire(i)), i, vxlan);
       })) {
     return false;
   }
@@ -180,13 +205,21 @@ bool Establish(ReplayPipeline& p, uint64_t flows, std::vector<NatSide>& sides) {
 
 // Takes `expected` frames off a TX ring and checks each: IPv4/TCP with the addresses of its side
 // (NAT IP -> backend:8080 on the provider port, PE:80 -> a client on the consumer port).
-bool CheckSent(rte_ring* ring, unsigned expected, bool to_backend) {
+// `tunnelled`: frames to clients leave inside a VXLAN tunnel (checked to the VTEP; their inner
+// IPv4 header is read).
+bool CheckSent(rte_ring* ring, unsigned expected, bool to_backend, bool tunnelled) {
   rte_mbuf* sent[2 * kBurst];
   const unsigned n =
       rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(sent), 2 * kBurst, nullptr);
   bool ok = n == expected;
   for (unsigned i = 0; i < n; ++i) {
     const uint8_t* f = rte_pktmbuf_mtod(sent[i], const uint8_t*);
+    if (tunnelled && !to_backend) {
+      Ipv4Be outer_dst;
+      std::memcpy(&outer_dst, f + 30, 4);
+      ok &= outer_dst == kBenchVtepIp && (f[36] << 8 | f[37]) == dataplane::kVxlanPort;
+      f += dataplane::kVxlanOverhead;
+    }
     Ipv4Be src, dst;
     std::memcpy(&src, f + 26, 4);
     std::memcpy(&dst, f + 30, 4);
@@ -243,24 +276,31 @@ struct WorkerLoad {
   rte_ring* provider_rx = nullptr;
   rte_ring* consumer_tx = nullptr;
   rte_ring* provider_tx = nullptr;
-  std::vector<uint8_t> to_provider;  // client -> PE frames, sent on the consumer port
-  std::vector<uint8_t> to_consumer;  // backend -> NAT IP frames, sent on the provider port
-  std::vector<uint16_t> lens;
+  std::vector<uint8_t> to_provider;          // client -> PE frames, sent on the consumer port
+  std::vector<uint8_t> to_consumer;          // backend -> NAT IP frames, sent on the provider port
+  size_t to_provider_stride = kFrameStride;  // tunnelled client frames take two lines
+  std::vector<uint16_t> to_provider_lens;
+  std::vector<uint16_t> to_consumer_lens;
+  bool tunnelled = false;
   std::vector<const uint8_t*> frames = std::vector<const uint8_t*>(kBurst);
   uint64_t rng = 0;
 
-  void Fill(rte_ring* ring, const std::vector<uint8_t>& all, uint64_t tsc) {
-    const uint64_t count = all.size() / kFrameStride;
+  void Fill(rte_ring* ring, const std::vector<uint8_t>& all, size_t stride,
+            const std::vector<uint16_t>& lens, uint64_t tsc) {
+    const uint64_t count = all.size() / stride;
     for (uint16_t i = 0; i < kBurst; ++i) {
       rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;  // xorshift64
-      frames[i] = all.data() + (rng % count) * kFrameStride;
+      frames[i] = all.data() + (rng % count) * stride;
     }
     EnqueueFrames(pool, ring, frames, lens, tsc);
   }
+  void FillBoth(uint64_t tsc) {
+    Fill(consumer_rx, to_provider, to_provider_stride, to_provider_lens, tsc);
+    Fill(provider_rx, to_consumer, kFrameStride, to_consumer_lens, tsc);
+  }
   void Iterate(ThroughputSample& s, LatencyHistogram* latency) {
     const uint64_t stamp = rte_rdtsc();
-    Fill(consumer_rx, to_provider, stamp);
-    Fill(provider_rx, to_consumer, stamp);
+    FillBoth(stamp);
     const uint64_t t0 = rte_rdtsc();
     s.packets_in += dataplane::PollOnce(*worker);
     s.worker_cycles += rte_rdtsc() - t0;
@@ -269,11 +309,10 @@ struct WorkerLoad {
   // One iteration whose output is checked to be the translation expected, each frame on the
   // other side's port, so "forwarded" below means forwarded correctly.
   bool Check() {
-    Fill(consumer_rx, to_provider, 0);
-    Fill(provider_rx, to_consumer, 0);
+    FillBoth(0);
     return dataplane::PollOnce(*worker) == 2 * kBurst &&
-           CheckSent(provider_tx, kBurst, /*to_backend=*/true) &&
-           CheckSent(consumer_tx, kBurst, /*to_backend=*/false);
+           CheckSent(provider_tx, kBurst, /*to_backend=*/true, tunnelled) &&
+           CheckSent(consumer_tx, kBurst, /*to_backend=*/false, tunnelled);
   }
 };
 
@@ -382,9 +421,14 @@ ThroughputSample FinishPhase(Phase& phase) {
 // Both directions' pure ACKs (UDP: datagrams) of every flow, 60 bytes (64 on the wire with the
 // FCS), each in the load of the worker whose queue RSS gives it.
 void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides, std::span<WorkerLoad> loads,
-                 bool udp) {
+                 bool udp, bool vxlan) {
   const auto workers = static_cast<uint32_t>(loads.size());
-  size_t len = 0;
+  size_t client_len = 0;
+  size_t backend_len = 0;
+  for (WorkerLoad& load : loads) {
+    load.tunnelled = vxlan;
+    load.to_provider_stride = vxlan ? kTunnelledFrameStride : kFrameStride;
+  }
   Progress progress("frames", flows);
   for (uint64_t i = 0; i < flows; ++i) {
     const trace::Segment c = {.from = trace::Side::kClient,
@@ -396,21 +440,26 @@ void BuildFrames(uint64_t flows, const std::vector<NatSide>& sides, std::span<Wo
                               .seq = kBackendIsn + 1,
                               .ack = ClientIsn(i) + 1};
     const std::vector<uint8_t> cf =
-        udp ? trace::BuildDatagramFrame(ClientWire(i), DatagramPayload(i))
-            : trace::BuildSegmentFrame(c, ClientWire(i));
+        FromClient(udp ? trace::BuildDatagramFrame(ClientWire(i), DatagramPayload(i))
+                       : trace::BuildSegmentFrame(c, ClientWire(i)),
+                   i, vxlan);
     const std::vector<uint8_t> bf =
         udp ? trace::BuildDatagramFrame(BackendWire(sides[i]), DatagramPayload(i))
             : trace::BuildSegmentFrame(b, BackendWire(sides[i]));
     for (const auto& [frame, to_provider] : {std::pair{&cf, true}, std::pair{&bf, false}}) {
       WorkerLoad& load = loads[dataplane::RssQueue(*frame, workers)];
       std::vector<uint8_t>& all = to_provider ? load.to_provider : load.to_consumer;
-      all.resize(all.size() + kFrameStride);
-      std::memcpy(&all[all.size() - kFrameStride], frame->data(), frame->size());
-      len = frame->size();  // every frame's
+      const size_t stride = to_provider ? load.to_provider_stride : kFrameStride;
+      all.resize(all.size() + stride);
+      std::memcpy(&all[all.size() - stride], frame->data(), frame->size());
+      (to_provider ? client_len : backend_len) = frame->size();  // every frame's of its side
     }
     if ((i & 0xffff) == 0) progress.Update(i);
   }
-  for (WorkerLoad& load : loads) load.lens.assign(kBurst, static_cast<uint16_t>(len));
+  for (WorkerLoad& load : loads) {
+    load.to_provider_lens.assign(kBurst, static_cast<uint16_t>(client_len));
+    load.to_consumer_lens.assign(kBurst, static_cast<uint16_t>(backend_len));
+  }
   progress.Done();
 }
 
@@ -490,6 +539,7 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   r.workers = workers;
   r.verify_all_tcp_checksums = options.verify_all_tcp_checksums;
   r.protocol = options.protocol;
+  r.vxlan = options.vxlan;
   const bool udp = options.protocol == nat::kIpProtoUdp;
   r.sharing = options.sharing;
   const bool private_tables = options.sharing == WorkerSharing::kPrivateTables;
@@ -509,9 +559,10 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
     if (pipelines.all.back() == nullptr) return false;
   }
   ReplayPipeline& p = *pipelines.all[0];
-  std::fprintf(stderr, "%llu %s flows, %u worker%s (%s)%s:\n",
-               static_cast<unsigned long long>(flows), udp ? "UDP" : "TCP", workers,
-               workers == 1 ? "" : "s", std::string(WorkerSharingName(options.sharing)).c_str(),
+  std::fprintf(stderr, "%llu %s flows%s, %u worker%s (%s)%s:\n",
+               static_cast<unsigned long long>(flows), udp ? "UDP" : "TCP",
+               options.vxlan ? " behind a VXLAN tunnel" : "", workers, workers == 1 ? "" : "s",
+               std::string(WorkerSharingName(options.sharing)).c_str(),
                options.verify_all_tcp_checksums ? ", every TCP checksum verified" : "");
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const uint64_t setup_start = rte_rdtsc();
@@ -532,12 +583,13 @@ bool RunEstablished(const EstablishedOptions& options, EstablishedResult& r) {
   }
   for (uint32_t k = 0; k < pipeline_count; ++k) {
     std::vector<NatSide> sides;
-    const bool set_up = udp ? EstablishUdp(*pipelines.all[k], pipelines.flows[k], sides)
-                            : Establish(*pipelines.all[k], pipelines.flows[k], sides);
+    const bool set_up =
+        udp ? EstablishUdp(*pipelines.all[k], pipelines.flows[k], sides, options.vxlan)
+            : Establish(*pipelines.all[k], pipelines.flows[k], sides, options.vxlan);
     if (!set_up) return false;
     const std::span<WorkerLoad> served =
         private_tables ? std::span<WorkerLoad>(&loads[k], 1) : std::span<WorkerLoad>(loads);
-    BuildFrames(pipelines.flows[k], sides, served, udp);
+    BuildFrames(pipelines.flows[k], sides, served, udp, options.vxlan);
     r.table_bytes += pipelines.all[k]->flows().MemoryBytes();
     r.table_capacity += pipelines.all[k]->flows().capacity();
   }

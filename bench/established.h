@@ -59,6 +59,7 @@ struct EstablishedResult {
   uint64_t flows = 0;
   bool verify_all_tcp_checksums = false;
   uint8_t protocol = 6;  // nat::kIpProtoTcp or kIpProtoUdp
+  bool vxlan = false;    // the clients behind a VXLAN tunnel
   double setup_seconds = 0;
   uint64_t table_bytes = 0;
   uint64_t table_capacity = 0;
@@ -84,6 +85,9 @@ struct EstablishedOptions {
   uint64_t model_endpoints = 0;
   bool verify_all_tcp_checksums = false;  // dataplane.verifyTcpChecksum: all
   uint8_t protocol = 6;                   // nat::kIpProtoTcp, or kIpProtoUdp: UDP flows
+  // The clients in network "fabric", behind a VXLAN tunnel: every client frame decapsulated,
+  // every frame to a client encapsulated.
+  bool vxlan = false;
   // kPrivateTables runs no churn and grows no model (there is no one model to change).
   WorkerSharing sharing = WorkerSharing::kRssPortChoice;
 };

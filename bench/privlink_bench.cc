@@ -16,7 +16,7 @@
 //                  [--connections 1000000] [--no-churn] [--churn-every-ms 1000]
 //                  [--model-endpoints N] [--workers 1,2,4]
 //                  [--steering rss-port-choice,shared,private] [--protocol tcp,udp]
-//                  [--json FILE]
+//                  [--tunnel none,vxlan] [--json FILE]
 #include <rte_cycles.h>
 
 #include <algorithm>
@@ -51,8 +51,9 @@ std::vector<uint64_t> ParseList(const std::string& text) {
   return out;
 }
 
-const char* ProtocolName(uint8_t protocol) {
-  return protocol == nat::kIpProtoUdp ? "udp" : "tcp";
+// "tcp" or "udp", "+vx" behind a VXLAN tunnel.
+std::string ProtocolName(const EstablishedResult& r) {
+  return std::string(r.protocol == nat::kIpProtoUdp ? "udp" : "tcp") + (r.vxlan ? "+vx" : "");
 }
 
 double Ns(uint64_t cycles, double hz) {
@@ -66,7 +67,7 @@ const EstablishedResult* Find(const std::vector<EstablishedResult>& results, uin
   for (const EstablishedResult& r : results) {
     if (r.workers == workers && (workers == 1 || r.sharing == sharing) && r.flows == like.flows &&
         r.verify_all_tcp_checksums == like.verify_all_tcp_checksums &&
-        r.protocol == like.protocol) {
+        r.protocol == like.protocol && r.vxlan == like.vxlan) {
       return &r;
     }
   }
@@ -104,17 +105,17 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
       "(steering: how the workers share flows; rss-port-choice and shared are\n"
       " dataplane.flowSteering on one flow table, private the ceiling: a table per worker;\n"
       " foreign: packets a worker received of a flow another one created)\n");
-  std::printf("%10s %5s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "flows",
+  std::printf("%10s %6s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "flows",
               "proto", "workers", "steering", "csum", "packets", "worker", "cycles", "harness",
               "latency", "p99", "p99.9", "dropped", "bytes", "foreign");
-  std::printf("%10s %5s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "", "", "",
+  std::printf("%10s %6s %7s %15s %6s %10s %9s %9s %9s %10s %10s %10s %10s %8s %9s\n", "", "", "",
               "", "", "", "Mpps", "/packet", "Mpps", "p50 ns", "ns", "ns", "", "/flow", "");
   for (const EstablishedResult& r : results) {
     const ThroughputSample& s = r.steady;
     std::printf(
-        "%10llu %5s %7u %15s %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f "
+        "%10llu %6s %7u %15s %6s %10llu %9.2f %9.1f %9.2f %10.0f %10.0f %10.0f %10llu %8.1f "
         "%9llu\n",
-        static_cast<unsigned long long>(r.flows), ProtocolName(r.protocol), r.workers,
+        static_cast<unsigned long long>(r.flows), ProtocolName(r).c_str(), r.workers,
         r.workers == 1 ? "-" : std::string(WorkerSharingName(r.sharing)).c_str(),
         r.verify_all_tcp_checksums ? "all" : "state", static_cast<unsigned long long>(s.packets_in),
         AggregateMpps(r.steady_by_worker, hz), s.cycles_per_packet(), s.harness_mpps(hz),
@@ -127,7 +128,7 @@ void PrintThroughput(const std::vector<EstablishedResult>& results, double hz) {
     if (r.workers == 1) continue;
     for (size_t w = 0; w < r.steady_by_worker.size(); ++w) {
       const ThroughputSample& ws = r.steady_by_worker[w];
-      std::printf("%10s %5s %7s %15s %6s %10llu %9.2f %9.1f %9.2f   worker %zu\n", "", "", "", "",
+      std::printf("%10s %6s %7s %15s %6s %10llu %9.2f %9.1f %9.2f   worker %zu\n", "", "", "", "",
                   "", static_cast<unsigned long long>(ws.packets_in), ws.worker_mpps(hz),
                   ws.cycles_per_packet(), ws.harness_mpps(hz), w);
     }
@@ -214,9 +215,10 @@ bool WriteJson(const std::string& path, const std::vector<uint64_t>& worker_coun
     const EstablishedResult& r = results[i];
     f << (i ? "," : "") << "{\"workers\":" << r.workers << ",\"steering\":\""
       << WorkerSharingName(r.sharing) << "\",\"foreign_packets\":" << r.foreign_packets
-      << ",\"flows\":" << r.flows << ",\"protocol\":\"" << ProtocolName(r.protocol) << "\""
-      << ",\"verify_tcp_checksum\":\"" << (r.verify_all_tcp_checksums ? "all" : "stateChanging")
-      << "\""
+      << ",\"flows\":" << r.flows << ",\"protocol\":\""
+      << (r.protocol == nat::kIpProtoUdp ? "udp" : "tcp")
+      << "\",\"vxlan\":" << (r.vxlan ? "true" : "false") << ",\"verify_tcp_checksum\":\""
+      << (r.verify_all_tcp_checksums ? "all" : "stateChanging") << "\""
       << ",\"setup_seconds\":" << r.setup_seconds << ",\"flow_table_bytes\":" << r.table_bytes
       << ",\"flow_table_capacity\":" << r.table_capacity
       << ",\"bytes_per_flow\":" << r.bytes_per_flow()
@@ -257,7 +259,8 @@ constexpr char kUsage[] =
     "usage: privlink-bench [--flows 1000,100000,1000000,10000000] [--seconds S] [--packets N] "
     "[--connections N (0: skip)] [--no-churn] [--churn-every-ms MS] [--model-endpoints N] "
     "[--workers 1,2,4] [--steering rss-port-choice,shared,private] "
-    "[--verify-tcp-checksum stateChanging,all] [--protocol tcp,udp] [--json FILE]\n";
+    "[--verify-tcp-checksum stateChanging,all] [--protocol tcp,udp] [--tunnel none,vxlan] "
+    "[--json FILE]\n";
 
 // A usage error: the usage on stderr, exit status 2.
 int Usage(const std::string& problem) {
@@ -274,6 +277,7 @@ int Main(int argc, char** argv) {
   std::vector<bool> verify_modes = {false};  // dataplane.verifyTcpChecksum: all?
   std::vector<WorkerSharing> sharings = {WorkerSharing::kRssPortChoice};
   std::vector<uint8_t> protocols = {nat::kIpProtoTcp};
+  std::vector<bool> tunnels = {false};  // clients behind a VXLAN tunnel?
   std::string json;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -332,6 +336,14 @@ int Main(int argc, char** argv) {
         }
         protocols.push_back(name == "udp" ? nat::kIpProtoUdp : nat::kIpProtoTcp);
       }
+    } else if (a == "--tunnel" && has_value) {
+      tunnels.clear();
+      for (const absl::string_view name : absl::StrSplit(argv[++i], ',')) {
+        if (name != "none" && name != "vxlan") {
+          return Usage("--tunnel: each is none or vxlan, not '" + std::string(name) + "'");
+        }
+        tunnels.push_back(name == "vxlan");
+      }
     } else if (a == "--json" && has_value) {
       json = argv[++i];
     } else if (a == "--help" || a == "-h") {
@@ -341,7 +353,8 @@ int Main(int argc, char** argv) {
       const bool takes_value = a == "--flows" || a == "--seconds" || a == "--packets" ||
                                a == "--connections" || a == "--workers" || a == "--json" ||
                                a == "--verify-tcp-checksum" || a == "--churn-every-ms" ||
-                               a == "--steering" || a == "--model-endpoints" || a == "--protocol";
+                               a == "--steering" || a == "--model-endpoints" || a == "--protocol" ||
+                               a == "--tunnel";
       return Usage(takes_value ? a + " needs a value" : "unknown option '" + a + "'");
     }
   }
@@ -387,16 +400,19 @@ int Main(int argc, char** argv) {
       for (const uint64_t f : flow_counts) {
         // The modes and protocols side by side, so their cycles per packet compare within one
         // run.
-        for (const uint8_t protocol : protocols) {
-          for (const bool all : verify_modes) {
-            options.workers = static_cast<uint32_t>(w);
-            options.flows = f;
-            options.verify_all_tcp_checksums = all;
-            options.sharing = sharings[m];
-            options.protocol = protocol;
-            EstablishedResult r;
-            if (!RunEstablished(options, r)) return 1;
-            results.push_back(std::move(r));
+        for (const bool vxlan : tunnels) {
+          for (const uint8_t protocol : protocols) {
+            for (const bool all : verify_modes) {
+              options.workers = static_cast<uint32_t>(w);
+              options.flows = f;
+              options.verify_all_tcp_checksums = all;
+              options.sharing = sharings[m];
+              options.protocol = protocol;
+              options.vxlan = vxlan;
+              EstablishedResult r;
+              if (!RunEstablished(options, r)) return 1;
+              results.push_back(std::move(r));
+            }
           }
         }
       }
