@@ -111,7 +111,7 @@ absl::Status DataplaneParts::Build(PartsOptions& options) {
     worker.idle_sleep_us = options.idle_sleep_us;
     worker.shard_begin = flows_->ShardBegin(w);
     worker.shard_ids = flows_->ShardEnd(w) - flows_->ShardBegin(w);
-    worker.vteps.emplace(vteps_.get(), w);
+    worker.vteps.emplace(vteps_.get(), w, shared_.flow_rcu);
   }
   registered_.assign(workers, 0);
   // The control thread sends through worker 0 alone.

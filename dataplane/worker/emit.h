@@ -39,7 +39,9 @@ void EmitToProviderRouted(Worker& w, const BurstContext& ctx, Datagram d, Ipv4Be
     return EmitTunnelled(w, ctx, d, b);
   }
   const control::NetworkAttachment at = ctx.snapshot->Attachment(b.fwd.network);
-  if (at.consumer_port >= w.shared->consumer_ports.size()) [[unlikely]] {
+  // A flow of a network that has since become a VXLAN one has no tunnel hop: nothing is sent
+  // untagged into the port instead.
+  if (at.consumer_port >= w.shared->consumer_ports.size() || at.vni != 0) [[unlikely]] {
     return DropPacket(w.counters, d.m, DropReason::kUnknownNetwork);
   }
   const uint16_t port = w.shared->consumer_ports[at.consumer_port];

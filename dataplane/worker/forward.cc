@@ -272,6 +272,8 @@ uint16_t MssClampFor(const Worker& w, const BurstContext& ctx, uint16_t arrival,
     const uint16_t other = w.shared->ports[departure].mss_clamp;
     if (other != 0 && (clamp == 0 || other < clamp)) clamp = other;
   }
+  // A tunnelled client's segments carry the tunnel's 50 bytes on the consumer side too.
+  if (clamp != 0 && b.tunnelled != 0) clamp = static_cast<uint16_t>(clamp - kVxlanOverhead);
   return clamp;
 }
 
@@ -485,8 +487,7 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
   std::optional<uint32_t> hop;
   if (tunnel != nullptr) [[unlikely]] {
     hop = w.vteps->Acquire(
-        {.client_mac = p.src_mac, .vtep_mac = tunnel->vtep_mac, .vtep_ip = tunnel->vtep_ip},
-        ctx.now);
+        {.client_mac = p.src_mac, .vtep_mac = tunnel->vtep_mac, .vtep_ip = tunnel->vtep_ip});
     if (!hop) return DropPacket(w.counters, m, DropReason::kVxlanHopsFull);
     SetVtepIndex(hop_index, *hop);
   }
@@ -506,7 +507,7 @@ void CreateFlowOrDrop(Worker& w, const BurstContext& ctx, Received in, nat::Flow
   const nat::SetupOutcome<FlowId> created =
       nat::CreateFlow(*w.shared->flows, w.ports, w.index, request, ctx.now);
   if (!created.ok()) {
-    if (hop) w.vteps->Release(*hop, ctx.now);
+    if (hop) w.vteps->Release(*hop);
     if (created.failure == nat::SetupFailure::kFlowKeyExists) {
       // Another worker created it since the lookup (a retransmitted SYN on another queue).
       const FlowRef again = w.shared->flows->LookupHashed(p.key, hash);
@@ -599,7 +600,10 @@ void ProcessBurst(Worker& w, const BurstContext& ctx, uint16_t port, rte_mbuf** 
       continue;
     }
     if constexpr (kRole == PortRole::kConsumer) {
-      if (p.verdict == ParseVerdict::kUdp && p.key.tuple.dst_port == kVxlanPortBe &&
+      // Tunnels arrive untagged (as the local IP's ARP is answered): a frame of a VLAN network
+      // is never taken for one.
+      if (p.verdict == ParseVerdict::kUdp && p.vlan_id == 0 &&
+          p.key.tuple.dst_port == kVxlanPortBe &&
           ctx.snapshot->IsVxlanLocalIp(info.position, p.key.tuple.dst_ip)) [[unlikely]] {
         // A VXLAN tunnel: its VNI names the network, and the inner frame takes the packet's
         // place (tunnel.h).

@@ -36,10 +36,19 @@ TunnelVerdict OpenTunnel(Worker& w, const BurstContext& ctx, uint16_t port, rte_
   VxlanFrame& tunnel = std::get<VxlanFrame>(opened);
   const PortInfo& info = w.shared->ports[port];
   const nat::NetworkId network = ctx.snapshot->VxlanNetwork(info.position, tunnel.vni);
-  if (network == control::kNoNetwork) {
+  // The VNI names a network only at its own local IP (the address its answers come from).
+  if (network == control::kNoNetwork ||
+      ctx.snapshot->Attachment(network).local_ip != p.key.tuple.dst_ip) {
     DropPacket(w.counters, m, DropReason::kVxlanUnknownVni);
     return TunnelVerdict::kHandled;
   }
+  // The frame ends where the datagram does: whatever follows (Ethernet padding) is no part of the
+  // inner frame, and every later view of the mbuf stops there.
+  const uint32_t datagram_end =
+      p.l4_offset +
+      PacketView(FrameOf(m), m->data_len).LoadHost16(p.l4_offset + nat::kUdpLengthOffset);
+  if (m->data_len > datagram_end)
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - datagram_end));
   if (tunnel.inner.verdict == ParseVerdict::kArp) {
     SendToControl(w, port, m);  // answered inside the tunnel by the control thread
     return TunnelVerdict::kHandled;

@@ -2,13 +2,16 @@
 
 namespace privlink::dataplane {
 
-std::optional<uint32_t> VtepTable::Slice::Acquire(const VtepHop& hop, nat::TimeMs now) {
+std::optional<uint32_t> VtepTable::Slice::Acquire(const VtepHop& hop) {
   if (const auto it = by_hop_.find(hop); it != by_hop_.end()) {
     ++refs_[it->second - base_];
     return it->second;
   }
   uint32_t offset;
-  if (!freed_.empty() && now - freed_.front().at >= kVtepReuseGraceMs) {
+  const bool reusable =
+      !freed_.empty() &&
+      (readers_ == nullptr || rte_rcu_qsbr_check(readers_, freed_.front().token, false) == 1);
+  if (reusable) {
     offset = freed_.front().offset;
     freed_.pop_front();
   } else if (next_unused_ < kVtepsPerWorker) {
@@ -23,12 +26,12 @@ std::optional<uint32_t> VtepTable::Slice::Acquire(const VtepHop& hop, nat::TimeM
   return index;
 }
 
-void VtepTable::Slice::Release(uint32_t index, nat::TimeMs now) {
+void VtepTable::Slice::Release(uint32_t index) {
   const uint32_t offset = index - base_;
   if (offset >= kVtepsPerWorker || refs_[offset] == 0) return;
   if (--refs_[offset] != 0) return;
   by_hop_.erase(table_->hops_[index]);
-  freed_.push_back({offset, now});
+  freed_.push_back({offset, readers_ != nullptr ? rte_rcu_qsbr_start(readers_) : 0});
 }
 
 }  // namespace privlink::dataplane

@@ -8,7 +8,8 @@
 // their VTEP, the same client's flows share one entry) and gives it back when the flow ends.
 // Another worker reads an entry only through a flow published after the entry was written (the
 // flow table's insert publishes with release semantics), and an entry given back is reused only
-// after kVtepReuseGraceMs, long after any worker still sending a packet of the ended flow.
+// once every flow-table reader (every worker) has been quiescent since (the flow table's own RCU
+// domain): none can still be sending a packet of the ended flow.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,8 @@
 #include <deque>
 #include <optional>
 #include <vector>
+
+#include <rte_rcu_qsbr.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "dataplane/packet/wire_format.h"
@@ -27,9 +30,6 @@ namespace privlink::dataplane {
 // Entries per worker: distinct (client, VTEP) pairs with live flows on that worker. A client is
 // one entry whatever its number of flows.
 inline constexpr uint32_t kVtepsPerWorker = 16'384;
-// An ended flow's entry waits this long before it is reused: a worker that looked the flow up
-// just before it ended has long sent that packet by then.
-inline constexpr nat::TimeMs kVtepReuseGraceMs = 1'000;
 
 struct VtepHop {
   MacAddress client_mac{};  // the inner destination of frames to the client
@@ -62,21 +62,27 @@ class VtepTable {
   // One worker's slice: only that worker calls these.
   class Slice {
    public:
-    Slice(VtepTable* table, uint32_t worker)
-        : table_(table), base_(worker * kVtepsPerWorker), refs_(kVtepsPerWorker) {}
+    // `readers`: the flow table's RCU domain (its readers are the workers); nullptr: reuse at once
+    // (a single-threaded test).
+    Slice(VtepTable* table, uint32_t worker, rte_rcu_qsbr* readers)
+        : table_(table),
+          readers_(readers),
+          base_(worker * kVtepsPerWorker),
+          refs_(kVtepsPerWorker) {}
 
     // The entry for `hop` (one more flow refers to it), or nullopt when the slice is full.
-    std::optional<uint32_t> Acquire(const VtepHop& hop, nat::TimeMs now);
+    std::optional<uint32_t> Acquire(const VtepHop& hop);
     // A flow that referred to `index` ended.
-    void Release(uint32_t index, nat::TimeMs now);
+    void Release(uint32_t index);
     size_t in_use() const { return by_hop_.size(); }
 
    private:
     struct Freed {
       uint32_t offset;
-      nat::TimeMs at;
+      uint64_t token;  // rte_rcu_qsbr_start's at the release
     };
     VtepTable* table_;
+    rte_rcu_qsbr* readers_;
     uint32_t base_;
     std::vector<uint32_t> refs_;  // by offset in the slice
     absl::flat_hash_map<VtepHop, uint32_t> by_hop_;

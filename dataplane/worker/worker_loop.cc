@@ -86,7 +86,7 @@ void ExpireSlice(Worker& w, const BurstContext& ctx, uint32_t budget_limit) {
     }
     if (w.audit != nullptr) PushAudit(w, e, AuditEvent::kEnd, reason, ctx.now32);
     (void)nat::ReleaseFlowPort(w.ports, b, ctx.now);
-    if (b.tunnelled != 0) w.vteps->Release(VtepIndexOf(b), ctx.now);
+    if (b.tunnelled != 0) w.vteps->Release(VtepIndexOf(b));
     w.counters.nat_ports[b.service_id].in_use[e.nat_ip_index()].Subtract(1);
     w.counters.flows_expired.Add(1);
   };

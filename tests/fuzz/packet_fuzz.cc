@@ -58,6 +58,7 @@ constexpr char kConfig[] = R"({
     ]
   },
   "networks": [{"name": "contoso", "port": "consumer0", "vlan": 0},
+               {"name": "fabric", "port": "consumer0", "vxlan": {"vni": 100, "localIp": "172.16.0.1"}},
                {"name": "northwind", "port": "consumer1", "vlan": 20}],
   "privateLinkServices": [{
     "name": "web", "subscription": "sub-provider",
@@ -81,7 +82,9 @@ constexpr char kConfig[] = R"({
     {"name": "stranger-pe", "subscription": "sub-stranger", "network": "contoso",
      "ip": "10.0.0.101", "privateLinkService": "web"},
     {"name": "proxied-pe", "subscription": "sub-contoso", "network": "contoso",
-     "ip": "10.0.0.102", "privateLinkService": "proxied"}
+     "ip": "10.0.0.102", "privateLinkService": "proxied"},
+    {"name": "fabric-pe", "subscription": "sub-contoso", "network": "fabric",
+     "ip": "10.0.0.100", "privateLinkService": "web"}
   ]
 })";
 
@@ -93,6 +96,7 @@ constexpr Ipv4Be kClient = Ipv4(10, 0, 0, 2);
 constexpr Ipv4Be kPe = Ipv4(10, 0, 0, 100);
 constexpr Ipv4Be kPendingPe = Ipv4(10, 0, 0, 101);
 constexpr Ipv4Be kProxiedPe = Ipv4(10, 0, 0, 102);
+constexpr Ipv4Be kVxlanLocalIp = Ipv4(172, 16, 0, 1);
 constexpr uint64_t kStepUs = 1000;  // virtual time per input
 
 struct State {
@@ -130,8 +134,19 @@ void CheckSent(uint16_t port, std::span<const uint8_t> f) {
   }
   if (type != kEtherTypeIpv4) return;  // ARP from the control thread
   if (f.size() < l3 + 20) Fail("IPv4 frame shorter than its header", port);
-  const Ipv4Be src = Ipv4At(f, l3 + 12);
-  const Ipv4Be dst = Ipv4At(f, l3 + 16);
+  Ipv4Be src = Ipv4At(f, l3 + 12);
+  Ipv4Be dst = Ipv4At(f, l3 + 16);
+  if (port != kProviderPort && src == kVxlanLocalIp) {
+    // Into a VXLAN tunnel: the inner frame (after outer IPv4, UDP, VXLAN and inner Ethernet)
+    // must itself come from a PE, or be ARP answered inside the tunnel.
+    const size_t inner = l3 + 20 + 8 + 8;
+    if (f.size() < inner + 14) Fail("tunnelled frame shorter than its headers", port);
+    if (Be16At(f, l3 + 22) != 4789) Fail("from the local IP, not to the VXLAN port", port);
+    if (Be16At(f, inner + 12) != kEtherTypeIpv4) return;
+    if (f.size() < inner + 14 + 20) Fail("tunnelled IPv4 frame shorter than its header", port);
+    src = Ipv4At(f, inner + 14 + 12);
+    dst = Ipv4At(f, inner + 14 + 16);
+  }
   if (port == kProviderPort) {
     if (src != Ipv4(192, 168, 10, 200) && src != Ipv4(192, 168, 10, 201) &&
         src != Ipv4(192, 168, 10, 202)) {
@@ -285,6 +300,17 @@ void WriteSeeds(const std::string& dir) {
   WriteSeed(dir, "rst-from-backend", kFixChecksums | kProviderPort,
             BuildTcpFrame(FromBackend(kTcpRst, 5201, 0, 0)));
   WriteSeed(dir, "syn-vlan", kFixChecksums | 1, BuildTcpFrame(FromClient(1, kTcpSyn, 77, 0, 0)));
+  // A SYN through the VXLAN tunnel of network fabric (VNI 100), outer UDP checksum 0.
+  std::vector<uint8_t> tunnelled = {0x08, 0, 0, 0, 0, 0, 100, 0};
+  const Frame inner_syn = BuildTcpFrame(FromClient(0, kTcpSyn, 4000, 0, 0));
+  tunnelled.insert(tunnelled.end(), inner_syn.bytes.begin(), inner_syn.bytes.end());
+  WriteSeed(dir, "syn-vxlan", kFixChecksums | 0,
+            BuildUdpFrame({.eth = {.dst = kPortMacs[0], .src = {0x02, 0, 0, 0, 0x7e, 0x02}},
+                           .ip = {.src = Ipv4(172, 16, 0, 2), .dst = kVxlanLocalIp},
+                           .udp = {.src_port = HostToBe16(50000),
+                                   .dst_port = HostToBe16(4789),
+                                   .payload = std::move(tunnelled),
+                                   .checksum = 0}}));
   // UDP to the PE's DNS rule: a query (a flow's first datagram), one without a checksum, one on
   // VLAN 20.
   WriteSeed(dir, "udp-query", kFixChecksums | 0, query);

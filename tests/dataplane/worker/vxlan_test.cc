@@ -184,6 +184,14 @@ TEST_F(VxlanTest, MalformedTunnelsAreDroppedByName) {
                                        .dst_port = HostToBe16(kVxlanPort),
                                        .payload = std::move(short_payload)}}),
                 DropReason::kVxlanTruncated);
+  // Tunnels arrive untagged: the same datagram on VLAN 30 is a frame of that VLAN's network
+  // (none here), never a tunnel into VNI 100.
+  Frame tagged_tunnel = FromVtep(syn);
+  std::vector<uint8_t> with_tag(tagged_tunnel.bytes.begin(), tagged_tunnel.bytes.begin() + 12);
+  with_tag.insert(with_tag.end(), {0x81, 0x00, 0x00, 30});
+  with_tag.insert(with_tag.end(), tagged_tunnel.bytes.begin() + 12, tagged_tunnel.bytes.end());
+  tagged_tunnel.bytes = with_tag;
+  ExpectDropped(tagged_tunnel, DropReason::kUnknownNetwork);
   EXPECT_EQ(h_.flows().Size(), 0u);
 }
 
