@@ -115,6 +115,14 @@ const std::string* VxlanNetworkOnSlot(Model& model, std::string_view port, uint3
   return it == index.vxlan_slots.end() ? nullptr : &it->second;
 }
 
+const std::string* VxlanNetworkWithLocalIp(Model& model, std::string_view port, Ipv4Be ip) {
+  const ModelIndex& index = Fresh(model);
+  const auto it = index.vxlan_local_ips.lower_bound(VxlanLocalIpKey(ip, std::string(port), ""));
+  if (it == index.vxlan_local_ips.end()) return nullptr;
+  const auto& [key_ip, key_port, name] = it->first;
+  return key_ip == ip && key_port == port ? &name : nullptr;
+}
+
 const std::string* VxlanLocalIpOnOtherPort(Model& model, Ipv4Be ip, std::string_view port,
                                            std::string_view except) {
   const ModelIndex& index = Fresh(model);

@@ -23,6 +23,8 @@ const std::string* EndpointNameWithIp(Model& model, std::string_view network, Ip
 const std::string* NetworkOnSlot(Model& model, std::string_view port, uint16_t vlan);
 // The VXLAN network on `port` and `vni`, if any.
 const std::string* VxlanNetworkOnSlot(Model& model, std::string_view port, uint32_t vni);
+// A VXLAN network on `port` whose local IP is `ip`, if any.
+const std::string* VxlanNetworkWithLocalIp(Model& model, std::string_view port, Ipv4Be ip);
 // A VXLAN network other than `except` whose local IP is `ip` on a port other than `port`, if any.
 const std::string* VxlanLocalIpOnOtherPort(Model& model, Ipv4Be ip, std::string_view port,
                                            std::string_view except);

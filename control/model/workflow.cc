@@ -268,6 +268,19 @@ absl::Status CheckNetworkSlot(Model& model, const Network& requested, std::strin
         Cat(FormatIpv4(vxlan.local_ip), " is the local IP of network ", Quoted(*other), " on port ",
             Quoted(model.networks.at(*other).port), "; a local IP is on one port"));
   }
+  // Nor may an endpoint of a network on the port hold it (its UDP 4789 would be a tunnel's).
+  if (AnyEndpointWithIp(model, vxlan.local_ip) != nullptr) {
+    for (const auto& [name, endpoint] : model.endpoints) {
+      if (endpoint.ip != vxlan.local_ip) continue;
+      const auto network = model.networks.find(endpoint.network);
+      if (network != model.networks.end() && network->second.port == requested.port) {
+        return FieldError(
+            kConflict, Cat(prefix, "vxlan.localIp"),
+            Cat(FormatIpv4(vxlan.local_ip), " is the address of private endpoint ", Quoted(name),
+                " in network ", Quoted(endpoint.network), " on port ", Quoted(requested.port)));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -470,6 +483,14 @@ absl::StatusOr<ChangeKind> PutEndpoint(Model& model, const PrivateEndpoint& requ
     return FieldError(
         kConflict, Cat(prefix, "ip"),
         Cat(FormatIpv4(requested.ip), " is a NAT IP of private link service ", Quoted(*owner)));
+  }
+  // On a port with VXLAN networks, their local IPs are the tunnels' (UDP 4789 to one is a
+  // tunnel): no endpoint of a network on that port may hold one.
+  const std::string& port = model.networks.at(requested.network).port;
+  if (const std::string* tunnel = VxlanNetworkWithLocalIp(model, port, requested.ip)) {
+    return FieldError(kConflict, Cat(prefix, "ip"),
+                      Cat(FormatIpv4(requested.ip), " is the VXLAN local IP of network ",
+                          Quoted(*tunnel), " on port ", Quoted(port)));
   }
 
   // A Disconnected record keeps its endpoint's id until the provider deletes it, so the id's

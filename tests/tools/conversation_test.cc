@@ -17,6 +17,17 @@ namespace {
 using dataplane::ParsePacket;
 using dataplane::ParseVerdict;
 
+// A client's frames to the PE on `dst_port`, on `vlan`.
+WireTuple ClientToPe(uint16_t vlan, uint16_t dst_port) {
+  return {.src_mac = {2, 0, 0, 0, 0, 2},
+          .dst_mac = {2, 0, 0, 0, 0, 1},
+          .vlan = vlan,
+          .src_ip = Ipv4(10, 0, 0, 2),
+          .dst_ip = Ipv4(10, 0, 0, 100),
+          .src_port = HostToBe16(40000),
+          .dst_port = HostToBe16(dst_port)};
+}
+
 // What each side has received so far must be what the other has sent: every ACK acknowledges
 // exactly the peer's sequence space consumed before it.
 TEST(ConversationTest, PlanIsAConsistentExchange) {
@@ -61,13 +72,7 @@ TEST(ConversationTest, PlanIsAConsistentExchange) {
 TEST(ConversationTest, FramesParseWithValidChecksumsAndCarryThePlan) {
   const auto segs = PlanConversation({.request_bytes = 2000, .response_bytes = 3000});
   for (uint16_t vlan : {0, 20}) {
-    const WireTuple w{.src_mac = {2, 0, 0, 0, 0, 2},
-                      .dst_mac = {2, 0, 0, 0, 0, 1},
-                      .vlan = vlan,
-                      .src_ip = Ipv4(10, 0, 0, 2),
-                      .dst_ip = Ipv4(10, 0, 0, 100),
-                      .src_port = HostToBe16(40000),
-                      .dst_port = HostToBe16(80)};
+    const WireTuple w = ClientToPe(vlan, 80);
     for (const Segment& s : segs) {
       const std::vector<uint8_t> f = BuildSegmentFrame(s, w);
       const auto p = ParsePacket<dataplane::kVerifyTcpChecksums>(f.data(), f.size());
@@ -88,13 +93,7 @@ TEST(ConversationTest, FramesParseWithValidChecksumsAndCarryThePlan) {
 // The benchmark's UDP datagrams: valid (checksum verified by the parser), the payload as given.
 TEST(ConversationTest, DatagramFramesParseWithValidChecksums) {
   for (uint16_t vlan : {0, 20}) {
-    const WireTuple w{.src_mac = {2, 0, 0, 0, 0, 2},
-                      .dst_mac = {2, 0, 0, 0, 0, 1},
-                      .vlan = vlan,
-                      .src_ip = Ipv4(10, 0, 0, 2),
-                      .dst_ip = Ipv4(10, 0, 0, 100),
-                      .src_port = HostToBe16(40000),
-                      .dst_port = HostToBe16(53)};
+    const WireTuple w = ClientToPe(vlan, 53);
     for (const size_t len : {size_t{0}, size_t{18}, size_t{1001}}) {
       std::vector<uint8_t> payload(len);
       for (size_t i = 0; i < len; ++i) payload[i] = static_cast<uint8_t>(i * 7 + 1);

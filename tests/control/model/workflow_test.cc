@@ -153,6 +153,29 @@ TEST_F(WorkflowTest, VxlanNetworksAreValidatedAndOwnTheirPortAndVni) {
             "networks[1].vxlan.vni: port 'consumer1' vni 7 already belongs to network 'a'");
 }
 
+// A VXLAN local IP is the tunnels' address on its port (UDP 4789 to it is a tunnel): no endpoint of
+// a network on that port may hold it, and no local IP may take such an endpoint's address.
+TEST_F(WorkflowTest, VxlanLocalIpsAndEndpointAddressesDoNotMeetOnAPort) {
+  Provision();
+  ASSERT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("v", "consumer0", 100, "172.16.0.1"), context_, "").ok());
+  const Model before = model_;
+  auto pe = AddEndpoint("a", "sub-c", "172.16.0.1");
+  EXPECT_EQ(pe.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Msg(pe), "ip: 172.16.0.1 is the VXLAN local IP of network 'v' on port 'consumer0'");
+  EXPECT_TRUE(model_ == before);
+  ASSERT_TRUE(AddEndpoint("a", "sub-c", "172.16.0.2").ok());
+  auto net =
+      PutNetwork(model_, MakeVxlanNetwork("w", "consumer0", 101, "172.16.0.2"), context_, "");
+  EXPECT_EQ(net.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Msg(net),
+            "vxlan.localIp: 172.16.0.2 is the address of private endpoint 'a' in network "
+            "'contoso' on port 'consumer0'");
+  // Another port's networks do not meet them.
+  EXPECT_TRUE(
+      PutNetwork(model_, MakeVxlanNetwork("w", "consumer1", 101, "172.16.0.2"), context_, "").ok());
+}
+
 // A network keeps its name and id as it moves between a VLAN and a VNI, and its old place is
 // free at once; the only network of a local IP may take it to another port.
 TEST_F(WorkflowTest, VxlanNetworkUpdatesMoveItsPlace) {

@@ -143,6 +143,69 @@ class ControllerTest : public ::testing::Test {
 
 // ---- ARP on the consumer side ----
 
+// With network "v" (VXLAN VNI 100 on consumer0, local IP 172.16.0.1): the port answers ARP for
+// its local IP untagged, and a client's ARP for a PE inside the tunnel is answered inside it, to
+// the VTEP that sent it, with the port's MAC as the PE's.
+class ControllerVxlanTest : public ControllerTest {
+ protected:
+  ControllerVxlanTest()
+      : ControllerTest({.backend_macs = false, .controller = true, .vxlan_network = true}) {}
+};
+
+TEST_F(ControllerVxlanTest, LocalIpAndTunnelledArpAreAnswered) {
+  StartUp();
+  const MacAddress vtep_mac = {0x02, 0, 0, 0, 0x7e, 0x02};
+  const Ipv4Be vtep_ip = Ipv4(172, 16, 0, 2);
+  // The outer ARP: "who has 172.16.0.1?" untagged on consumer0.
+  h_.ToControl(kConsumer0, ArpFrame({.dst = kBroadcastMac, .src = vtep_mac}, kArpOpRequest,
+                                    vtep_mac, vtep_ip, MacAddress{}, kVxlanLocalIp));
+  h_.PollController();
+  std::vector<ControlFrame> sent = h_.TakeFromControl();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(SameArpFrame(sent[0], kConsumer0,
+                           ReplyTo(vtep_mac, vtep_ip, kVxlanLocalIp, kConsumer0Mac, 0)));
+  // The inner ARP for the PE, inside VNI 100.
+  const Frame inner = ClientArpRequest(kPeIp, 0);
+  std::vector<uint8_t> payload = {0x08, 0, 0, 0, 0, 0, 100, 0};
+  payload.insert(payload.end(), inner.bytes.begin(), inner.bytes.end());
+  h_.ToControl(kConsumer0, BuildUdpFrame({.eth = {.dst = kConsumer0Mac, .src = vtep_mac},
+                                          .ip = {.src = vtep_ip, .dst = kVxlanLocalIp},
+                                          .udp = {.src_port = HostToBe16(50123),
+                                                  .dst_port = HostToBe16(4789),
+                                                  .payload = std::move(payload),
+                                                  .checksum = 0}}));
+  h_.PollController();
+  sent = h_.TakeFromControl();
+  ASSERT_EQ(sent.size(), 1u);
+  // The inner reply as every ARP frame privlink writes: padded to Ethernet's minimum.
+  Frame reply = ReplyTo(kClientMac, kClientIp, kPeIp, kConsumer0Mac, 0);
+  reply.PadToMinimum();
+  std::vector<uint8_t> reply_payload = {0x08, 0, 0, 0, 0, 0, 100, 0};
+  reply_payload.insert(reply_payload.end(), reply.bytes.begin(), reply.bytes.end());
+  const Frame want =
+      BuildUdpFrame({.eth = {.dst = vtep_mac, .src = kConsumer0Mac},
+                     .ip = {.src = kVxlanLocalIp, .dst = vtep_ip, .tos = 0, .id = 0, .ttl = 64},
+                     .udp = {.src_port = HostToBe16(49152),
+                             .dst_port = HostToBe16(4789),
+                             .payload = std::move(reply_payload),
+                             .checksum = 0}});
+  EXPECT_EQ(sent[0].port, kConsumer0);
+  EXPECT_TRUE(SameFrame(sent[0].bytes, want));
+  // An ARP for an address no endpoint of the VNI's network has: not answered.
+  const Frame stray = ClientArpRequest(kNoPeIp, 0);
+  std::vector<uint8_t> stray_payload = {0x08, 0, 0, 0, 0, 0, 100, 0};
+  stray_payload.insert(stray_payload.end(), stray.bytes.begin(), stray.bytes.end());
+  const uint64_t not_ours = Drops(DropReason::kArpTargetNotOurs);
+  h_.ToControl(kConsumer0, BuildUdpFrame({.eth = {.dst = kConsumer0Mac, .src = vtep_mac},
+                                          .ip = {.src = vtep_ip, .dst = kVxlanLocalIp},
+                                          .udp = {.src_port = HostToBe16(50123),
+                                                  .dst_port = HostToBe16(4789),
+                                                  .payload = std::move(stray_payload)}}));
+  h_.PollController();
+  EXPECT_TRUE(h_.TakeFromControl().empty());
+  EXPECT_EQ(Drops(DropReason::kArpTargetNotOurs), not_ours + 1);
+}
+
 absl::Status AddNetworkBOnlyEndpoint(WorkerHarness& h) {
   return h.Change([](control::Model& m, const control::WorkflowContext&) {
     control::PrivateEndpoint e;

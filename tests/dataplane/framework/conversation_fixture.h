@@ -94,6 +94,12 @@ class ConversationFixture : public ::testing::Test {
     return key;
   }
 
+  // Packets the endpoint at kPeIp in `net` carried in `dir`, as its counters say.
+  uint64_t EndpointPackets(const Net& net, nat::FlowDirection dir) {
+    const auto endpoint = h_.snapshot().endpoints_by_ip.at({NetworkOf(h_, net), kPeIp});
+    return h_.worker().counters.endpoints[endpoint][dir].packets.Read();
+  }
+
   WorkerHarness h_;
 };
 

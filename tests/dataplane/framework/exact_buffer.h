@@ -29,7 +29,7 @@ class ExactBuffer {
 
 // ParsePacket<kOptions> on an exact copy of the first `len` bytes (with the NIC's checksum
 // verdicts `nic`), checked against the in-order parser: ParsePacket gives its result, and the
-// fast path alone accepts exactly the frames it accepts as TCP, with the same fields.
+// fast paths alone accept exactly the frames it accepts as TCP and as UDP, with the same fields.
 template <ParseOptions kOptions = ParseOptions{}>
 ParsedPacket ParseBothWays(const uint8_t* data, size_t len, NicChecksums nic = {}) {
   const ExactBuffer buffer(data, len);
@@ -48,6 +48,15 @@ ParsedPacket ParseBothWays(const uint8_t* data, size_t len, NicChecksums nic = {
       << (fast_accepted ? DropReasonName(in_order.drop_reason) : "");
   if (fast_accepted) {
     EXPECT_TRUE(fast == in_order) << "fast path fields differ";
+  }
+  ParsedPacket fast_udp;
+  const bool udp_accepted = parse_internal::ParseUdpFast<kOptions>(view, fast_udp);
+  EXPECT_EQ(udp_accepted, in_order.verdict == ParseVerdict::kUdp)
+      << "the UDP fast path " << (udp_accepted ? "accepts" : "declines") << " a " << len
+      << "-byte frame the in-order parser " << (udp_accepted ? "drops as " : "accepts")
+      << (udp_accepted ? DropReasonName(in_order.drop_reason) : "");
+  if (udp_accepted) {
+    EXPECT_TRUE(fast_udp == in_order) << "UDP fast path fields differ";
   }
   return parsed;
 }

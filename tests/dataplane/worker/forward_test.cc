@@ -25,11 +25,8 @@ TEST_F(ForwardTest, ConversationInNetworkA) {
   ASSERT_TRUE(ref.found());
   EXPECT_EQ(h_.flows().entry(ref.id).state(), nat::FlowState::kEstablished);
   EXPECT_EQ(h_.worker().counters.flows_created.Read(), 1u);
-  const auto endpoint = h_.snapshot().endpoints_by_ip.at({NetworkOf(h_, kNetA), kPeIp});
-  EXPECT_EQ(h_.worker().counters.endpoints[endpoint][nat::FlowDirection::kIn2Out].packets.Read(),
-            3u);
-  EXPECT_EQ(h_.worker().counters.endpoints[endpoint][nat::FlowDirection::kOut2In].packets.Read(),
-            2u);
+  EXPECT_EQ(EndpointPackets(kNetA, nat::FlowDirection::kIn2Out), 3u);
+  EXPECT_EQ(EndpointPackets(kNetA, nat::FlowDirection::kOut2In), 2u);
   EXPECT_EQ(h_.TotalDrops(), 0u);
 }
 

@@ -119,11 +119,8 @@ TEST_F(UdpTest, QueryAndAnswerInBothNetworksAreTwoFlows) {
   ASSERT_NO_FATAL_FAILURE(ExpectRoute(kConsumer0, BuildUdpFrame(again), kProvider,
                                       BuildUdpFrame(TowardsBackendUdp(again, a.backend, a.nat))));
   EXPECT_EQ(h_.worker().counters.flows_created.Read(), 2u);
-  const auto endpoint = h_.snapshot().endpoints_by_ip.at({NetworkOf(h_, kNetA), kPeIp});
-  EXPECT_EQ(h_.worker().counters.endpoints[endpoint][nat::FlowDirection::kIn2Out].packets.Read(),
-            2u);
-  EXPECT_EQ(h_.worker().counters.endpoints[endpoint][nat::FlowDirection::kOut2In].packets.Read(),
-            1u);
+  EXPECT_EQ(EndpointPackets(kNetA, nat::FlowDirection::kIn2Out), 2u);
+  EXPECT_EQ(EndpointPackets(kNetA, nat::FlowDirection::kOut2In), 1u);
   EXPECT_EQ(h_.TotalDrops(), 0u);
 }
 
